@@ -1,0 +1,102 @@
+"""Domain types shared by every stage: posts in, opinions and decisions out.
+
+These are internal and may change; the versioned wire shapes live in ``envelopes.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Verdict(StrEnum):
+    """What a strategy engine should do about a ticker."""
+
+    BUY = "BUY"
+    HOLD = "HOLD"
+    SELL = "SELL"
+
+
+class Direction(StrEnum):
+    """An analyzer's reading of sentiment, as the v1 envelope names it."""
+
+    BULLISH = "BULLISH"
+    BEARISH = "BEARISH"
+    NEUTRAL = "NEUTRAL"
+
+
+class Status(StrEnum):
+    """How a decision came about; a failed analysis says so instead of defaulting to HOLD."""
+
+    OK = "ok"
+    DEGRADED = "degraded"
+    ABSTAIN = "abstain"
+    ERROR = "error"
+
+
+DIRECTION_OF: Mapping[Verdict, Direction] = {
+    Verdict.BUY: Direction.BULLISH,
+    Verdict.SELL: Direction.BEARISH,
+    Verdict.HOLD: Direction.NEUTRAL,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One piece of market chatter, normalized from whatever form it arrived in."""
+
+    id: str
+    title: str = ""
+    body: str = ""
+    url: str = ""
+    author: str = ""
+    subreddit: str = ""
+    created: datetime | None = None
+    source: str = ""
+    tickers: tuple[str, ...] = ()
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """Title and body as one text, the way a reader sees the post."""
+        if self.title and self.body:
+            return f"{self.title}\n\n{self.body}"
+        return self.title or self.body
+
+
+@dataclass(frozen=True, slots=True)
+class Opinion:
+    """What one analyzer thinks about one text (or one ticker within it)."""
+
+    verdict: Verdict
+    confidence: float  # 0..1: how sure the analyzer is of its verdict
+    score: float  # -1..1: signed sentiment, bearish to bullish
+    evidence: tuple[str, ...] = ()  # the cues that moved the score, for the reasoning
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """One analyzer's contribution to a decision: an opinion or the reason it has none."""
+
+    analyzer: str
+    domain: str
+    status: Status
+    opinion: Opinion | None
+    error: str = ""
+    model: str = ""
+    latency_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The combined verdict for one (post, ticker)."""
+
+    ticker: str
+    verdict: Verdict
+    confidence: float
+    score: float
+    reasoning: str
+    status: Status
+    votes: tuple[Vote, ...]

@@ -1,0 +1,148 @@
+"""Turn a raw stream entry (flat fields, ``text``, or one JSON ``data`` field) into a ``Post``.
+
+Pure: anything that cannot become a valid post raises ``PoisonInput`` with a short reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from signalsmith.domain import Post
+from signalsmith.errors import PoisonInput
+
+KNOWN_FIELDS = frozenset(
+    {"id", "title", "body", "text", "url", "author", "subreddit", "created", "source", "tickers"}
+)
+_TICKER = re.compile(r"^\$?([A-Za-z0-9][A-Za-z0-9.\-]{0,11})$")
+_EPOCH_MS_THRESHOLD = 10**11  # larger epoch values are milliseconds
+
+
+def decode_fields(raw: Mapping[bytes, bytes], max_bytes: int) -> dict[str, str]:
+    """Decode a Redis entry's fields to text, enforcing the size bound first."""
+    size = sum(len(key) + len(value) for key, value in raw.items())
+    if size > max_bytes:
+        raise PoisonInput("oversize", f"{size} bytes, limit {max_bytes}")
+    try:
+        return {key.decode(): value.decode() for key, value in raw.items()}
+    except UnicodeDecodeError as exc:
+        raise PoisonInput("bad_encoding", str(exc)) from None
+
+
+def to_post(fields: Mapping[str, str], entry_id: str, stream: str = "") -> Post:
+    """Build a Post from decoded fields; ``entry_id`` names it when the producer gave no id."""
+    values = _unwrap_data(fields) if _is_data_form(fields) else dict(fields)
+    title = _string(values, "title").strip()
+    body = _string(values, "body").strip()
+    text = _string(values, "text").strip()
+    if text and not (title or body):
+        body = text
+    if not (title or body):
+        raise PoisonInput("no_text", "the entry has no title, body or text")
+    return Post(
+        id=_string(values, "id") or entry_id,
+        title=title,
+        body=body,
+        url=_string(values, "url"),
+        author=_string(values, "author"),
+        subreddit=_string(values, "subreddit"),
+        created=parse_created(values.get("created")),
+        source=_string(values, "source") or stream,
+        tickers=parse_tickers(values.get("tickers")),
+        metadata=_metadata(values),
+    )
+
+
+def _is_data_form(fields: Mapping[str, str]) -> bool:
+    return "data" in fields and not (KNOWN_FIELDS & fields.keys())
+
+
+def _unwrap_data(fields: Mapping[str, str]) -> dict[str, object]:
+    try:
+        payload = json.loads(fields["data"])
+    except json.JSONDecodeError as exc:
+        raise PoisonInput("bad_json", f"field 'data': {exc.msg} at {exc.pos}") from None
+    if not isinstance(payload, dict):
+        raise PoisonInput("wrong_type", f"field 'data' holds {type(payload).__name__}, not object")
+    extra = {key: value for key, value in fields.items() if key != "data"}
+    return {**extra, **payload}
+
+
+def _string(values: Mapping[str, object], name: str) -> str:
+    value = values.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and name == "id":
+        return str(value)
+    raise PoisonInput("wrong_type", f"field {name!r} must be a string, not {type(value).__name__}")
+
+
+def parse_created(value: object) -> datetime | None:
+    """Epoch seconds or milliseconds (number or numeric string), or ISO-8601; empty is None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise PoisonInput(
+            "wrong_type", f"field 'created' must be a time, not {type(value).__name__}"
+        )
+    try:
+        return _epoch(float(value))
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise PoisonInput(
+            "bad_timestamp", f"field 'created' is not a time: {value!r:.60}"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _epoch(seconds: float) -> datetime:
+    if math.isnan(seconds) or seconds < 0:
+        raise PoisonInput("bad_timestamp", f"field 'created' is out of range: {seconds}")
+    if seconds > _EPOCH_MS_THRESHOLD:
+        seconds /= 1000
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise PoisonInput("bad_timestamp", f"field 'created' is out of range: {seconds}") from None
+
+
+def parse_tickers(value: object) -> tuple[str, ...]:
+    """Tickers given by the producer: "NVDA,AMD", "$NVDA AMD" or a JSON list of strings."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        items: list[object] = list(re.split(r"[\s,;]+", value.strip()))
+    elif isinstance(value, list):
+        items = list(value)
+    else:
+        raise PoisonInput("wrong_type", "field 'tickers' must be a string or a list of strings")
+    tickers: list[str] = []
+    for item in items:
+        match = _TICKER.match(item) if isinstance(item, str) else None
+        if match is None:
+            raise PoisonInput("wrong_type", f"field 'tickers' has a bad symbol: {item!r:.40}")
+        symbol = match.group(1).upper()
+        if symbol not in tickers:
+            tickers.append(symbol)
+    return tuple(tickers)
+
+
+def _metadata(values: Mapping[str, object]) -> dict[str, str]:
+    extra = {key: value for key, value in values.items() if key not in KNOWN_FIELDS}
+    return {
+        key: value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        for key, value in extra.items()
+    }
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)

@@ -1,0 +1,201 @@
+"""The one settings class: environment variables, optionally a TOML file; the environment wins.
+
+Nothing else in signalsmith reads ``os.environ``. Seed-compatible names (``REDIS_ADDR``, ``STREAM``,
+``GROUP``, ...) keep their meaning; nothing is required.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from signalsmith.errors import ConfigError
+
+CONFIG_FILE_VARIABLE = "SIGNALSMITH_CONFIG"
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+OutputFormat = Literal["envelope", "legacy", "both"]
+PublishPolicy = Literal["actionable", "all"]
+NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _default_consumer() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settings(BaseSettings):
+    """Every knob signalsmith has. Field names are the environment variable names, lower-cased."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", frozen=True, validate_default=True
+    )
+
+    # Redis: REDIS_URL wins over REDIS_ADDR; with neither, an embedded Redis is started.
+    redis_url: SecretStr | None = None
+    redis_addr: str | None = None
+    redis_password: SecretStr | None = None
+    state_dir: Path = Path(".signalsmith")
+
+    # Streams and group (seed 000's names and defaults).
+    stream: NonEmpty = "reddit-events"
+    group: NonEmpty = "strategy-group"
+    consumer: NonEmpty = Field(default_factory=_default_consumer)
+    signal_stream: NonEmpty = "trade-signals"
+    dlq_stream: str = ""  # empty means "<STREAM>:dlq"
+    legacy_stream: str = ""  # empty means SIGNAL_STREAM
+    decision_hash_prefix: NonEmpty = "signalsmith:decisions"
+    arena_id: str = "signalsmith"
+
+    # What is published.
+    output_format: OutputFormat = "envelope"
+    publish: PublishPolicy = "actionable"
+
+    # Reading and limits.
+    read_count: int = Field(default=100, ge=1, le=10_000)
+    block_ms: int = Field(default=1_000, ge=1, le=60_000)
+    max_message_bytes: int = Field(default=65_536, ge=1_024, le=16 * 1024 * 1024)
+    claim_idle_ms: int = Field(default=60_000, ge=100)
+
+    # Bounded storage.
+    signal_maxlen: int = Field(default=1_000_000, ge=0)  # 0: never trim
+    dlq_maxlen: int = Field(default=100_000, ge=0)
+    decision_ttl_days: float = Field(default=7.0, ge=0)  # 0: never expire
+
+    # LLM (seed 000 names; the analyzer chain uses them).
+    groq_model_name: str = "llama-3.3-70b-versatile"
+    groq_api_key: SecretStr | None = None
+    prompt_file: Path | None = None
+
+    # HTTP and logging.
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65_535)
+    log_level: LogLevel = "INFO"
+    log_format: Literal["console", "json"] = "console"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("output_format", "publish", mode="before")
+    @classmethod
+    def _lower_choice(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("redis_addr")
+    @classmethod
+    def _check_addr(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65_536:
+            raise ValueError("expected host:port, e.g. localhost:6379")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("prompt_file")
+    @classmethod
+    def _check_prompt_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_streams(self) -> Settings:
+        names = {self.stream, self.signal_stream, self.dead_letter_stream}
+        if len(names) != 3:
+            raise ValueError("STREAM, SIGNAL_STREAM and DLQ_STREAM must be three different streams")
+        return self
+
+    @property
+    def dead_letter_stream(self) -> str:
+        return self.dlq_stream or f"{self.stream}:dlq"
+
+    @property
+    def legacy_signal_stream(self) -> str:
+        return self.legacy_stream or self.signal_stream
+
+    @property
+    def embedded_redis(self) -> bool:
+        """True when no Redis was configured and signalsmith starts its own."""
+        return self.redis_url is None and self.redis_addr is None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first, then whatever the TOML file gave (passed as init values).
+        return (env_settings, init_settings)
+
+
+SECRET_FIELDS = frozenset({"redis_url", "redis_password", "groq_api_key"})
+
+
+def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+    """Build settings from the environment and an optional TOML file, or raise ConfigError."""
+    path = config_file or _config_file_from_env()
+    values: dict[str, object] = _read_toml(path) if path else {}
+    values.update(overrides)
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+
+
+def _config_file_from_env() -> Path | None:
+    raw = os.environ.get(CONFIG_FILE_VARIABLE, "")
+    return Path(raw) if raw else None
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
+    section = data.get("signalsmith", data)
+    if not isinstance(section, dict):
+        raise ConfigError("--config", f"{path}: [signalsmith] must be a table")
+    known = set(Settings.model_fields)
+    unknown = sorted(key for key in section if key.lower() not in known)
+    if unknown:
+        raise ConfigError("--config", f"{path}: unknown setting {unknown[0]!r}")
+    return {key.lower(): value for key, value in section.items()}
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    first = exc.errors()[0]
+    location = [str(part) for part in first["loc"]]
+    field = location[0] if location else ""
+    setting = field.upper() if field else "configuration"
+    message = first["msg"].removeprefix("Value error, ")
+    if field and field not in SECRET_FIELDS and "input" in first:
+        message = f"{message} (got {first['input']!r})"
+    return ConfigError(setting, message)
