@@ -1,0 +1,325 @@
+"""Ticker extraction: which symbols a post mentions, via cashtags, bare tickers and names.
+
+Owns the shipped symbol book (data/symbols.tsv, data/aliases.tsv) and the stoplist words."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from types import MappingProxyType
+from typing import Final, Literal
+
+AssetClass = Literal["equity", "etf", "crypto"]
+AliasMode = Literal["any", "cap"]
+
+_ASSET_CLASSES: Final[Mapping[str, AssetClass]] = {
+    "equity": "equity",
+    "etf": "etf",
+    "crypto": "crypto",
+}
+_ALIAS_MODES: Final[Mapping[str, AliasMode]] = {"any": "any", "cap": "cap"}
+
+
+def _words(*groups: str) -> frozenset[str]:
+    """A word set written as whitespace-separated text, one line of related words at a time."""
+    return frozenset(word for group in groups for word in group.split())
+
+
+# Upper-case words that are also listed symbols (or may become one) but that, written bare
+# in chatter, almost always mean the word. A cashtag ($IT, $ALL) still counts as the ticker.
+STOPLIST: Final[frozenset[str]] = _words(
+    # Single letters: "Plan B", "Class A", "S&P", "U.S.", "T-Mobile"; the few companies that
+    # trade as one letter (F, T, V, C) are still found by cashtag or by name.
+    "A B C D E F G H I J K L M N O P Q R S T U V W X Y Z",
+    # Function words and pronouns.
+    """AM AN ARE AS AT BE BY DO FOR GO HAS HE HI IF IN IS IT ME MY NO OF OK ON OR SO TO UP US
+    WE YOU ANY ALL CAN ONE TWO FOUR FIVE NINE TEN WHEN HERE ELSE AGO VIA VS OUT NOW WHO""",
+    # Ordinary words people capitalise for emphasis ("ALL IN", "BUY the DIP", "NEW ATH").
+    """ACT AD AIM AIR BACK BAND BAR BEAT BEST BIG BIT BOOM BRO CAR CASH CENT CON DAY DOC DOCS
+    EARN EAT EVER EYE FACT FAST FAT FIX FLY FUN FUND GAIN GAME GAP GOLD GOOD GROW HELP HIT HOPE
+    HOUR HUGE ICE IRON JOB KEY KIDS LAND LAW LIFE LINE LIVE LOAN LOT LOVE LOW MAIN MAN MAX MIN
+    MIND MOVE NEW NEXT NICE ODD OPEN PAY PLAY PLUS POST RARE REAL RENT RUN SAFE SAY SEE SELF
+    SHIP SITE SKY SPOT STEP SUN TALK TEAM TECH TOP TRIP TRUE UNIT WAY WELL ZONE HIGH ROCK SAVE
+    WIN FREE HOT JUST ONLY VERY WILL YES YET EASY SURE FIRE WAVE""",
+    # Trading and Reddit slang.
+    """ALT ALTS APE APES BAG BAGS BEAR BETA BRR BTFD BULL BUY CALL CALLS DCA DD DIP DUMP DYOR
+    FD FDS FOMO FTD FTDS FUD GUH HODL HOLD LAMBO LEAPS LFG LONG MOASS MOON NFA PUMP PUT PUTS
+    REKT RIP SELL SHORT WSB YOLO RH RED GREEN DOWN""",
+    # Chat abbreviations.
+    """AMA ASAP BOT BS BTW DM EDIT FAQ FYI GG GL HF IDK IMHO IMO IRL JK LMAO LMFAO LOL MOD MODS
+    NGL NSFW OG OMG OP PLS PSA ROFL RN SMH SOS TBH TIL TL DR TLDR WTF WOW EH FR GEN""",
+    # Finance, markets and reporting acronyms.
+    """AH ATH ATL ATM AUM AVG CC CD CF CPI DCF DTE EBIT EMA EOD EOW EOY EPS ETF ETFS EV EVS
+    FA FCF FY GAAP GDP HV HY IG IPO IRA ITM IV MA MACD MC MOM NAV NFP OI OTC OTM PCE PE
+    PCT PEG PL PM PPI PT Q1 Q2 Q3 Q4 QOQ ROE ROI ROIC RSI SMA SPAC TA VWAP YOY YTD ARR VC""",
+    # Roles, institutions, places, currencies and tech acronyms.
+    """CEO CFO CIO CMO COO CTO EVP SVP VP HR IR PR HQ SEC FED FOMC FDA FTC DOJ IRS CIA FBI NSA
+    NASA EPA IMF UN NATO OPEC ECB BOJ NYSE CNBC WSJ USA UK EU NYC LA SF DC TX CA NY FL NC MD
+    SA AZ AL USD EUR GBP JPY CNY CAD TV PC AI AGI API GPU CPU LLM ML AR VR IP OS UI IQ NA SR ED
+    HP BJ FT ET PD III KC MI MED EMS CPA DEI""",
+    # Tech and industry shorthand: "HBM is sold out", "GLP-1 drugs", "IoT", "BDC yields".
+    "HBM SSD ASIC PCB SOC IOT GLP CAC NPV BDC MLP",
+    # Futures roots, units and commodity shorthand that collide with listed symbols.
+    "ES NQ YM RTY CL NG HG SI AG AU AA AB AP KG LB MB OZ EM DXY RPM WK WT",
+    # Coins whose symbol is an everyday word or a headline topic: "a TON of calls", "OP said",
+    # "ETC", "NEAR highs", and DOGE the US government department.
+    "TON NEAR ETC DOGE",
+    # Headline furniture and topics written in capitals.
+    "ALERT NEWS WATCH CHART TRUMP CHINA MAGA DEFI DAO",
+)
+
+# In a shouting post every word is capitalised, so capitals stop marking tickers. There, a
+# bare word must be 3+ letters and not an ordinary English word; these are the English words
+# that are also listed symbols, plus the commonest shouted words in case they get listed.
+SHOUTING_WORDS: Final[frozenset[str]] = _words(
+    """ALLY AMP APEX APP ARM ASH BALL BARK BEAM BILL BIRD BOLD BOLT BOOT BOW BOX BRAG BUD CAKE
+    CALM CAMP CAPS CARD CARE CARS CART CAST CAT CHEF COIN COLD COOK COP CORN COST CUBE CURB CUT
+    DARE DASH DAWN DECK DOG DOT DRUG DULL DUO EGG EGO EXPO FANG FARM FATE FEED FLEX FOLD FORM
+    FORTY FOX GIFT GIG GLAD GOLF GRAB GUTS HALO HOOD HOOK ICON JACK KEYS LAKE LINK LION LOOP
+    LUCK MASK MASS MATH MINE NET NOTE ONTO PACK PARK PATH PAYS PINS PLUG POOL PROP PURE RACE
+    RAIN RAMP RELY RIOT ROAD ROOT SEAT SEED SHOP SIGN SKIN SNAP SNOW SOAR SON SOUL TAP TASK
+    TOPS TREE UPS WEN WEST WING WOLF WRAP ZIP""",
+    """THE THIS THAT THESE THOSE WHAT WHY HOW GOING GONNA STOCK PRICE MONEY EVERY NEVER AGAIN
+    STILL TODAY RIGHT LEFT THEY THEM THEIR WITH FROM INTO OVER UNDER ABOUT AFTER WANT NEED
+    KNOW THINK LOOK MAKE TAKE GIVE COME TIME YEAR WEEK""",
+)
+
+# Name aliases that are ordinary words in a few fixed phrases: "price target", "Target $260",
+# "block trade", "shell company". A name next to these words is not the company.
+# Names are matched in lower-cased text, so the phrases are lower case.
+_NAME_VETOES: Final[Mapping[str, str]] = {
+    "target": r"(?<!price target)(?<!price-target)(?! (?:price\b|\$|\d))",
+    "block": r"(?! (?:trades?|chain|size|buys?|sales?)\b)",
+    "shell": r"(?! (?:company|companies|corp|game|script)\b)",
+    "chase": r"(?! (?:the|it|this|that|price|green|red)\b)",
+    "ripple": r"(?! effects?\b)",
+    "avalanche": r"(?! of\b)",
+}
+
+# A post is shouting when at least this many letters, outside recognised symbols, are
+# mostly upper case; shorter posts ("NVDA AMD MU") are lists, not shouting.
+_SHOUT_MIN_LETTERS: Final = 12
+_SHOUT_RATIO: Final = 0.6
+
+# "$TSLA", "$brk.b"; the "$" is matched before the look-behind because a literal fails
+# fastest, and this pattern is tried at every position of every post.
+_CASHTAG: Final = r"\$(?<![\w$]\$)([A-Za-z]{1,6}(?:[.-][A-Za-z]{1,2})?)(?![\w&])"
+# "NVDA", "BRK.B", "BRK-B", "NVDA's"; not "U.S.", "T-Mobile", "AT&T", "GLP-1" or "DON'T".
+_BARE: Final = (
+    r"([A-Z](?<![\w$@&.][A-Z])[A-Z]{0,4}(?:[.-][A-Z])?)"
+    r"(?![\w&]|\.[A-Za-z0-9]|-(?:[A-Z][a-z]|\d)|['’](?![sS]\b)\w)"
+)
+_SYMBOL_TOKENS: Final = re.compile(f"{_CASHTAG}|{_BARE}")
+_UPPER_RUN: Final = re.compile(r"[A-Z]+")
+_LOWER_RUN: Final = re.compile(r"[a-z]+")
+_ASCII_LOWER: Final = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+# A match: where it starts, the symbol, and how many letters it took if it was a bare word
+# (0 for cashtags and names, which shouting does not discredit).
+_Hit = tuple[int, str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """A name people use for an asset; ``cap`` names only count when capitalised."""
+
+    name: str
+    symbol: str
+    mode: AliasMode
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolBook:
+    """Every symbol signalsmith recognises, its name and asset class, and name aliases."""
+
+    names: Mapping[str, str]
+    asset_classes: Mapping[str, AssetClass]
+    aliases: Mapping[str, Alias] = field(default_factory=dict)
+
+    def is_known(self, symbol: str) -> bool:
+        """Whether ``symbol`` (canonical upper case, ``BRK-B`` style) is listed."""
+        return symbol in self.names
+
+    def asset_class(self, symbol: str) -> AssetClass:
+        """The symbol's asset class; unknown symbols are treated as equities."""
+        return self.asset_classes.get(symbol, "equity")
+
+
+def _data_rows(filename: str, width: int) -> Iterator[tuple[int, list[str]]]:
+    text = (resources.files("signalsmith") / "data" / filename).read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        cells = line.split("\t")
+        if len(cells) != width:
+            raise ValueError(f"{filename}:{number}: expected {width} tab-separated fields")
+        yield number, cells
+
+
+def _read_symbols() -> tuple[dict[str, str], dict[str, AssetClass]]:
+    names: dict[str, str] = {}
+    classes: dict[str, AssetClass] = {}
+    for number, (symbol, name, kind) in _data_rows("symbols.tsv", 3):
+        if kind not in _ASSET_CLASSES:
+            raise ValueError(f"symbols.tsv:{number}: unknown asset class {kind!r}")
+        names[symbol] = name
+        classes[symbol] = _ASSET_CLASSES[kind]
+    return names, classes
+
+
+def _read_aliases(known: Mapping[str, str]) -> dict[str, Alias]:
+    aliases: dict[str, Alias] = {}
+    for number, (raw_name, symbol, mode) in _data_rows("aliases.tsv", 3):
+        name = " ".join(raw_name.lower().split())
+        # A typo here would silently never match, so a bad row stops the load instead.
+        if symbol not in known or mode not in _ALIAS_MODES or name in aliases:
+            raise ValueError(f"aliases.tsv:{number}: bad or duplicate alias {raw_name!r}")
+        aliases[name] = Alias(name, symbol, _ALIAS_MODES[mode])
+    return aliases
+
+
+@cache
+def load_symbol_book() -> SymbolBook:
+    """Load the symbol book shipped in the package (read once per process)."""
+    names, classes = _read_symbols()
+    aliases = _read_aliases(names)
+    return SymbolBook(
+        names=MappingProxyType(names),
+        asset_classes=MappingProxyType(classes),
+        aliases=MappingProxyType(aliases),
+    )
+
+
+class _Trie:
+    """Character trie over alias names, rendered as a regex that tries one branch per letter."""
+
+    __slots__ = ("children", "tail")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Trie] = {}
+        self.tail: str | None = None  # regex to append where a name ends here
+
+    def add(self, word: str, tail: str) -> None:
+        node = self
+        for char in word:
+            node = node.children.setdefault(char, _Trie())
+        node.tail = tail
+
+    def pattern(self) -> str:
+        branches = [re.escape(char) + child.pattern() for char, child in self.children.items()]
+        if self.tail is not None:
+            # Listed after the longer branches so "bitcoin cash" beats "bitcoin".
+            branches.append(self.tail)
+        if len(branches) == 1:
+            return branches[0]
+        return "(?:" + "|".join(branches) + ")"
+
+
+def _names_regex(aliases: Iterable[Alias]) -> re.Pattern[str] | None:
+    """One case-sensitive regex over lower-cased text for every alias name.
+
+    Case-blind matching (``re.I``) is several times slower here, so the text is lower-cased
+    once instead and ``cap`` names are checked against the original text afterwards.
+    """
+    trie = _Trie()
+    for alias in aliases:
+        trie.add(alias.name, _NAME_VETOES.get(alias.name, ""))
+    if not trie.children:
+        return None
+    return re.compile(rf"(?<![\w$])(?:{trie.pattern()})(?![\w&])")
+
+
+def _lower_in_place(text: str) -> str:
+    """``text`` lower-cased without moving any character, so match offsets stay valid."""
+    lowered = text.lower()
+    # str.lower() can lengthen a string ("İ" becomes two characters); fall back to ASCII only.
+    return lowered if len(lowered) == len(text) else text.translate(_ASCII_LOWER)
+
+
+class TickerExtractor:
+    """Finds the symbols a piece of chatter mentions, in order of first mention."""
+
+    __slots__ = ("_aliases", "_book", "_names")
+
+    def __init__(self, book: SymbolBook | None = None) -> None:
+        self._book = book if book is not None else load_symbol_book()
+        self._aliases = self._book.aliases
+        self._names = _names_regex(self._aliases.values())
+
+    @property
+    def book(self) -> SymbolBook:
+        """The symbol book this extractor matches against."""
+        return self._book
+
+    def normalize(self, raw: str) -> str | None:
+        """Canonical listed symbol for ``raw`` ("$tsla", "BRK.B", "AAPL.US"), else None."""
+        symbol = raw.strip().removeprefix("$").upper().replace(".", "-")
+        if symbol in self._book.names:
+            return symbol
+        # An exchange or share-class suffix on a listed base ("AAPL.US") still names the base.
+        base, separator, _ = symbol.partition("-")
+        if separator and base in self._book.names:
+            return base
+        return None
+
+    def extract(self, text: str) -> tuple[str, ...]:
+        """Unique symbols mentioned in ``text``, in order of first appearance."""
+        names, spans = self._name_hits(text)
+        hits = self._symbol_hits(text, spans)
+        if names:
+            hits = sorted(hits + names)
+        bare_letters = sum(letters for _, _, letters in hits)
+        if bare_letters and _is_shouting(text, bare_letters):
+            hits = [hit for hit in hits if not _shouted_word(hit)]
+        return tuple(dict.fromkeys(symbol for _, symbol, _ in hits))
+
+    def _name_hits(self, text: str) -> tuple[list[_Hit], list[tuple[int, int]]]:
+        """Alias names in ``text`` as hits, plus the spans they cover."""
+        if self._names is None:
+            return [], []
+        hits: list[_Hit] = []
+        spans: list[tuple[int, int]] = []
+        for match in self._names.finditer(_lower_in_place(text)):
+            start = match.start()
+            alias = self._aliases[match.group()]
+            if alias.mode == "cap" and not text[start].isupper():
+                continue
+            hits.append((start, alias.symbol, 0))
+            spans.append((start, match.end()))
+        return hits, spans
+
+    def _symbol_hits(self, text: str, spans: list[tuple[int, int]]) -> list[_Hit]:
+        """Cashtags and bare tickers in ``text``, skipping words already read as a name."""
+        hits: list[_Hit] = []
+        for match in _SYMBOL_TOKENS.finditer(text):
+            cashtag, bare = match.groups()
+            if cashtag:
+                symbol = self.normalize(cashtag)
+                if symbol is not None:
+                    hits.append((match.start(), symbol, 0))
+                continue
+            symbol = bare.replace(".", "-")
+            if symbol not in self._book.names or symbol in STOPLIST:
+                continue
+            start = match.start()
+            # An all-caps name ("COKE" read as Coke, KO) wins over the same word as a ticker.
+            if not any(low <= start < high for low, high in spans):
+                hits.append((start, symbol, len(bare)))
+        return hits
+
+
+def _is_shouting(text: str, symbol_letters: int) -> bool:
+    """Whether the text's ordinary letters (symbols excluded) are mostly upper case."""
+    upper = sum(map(len, _UPPER_RUN.findall(text))) - symbol_letters
+    letters = upper + sum(map(len, _LOWER_RUN.findall(text)))
+    return letters >= _SHOUT_MIN_LETTERS and upper > _SHOUT_RATIO * letters
+
+
+def _shouted_word(hit: _Hit) -> bool:
+    """In a shouting post, whether a bare match is probably just a shouted word."""
+    _, symbol, bare_letters = hit
+    return bare_letters > 0 and (bare_letters < 3 or symbol in SHOUTING_WORDS)
