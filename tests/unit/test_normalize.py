@@ -1,4 +1,4 @@
-"""Normalization: each accepted input form becomes a Post; anything else is poison, with a reason."""
+"""Normalization: each accepted input form becomes a Post; anything else is poison."""
 
 from __future__ import annotations
 
