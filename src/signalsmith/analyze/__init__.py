@@ -1,0 +1,1 @@
+"""Analyzers: turn a post into opinions per ticker."""
