@@ -1,0 +1,30 @@
+"""Test doubles users need too: an analyzer whose behaviour is a plain function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from signalsmith.domain import Opinion, Post, Status, Vote
+
+Behaviour = Callable[[Post, str], Opinion]
+
+
+class FunctionAnalyzer:
+    """Votes with ``behaviour(post, ticker)``; whatever it raises propagates like a real failure."""
+
+    description = "function analyzer (tests)"
+
+    def __init__(self, behaviour: Behaviour, name: str = "function") -> None:
+        self._behaviour = behaviour
+        self.name = name
+
+    async def analyze(self, post: Post, tickers: Sequence[str]) -> Mapping[str, Vote]:
+        return {
+            ticker: Vote(
+                analyzer=self.name,
+                domain="sentiment",
+                status=Status.OK,
+                opinion=self._behaviour(post, ticker),
+            )
+            for ticker in tickers
+        }

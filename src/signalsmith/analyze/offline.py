@@ -1,0 +1,40 @@
+"""The offline analyzer: the finance lexicon behind the ``Analyzer`` interface. No network."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+from signalsmith.analyze.lexicon import Lexicon
+from signalsmith.domain import Post, Status, Vote
+
+DOMAIN = "sentiment"
+
+
+class OfflineAnalyzer:
+    """Votes with the lexicon's per-ticker opinions; always available, costs microseconds."""
+
+    name = "lexicon"
+    description = "offline finance lexicon"
+
+    def __init__(self, lexicon: Lexicon | None = None) -> None:
+        self._lexicon = lexicon or Lexicon()
+
+    async def analyze(self, post: Post, tickers: Sequence[str]) -> Mapping[str, Vote]:
+        return self.analyze_now(post, tickers)
+
+    def analyze_now(self, post: Post, tickers: Sequence[str]) -> dict[str, Vote]:
+        """The same, synchronously: the lexicon never waits on anything."""
+        started = time.perf_counter()
+        opinions = self._lexicon.judge_for(post.text, tickers)
+        latency_ms = (time.perf_counter() - started) * 1000
+        return {
+            ticker: Vote(
+                analyzer=self.name,
+                domain=DOMAIN,
+                status=Status.OK,
+                opinion=opinion,
+                latency_ms=latency_ms,
+            )
+            for ticker, opinion in opinions.items()
+        }

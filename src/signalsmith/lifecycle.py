@@ -1,0 +1,251 @@
+"""Start-up wiring: the one place that knows the concrete Redis, HTTP server and analyzers, and
+runs the worker with signal handling and a clean drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import structlog
+import uvicorn
+from redis.asyncio import Redis
+
+from signalsmith.analyze.base import Analyzer
+from signalsmith.analyze.offline import OfflineAnalyzer
+from signalsmith.api import ServiceView, create_app
+from signalsmith.decide import DEAD_ZONE
+from signalsmith.embedded import EmbeddedRedis
+from signalsmith.errors import ConfigError
+from signalsmith.observe.logging import SecretScrubber
+from signalsmith.observe.metrics import Metrics
+from signalsmith.settings import Settings
+from signalsmith.sink.outputs import OutputPolicy
+from signalsmith.sink.redis_publish import RedisCommitter
+from signalsmith.source.redis_streams import GroupRef, StreamSource
+from signalsmith.tickers import TickerExtractor, load_symbol_book
+from signalsmith.worker import Worker, WorkerConfig, WorkerStats
+
+log = structlog.get_logger("signalsmith")
+
+_SECONDS_PER_DAY = 86_400
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret value the settings hold, for the log scrubber."""
+    values = [settings.redis_password, settings.groq_api_key]
+    found = [value.get_secret_value() for value in values if value is not None]
+    if settings.redis_url is not None:
+        password = urlsplit(settings.redis_url.get_secret_value()).password
+        if password:
+            found.append(password)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class RedisHandle:
+    client: Redis
+    where: str  # for logs and /health: never holds a password
+    cli_hint: str
+    embedded: bool
+
+
+def _redacted(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@contextlib.asynccontextmanager
+async def open_redis(settings: Settings) -> AsyncIterator[RedisHandle]:
+    """Connect to the configured Redis, or start the embedded one; close (and stop) on exit."""
+    embedded: EmbeddedRedis | None = None
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    options: dict[str, Any] = {"socket_connect_timeout": 5, "health_check_interval": 30}
+    if settings.redis_url is not None:
+        url = settings.redis_url.get_secret_value()
+        client = Redis.from_url(url, password=password, **options)
+        handle = RedisHandle(client, _redacted(url), f"redis-cli -u {_redacted(url)}", False)
+    elif settings.redis_addr is not None:
+        host, _, port = settings.redis_addr.rpartition(":")
+        client = Redis(host=host, port=int(port), password=password, **options)
+        handle = RedisHandle(
+            client, f"redis://{settings.redis_addr}", f"redis-cli -h {host} -p {port}", False
+        )
+    else:
+        embedded = EmbeddedRedis(settings.state_dir)
+        socket_path = await asyncio.to_thread(embedded.start)
+        client = Redis(unix_socket_path=socket_path, **options)
+        handle = RedisHandle(client, f"unix://{socket_path}", embedded.cli_hint, True)
+    try:
+        yield handle
+    finally:
+        await client.aclose()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+def group_ref(settings: Settings) -> GroupRef:
+    """The input stream, group and consumer the settings name."""
+    return GroupRef(settings.stream, settings.group, settings.consumer)
+
+
+def build_worker(
+    settings: Settings,
+    redis: Redis,
+    metrics: Metrics,
+    analyzers: Sequence[Analyzer] | None = None,
+) -> Worker:
+    """Every stage, concretely: the stream, the committer, the analyzers, the symbol book."""
+    book = load_symbol_book()
+    ref = group_ref(settings)
+    source = StreamSource(
+        redis, ref, block_ms=settings.block_ms, claim_idle_ms=settings.claim_idle_ms
+    )
+    committer = RedisCommitter(
+        redis,
+        ref,
+        dead_zone=DEAD_ZONE,
+        hash_ttl_seconds=int(settings.decision_ttl_days * _SECONDS_PER_DAY),
+    )
+    policy = OutputPolicy(
+        signal_stream=settings.signal_stream,
+        legacy_stream=settings.legacy_signal_stream,
+        output_format=settings.output_format,
+        publish_all=settings.publish == "all",
+        hash_prefix=settings.decision_hash_prefix,
+        arena_id=settings.arena_id,
+        signal_maxlen=settings.signal_maxlen,
+    )
+    config = WorkerConfig(
+        stream=settings.stream,
+        dlq_stream=settings.dead_letter_stream,
+        dlq_maxlen=settings.dlq_maxlen,
+        read_count=settings.read_count,
+        max_message_bytes=settings.max_message_bytes,
+        policy=policy,
+    )
+    return Worker(
+        config,
+        source=source,
+        committer=committer,
+        analyzers=list(analyzers) if analyzers is not None else [OfflineAnalyzer()],
+        book=book,
+        extractor=TickerExtractor(book),
+        metrics=metrics,
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the service owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def start_http(
+    settings: Settings, view: ServiceView
+) -> tuple[_Server, asyncio.Task[None], str]:
+    """Serve the API in this event loop; returns the server, its task and its base URL."""
+    config = uvicorn.Config(
+        create_app(view),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(), name="http")
+    while not server.started:
+        if task.done():
+            task.result()
+            raise ConfigError(
+                "HTTP_PORT", f"cannot listen on {settings.http_host}:{settings.http_port}"
+            )
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, task, f"http://{settings.http_host}:{port}"
+
+
+def install_stop_handlers(stop: asyncio.Event) -> None:
+    """SIGTERM/SIGINT: stop reading, finish what is in flight, acknowledge, exit."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    until_idle: float | None = None
+    max_messages: int | None = None
+    http: bool = True
+
+
+Sidecar = Callable[[Redis, asyncio.Event, Callable[[str], None]], Coroutine[Any, Any, None]]
+
+
+async def run_service(
+    settings: Settings,
+    scrubber: SecretScrubber,
+    options: RunOptions,
+    sidecars: tuple[Sidecar, ...] = (),
+    announce: Callable[[str], None] = print,
+) -> WorkerStats:
+    """Worker + HTTP in one process until stopped or idle; returns the final counts."""
+    async with open_redis(settings) as handle:
+        metrics = Metrics()
+        worker = build_worker(settings, handle.client, metrics)
+        stop = asyncio.Event()
+        install_stop_handlers(stop)
+        view = ServiceView(
+            redis=handle.client,
+            redis_where=handle.where,
+            embedded=handle.embedded,
+            ref=group_ref(settings),
+            signal_stream=settings.signal_stream,
+            analyzers=worker.analyzer_names,
+            stats=worker.stats,
+            metrics=metrics,
+            scrubber=scrubber,
+        )
+        server: _Server | None = None
+        if options.http:
+            server, http_task, url = await start_http(settings, view)
+            announce(f"HTTP: {url}/health  {url}/metrics  {url}/readyz  {url}/livez")
+        if handle.embedded:
+            announce(f"embedded Redis ({handle.where}); connect with: {handle.cli_hint}")
+        log.info(
+            "worker started",
+            stream=settings.stream,
+            group=settings.group,
+            consumer=settings.consumer,
+            redis=handle.where,
+        )
+        helpers = [asyncio.create_task(car(handle.client, stop, announce)) for car in sidecars]
+        stats = await worker.run(
+            stop, until_idle=options.until_idle, max_messages=options.max_messages
+        )
+        stop.set()
+        await asyncio.gather(*helpers, return_exceptions=True)
+        if server is not None:
+            server.should_exit = True
+            await http_task
+        log.info(
+            "worker stopped",
+            read=stats.read,
+            acknowledged=stats.acknowledged,
+            published=stats.published,
+            dead_lettered=stats.dead_lettered,
+            retried=stats.retried,
+        )
+        return stats

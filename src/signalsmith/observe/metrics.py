@@ -1,0 +1,72 @@
+"""Prometheus metrics, one registry per worker so several can live in one process (tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+@dataclass
+class Metrics:
+    """Every series signalsmith exports; names are the contract dashboards rely on."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.messages_in = Counter("signalsmith_messages_in", "Stream entries read", registry=r)
+        self.messages_out = Counter(
+            "signalsmith_messages_out",
+            "Stream entries finished, by outcome",
+            ["outcome"],
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            "signalsmith_dead_lettered", "Entries dead-lettered, by reason", ["reason"], registry=r
+        )
+        self.decisions = Counter(
+            "signalsmith_decisions",
+            "Decisions made, by verdict and status",
+            ["verdict", "status"],
+            registry=r,
+        )
+        self.published = Counter(
+            "signalsmith_published", "Records published, by format", ["format"], registry=r
+        )
+        self.analysis_seconds = Histogram(
+            "signalsmith_analysis_seconds",
+            "Time to analyze one post, by analyzer",
+            ["analyzer"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "signalsmith_in_flight", "Posts read and not yet acknowledged", registry=r
+        )
+        self.redis_errors = Counter(
+            "signalsmith_redis_errors", "Redis operations that failed and were retried", registry=r
+        )
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

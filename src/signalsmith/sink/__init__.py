@@ -1,0 +1,1 @@
+"""Sinks: everything downstream of a decision."""

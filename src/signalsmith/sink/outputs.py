@@ -1,0 +1,143 @@
+"""Turn one post's decisions into what gets written: envelopes, legacy records, consensus updates.
+
+Pure: the worker hands the result to the committer, which writes it atomically with the ack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import JsonValue
+
+from signalsmith.domain import Decision, Post, Status, Verdict
+from signalsmith.envelopes import (
+    EnvelopeV1,
+    SourceRef,
+    SynthesisV1,
+    build_envelope,
+    legacy_record,
+)
+from signalsmith.sink.redis_publish import Commit, HashUpdate, Record
+
+ACTIONABLE = frozenset({Verdict.BUY, Verdict.SELL})
+_PLACEHOLDER = SynthesisV1(
+    verdict=Verdict.HOLD, confidence=0.0, ensemble_score=0.0, reasoning="\u0000consensus\u0000"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputPolicy:
+    """Where and what to publish; built once from settings."""
+
+    signal_stream: str
+    legacy_stream: str
+    output_format: str  # envelope | legacy | both
+    publish_all: bool  # False: only BUY and SELL reach the signal stream
+    hash_prefix: str
+    arena_id: str
+    signal_maxlen: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostContext:
+    """What the outputs need to know about the post besides its decisions."""
+
+    post: Post
+    source: SourceRef
+    trade_date: str
+    now: datetime
+    timings: Mapping[str, float]
+    meta: Mapping[str, JsonValue]
+
+
+def build_commit(
+    entry_id: str,
+    decisions: Sequence[Decision],
+    context: PostContext,
+    policy: OutputPolicy,
+    asset_class: Mapping[str, str],
+) -> Commit:
+    """The records and consensus updates for one post; an entry with none is just acknowledged."""
+    records: list[Record] = []
+    hashes: list[HashUpdate] = []
+    for decision in decisions:
+        envelope = build_envelope(
+            decision,
+            source=context.source,
+            trade_day=context.trade_date,
+            asset_class=asset_class.get(decision.ticker, "equity"),
+            published_at=context.now,
+            arena_id=policy.arena_id,
+            timings=context.timings,
+            meta=context.meta,
+        )
+        records += _records(decision, envelope, context, policy)
+        if decision.status in (Status.OK, Status.DEGRADED):
+            hashes.append(_hash_update(decision, envelope, policy))
+    return Commit(entry_id=entry_id, records=tuple(records), hashes=tuple(hashes))
+
+
+def _records(
+    decision: Decision, envelope: EnvelopeV1, context: PostContext, policy: OutputPolicy
+) -> list[Record]:
+    records: list[Record] = []
+    published = decision.verdict in ACTIONABLE or policy.publish_all
+    if published and policy.output_format in ("envelope", "both"):
+        records.append(
+            Record(policy.signal_stream, {"data": envelope.model_dump_json()}, policy.signal_maxlen)
+        )
+    if decision.verdict in ACTIONABLE and policy.output_format in ("legacy", "both"):
+        fields = legacy_record(decision, context.post, context.source.entry_id, context.now)
+        records.append(Record(policy.legacy_stream, fields, policy.signal_maxlen))
+    return records
+
+
+def _hash_update(decision: Decision, envelope: EnvelopeV1, policy: OutputPolicy) -> HashUpdate:
+    consensus = envelope.model_copy(
+        update={
+            "decision": envelope.decision.model_copy(
+                update={"kind": "consensus", "synthesis": _PLACEHOLDER}
+            )
+        }
+    )
+    head, tail = consensus.model_dump_json().split(_PLACEHOLDER.model_dump_json(), 1)
+    target = envelope.decision.target
+    return HashUpdate(
+        key=f"{policy.hash_prefix}:{target.ticker}:{target.trade_date}",
+        ticker=target.ticker,
+        trade_date=target.trade_date,
+        confidence=decision.confidence,
+        score=decision.score,
+        verdict=decision.verdict.value,
+        published_at=envelope.published_at.isoformat(),
+        correlation_id=envelope.correlation_id,
+        arena_id=envelope.arena_id,
+        json_head=head,
+        json_tail=tail,
+    )
+
+
+def dead_letter_commit(
+    entry_id: str,
+    fields: Mapping[bytes, bytes] | None,
+    *,
+    stream: str,
+    dlq_stream: str,
+    reason: str,
+    detail: str,
+    now: datetime,
+    maxlen: int,
+) -> Commit:
+    """Move an entry to the dead-letter stream with its original fields, reason and time."""
+    record: dict[str, str | bytes] = {
+        "reason": reason,
+        "detail": detail[:1000],
+        "stream": stream,
+        "entry_id": entry_id,
+        "failed_at": now.isoformat(),
+    }
+    for name, value in (fields or {}).items():
+        record[f"orig.{name.decode('utf-8', 'backslashreplace')}"] = value
+    return Commit(entry_id=entry_id, records=(Record(dlq_stream, record, maxlen),))

