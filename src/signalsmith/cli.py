@@ -1,0 +1,133 @@
+"""The command line: run, replay, analyze. ``python -m signalsmith`` is the same."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from signalsmith import __version__
+from signalsmith.errors import ConfigError
+from signalsmith.observe.logging import SecretScrubber, configure_logging
+from signalsmith.settings import Settings, load_settings
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Turn market chatter into validated trading signals over Redis Streams.",
+)
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="TOML settings file (the environment wins).")
+]
+
+
+def _fail(exc: ConfigError) -> typer.Exit:
+    typer.echo(f"signalsmith: configuration error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+def _setup(config: Path | None, **overrides: object) -> tuple[Settings, SecretScrubber]:
+    from signalsmith.lifecycle import secrets_of
+
+    try:
+        settings = load_settings(config, **overrides)
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    scrubber = configure_logging(settings.log_level, settings.log_format, secrets_of(settings))
+    return settings, scrubber
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"signalsmith {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """signalsmith: posts in, BUY / SELL / HOLD per ticker out."""
+
+
+@app.command()
+def run(
+    demo: Annotated[
+        bool, typer.Option(help="Feed the bundled sample posts and print signals.")
+    ] = False,
+    until_idle: Annotated[
+        float | None,
+        typer.Option(
+            help="Exit 0 once nothing new arrived for this many seconds and nothing is pending."
+        ),
+    ] = None,
+    max_messages: Annotated[
+        int | None, typer.Option(help="Exit after reading this many entries.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run the worker and its HTTP endpoints (/livez /readyz /health /metrics)."""
+    from signalsmith.demo import demo_sidecar
+    from signalsmith.lifecycle import RunOptions, run_service
+
+    settings, scrubber = _setup(config)
+    console = Console(highlight=False, soft_wrap=True)
+    sidecars = (demo_sidecar(settings.stream, settings.signal_stream, console),) if demo else ()
+    options = RunOptions(until_idle=until_idle, max_messages=max_messages)
+    try:
+        stats = asyncio.run(run_service(settings, scrubber, options, sidecars, console.print))
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    console.print(
+        f"done: read {stats.read}, acknowledged {stats.acknowledged}, published {stats.published}, "
+        f"dead-lettered {stats.dead_lettered}, retried {stats.retried}",
+        style="dim",
+    )
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL or CSV posts.")],
+    stream: Annotated[str | None, typer.Option(help="Input stream (default: STREAM).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Append the posts in FILE to the input stream (XADD), as a producer would."""
+    from signalsmith.replay import replay_file
+
+    settings, _ = _setup(config)
+    try:
+        count = asyncio.run(replay_file(settings, file, stream or settings.stream))
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"replayed {count} posts into {stream or settings.stream}")
+
+
+@app.command()
+def analyze(
+    text: Annotated[
+        str | None, typer.Argument(help="Text to analyze; omit to read JSONL on stdin.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """One text, or JSONL {"id","text",...} on stdin -> one JSON line per input."""
+    from signalsmith.oneshot import analyze_lines, analyze_text
+
+    _setup(config)
+    if text is not None:
+        typer.echo(json.dumps(asyncio.run(analyze_text(text)), ensure_ascii=False))
+        return
+    failures = asyncio.run(analyze_lines(sys.stdin, sys.stdout))
+    if failures:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

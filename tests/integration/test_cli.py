@@ -1,0 +1,231 @@
+"""The real entry points as a user runs them: ``signalsmith`` subprocesses against a real Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as sync_redis
+
+from tests.contracts import v1
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+CLI = [sys.executable, "-m", "signalsmith"]
+CANARY = "sk-canary-7f3e9d1c5b"
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    """The parent's environment without any Redis or provider configuration, plus ``extra``."""
+    dropped = {"REDIS_URL", "REDIS_ADDR", "REDIS_PASSWORD", "GROQ_API_KEY", "SIGNALSMITH_CONFIG"}
+    base = {k: v for k, v in os.environ.items() if k not in dropped}
+    return {**base, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def _cli(
+    args: list[str], env: dict[str, str], **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        [*CLI, *args],
+        env=_env(env),
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        **kwargs,
+    )
+
+
+def _sync(url: str) -> sync_redis.Redis:
+    return sync_redis.Redis.from_url(url)
+
+
+def test_version_and_help() -> None:
+    """--version prints the version; the subcommands of DESIGN.md exist."""
+    assert _cli(["--version"], {}).stdout.startswith("signalsmith ")
+    help_text = _cli(["--help"], {}).stdout
+    for command in ("run", "replay", "analyze"):
+        assert command in help_text
+
+
+def test_bad_configuration_stops_with_one_line_and_exit_2(stream_env: dict[str, str]) -> None:
+    """A bad value: exit status 2, one line on stderr naming the variable, no traceback."""
+    result = _cli(["run"], {**stream_env, "HTTP_PORT": "99999"})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "HTTP_PORT" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_replay_then_run_until_idle(stream_env: dict[str, str], tmp_path: Path) -> None:
+    """1,000 replayed posts (some malformed) are all acknowledged: valid ones decided, malformed
+    ones dead-lettered, nothing pending; the process exits 0."""
+    posts = tmp_path / "posts.jsonl"
+    tickers = ["NVDA", "TSLA", "AMD", "AAPL", "BTC"]
+    with posts.open("w") as handle:
+        for i in range(1000):
+            if i % 100 == 7:
+                handle.write("{broken json\n")
+                continue
+            mood = (
+                "loading up on calls, to the moon 🚀"
+                if i % 2
+                else "buying puts, this is going to zero"
+            )
+            handle.write(json.dumps({"title": f"${tickers[i % 5]} post {i}", "body": mood}) + "\n")
+    replayed = _cli(["replay", str(posts)], stream_env)
+    assert replayed.returncode == 0, replayed.stderr
+    assert "replayed 1000 posts" in replayed.stdout
+    ran = _cli(["run", "--until-idle", "1"], {**stream_env, "OUTPUT_FORMAT": "both"})
+    assert ran.returncode == 0, ran.stderr
+    client = _sync(stream_env["REDIS_URL"])
+    try:
+        assert client.xpending(stream_env["STREAM"], stream_env["GROUP"])["pending"] == 0
+        assert client.xlen(stream_env["STREAM"] + ":dlq") == 10
+        rows = client.xrange(stream_env["SIGNAL_STREAM"])
+        envelopes = [v1.decode(f[b"data"]) for _id, f in rows if b"data" in f]
+        legacy = [f for _id, f in rows if b"decision" in f]
+        assert len(envelopes) == len(legacy) == 990
+        assert all(e is not None for e in envelopes)
+        assert all({k.decode() for k in f} == v1.SEED_000_LEGACY_FIELDS for f in legacy)
+    finally:
+        client.close()
+
+
+class Running:
+    """A ``signalsmith run`` process and the base URL it announced."""
+
+    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
+        self.process = process
+        self.url = url
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=5) as response:  # noqa: S310
+                return int(response.status), bytes(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+
+@pytest.fixture
+def running(stream_env: dict[str, str]) -> Iterator[Running]:
+    """A long-running worker with a canary API key and DEBUG logs, stopped by the test."""
+    env = _env({**stream_env, "GROQ_API_KEY": CANARY, "LOG_LEVEL": "DEBUG"})
+    process = subprocess.Popen(
+        [*CLI, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    url = ""
+    deadline = time.monotonic() + 30
+    assert process.stdout is not None
+    while not url and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line.startswith("HTTP: "):
+            url = line.split()[1].removesuffix("/health")
+    assert url, "the run command never announced its HTTP endpoints"
+    try:
+        yield Running(process, url)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_http_endpoints_and_sigterm(running: Running, stream_env: dict[str, str]) -> None:
+    """/livez, /readyz, /health and /metrics answer while running; no secret shows anywhere;
+    SIGTERM drains and exits 0 within 10 s."""
+    deadline = time.monotonic() + 15
+    while running.get("/readyz")[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert running.get("/livez")[0] == 200
+    assert running.get("/readyz")[0] == 200
+    client = _sync(stream_env["REDIS_URL"])
+    try:
+        client.xadd(stream_env["STREAM"], {"text": "$NVDA calls, loading up 🚀"})
+        client.xadd(stream_env["STREAM"], {"data": "{nope"})
+        deadline = time.monotonic() + 15
+        while client.xpending(stream_env["STREAM"], stream_env["GROUP"])["pending"] and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.1)
+        while json.loads(running.get("/health")[1])["counts"]["processed"] < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        client.close()
+    status, body = running.get("/health")
+    health = json.loads(body)
+    assert status == 200
+    assert health["status"] == "ok"
+    assert health["counts"]["dead_lettered"] == 1
+    assert health["redis"]["reachable"]
+    status, metrics = running.get("/metrics")
+    text = metrics.decode()
+    assert 'signalsmith_dead_lettered_total{reason="bad_json"} 1.0' in text
+    assert "signalsmith_analysis_seconds_bucket" in text
+    assert "signalsmith_in_flight" in text
+    started = time.monotonic()
+    running.process.send_signal(signal.SIGTERM)
+    out, err = running.process.communicate(timeout=10)
+    assert running.process.returncode == 0
+    assert time.monotonic() - started < 10
+    for shown in (body.decode(), text, out, err):
+        assert CANARY not in shown
+
+
+def test_analyze_one_text_and_jsonl_on_stdin() -> None:
+    """analyze TEXT prints one JSON object; JSONL on stdin gives one line per input, and a bad
+    line gets an error line (exit 1) without stopping the rest."""
+    one = _cli(["analyze", "Loading up on $NVDA calls before earnings 🚀"], {})
+    assert one.returncode == 0, one.stderr
+    result = json.loads(one.stdout)
+    assert result["verdict"] == "BUY"
+    assert result["tickers"] == ["NVDA"]
+    assert {"id", "confidence", "score", "status"} <= result.keys()
+    lines = "\n".join(
+        [
+            json.dumps({"id": "a", "text": "Intel cut its outlook, downgraded to sell"}),
+            "{broken",
+            json.dumps({"id": "c", "text": "what a nice weekend"}),
+        ]
+    )
+    many = _cli(["analyze"], {}, input=lines)
+    assert many.returncode == 1
+    out = [json.loads(line) for line in many.stdout.splitlines()]
+    assert [o["id"] for o in out] == ["a", "line-2", "c"]
+    assert out[0]["verdict"] == "SELL"
+    assert out[1]["status"] == "error"
+    assert out[2]["verdict"] == "HOLD"
+    assert out[2]["tickers"] == []
+
+
+def test_demo_on_embedded_redis_prints_signals_and_keeps_data(tmp_path: Path) -> None:
+    """No Redis configured: an embedded Redis starts, the demo prints signals, and the data is
+    still there when signalsmith starts again on the same state directory."""
+    env = {"STATE_DIR": str(tmp_path / "state"), "HTTP_PORT": "0"}
+    first = _cli(["run", "--demo", "--until-idle", "1"], env)
+    assert first.returncode == 0, first.stderr
+    assert "embedded Redis" in first.stdout
+    assert "redis-cli -s" in first.stdout
+    assert "HTTP: http://127.0.0.1:" in first.stdout
+    signals = [line for line in first.stdout.splitlines() if line.startswith(("BUY ", "SELL "))]
+    assert len(signals) >= 50
+    second = _cli(["run", "--until-idle", "0.5"], env)
+    assert second.returncode == 0, second.stderr
+    from signalsmith.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "state")
+    client = sync_redis.Redis(unix_socket_path=server.start())
+    try:
+        assert client.xlen("trade-signals") == len(signals)
+        assert client.xlen("reddit-events") >= 300
+    finally:
+        client.close()
+        server.stop()
