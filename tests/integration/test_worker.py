@@ -184,6 +184,7 @@ async def test_decision_hash_keeps_the_days_running_consensus(
     assert envelope is not None
     assert envelope.decision.synthesis.verdict == "BUY"
     assert "consensus of 3 posts" in envelope.decision.synthesis.reasoning
+    assert json.loads(fields[b"json"])["decision"]["kind"] == "consensus"
     assert 0 < float(fields[b"confidence"]) <= 1
     assert await redis.ttl(f"{settings.decision_hash_prefix}:NVDA:2026-11-20") > 0
 

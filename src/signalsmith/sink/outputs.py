@@ -15,16 +15,14 @@ from signalsmith.domain import Decision, Post, Status, Verdict
 from signalsmith.envelopes import (
     EnvelopeV1,
     SourceRef,
-    SynthesisV1,
     build_envelope,
     legacy_record,
 )
 from signalsmith.sink.redis_publish import Commit, HashUpdate, Record
 
 ACTIONABLE = frozenset({Verdict.BUY, Verdict.SELL})
-_PLACEHOLDER = SynthesisV1(
-    verdict=Verdict.HOLD, confidence=0.0, ensemble_score=0.0, reasoning="\u0000consensus\u0000"
-)
+_POST_KIND = '"kind":"post"'
+_CONSENSUS_KIND = '"kind":"consensus"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,36 +71,35 @@ def build_commit(
             timings=context.timings,
             meta=context.meta,
         )
-        records += _records(decision, envelope, context, policy)
+        body = envelope.model_dump_json()
+        records += _records(decision, body, context, policy)
         if decision.status in (Status.OK, Status.DEGRADED):
-            hashes.append(_hash_update(decision, envelope, policy))
+            hashes.append(_hash_update(decision, envelope, body, policy))
     return Commit(entry_id=entry_id, records=tuple(records), hashes=tuple(hashes))
 
 
 def _records(
-    decision: Decision, envelope: EnvelopeV1, context: PostContext, policy: OutputPolicy
+    decision: Decision, body: str, context: PostContext, policy: OutputPolicy
 ) -> list[Record]:
     records: list[Record] = []
     published = decision.verdict in ACTIONABLE or policy.publish_all
     if published and policy.output_format in ("envelope", "both"):
-        records.append(
-            Record(policy.signal_stream, {"data": envelope.model_dump_json()}, policy.signal_maxlen)
-        )
+        records.append(Record(policy.signal_stream, {"data": body}, policy.signal_maxlen))
     if decision.verdict in ACTIONABLE and policy.output_format in ("legacy", "both"):
         fields = legacy_record(decision, context.post, context.source.entry_id, context.now)
         records.append(Record(policy.legacy_stream, fields, policy.signal_maxlen))
     return records
 
 
-def _hash_update(decision: Decision, envelope: EnvelopeV1, policy: OutputPolicy) -> HashUpdate:
-    consensus = envelope.model_copy(
-        update={
-            "decision": envelope.decision.model_copy(
-                update={"kind": "consensus", "synthesis": _PLACEHOLDER}
-            )
-        }
-    )
-    head, tail = consensus.model_dump_json().split(_PLACEHOLDER.model_dump_json(), 1)
+def _hash_update(
+    decision: Decision, envelope: EnvelopeV1, body: str, policy: OutputPolicy
+) -> HashUpdate:
+    # The consensus envelope is this post's envelope with the consensus synthesis (which the
+    # commit script computes) and kind "consensus". JSON escapes quotes inside strings, so the
+    # unescaped synthesis object and "kind" key can only be the fields themselves.
+    head, tail = body.split(envelope.decision.synthesis.model_dump_json(), 1)
+    kind_at = tail.rindex(_POST_KIND)
+    tail = tail[:kind_at] + _CONSENSUS_KIND + tail[kind_at + len(_POST_KIND) :]
     target = envelope.decision.target
     return HashUpdate(
         key=f"{policy.hash_prefix}:{target.ticker}:{target.trade_date}",
