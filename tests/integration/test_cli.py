@@ -229,3 +229,19 @@ def test_demo_on_embedded_redis_prints_signals_and_keeps_data(tmp_path: Path) ->
     finally:
         client.close()
         server.stop()
+
+
+def test_max_messages_stops_after_that_many(stream_env: dict[str, str], tmp_path: Path) -> None:
+    """run --max-messages N reads N entries, acknowledges them, and exits 0 leaving the rest."""
+    posts = tmp_path / "posts.csv"
+    posts.write_text("title,body\n" + "".join(f"$AMD post {i},buying calls\n" for i in range(5)))
+    assert _cli(["replay", str(posts)], stream_env).returncode == 0
+    ran = _cli(["run", "--max-messages", "3"], stream_env)
+    assert ran.returncode == 0, ran.stderr
+    assert "read 3, acknowledged 3" in ran.stdout
+    client = _sync(stream_env["REDIS_URL"])
+    try:
+        assert client.xlen(stream_env["SIGNAL_STREAM"]) == 3
+        assert client.xpending(stream_env["STREAM"], stream_env["GROUP"])["pending"] == 0
+    finally:
+        client.close()
