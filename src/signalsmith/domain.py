@@ -90,6 +90,31 @@ class Vote:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelCall:
+    """One LLM call made (or served from cache) while analyzing a post: for cost and audit."""
+
+    provider: str
+    model: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    parse_method: str = ""
+    cached: bool = False
+    attempts: int = 1
+    errors: tuple[str, ...] = ()  # what failed before this answer (429s, fallbacks)
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """An analyzer's answer for one post: its votes per ticker (one per tier that ran) and the
+    model calls they cost."""
+
+    votes: Mapping[str, tuple[Vote, ...]]
+    calls: tuple[ModelCall, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The combined verdict for one (post, ticker)."""
 

@@ -3,11 +3,17 @@
 SignalsmithError
 ├── ConfigError        operator mistake, raised at start-up; the message names the setting
 ├── TransientError     the world is briefly unavailable (Redis down, provider busy):
-│                      leave the message pending and retry it later
+│   │                  leave the message pending and retry it later
+│   └── ProvidersFailed    every LLM provider failed this time; carries each one's reason
+├── ProviderError      one LLM call failed (429, 5xx, timeout, connection, rejected):
+│                      the chain decides whether to wait, retry, or fall back
 └── PoisonInput        this input can never succeed: dead-letter it with the reason
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
 
 
 class SignalsmithError(Exception):
@@ -25,6 +31,34 @@ class ConfigError(SignalsmithError):
 
 class TransientError(SignalsmithError):
     """Retry later: the message stays pending and is redelivered."""
+
+
+class ProvidersFailed(TransientError):
+    """No provider could answer; ``reasons`` says why, one line per provider."""
+
+    def __init__(self, reasons: Sequence[str]) -> None:
+        super().__init__("every LLM provider failed: " + "; ".join(reasons))
+        self.reasons = tuple(reasons)
+
+
+ProviderFailure = Literal["rate_limited", "server", "timeout", "connection", "rejected", "busy"]
+
+
+class ProviderError(SignalsmithError):
+    """One call to one provider failed; ``kind`` drives retry and fallback."""
+
+    def __init__(
+        self,
+        kind: ProviderFailure,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.status = status
+        self.retry_after = retry_after
 
 
 class PoisonInput(SignalsmithError):

@@ -38,7 +38,7 @@ _SECONDS_PER_DAY = 86_400
 
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret value the settings hold, for the log scrubber."""
-    values = [settings.redis_password, settings.groq_api_key]
+    values = [settings.redis_password] + [p.api_key for p in settings.providers.values()]
     found = [value.get_secret_value() for value in values if value is not None]
     if settings.redis_url is not None:
         password = urlsplit(settings.redis_url.get_secret_value()).password

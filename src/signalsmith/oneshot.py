@@ -29,8 +29,8 @@ class OneShot:
         targets = [WHOLE_TEXT, *tickers]
         votes: dict[str, list[Vote]] = {target: [] for target in targets}
         for analyzer in self._analyzers:
-            for target, vote in (await analyzer.analyze(post, targets)).items():
-                votes[target].append(vote)
+            for target, cast in (await analyzer.analyze(post, targets)).votes.items():
+                votes[target] += cast
         decisions = {target: decide(target, votes[target]) for target in targets}
         return _result(post, tickers, decisions)
 

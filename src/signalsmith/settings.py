@@ -13,9 +13,20 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -28,6 +39,79 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 OutputFormat = Literal["envelope", "legacy", "both"]
 PublishPolicy = Literal["actionable", "all"]
 NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    return value
+
+
+CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)]
+
+# Suffixes of the per-provider variables, <NAME>_<SUFFIX>, and the field each one sets.
+PROVIDER_SUFFIXES = {
+    "API_KEY": "api_key",
+    "MODEL": "model",
+    "BASE_URL": "base_url",
+    "TIMEOUT": "timeout",
+    "MAX_IN_FLIGHT": "max_in_flight",
+    "RPM": "rpm",
+    "TPM": "tpm",
+    "DAILY_TOKENS": "daily_tokens",
+    "STRUCTURED": "structured",
+    "PRICE_IN": "price_in",
+    "PRICE_OUT": "price_out",
+}
+PROVIDER_NAMES = (
+    "groq",
+    "openai",
+    "openrouter",
+    "gemini",
+    "together",
+    "deepseek",
+    "mistral",
+    "nvidia",
+    "ollama",
+    "vllm",
+    "lmstudio",
+    "custom",
+)
+
+
+class ProviderSettings(BaseModel):
+    """One provider's knobs; anything left unset falls back to the provider's preset."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_key: SecretStr | None = None
+    model: str | None = None
+    base_url: str | None = None
+    timeout: float = Field(default=30.0, gt=0, le=600)
+    max_in_flight: int = Field(default=16, ge=1, le=1024)
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+    daily_tokens: int | None = Field(default=None, ge=1)
+    structured: Literal["json_schema", "json_object", "none"] | None = None
+    price_in: float | None = Field(default=None, ge=0)  # USD per million input tokens
+    price_out: float | None = Field(default=None, ge=0)
+
+
+class ProviderEnvSource(PydanticBaseSettingsSource):
+    """Collects <NAME>_API_KEY, <NAME>_MODEL, ... for every known provider into ``providers``."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[object, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, object]:
+        providers: dict[str, dict[str, str]] = {}
+        environ = {key.upper(): value for key, value in os.environ.items()}
+        for name in PROVIDER_NAMES:
+            for suffix, field in PROVIDER_SUFFIXES.items():
+                value = environ.get(f"{name.upper()}_{suffix}")
+                if value:
+                    providers.setdefault(name, {})[field] = value
+        return {"providers": providers} if providers else {}
 
 
 def _default_consumer() -> str:
@@ -72,10 +156,25 @@ class Settings(BaseSettings):
     dlq_maxlen: int = Field(default=100_000, ge=0)
     decision_ttl_days: float = Field(default=7.0, ge=0)  # 0: never expire
 
-    # LLM (seed 000 names; the analyzer chain uses them).
-    groq_model_name: str = "llama-3.3-70b-versatile"
-    groq_api_key: SecretStr | None = None
+    # LLM analysis. Per provider: <NAME>_API_KEY, <NAME>_MODEL, <NAME>_BASE_URL, ... (see
+    # ProviderSettings), gathered into ``providers`` by ProviderEnvSource.
+    llm_providers: CommaList = ()
+    llm_provider: str = ""  # one provider, as seed 004 named it; LLM_PROVIDERS wins
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    groq_model_name: str = ""  # seed 000's name for GROQ_MODEL
     prompt_file: Path | None = None
+    llm_policy: Literal["never", "uncertain", "always"] | None = None
+    llm_failure: Literal["retry", "degrade"] = "retry"
+    llm_cache: Literal["readwrite", "readonly", "off"] = "readwrite"
+    llm_cache_ttl_days: float = Field(default=7.0, ge=0)
+    llm_cache_prefix: NonEmpty = "signalsmith:llmcache"
+    llm_max_wait_s: float = Field(default=10.0, ge=0)
+    llm_attempts: int = Field(default=3, ge=1, le=10)
+    llm_breaker_threshold: int = Field(default=5, ge=1)
+    llm_breaker_cooldown_s: float = Field(default=30.0, ge=0)
+    llm_uncertain_below: float = Field(default=0.6, ge=0, le=1)
+    llm_max_output_tokens: int = Field(default=400, ge=16, le=32_000)
+    llm_temperature: float = Field(default=0.0, ge=0, le=2)
 
     # HTTP and logging.
     http_host: str = "127.0.0.1"
@@ -150,10 +249,10 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment first, then whatever the TOML file gave (passed as init values).
-        return (env_settings, init_settings)
+        return (env_settings, ProviderEnvSource(settings_cls), init_settings)
 
 
-SECRET_FIELDS = frozenset({"redis_url", "redis_password", "groq_api_key"})
+SECRET_FIELDS = frozenset({"redis_url", "redis_password", "providers"})
 
 
 def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
@@ -195,6 +294,9 @@ def _config_error(exc: ValidationError) -> ConfigError:
     location = [str(part) for part in first["loc"]]
     field = location[0] if location else ""
     setting = field.upper() if field else "configuration"
+    if field == "providers" and len(location) >= 3:
+        suffix = {v: k for k, v in PROVIDER_SUFFIXES.items()}.get(location[2], location[2].upper())
+        setting = f"{location[1].upper()}_{suffix}"
     message = first["msg"].removeprefix("Value error, ")
     if field and field not in SECRET_FIELDS and "input" in first:
         message = f"{message} (got {first['input']!r})"

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from signalsmith import __version__
 from signalsmith.analyze.base import Analyzer
 from signalsmith.decide import decide
-from signalsmith.domain import Post, Status, Vote
+from signalsmith.domain import Analysis, ModelCall, Post, Status, Vote
 from signalsmith.envelopes import source_ref, trade_date
 from signalsmith.errors import PoisonInput, TransientError
 from signalsmith.normalize import decode_fields, to_post, utc_now
@@ -188,7 +188,7 @@ class Worker:
             return Commit(entry_id=entry.id)
         parsed = time.perf_counter()
         try:
-            votes = await self._analyze(post, tickers)
+            votes, calls = await self._analyze(post, tickers)
         except TransientError as exc:
             return Retry(entry.id, str(exc))
         decisions = [decide(ticker, votes[ticker]) for ticker in tickers]
@@ -201,26 +201,29 @@ class Worker:
         return build_commit(
             entry.id,
             decisions,
-            self._context(post, entry.id, timings, votes),
+            self._context(post, entry.id, timings, calls),
             self._config.policy,
             {ticker: self._book.asset_class(ticker) for ticker in tickers},
         )
 
-    async def _analyze(self, post: Post, tickers: Sequence[str]) -> dict[str, list[Vote]]:
+    async def _analyze(
+        self, post: Post, tickers: Sequence[str]
+    ) -> tuple[dict[str, list[Vote]], list[ModelCall]]:
         votes: dict[str, list[Vote]] = {ticker: [] for ticker in tickers}
+        calls: list[ModelCall] = []
         for analyzer in self._analyzers:
             started = time.perf_counter()
-            cast = await self._ask(analyzer, post, tickers)
+            analysis = await self._ask(analyzer, post, tickers)
             self.metrics.analysis_seconds.labels(analyzer.name).observe(
                 time.perf_counter() - started
             )
+            calls += analysis.calls
             for ticker in tickers:
-                votes[ticker].append(cast.get(ticker) or _failed(analyzer, "no vote for ticker"))
-        return votes
+                cast = analysis.votes.get(ticker) or (_failed(analyzer, "no vote for ticker"),)
+                votes[ticker] += cast
+        return votes, calls
 
-    async def _ask(
-        self, analyzer: Analyzer, post: Post, tickers: Sequence[str]
-    ) -> Mapping[str, Vote]:
+    async def _ask(self, analyzer: Analyzer, post: Post, tickers: Sequence[str]) -> Analysis:
         try:
             return await analyzer.analyze(post, tickers)
         except (TransientError, asyncio.CancelledError):
@@ -228,24 +231,27 @@ class Worker:
         except Exception as exc:  # an analyzer bug must cost one decision, not the worker
             log.exception("analyzer failed", analyzer=analyzer.name, post=post.id)
             self.stats.error(f"{analyzer.name}: {exc}")
-            return {ticker: _failed(analyzer, str(exc)) for ticker in tickers}
+            return Analysis(votes={ticker: (_failed(analyzer, str(exc)),) for ticker in tickers})
 
     def _context(
         self,
         post: Post,
         entry_id: str,
         timings: Mapping[str, float],
-        votes: Mapping[str, Sequence[Vote]],
+        calls: Sequence[ModelCall],
     ) -> PostContext:
         now = utc_now()
-        models = sorted({vote.model for cast in votes.values() for vote in cast if vote.model})
         meta: dict[str, JsonValue] = {
             "producer": f"signalsmith {__version__}",
             "analyzers": list(self.analyzer_names),
-            "models": list(models),
-            "tokens": {"input": 0, "output": 0},
-            "cost_usd": 0.0,
+            "models": [*sorted({f"{c.provider}/{c.model}" for c in calls})],
+            "tokens": {
+                "input": sum(c.tokens_in for c in calls),
+                "output": sum(c.tokens_out for c in calls),
+            },
+            "cost_usd": round(sum(c.cost_usd for c in calls), 8),
             "latency_ms": round(sum(timings.values()), 3),
+            "llm_calls": [_call_meta(call) for call in calls],
         }
         return PostContext(
             post=post,
@@ -293,6 +299,21 @@ class Worker:
             self.metrics.messages_out.labels("retry").inc()
         if retries:
             self._source.rewind()
+
+
+def _call_meta(call: ModelCall) -> dict[str, JsonValue]:
+    return {
+        "provider": call.provider,
+        "model": call.model,
+        "tokens_in": call.tokens_in,
+        "tokens_out": call.tokens_out,
+        "cost_usd": round(call.cost_usd, 8),
+        "latency_ms": round(call.latency_ms, 3),
+        "parse_method": call.parse_method,
+        "cached": call.cached,
+        "attempts": call.attempts,
+        "errors": list(call.errors),
+    }
 
 
 def _failed(analyzer: Analyzer, error: str) -> Vote:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
-from signalsmith.domain import Post, Vote
+from signalsmith.domain import Analysis, Post
 
 
 class Analyzer(Protocol):
@@ -17,4 +17,4 @@ class Analyzer(Protocol):
     @property
     def description(self) -> str: ...
 
-    async def analyze(self, post: Post, tickers: Sequence[str]) -> Mapping[str, Vote]: ...
+    async def analyze(self, post: Post, tickers: Sequence[str]) -> Analysis: ...

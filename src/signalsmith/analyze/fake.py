@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
-from signalsmith.domain import Opinion, Post, Status, Vote
+from signalsmith.domain import Analysis, Opinion, Post, Status, Vote
 
 Behaviour = Callable[[Post, str], Opinion]
 
@@ -18,8 +18,8 @@ class FunctionAnalyzer:
         self._behaviour = behaviour
         self.name = name
 
-    async def analyze(self, post: Post, tickers: Sequence[str]) -> Mapping[str, Vote]:
-        return {
+    async def analyze(self, post: Post, tickers: Sequence[str]) -> Analysis:
+        votes = {
             ticker: Vote(
                 analyzer=self.name,
                 domain="sentiment",
@@ -28,3 +28,4 @@ class FunctionAnalyzer:
             )
             for ticker in tickers
         }
+        return Analysis(votes={ticker: (vote,) for ticker, vote in votes.items()})

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from signalsmith.analyze.lexicon import Lexicon
-from signalsmith.domain import Post, Status, Vote
+from signalsmith.domain import Analysis, Post, Status, Vote
 
 DOMAIN = "sentiment"
 
@@ -20,8 +20,9 @@ class OfflineAnalyzer:
     def __init__(self, lexicon: Lexicon | None = None) -> None:
         self._lexicon = lexicon or Lexicon()
 
-    async def analyze(self, post: Post, tickers: Sequence[str]) -> Mapping[str, Vote]:
-        return self.analyze_now(post, tickers)
+    async def analyze(self, post: Post, tickers: Sequence[str]) -> Analysis:
+        votes = self.analyze_now(post, tickers)
+        return Analysis(votes={ticker: (vote,) for ticker, vote in votes.items()})
 
     def analyze_now(self, post: Post, tickers: Sequence[str]) -> dict[str, Vote]:
         """The same, synchronously: the lexicon never waits on anything."""
