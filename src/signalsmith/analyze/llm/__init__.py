@@ -1,0 +1,1 @@
+"""LLM analysis: OpenAI-compatible providers, prompts, replies, limits and the fallback chain."""
