@@ -1,0 +1,783 @@
+"""A fake OpenAI-compatible chat-completions server for tests, benchmarks and keyless demos.
+
+It owns the fake's config, seeded fault draws, canned replies, admin endpoints and uvicorn runner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import json
+import logging
+import math
+import random
+import re
+import socket
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from types import TracebackType
+from typing import Final
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import TypeAdapter, ValidationError
+from starlette.types import Receive, Scope, Send
+
+from signalsmith.analyze.lexicon import Lexicon
+from signalsmith.domain import Opinion, Verdict
+
+__all__ = ["OUTCOMES", "FakeConfig", "FakeLLMServer", "FakeStats", "create_app", "serve"]
+
+JSONObject = dict[str, object]
+
+
+@dataclass
+class FakeConfig:
+    """How the fake answers; mutable at run time (attributes or ``POST /_fake/config``).
+
+    Fault rates are fractions of chat calls. One uniform draw per call is matched against the
+    rates stacked in a fixed order (429, 5xx, timeout, drop, malformed, prose, think,
+    wrong_ticker, seed000): if they sum past 1 the earlier ones win.
+    """
+
+    latency_ms: float = 0.0  # added to every answer
+    jitter_ms: float = 0.0  # latency varies uniformly within ±jitter_ms (never below 0)
+    seed: int | None = None  # fault draws are random.Random(seed): reproducible
+    rate_429: float = 0.0
+    retry_after_s: float = 1.0
+    rate_5xx: float = 0.0  # answered 500, 502 or 503
+    rate_timeout: float = 0.0  # held for timeout_s (or until the client hangs up)
+    timeout_s: float = 30.0
+    rate_drop: float = 0.0  # connection closed mid-body
+    rate_malformed: float = 0.0  # content is truncated JSON
+    rate_prose: float = 0.0  # JSON inside prose and ```json fences
+    rate_think: float = 0.0  # <think> block with a decoy JSON object first
+    rate_wrong_ticker: float = 0.0  # first signal names a ticker the request did not
+    rate_seed000: float = 0.0  # legacy "analysis---TICKER---code" lines
+    status_override: int | None = None  # every /v1 call answers this status (400-599)
+    model_name: str = "fake-1"
+
+    def bands(self) -> tuple[tuple[str, float], ...]:
+        """The random outcomes with their rates, in draw order."""
+        return (
+            ("429", self.rate_429),
+            ("5xx", self.rate_5xx),
+            ("timeout", self.rate_timeout),
+            ("drop", self.rate_drop),
+            ("malformed", self.rate_malformed),
+            ("prose", self.rate_prose),
+            ("think", self.rate_think),
+            ("wrong_ticker", self.rate_wrong_ticker),
+            ("seed000", self.rate_seed000),
+        )
+
+
+def check_config(config: FakeConfig) -> None:
+    """Raise ValueError naming the first field whose value the fake cannot honour."""
+    for name, rate in config.bands():
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate_{name} must be within 0..1, got {rate}")
+    for name in ("latency_ms", "jitter_ms", "retry_after_s", "timeout_s"):
+        value = getattr(config, name)
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    if config.status_override is not None and not 400 <= config.status_override <= 599:
+        raise ValueError(
+            f"status_override must be an error status 400-599, got {config.status_override}"
+        )
+    if not config.model_name:
+        raise ValueError("model_name must not be empty")
+
+
+# Every outcome a chat call can have; stats always list all of them.
+OUTCOMES: Final = (
+    "ok",
+    "429",
+    "5xx",
+    "timeout",
+    "drop",
+    "malformed",
+    "prose",
+    "think",
+    "wrong_ticker",
+    "seed000",
+    "status_override",
+    "unauthorized",
+    "bad_request",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FakeStats:
+    """A snapshot of what the fake has answered since start or the last reset."""
+
+    calls: int  # chat-completion calls, whatever their outcome
+    outcomes: dict[str, int]
+    response_formats: dict[str, int]  # response_format.type requested -> count ("none" if absent)
+    authorization_seen: dict[str, int]  # {"present": n, "missing": m}: never the key itself
+    in_flight: int
+    max_in_flight: int
+
+    def as_dict(self) -> JSONObject:
+        return asdict(self)
+
+
+class _Counters:
+    """Mutable stats behind a lock: handlers run on the server thread, readers anywhere."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._calls = 0
+            self._outcomes = dict.fromkeys(OUTCOMES, 0)
+            self._formats: dict[str, int] = {}
+            self._auth = {"present": 0, "missing": 0}
+            self._in_flight = 0
+            self._max_in_flight = 0
+
+    def begin(self) -> None:
+        with self._lock:
+            self._calls += 1
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def end(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def outcome(self, name: str) -> None:
+        with self._lock:
+            self._outcomes[name] += 1
+
+    def authorization(self, present: bool) -> None:
+        with self._lock:
+            self._auth["present" if present else "missing"] += 1
+
+    def response_format(self, kind: str) -> None:
+        with self._lock:
+            self._formats[kind] = self._formats.get(kind, 0) + 1
+
+    def snapshot(self) -> FakeStats:
+        with self._lock:
+            return FakeStats(
+                calls=self._calls,
+                outcomes=dict(self._outcomes),
+                response_formats=dict(self._formats),
+                authorization_seen=dict(self._auth),
+                in_flight=self._in_flight,
+                max_in_flight=self._max_in_flight,
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class _Draw:
+    """The random numbers one call consumes; always all three, so call k's draws never shift."""
+
+    fault: float  # 0..1, matched against FakeConfig.bands()
+    variant: float  # 0..1, picks which 5xx
+    jitter: float  # -1..1, scaled by jitter_ms
+
+
+class _Fake:
+    """The state one app serves from: config, RNG, counters and request ids."""
+
+    def __init__(self, config: FakeConfig) -> None:
+        check_config(config)
+        self.config = config
+        self.stats = _Counters()
+        self._rng_lock = threading.Lock()
+        self._rng = random.Random(config.seed)
+        self._ids = itertools.count(1)
+
+    def draw(self) -> _Draw:
+        with self._rng_lock:
+            return _Draw(self._rng.random(), self._rng.random(), self._rng.uniform(-1.0, 1.0))
+
+    def reseed(self) -> None:
+        with self._rng_lock:
+            self._rng = random.Random(self.config.seed)
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def update(self, changes: object) -> None:
+        """Apply admin changes atomically: all validated first, then copied onto the live config."""
+        if not isinstance(changes, dict):
+            raise TypeError("the body must be a JSON object of FakeConfig fields")
+        known = {f.name for f in dataclasses.fields(FakeConfig)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"unknown FakeConfig fields: {', '.join(unknown)}")
+        merged = {**asdict(self.config), **changes}
+        candidate = TypeAdapter(FakeConfig).validate_python(merged)
+        check_config(candidate)
+        # Copy in place: callers holding server.config keep seeing the live object.
+        for name in known:
+            setattr(self.config, name, getattr(candidate, name))
+        if "seed" in changes:
+            self.reseed()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the request
+# ---------------------------------------------------------------------------------------------
+
+_TICKERS_LINE: Final = re.compile(r"^[ \t]*Tickers:[ \t]*(.*)$", re.MULTILINE | re.IGNORECASE)
+_SYMBOL: Final = re.compile(r"^[A-Z0-9][A-Z0-9.\-=^]{0,14}$")
+_CASHTAG: Final = re.compile(r"\$([A-Za-z][A-Za-z0-9.]{0,9})\b")
+_POST: Final = re.compile(r"<post>(.*?)</post>", re.DOTALL | re.IGNORECASE)
+ANY_TICKER: Final = "*"
+
+
+def _message_text(message: object) -> str:
+    """A message's text, whether content is a string or a list of content parts."""
+    if not isinstance(message, dict):
+        return ""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text") for p in content if isinstance(p, dict)]
+        return "\n".join(p for p in parts if isinstance(p, str))
+    return ""
+
+
+def _last_user_text(messages: Sequence[object]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _message_text(message)
+    return ""
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def requested_tickers(text: str) -> list[str]:
+    """The ``Tickers:`` line's symbols, else the cashtags in the text, else ``["*"]``."""
+    line = _TICKERS_LINE.search(text)
+    if line:
+        named = [item.strip().lstrip("$").upper() for item in line.group(1).split(",")]
+        listed = _dedupe([s for s in named if _SYMBOL.match(s)])
+        if listed:
+            return listed
+    tags = _dedupe([tag.rstrip(".").upper() for tag in _CASHTAG.findall(text)])
+    return tags or [ANY_TICKER]
+
+
+def post_text(text: str) -> str:
+    """The text between ``<post>`` and ``</post>``, or the whole message without markers."""
+    found = _POST.search(text)
+    return found.group(1).strip() if found else text
+
+
+def _response_format_kind(body: JSONObject) -> str:
+    wanted = body.get("response_format")
+    if wanted is None:
+        return "none"
+    kind = wanted.get("type") if isinstance(wanted, dict) else None
+    # Only short strings are recorded so stats stay small whatever a client sends.
+    return kind if isinstance(kind, str) and len(kind) <= 40 else "other"
+
+
+def _has_bearer(request: Request) -> bool:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip())
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing the reply
+# ---------------------------------------------------------------------------------------------
+
+_LEGACY_CODE: Final = {Verdict.HOLD: 0, Verdict.BUY: 1, Verdict.SELL: 2}
+_FLIP: Final = {Verdict.BUY: Verdict.SELL, Verdict.SELL: Verdict.BUY, Verdict.HOLD: Verdict.BUY}
+
+
+@lru_cache(maxsize=1)
+def _lexicon() -> Lexicon:
+    # Built once per process: the tables are read-only after construction.
+    return Lexicon()
+
+
+@lru_cache(maxsize=4096)
+def _opinions(text: str, tickers: tuple[str, ...]) -> dict[str, Opinion]:
+    # Cached because benchmarks replay the same posts; Opinion is frozen, so sharing is safe.
+    if tickers == (ANY_TICKER,):
+        return {ANY_TICKER: _lexicon().judge(text)}
+    return _lexicon().judge_for(text, tickers)
+
+
+def _reasoning(opinion: Opinion) -> str:
+    if not opinion.evidence:
+        return "No clear buy or sell cues in the post."
+    return "Cues in the post: " + "; ".join(opinion.evidence) + "."
+
+
+def _signals(text: str, tickers: Sequence[str]) -> list[JSONObject]:
+    opinions = _opinions(text, tuple(tickers))
+    return [
+        {
+            "ticker": ticker,
+            "verdict": opinions[ticker].verdict.value,
+            "confidence": round(opinions[ticker].confidence, 2),
+            "reasoning": _reasoning(opinions[ticker]),
+        }
+        for ticker in tickers
+    ]
+
+
+def _wrong_ticker(tickers: Sequence[str]) -> str:
+    return next(t for t in ("ZZZZ", "ZZZY", "ZZZX", "QQQQQ") if t not in tickers)
+
+
+def _think(signals: list[JSONObject], answer: str) -> str:
+    decoys = [
+        {
+            **s,
+            "verdict": _FLIP[Verdict(str(s["verdict"]))].value,
+            "confidence": 0.01,
+            "reasoning": "draft, superseded below",
+        }
+        for s in signals
+    ]
+    draft = json.dumps({"signals": decoys})
+    return (
+        f"<think>\nFirst draft: {draft}\nThat draft misreads the post; the final answer follows."
+        f"\n</think>\n{answer}"
+    )
+
+
+def _seed000(signals: list[JSONObject]) -> str:
+    return "\n".join(
+        f"{s['reasoning']}---{s['ticker']}---{_LEGACY_CODE[Verdict(str(s['verdict']))]}"
+        for s in signals
+    )
+
+
+def reply_content(outcome: str, text: str, tickers: Sequence[str]) -> str:
+    """The assistant's content for an answered call; transport outcomes get the normal reply."""
+    signals = _signals(text, tickers)
+    if outcome == "wrong_ticker":
+        signals[0] = {**signals[0], "ticker": _wrong_ticker(tickers)}
+    answer = json.dumps({"signals": signals})
+    if outcome == "malformed":
+        # Cut inside the first key after "ticker" so no repair short of guessing can succeed.
+        cut = answer.find('"verdict"')
+        return answer[: cut + 5] if cut >= 0 else answer[: len(answer) // 2]
+    if outcome == "prose":
+        pretty = json.dumps({"signals": signals}, indent=2)
+        return f"Here is my read of the post.\n\n```json\n{pretty}\n```\n\nNot financial advice."
+    if outcome == "think":
+        return _think(signals, answer)
+    if outcome == "seed000":
+        return _seed000(signals)
+    return answer
+
+
+def _tokens(chars: int) -> int:
+    return math.ceil(chars / 4)
+
+
+def _completion(fake: _Fake, call_id: int, body: JSONObject, content: str) -> JSONObject:
+    messages = body.get("messages")
+    prompt_chars = sum(len(_message_text(m)) for m in messages) if isinstance(messages, list) else 0
+    model = body.get("model")
+    prompt, completion = _tokens(prompt_chars), _tokens(len(content))
+    return {
+        "id": f"chatcmpl-fake{call_id:08d}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model if isinstance(model, str) and model else fake.config.model_name,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Headers and error bodies
+# ---------------------------------------------------------------------------------------------
+
+_LIMIT_REQUESTS: Final = 10_000
+_LIMIT_TOKENS: Final = 2_000_000
+
+_ERRORS: Final[dict[int, tuple[str, str | None, str]]] = {
+    400: (
+        "invalid_request_error",
+        None,
+        "Expected a JSON chat completion with a messages list; stream=true is not supported.",
+    ),
+    401: ("invalid_request_error", "invalid_api_key", "Incorrect or missing API key provided."),
+    403: ("invalid_request_error", "permission_denied", "You are not allowed to do this."),
+    404: ("invalid_request_error", "model_not_found", "The model does not exist."),
+    429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests (fake)."),
+}
+_SERVER_ERROR: Final = ("server_error", None, "The server had an error processing your request.")
+_5XX: Final = (500, 502, 503)
+
+
+def _duration(seconds: float) -> str:
+    """Go-style duration text as OpenAI writes reset headers: "1s", "1.5s", "250ms"."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+def _headers(fake: _Fake, call_id: int, outcome: str, limited: bool) -> dict[str, str]:
+    reset = _duration(fake.config.retry_after_s if limited else 1.0)
+    headers = {
+        "x-request-id": f"req_fake{call_id:08d}",
+        "x-fake-outcome": outcome,
+        "x-ratelimit-limit-requests": str(_LIMIT_REQUESTS),
+        "x-ratelimit-remaining-requests": "0" if limited else str(_LIMIT_REQUESTS - 1),
+        "x-ratelimit-reset-requests": reset,
+        "x-ratelimit-limit-tokens": str(_LIMIT_TOKENS),
+        "x-ratelimit-remaining-tokens": str(_LIMIT_TOKENS),
+        "x-ratelimit-reset-tokens": reset,
+    }
+    if limited:
+        headers["retry-after"] = f"{fake.config.retry_after_s:.3f}".rstrip("0").rstrip(".")
+    return headers
+
+
+def _error(fake: _Fake, call_id: int, status: int, outcome: str) -> JSONResponse:
+    kind, code, message = _ERRORS.get(status, _SERVER_ERROR if status >= 500 else _ERRORS[400])
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    headers = _headers(fake, call_id, outcome, limited=status == 429)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class _DeliberateDrop(Exception):
+    """Raised after a partial body so uvicorn closes the connection mid-response."""
+
+
+class _DroppedResponse(Response):
+    """Declares the full content-length, sends half the body, then aborts the connection."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self.status_code}
+        await send({**start, "headers": self.raw_headers})
+        await send(
+            {
+                "type": "http.response.body",
+                "body": self.body[: len(self.body) // 2],
+                "more_body": True,
+            }
+        )
+        # uvicorn answers an exception after the response started by closing the transport,
+        # which is exactly a dropped connection; _QuietDrops keeps it out of the error log.
+        raise _DeliberateDrop
+
+
+class _QuietDrops(logging.Filter):
+    """Hides uvicorn's "Exception in ASGI application" record for deliberate drops only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, _DeliberateDrop)
+
+
+_QUIET_DROPS: Final = _QuietDrops()
+
+
+# ---------------------------------------------------------------------------------------------
+# The app
+# ---------------------------------------------------------------------------------------------
+
+
+async def _read_body(request: Request) -> JSONObject | None:
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    valid = isinstance(body, dict) and isinstance(body.get("messages"), list)
+    return body if valid and not body.get("stream") else None
+
+
+async def _until_disconnect(request: Request) -> None:
+    # With the body consumed, uvicorn's receive() only returns once the client hangs up.
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _hold(request: Request, seconds: float) -> None:
+    """Sleep like a stuck upstream, but stop early once the client has given up."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(_until_disconnect(request), timeout=seconds)
+
+
+def _delay_s(config: FakeConfig, draw: _Draw) -> float:
+    return max(0.0, config.latency_ms + draw.jitter * config.jitter_ms) / 1000.0
+
+
+def _pick(config: FakeConfig, fault: float) -> str:
+    edge = 0.0
+    for outcome, rate in config.bands():
+        edge += rate
+        if fault < edge:
+            return outcome
+    return "ok"
+
+
+async def _gate(fake: _Fake, request: Request, call_id: int, delay: float) -> Response | None:
+    """The answers that come before any fault draw: status override and missing auth."""
+    override = fake.config.status_override
+    if override is not None:
+        fake.stats.outcome("status_override")
+        await asyncio.sleep(delay)
+        return _error(fake, call_id, override, "status_override")
+    present = _has_bearer(request)
+    fake.stats.authorization(present)
+    if present:
+        return None
+    fake.stats.outcome("unauthorized")
+    await asyncio.sleep(delay)
+    return _error(fake, call_id, 401, "unauthorized")
+
+
+async def _answer(fake: _Fake, request: Request, draw: _Draw) -> Response:
+    call_id = fake.next_id()
+    delay = _delay_s(fake.config, draw)
+    gated = await _gate(fake, request, call_id, delay)
+    if gated is not None:
+        return gated
+    body = await _read_body(request)
+    if body is None:
+        fake.stats.outcome("bad_request")
+        return _error(fake, call_id, 400, "bad_request")
+    fake.stats.response_format(_response_format_kind(body))
+    outcome = _pick(fake.config, draw.fault)
+    fake.stats.outcome(outcome)
+    await asyncio.sleep(delay)
+    if outcome == "429":
+        return _error(fake, call_id, 429, outcome)
+    if outcome == "5xx":
+        return _error(fake, call_id, _5XX[int(draw.variant * len(_5XX))], outcome)
+    if outcome == "timeout":
+        await _hold(request, fake.config.timeout_s)
+    messages = body["messages"]
+    user = _last_user_text(messages if isinstance(messages, list) else [])
+    content = reply_content(outcome, post_text(user), requested_tickers(user))
+    payload = json.dumps(_completion(fake, call_id, body, content)).encode()
+    headers = _headers(fake, call_id, outcome, limited=False)
+    kind = _DroppedResponse if outcome == "drop" else Response
+    return kind(payload, headers=headers, media_type="application/json")
+
+
+def _build_app(fake: _Fake) -> FastAPI:
+    app = FastAPI(title="signalsmith fake LLM", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat_completions(request: Request) -> Response:
+        draw = fake.draw()  # first, before any await: arrival order fixes each call's draws
+        fake.stats.begin()
+        try:
+            return await _answer(fake, request, draw)
+        finally:
+            fake.stats.end()
+
+    @app.get("/v1/models", response_model=None)
+    async def models(request: Request) -> Response:
+        override = fake.config.status_override
+        if override is not None or not _has_bearer(request):
+            outcome = "unauthorized" if override is None else "status_override"
+            return _error(fake, 0, override or 401, outcome)
+        model = {"id": fake.config.model_name, "object": "model", "created": 0, "owned_by": "fake"}
+        return JSONResponse({"object": "list", "data": [model]})
+
+    _admin_routes(app, fake)
+    return app
+
+
+def _admin_routes(app: FastAPI, fake: _Fake) -> None:
+    @app.get("/_fake/stats")
+    async def stats() -> JSONObject:
+        return fake.stats.snapshot().as_dict()
+
+    @app.get("/_fake/config")
+    async def get_config() -> JSONObject:
+        return asdict(fake.config)
+
+    @app.post("/_fake/config", response_model=None)
+    async def set_config(request: Request) -> Response:
+        try:
+            fake.update(json.loads(await request.body()))
+        except (ValueError, TypeError, ValidationError) as exc:
+            message = {"error": {"message": str(exc), "type": "invalid_request_error"}}
+            return JSONResponse(message, status_code=422)
+        return JSONResponse(asdict(fake.config))
+
+    @app.post("/_fake/reset")
+    async def reset() -> JSONObject:
+        # Reseeding too means a reset server replays the same fault sequence as a fresh one.
+        fake.stats.reset()
+        fake.reseed()
+        return fake.stats.snapshot().as_dict()
+
+
+def create_app(config: FakeConfig) -> FastAPI:
+    """The fake as an ASGI app serving ``config`` (kept by reference, so edits apply live)."""
+    return _build_app(_Fake(config))
+
+
+# ---------------------------------------------------------------------------------------------
+# Running it
+# ---------------------------------------------------------------------------------------------
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    # Bound here rather than by uvicorn so port 0's real port is known before serving starts.
+    # proto must say TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto is
+    # IPPROTO_TCP, and without it every answer stalls ~40 ms on Nagle vs delayed ACK.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _base_url(host: str, sock: socket.socket) -> str:
+    port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/v1"
+
+
+def _uvicorn_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="asyncio",
+        ws="none",  # no websocket stack: nothing to import, nothing to warn
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        limit_concurrency=None,
+        timeout_keep_alive=30,
+        # Bounds stop(): a held "timeout" call whose client is still connected is cancelled.
+        timeout_graceful_shutdown=3,
+    )
+    # After Config(): its logging setup runs in __init__ and must not clobber the filter.
+    logging.getLogger("uvicorn.error").addFilter(_QUIET_DROPS)
+    return uvicorn.Server(config)
+
+
+class FakeLLMServer:
+    """The fake on a background thread; ``start()`` returns the base URL for ``openai``."""
+
+    def __init__(
+        self, config: FakeConfig | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self._fake = _Fake(config if config is not None else FakeConfig())
+        self._host = host
+        self._port = port
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._url: str | None = None
+
+    @property
+    def config(self) -> FakeConfig:
+        """The live config: attribute changes apply to the next call."""
+        return self._fake.config
+
+    @property
+    def stats(self) -> FakeStats:
+        return self._fake.stats.snapshot()
+
+    @property
+    def base_url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("FakeLLMServer is not started")
+        return self._url
+
+    def reset(self) -> None:
+        """Zero the stats and reseed the fault RNG, as ``POST /_fake/reset`` does."""
+        self._fake.stats.reset()
+        self._fake.reseed()
+
+    def start(self, ready_timeout_s: float = 10.0) -> str:
+        """Serve on a daemon thread and return the base URL once connections are accepted."""
+        if self._url is not None:
+            return self._url
+        sock = _bind(self._host, self._port)
+        url = _base_url(self._host, sock)
+        server = _uvicorn_server(_build_app(self._fake), self._host, self._port)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="fakellm"
+        )
+        thread.start()
+        deadline = time.monotonic() + ready_timeout_s
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                thread.join(timeout=5)
+                sock.close()
+                raise RuntimeError(f"fake LLM server did not start on {self._host}:{self._port}")
+            time.sleep(0.01)
+        self._server, self._thread, self._url = server, thread, url
+        return url
+
+    def stop(self) -> None:
+        """Stop serving and join the thread; safe to call twice or before start."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.should_exit = True
+        thread.join(timeout=10)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(timeout=5)
+        self._server = self._thread = None
+        self._url = None
+
+    def __enter__(self) -> FakeLLMServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve(config: FakeConfig, host: str, port: int) -> None:
+    """Serve in the foreground until Ctrl-C; prints the base URL to stderr first."""
+    fake = _Fake(config)
+    sock = _bind(host, port)
+    try:
+        server = _uvicorn_server(_build_app(fake), host, port)
+        print(
+            f"fake LLM at {_base_url(host, sock)} (any API key works)", file=sys.stderr, flush=True
+        )
+        # uvicorn re-raises the captured Ctrl-C after its graceful shutdown; uvicorn.run()
+        # swallows it the same way, so stopping is quiet rather than a traceback.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
+    finally:
+        sock.close()

@@ -1,0 +1,323 @@
+"""The fake OpenAI-compatible server, driven through the real ``openai`` async client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import openai
+import pytest
+from openai.types.chat import ChatCompletionMessageParam
+
+from signalsmith.fakellm import FakeConfig, FakeLLMServer
+
+pytestmark = pytest.mark.slow
+
+API_KEY = "sk-test-key-do-not-echo-7f3a"
+POST = "Loading up on NVDA calls, AMD is going to zero"
+TICKERS = ["NVDA", "AMD"]
+EXPECTED = {"NVDA": "BUY", "AMD": "SELL"}
+
+
+def _messages(user: str | None = None) -> list[ChatCompletionMessageParam]:
+    if user is None:
+        user = f"Tickers: {', '.join(TICKERS)}\n<post>{POST}</post>"
+    return [
+        {"role": "system", "content": "Answer with JSON signals."},
+        {"role": "user", "content": user},
+    ]
+
+
+def _client(url: str, timeout: float = 5.0) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=url, api_key=API_KEY, max_retries=0, timeout=timeout)
+
+
+async def _content(client: openai.AsyncOpenAI, user: str | None = None) -> str:
+    reply = await client.chat.completions.create(model="fake-1", messages=_messages(user))
+    content = reply.choices[0].message.content
+    assert content is not None
+    return content
+
+
+def _verdicts(content: str) -> dict[str, str]:
+    return {s["ticker"]: s["verdict"] for s in json.loads(content)["signals"]}
+
+
+@pytest.fixture
+def server() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer(FakeConfig(seed=7)) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def client(server: FakeLLMServer) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with _client(server.base_url) as api:
+        yield api
+
+
+async def test_normal_call_returns_one_signal_per_ticker_with_usage(
+    client: openai.AsyncOpenAI,
+) -> None:
+    """A clean call answers chat.completion JSON: one lexicon-judged signal per ticker, usage."""
+    raw = await client.chat.completions.with_raw_response.create(
+        model="fake-1",
+        messages=_messages(),
+        response_format={"type": "json_object"},
+    )
+    reply = raw.parse()
+    assert reply.object == "chat.completion"
+    assert reply.model == "fake-1"
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.choices[0].message.role == "assistant"
+    content = reply.choices[0].message.content
+    assert content is not None
+    signals = json.loads(content)["signals"]
+    assert [s["ticker"] for s in signals] == TICKERS
+    assert _verdicts(content) == EXPECTED
+    assert all(0 <= s["confidence"] <= 1 and s["reasoning"] for s in signals)
+    assert reply.usage is not None
+    assert reply.usage.prompt_tokens > 0
+    assert reply.usage.completion_tokens == -(-len(content) // 4)
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+    for name in ("limit-requests", "remaining-requests", "reset-requests", "reset-tokens"):
+        assert raw.headers[f"x-ratelimit-{name}"]
+
+
+async def test_tickers_fall_back_to_cashtags_then_wildcard(client: openai.AsyncOpenAI) -> None:
+    """Without a Tickers line the cashtags are used; with neither, the single ticker "*"."""
+    tagged = await _content(client, "Tickers:\n<post>Bought more $tsla and $AMD today</post>")
+    assert [s["ticker"] for s in json.loads(tagged)["signals"]] == ["TSLA", "AMD"]
+    bare = await _content(client, "Very bullish, to the moon 🚀")
+    assert json.loads(bare)["signals"][0]["ticker"] == "*"
+    assert _verdicts(bare) == {"*": "BUY"}
+
+
+async def test_rate_limit_fault_raises_rate_limit_error_with_retry_after(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """rate_429=1 answers 429 with Retry-After and the x-ratelimit reset headers."""
+    server.config.rate_429 = 1.0
+    server.config.retry_after_s = 2.5
+    with pytest.raises(openai.RateLimitError) as caught:
+        await _content(client)
+    headers = caught.value.response.headers
+    assert headers["retry-after"] == "2.5"
+    assert headers["x-ratelimit-reset-requests"] == "2.5s"
+    assert headers["x-ratelimit-remaining-requests"] == "0"
+    assert caught.value.code == "rate_limit_exceeded"
+
+
+async def test_server_error_fault_raises_internal_server_error(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """rate_5xx=1 answers 500/502/503 with an OpenAI-style JSON error body."""
+    server.config.rate_5xx = 1.0
+    for _ in range(5):
+        with pytest.raises(openai.InternalServerError) as caught:
+            await _content(client)
+        assert caught.value.status_code in {500, 502, 503}
+        assert caught.value.type == "server_error"
+
+
+async def test_timeout_fault_makes_the_client_time_out(server: FakeLLMServer) -> None:
+    """rate_timeout=1 holds the answer past the client's timeout: APITimeoutError, promptly."""
+    server.config.rate_timeout = 1.0
+    server.config.timeout_s = 30.0
+    started = time.perf_counter()
+    async with _client(server.base_url, timeout=0.5) as api:
+        with pytest.raises(openai.APITimeoutError):
+            await _content(api)
+    assert time.perf_counter() - started < 5
+    assert server.stats.outcomes["timeout"] == 1
+
+
+async def test_drop_fault_raises_connection_error(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """rate_drop=1 closes the connection mid-body: APIConnectionError, not a timeout."""
+    server.config.rate_drop = 1.0
+    with pytest.raises(openai.APIConnectionError) as caught:
+        await _content(client)
+    assert not isinstance(caught.value, openai.APITimeoutError)
+    server.config.rate_drop = 0.0
+    assert _verdicts(await _content(client)) == EXPECTED  # the client recovers on a new connection
+
+
+async def test_malformed_fault_returns_truncated_json(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """rate_malformed=1 answers 200 with content cut off inside the first signal."""
+    server.config.rate_malformed = 1.0
+    content = await _content(client)
+    assert content == '{"signals": [{"ticker": "NVDA", "verd'
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(content)
+
+
+async def test_prose_fault_wraps_json_in_text_and_fences(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """rate_prose=1 answers prose first, then the real object inside ```json fences."""
+    server.config.rate_prose = 1.0
+    content = await _content(client)
+    assert not content.lstrip().startswith("{")
+    fenced = re.search(r"```json\n(.*?)\n```", content, re.DOTALL)
+    assert fenced is not None
+    assert _verdicts(fenced.group(1)) == EXPECTED
+
+
+async def test_think_fault_puts_a_decoy_object_before_the_real_one(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """rate_think=1 opens with <think> holding a wrong JSON object; the real one follows."""
+    server.config.rate_think = 1.0
+    content = await _content(client)
+    assert content.startswith("<think>")
+    thought, _, answer = content.partition("</think>")
+    decoy = thought[thought.index("{") : thought.rindex("}") + 1]
+    assert _verdicts(decoy) != EXPECTED
+    assert _verdicts(answer.strip()) == EXPECTED
+
+
+async def test_wrong_ticker_fault_names_an_unrequested_ticker(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """rate_wrong_ticker=1 replaces the first requested ticker with one not asked for."""
+    server.config.rate_wrong_ticker = 1.0
+    verdicts = _verdicts(await _content(client))
+    assert "NVDA" not in verdicts
+    assert verdicts == {"ZZZZ": "BUY", "AMD": "SELL"}
+
+
+async def test_seed000_fault_answers_in_the_legacy_format(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """rate_seed000=1 answers "analysis---TICKER---code" lines (0 none, 1 buy, 2 sell)."""
+    server.config.rate_seed000 = 1.0
+    lines = (await _content(client)).splitlines()
+    parsed = [re.fullmatch(r"(.+)---([A-Z*]+)---([012])", line) for line in lines]
+    assert [(m.group(2), m.group(3)) if m else None for m in parsed] == [
+        ("NVDA", "1"),
+        ("AMD", "2"),
+    ]
+    assert all(m and m.group(1).strip() for m in parsed)  # the analysis text is not empty
+
+
+async def test_status_override_maps_to_the_matching_sdk_errors(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """status_override 401 is an AuthenticationError and 404 a NotFoundError, key or not."""
+    server.config.status_override = 401
+    with pytest.raises(openai.AuthenticationError) as unauthorized:
+        await _content(client)
+    assert unauthorized.value.code == "invalid_api_key"
+    server.config.status_override = 404
+    with pytest.raises(openai.NotFoundError):
+        await _content(client)
+    assert server.stats.outcomes["status_override"] == 2
+
+
+async def test_missing_authorization_is_401_like_openai(server: FakeLLMServer) -> None:
+    """A call without a Bearer token gets 401 with OpenAI's invalid_api_key error body."""
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        answer = await http.post("/chat/completions", json={"model": "x", "messages": _messages()})
+    assert answer.status_code == 401
+    error = answer.json()["error"]
+    assert (error["type"], error["code"]) == ("invalid_request_error", "invalid_api_key")
+    assert server.stats.authorization_seen == {"present": 0, "missing": 1}
+
+
+async def test_models_lists_the_configured_model(client: openai.AsyncOpenAI) -> None:
+    """GET /v1/models lists the config's model_name."""
+    listed = [model.id async for model in client.models.list()]
+    assert listed == ["fake-1"]
+
+
+async def test_admin_config_changes_behaviour_at_run_time(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """POST /_fake/config switches faults on and off live and returns the full config."""
+    admin = server.base_url.removesuffix("/v1")
+    assert _verdicts(await _content(client)) == EXPECTED
+    async with httpx.AsyncClient(base_url=admin) as http:
+        updated = (await http.post("/_fake/config", json={"rate_429": 1.0})).json()
+        assert updated["rate_429"] == 1.0
+        assert updated["model_name"] == "fake-1"
+        with pytest.raises(openai.RateLimitError):
+            await _content(client)
+        await http.post("/_fake/config", json={"rate_429": 0.0})
+        assert _verdicts(await _content(client)) == EXPECTED
+        assert (await http.post("/_fake/config", json={"rate_nope": 1})).status_code == 422
+        assert (await http.post("/_fake/config", json={"rate_5xx": 2})).status_code == 422
+        assert (await http.get("/_fake/config")).json()["rate_5xx"] == 0.0
+        stats = (await http.get("/_fake/stats")).json()
+        assert stats["calls"] == 3
+        assert stats["outcomes"]["429"] == 1
+        reset = (await http.post("/_fake/reset")).json()
+        assert reset["calls"] == 0
+
+
+async def _outcomes(server: FakeLLMServer, calls: int) -> list[str]:
+    """What the client saw for each of ``calls`` sequential calls."""
+    seen: list[str] = []
+    async with _client(server.base_url) as api:
+        for _ in range(calls):
+            try:
+                content = await _content(api)
+            except openai.APIStatusError as error:
+                seen.append(str(error.status_code))
+            else:
+                seen.append(content[:12])
+    return seen
+
+
+async def test_seeded_fault_draws_are_reproducible() -> None:
+    """Two servers with the same seed give the same outcome sequence; another seed differs."""
+    sequences = []
+    for seed in (42, 42, 43):
+        config = FakeConfig(
+            seed=seed, rate_429=0.2, rate_5xx=0.2, rate_malformed=0.2, rate_prose=0.2
+        )
+        with FakeLLMServer(config) as fake:
+            sequences.append(await _outcomes(fake, 40))
+            if seed == 43:
+                fake.reset()  # reset reseeds: the same server replays its own sequence
+                assert await _outcomes(fake, 40) == sequences[-1]
+    assert sequences[0] == sequences[1]
+    assert sequences[0] != sequences[2]
+    assert len(set(sequences[0])) >= 4
+
+
+async def test_concurrent_calls_overlap(server: FakeLLMServer, client: openai.AsyncOpenAI) -> None:
+    """100 concurrent calls with 200 ms latency overlap: far under 100 x 200 ms in total."""
+    server.config.latency_ms = 200.0
+    started = time.perf_counter()
+    replies = await asyncio.gather(*(_content(client) for _ in range(100)))
+    elapsed = time.perf_counter() - started
+    assert elapsed < 5.0
+    assert all(_verdicts(reply) == EXPECTED for reply in replies)
+    assert server.stats.max_in_flight >= 20
+
+
+async def test_stats_never_contain_the_api_key(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """Stats record that a key was present and the response_format type, never the key."""
+    await client.chat.completions.create(
+        model="fake-1",
+        messages=_messages(),
+        response_format={"type": "json_object"},
+    )
+    await _content(client)
+    async with httpx.AsyncClient(base_url=server.base_url.removesuffix("/v1")) as http:
+        served = (await http.get("/_fake/stats")).text
+    local = json.dumps(server.stats.as_dict())
+    for text in (served, local):
+        assert API_KEY not in text
+        assert "test-key" not in text
+    assert server.stats.authorization_seen == {"present": 2, "missing": 0}
+    assert server.stats.response_formats == {"json_object": 1, "none": 1}
