@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Response
@@ -11,6 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from signalsmith import __version__
+from signalsmith.analyze.llm.chain import LLMChain, slot_health
 from signalsmith.observe.logging import SecretScrubber
 from signalsmith.observe.metrics import Metrics
 from signalsmith.source.redis_streams import GroupRef
@@ -30,6 +32,7 @@ class ServiceView:
     ref: GroupRef
     signal_stream: str
     analyzers: tuple[str, ...]
+    llm: LLMChain | None
     stats: WorkerStats
     metrics: Metrics
     scrubber: SecretScrubber
@@ -69,6 +72,13 @@ def create_app(view: ServiceView) -> FastAPI:
     return app
 
 
+def _providers(view: ServiceView) -> list[dict[str, object]]:
+    if view.llm is None:
+        return []
+    now = time.monotonic()
+    return [slot_health(slot, view.llm, now) for slot in view.llm.slots]
+
+
 def _health_body(view: ServiceView, reachable: bool) -> dict[str, object]:
     stats = view.stats
     return {
@@ -80,6 +90,7 @@ def _health_body(view: ServiceView, reachable: bool) -> dict[str, object]:
         "consumer": view.ref.consumer,
         "signal_stream": view.signal_stream,
         "analyzers": [{"name": name, "state": "ok"} for name in view.analyzers],
+        "providers": _providers(view),
         "counts": {
             "read": stats.read,
             "processed": stats.acknowledged,

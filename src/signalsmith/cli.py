@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from signalsmith import __version__
-from signalsmith.errors import ConfigError
+from signalsmith.errors import ConfigError, TransientError
 from signalsmith.observe.logging import SecretScrubber, configure_logging
 from signalsmith.settings import Settings, load_settings
 
@@ -119,13 +119,48 @@ def analyze(
     """One text, or JSONL {"id","text",...} on stdin -> one JSON line per input."""
     from signalsmith.oneshot import analyze_lines, analyze_text
 
-    _setup(config)
-    if text is not None:
-        typer.echo(json.dumps(asyncio.run(analyze_text(text)), ensure_ascii=False))
-        return
-    failures = asyncio.run(analyze_lines(sys.stdin, sys.stdout))
+    settings, _ = _setup(config)
+    try:
+        if text is not None:
+            result = asyncio.run(analyze_text(settings, text))
+            typer.echo(json.dumps(result, ensure_ascii=False))
+            return
+        failures = asyncio.run(analyze_lines(settings, sys.stdin, sys.stdout))
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    except TransientError as exc:
+        typer.echo(f"signalsmith: {exc}", err=True)
+        raise typer.Exit(1) from None
     if failures:
         raise typer.Exit(1)
+
+
+@app.command("fake-llm")
+def fake_llm(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 8391,
+    latency_ms: Annotated[float, typer.Option(help="Added to every answer.")] = 0.0,
+    rate_429: Annotated[float, typer.Option(help="Share of calls answered 429.")] = 0.0,
+    rate_5xx: Annotated[float, typer.Option(help="Share of calls answered 5xx.")] = 0.0,
+    rate_timeout: Annotated[float, typer.Option(help="Share of calls that hang.")] = 0.0,
+    rate_malformed: Annotated[float, typer.Option(help="Share of broken-JSON replies.")] = 0.0,
+    seed: Annotated[int | None, typer.Option(help="Seed for reproducible faults.")] = None,
+) -> None:
+    """A local OpenAI-compatible server that answers like an LLM, with injectable faults.
+
+    Point a provider at it, e.g. OPENAI_BASE_URL=http://127.0.0.1:8391/v1 OPENAI_API_KEY=x.
+    """
+    from signalsmith.fakellm import FakeConfig, serve
+
+    config = FakeConfig(
+        latency_ms=latency_ms,
+        rate_429=rate_429,
+        rate_5xx=rate_5xx,
+        rate_timeout=rate_timeout,
+        rate_malformed=rate_malformed,
+        seed=seed,
+    )
+    typer.echo(f"fake LLM on http://127.0.0.1:{port}/v1 (admin: /_fake/stats, /_fake/config)")
+    serve(config, "127.0.0.1", port)
 
 
 def main() -> None:

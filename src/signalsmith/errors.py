@@ -12,7 +12,7 @@ SignalsmithError
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 
@@ -53,12 +53,12 @@ class ProviderError(SignalsmithError):
         message: str,
         *,
         status: int | None = None,
-        retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(f"{kind}: {message}")
         self.kind = kind
         self.status = status
-        self.retry_after = retry_after
+        self.headers = dict(headers or {})  # lower-cased; rate-limit headers say how long to wait
 
 
 class PoisonInput(SignalsmithError):

@@ -12,11 +12,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import openai
 import structlog
 import uvicorn
 from redis.asyncio import Redis
 
 from signalsmith.analyze.base import Analyzer
+from signalsmith.analyze.llm.analyzer import LLMAnalyzer, LLMOptions, TieredAnalyzer
+from signalsmith.analyze.llm.cache import ReplyCache
+from signalsmith.analyze.llm.chain import LLMChain, ProviderSlot
+from signalsmith.analyze.llm.limits import CircuitBreaker, DailyBudget, RateLimiter, SystemClock
+from signalsmith.analyze.llm.openai_compat import OpenAICompatClient, shared_pool
+from signalsmith.analyze.llm.prompt import load_prompt
+from signalsmith.analyze.llm.providers import ProviderConfig, resolve_providers
 from signalsmith.analyze.offline import OfflineAnalyzer
 from signalsmith.api import ServiceView, create_app
 from signalsmith.decide import DEAD_ZONE
@@ -144,6 +152,79 @@ def build_worker(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class AnalyzerStack:
+    """The analyzers the settings ask for, and the LLM chain (if any) behind them."""
+
+    analyzers: tuple[Analyzer, ...]
+    chain: LLMChain | None
+    pool: openai.DefaultAsyncHttpxClient | None
+
+    async def aclose(self) -> None:
+        if self.pool is not None:
+            await self.pool.aclose()
+
+
+def build_analyzers(settings: Settings, metrics: Metrics, redis: Redis | None) -> AnalyzerStack:
+    """The offline lexicon alone, or tiered with the LLM chain when providers are configured."""
+    offline = OfflineAnalyzer()
+    providers = resolve_providers(settings)
+    policy = settings.llm_policy or ("always" if providers else "never")
+    if policy != "never" and not providers:
+        raise ConfigError("LLM_POLICY", f"{policy!r} needs a provider: set LLM_PROVIDERS or a key")
+    if policy == "never" or not providers:
+        return AnalyzerStack((offline,), None, None)
+    clock = SystemClock()
+    pool = shared_pool()
+    chain = LLMChain(
+        [_slot(config, settings, clock, pool) for config in providers],
+        clock=clock,
+        metrics=metrics,
+        max_wait_s=settings.llm_max_wait_s,
+        attempts=settings.llm_attempts,
+        max_tokens=settings.llm_max_output_tokens,
+        temperature=settings.llm_temperature,
+    )
+    cache = None
+    if redis is not None and settings.llm_cache != "off":
+        cache = ReplyCache(
+            redis,
+            prefix=settings.llm_cache_prefix,
+            ttl_seconds=int(settings.llm_cache_ttl_days * _SECONDS_PER_DAY),
+            mode=settings.llm_cache,
+        )
+    llm = LLMAnalyzer(
+        chain,
+        load_prompt(settings.prompt_file),
+        is_known=load_symbol_book().is_known,
+        cache=cache,
+        options=LLMOptions(
+            settings.llm_failure, settings.llm_max_output_tokens, settings.llm_temperature
+        ),
+        metrics=metrics,
+    )
+    tiered = TieredAnalyzer(offline, llm, policy, settings.llm_uncertain_below)
+    return AnalyzerStack((tiered,), chain, pool)
+
+
+def _slot(
+    config: ProviderConfig,
+    settings: Settings,
+    clock: SystemClock,
+    pool: openai.DefaultAsyncHttpxClient,
+) -> ProviderSlot:
+    return ProviderSlot(
+        client=OpenAICompatClient(config, pool),
+        limiter=RateLimiter(config.rpm, config.tpm, clock),
+        budget=DailyBudget(config.daily_tokens, clock),
+        breaker=CircuitBreaker(
+            settings.llm_breaker_threshold, settings.llm_breaker_cooldown_s, clock
+        ),
+        gate=asyncio.Semaphore(config.max_in_flight),
+        rejected_cooldown=settings.llm_breaker_cooldown_s,
+    )
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the service owns SIGINT/SIGTERM."""
 
@@ -204,7 +285,8 @@ async def run_service(
     """Worker + HTTP in one process until stopped or idle; returns the final counts."""
     async with open_redis(settings) as handle:
         metrics = Metrics()
-        worker = build_worker(settings, handle.client, metrics)
+        stack = build_analyzers(settings, metrics, handle.client)
+        worker = build_worker(settings, handle.client, metrics, stack.analyzers)
         stop = asyncio.Event()
         install_stop_handlers(stop)
         view = ServiceView(
@@ -214,6 +296,7 @@ async def run_service(
             ref=group_ref(settings),
             signal_stream=settings.signal_stream,
             analyzers=worker.analyzer_names,
+            llm=stack.chain,
             stats=worker.stats,
             metrics=metrics,
             scrubber=scrubber,
@@ -240,6 +323,7 @@ async def run_service(
         if server is not None:
             server.should_exit = True
             await http_task
+        await stack.aclose()
         log.info(
             "worker stopped",
             read=stats.read,

@@ -6,11 +6,15 @@ import json
 from collections.abc import Sequence
 from typing import TextIO
 
+from signalsmith.analyze.base import Analyzer
 from signalsmith.analyze.offline import OfflineAnalyzer
 from signalsmith.decide import decide
 from signalsmith.domain import Decision, Post, Vote
-from signalsmith.errors import PoisonInput
+from signalsmith.errors import PoisonInput, TransientError
+from signalsmith.lifecycle import build_analyzers
 from signalsmith.normalize import to_post
+from signalsmith.observe.metrics import Metrics
+from signalsmith.settings import Settings
 from signalsmith.source.files import jsonl_fields
 from signalsmith.tickers import TickerExtractor, load_symbol_book
 
@@ -20,18 +24,20 @@ WHOLE_TEXT = "*"  # the pseudo-ticker for the text as a whole
 class OneShot:
     """Normalize, extract tickers, analyze and decide, for one text at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, analyzers: Sequence[Analyzer] = ()) -> None:
         self._extractor = TickerExtractor(load_symbol_book())
-        self._analyzers = [OfflineAnalyzer()]
+        self._analyzers = list(analyzers) or [OfflineAnalyzer()]
 
     async def run(self, post: Post) -> dict[str, object]:
         tickers = post.tickers or self._extractor.extract(post.text)
-        targets = [WHOLE_TEXT, *tickers]
+        targets = list(tickers) or [WHOLE_TEXT]
         votes: dict[str, list[Vote]] = {target: [] for target in targets}
         for analyzer in self._analyzers:
             for target, cast in (await analyzer.analyze(post, targets)).votes.items():
                 votes[target] += cast
         decisions = {target: decide(target, votes[target]) for target in targets}
+        # The text as a whole: every vote on every ticker, weighed together.
+        decisions[WHOLE_TEXT] = decide(WHOLE_TEXT, [v for cast in votes.values() for v in cast])
         return _result(post, tickers, decisions)
 
 
@@ -39,7 +45,7 @@ def _result(
     post: Post, tickers: Sequence[str], decisions: dict[str, Decision]
 ) -> dict[str, object]:
     overall = decisions[WHOLE_TEXT]
-    opinion = overall.votes[0].opinion if overall.votes else None
+    evidence = [cue for vote in overall.votes if vote.opinion for cue in vote.opinion.evidence]
     return {
         "id": post.id,
         "verdict": overall.verdict.value,
@@ -47,7 +53,7 @@ def _result(
         "score": overall.score,
         "tickers": list(tickers),
         "status": overall.status.value,
-        "evidence": list(opinion.evidence) if opinion else [],
+        "evidence": list(dict.fromkeys(evidence)),
         "per_ticker": {
             t: {"verdict": d.verdict.value, "confidence": d.confidence, "score": d.score}
             for t, d in decisions.items()
@@ -57,21 +63,32 @@ def _result(
     }
 
 
-async def analyze_text(text: str) -> dict[str, object]:
-    """The result for one text."""
-    return await OneShot().run(to_post({"text": text}, "arg"))
+async def analyze_text(settings: Settings, text: str) -> dict[str, object]:
+    """The result for one text, with the analyzers the settings configure."""
+    stack = build_analyzers(settings, Metrics(), None)
+    try:
+        return await OneShot(stack.analyzers).run(to_post({"text": text}, "arg"))
+    finally:
+        await stack.aclose()
 
 
-async def analyze_lines(lines: TextIO, out: TextIO) -> int:
+async def analyze_lines(settings: Settings, lines: TextIO, out: TextIO) -> int:
     """One JSON result per JSONL input line; a bad line gets an error line. Returns the failures."""
-    shot = OneShot()
+    stack = build_analyzers(settings, Metrics(), None)
+    try:
+        return await _analyze_lines(OneShot(stack.analyzers), lines, out)
+    finally:
+        await stack.aclose()
+
+
+async def _analyze_lines(shot: OneShot, lines: TextIO, out: TextIO) -> int:
     failures = 0
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             result = await shot.run(to_post(jsonl_fields(line), f"line-{number}"))
-        except PoisonInput as exc:
+        except (PoisonInput, TransientError) as exc:
             failures += 1
             result = {"id": f"line-{number}", "status": "error", "error": str(exc)}
         out.write(json.dumps(result, ensure_ascii=False) + "\n")

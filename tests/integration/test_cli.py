@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis as sync_redis
 
+from signalsmith.fakellm import FakeConfig, FakeLLMServer
 from tests.contracts import v1
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -116,9 +117,17 @@ class Running:
 
 
 @pytest.fixture
-def running(stream_env: dict[str, str]) -> Iterator[Running]:
-    """A long-running worker with a canary API key and DEBUG logs, stopped by the test."""
-    env = _env({**stream_env, "GROQ_API_KEY": CANARY, "LOG_LEVEL": "DEBUG"})
+def fake_llm() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer(FakeConfig(seed=7)) as server:
+        yield server
+
+
+@pytest.fixture
+def running(stream_env: dict[str, str], fake_llm: FakeLLMServer) -> Iterator[Running]:
+    """A long-running worker whose Groq provider (with a canary API key) is the fake LLM, with
+    DEBUG logs; stopped by the test."""
+    llm = {"GROQ_API_KEY": CANARY, "GROQ_BASE_URL": fake_llm.base_url, "LOG_LEVEL": "DEBUG"}
+    env = _env({**stream_env, **llm})
     process = subprocess.Popen(
         [*CLI, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -135,7 +144,7 @@ def running(stream_env: dict[str, str]) -> Iterator[Running]:
     finally:
         if process.poll() is None:
             process.kill()
-            process.wait()
+        process.communicate(timeout=10)  # reaps it and closes its pipes
 
 
 def test_http_endpoints_and_sigterm(running: Running, stream_env: dict[str, str]) -> None:
@@ -169,6 +178,9 @@ def test_http_endpoints_and_sigterm(running: Running, stream_env: dict[str, str]
     status, metrics = running.get("/metrics")
     text = metrics.decode()
     assert 'signalsmith_dead_lettered_total{reason="bad_json"} 1.0' in text
+    assert 'signalsmith_llm_calls_total{outcome="ok",provider="groq"} 1.0' in text
+    assert health["providers"][0]["name"] == "groq"
+    assert health["providers"][0]["state"] == "ok"
     assert "signalsmith_analysis_seconds_bucket" in text
     assert "signalsmith_in_flight" in text
     started = time.monotonic()

@@ -68,4 +68,7 @@ def configure_logging(level: str, fmt: str, secrets: Iterable[str] = ()) -> Secr
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # The LLM SDK's HTTP client logs every request at INFO: metrics count them instead.
+    for noisy in ("httpx", "httpx2", "httpcore", "openai"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     return scrubber

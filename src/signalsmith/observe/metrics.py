@@ -67,6 +67,47 @@ class Metrics:
             "signalsmith_redis_errors", "Redis operations that failed and were retried", registry=r
         )
 
+        self.llm_calls = Counter(
+            "signalsmith_llm_calls",
+            "LLM calls, by provider and outcome",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self.llm_fallbacks = Counter(
+            "signalsmith_llm_fallbacks",
+            "Times a provider failed and the next was tried",
+            ["provider"],
+            registry=r,
+        )
+        self.llm_latency = Histogram(
+            "signalsmith_llm_latency_seconds",
+            "LLM call latency, by provider",
+            ["provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.llm_tokens = Counter(
+            "signalsmith_llm_tokens",
+            "LLM tokens, by provider, model and direction",
+            ["provider", "model", "direction"],
+            registry=r,
+        )
+        self.llm_cost = Counter(
+            "signalsmith_llm_cost_usd",
+            "Estimated LLM cost in USD, by provider and model",
+            ["provider", "model"],
+            registry=r,
+        )
+        self.llm_cache = Counter(
+            "signalsmith_llm_cache", "LLM reply cache lookups, by result", ["result"], registry=r
+        )
+        self.llm_parse = Counter(
+            "signalsmith_llm_parse",
+            "LLM replies, by parse method (or failure)",
+            ["method"],
+            registry=r,
+        )
+
     def render(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)

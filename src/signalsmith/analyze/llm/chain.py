@@ -1,0 +1,231 @@
+"""The provider chain: try each provider in priority order within its rate limits, budget,
+in-flight bound and circuit breaker; honour Retry-After; retry 5xx/timeouts with jittered
+backoff; fall back at once when a wait would be too long or a provider rejects the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from signalsmith.analyze.llm.limits import (
+    CircuitBreaker,
+    Clock,
+    DailyBudget,
+    RateLimiter,
+    backoff_delay,
+    retry_after,
+)
+from signalsmith.analyze.llm.openai_compat import Completion, OpenAICompatClient
+from signalsmith.analyze.llm.providers import ProviderConfig
+from signalsmith.errors import ProviderError, ProvidersFailed
+from signalsmith.observe.metrics import Metrics
+
+Messages = Sequence[Mapping[str, str]]
+FormatFor = Callable[[ProviderConfig], Mapping[str, object] | None]
+_BACKOFF_BASE_S = 0.25
+
+
+@dataclass
+class ProviderSlot:
+    """One provider and everything that decides whether it may be called now."""
+
+    client: OpenAICompatClient
+    limiter: RateLimiter
+    budget: DailyBudget
+    breaker: CircuitBreaker
+    gate: asyncio.Semaphore
+    rejected_cooldown: float = 30.0  # a rejected provider is retried after this long
+    failing_until: float = 0.0  # after a rejection (bad key, unknown model): skip until then
+    failing_reason: str = ""
+    limited_until: float = 0.0  # after a 429: for /health
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def config(self) -> ProviderConfig:
+        return self.client.config
+
+    def count(self, outcome: str) -> None:
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class ChainAnswer:
+    """A completion and who gave it, with what failed on the way."""
+
+    completion: Completion
+    provider: ProviderConfig
+    attempts: int
+    errors: tuple[str, ...]
+
+
+class LLMChain:
+    """Calls providers in order until one answers; raises ProvidersFailed when none can."""
+
+    def __init__(
+        self,
+        slots: Sequence[ProviderSlot],
+        *,
+        clock: Clock,
+        metrics: Metrics,
+        max_wait_s: float,
+        attempts: int,
+        max_tokens: int,
+        temperature: float,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.slots = tuple(slots)
+        self._clock = clock
+        self._metrics = metrics
+        self._max_wait = max_wait_s
+        self._attempts = attempts
+        self._max_tokens = max_tokens
+        self._temperature = temperature
+        self._rng = rng or random.Random()
+
+    @property
+    def providers(self) -> tuple[ProviderConfig, ...]:
+        return tuple(slot.config for slot in self.slots)
+
+    async def complete(self, messages: Messages, format_for: FormatFor, tokens: int) -> ChainAnswer:
+        """The first answer any provider gives, trying them in priority order."""
+        errors: list[str] = []
+        for slot in self.slots:
+            skip = self.unavailable(slot)
+            if skip:
+                errors.append(f"{slot.config.name}: skipped, {skip}")
+                continue
+            try:
+                completion, attempts = await self._try(
+                    slot, messages, format_for(slot.config), tokens, errors
+                )
+            except ProviderError:
+                self._metrics.llm_fallbacks.labels(slot.config.name).inc()
+                continue
+            return ChainAnswer(completion, slot.config, attempts, tuple(errors))
+        raise ProvidersFailed(errors or ["no provider configured"])
+
+    def unavailable(self, slot: ProviderSlot) -> str:
+        """Why the provider must be skipped right now, or "" when it may be tried."""
+        if slot.budget.exhausted():
+            return "daily token budget used up"
+        if self._clock.monotonic() < slot.failing_until:
+            return f"failing: {slot.failing_reason}"
+        if slot.breaker.state.value == "open":
+            return "circuit open after repeated failures"
+        return ""
+
+    async def _try(
+        self,
+        slot: ProviderSlot,
+        messages: Messages,
+        response_format: Mapping[str, object] | None,
+        tokens: int,
+        errors: list[str],
+    ) -> tuple[Completion, int]:
+        for attempt in range(self._attempts):
+            try:
+                await self._admit(slot, tokens)
+                return await self._call(slot, messages, response_format, tokens), attempt + 1
+            except ProviderError as exc:
+                errors.append(f"{slot.config.name}: {exc}")
+                delay = self._after_failure(slot, exc, attempt)
+                await self._clock.sleep(delay)
+        raise ProviderError("server", f"gave up after {self._attempts} attempts")
+
+    async def _admit(self, slot: ProviderSlot, tokens: int) -> None:
+        """Wait (boundedly) for rate-limit capacity, then ask the circuit breaker."""
+        while (wait := slot.limiter.wait_for(tokens)) > 0:
+            if wait > self._max_wait:
+                slot.count("local_limit")
+                raise ProviderError("rate_limited", f"own rate limit: would wait {wait:.1f}s")
+            await self._clock.sleep(wait)
+        if not slot.breaker.allow():
+            raise ProviderError("busy", "circuit open")
+
+    async def _call(
+        self,
+        slot: ProviderSlot,
+        messages: Messages,
+        response_format: Mapping[str, object] | None,
+        tokens: int,
+    ) -> Completion:
+        name = slot.config.name
+        async with slot.gate:
+            reservation = slot.limiter.take(tokens)
+            try:
+                completion = await slot.client.complete(
+                    messages,
+                    response_format=response_format,
+                    max_tokens=self._max_tokens,
+                    temperature=self._temperature,
+                )
+            except ProviderError as exc:
+                reservation.cancel()
+                slot.count(exc.kind)
+                self._metrics.llm_calls.labels(name, exc.kind).inc()
+                raise
+        used = completion.tokens_in + completion.tokens_out
+        reservation.reconcile(used or tokens)
+        slot.budget.spend(used)
+        slot.breaker.success()
+        slot.count("ok")
+        self._metrics.llm_calls.labels(name, "ok").inc()
+        self._metrics.llm_latency.labels(name).observe(completion.latency_ms / 1000)
+        return completion
+
+    def _after_failure(self, slot: ProviderSlot, exc: ProviderError, attempt: int) -> float:
+        """How long to wait before trying this provider again; raises to fall back now."""
+        if exc.kind == "rate_limited":
+            return self._rate_limited(slot, exc, attempt)
+        if exc.kind == "rejected":
+            slot.failing_until = self._clock.monotonic() + slot.rejected_cooldown
+            slot.failing_reason = str(exc)
+            raise exc
+        if exc.kind == "busy":
+            raise exc
+        slot.breaker.failure()
+        if attempt + 1 >= self._attempts:
+            raise exc
+        return backoff_delay(attempt, base=_BACKOFF_BASE_S, cap=self._max_wait, rng=self._rng)
+
+    def _rate_limited(self, slot: ProviderSlot, exc: ProviderError, attempt: int) -> float:
+        if not exc.headers:  # our own limit said no: the wait is already known to be too long
+            raise exc
+        wait = retry_after(exc.headers, self._clock.wall())
+        if wait is None:
+            wait = backoff_delay(attempt, base=1.0, cap=self._max_wait, rng=self._rng)
+        until = self._clock.monotonic() + wait
+        slot.limiter.blocked_until(until)
+        slot.limited_until = until
+        if wait > self._max_wait or attempt + 1 >= self._attempts:
+            raise exc
+        return wait
+
+
+def slot_health(slot: ProviderSlot, chain: LLMChain, now: float) -> dict[str, object]:
+    """The provider's state for /health; never a key."""
+    reason = chain.unavailable(slot)
+    if slot.budget.exhausted():
+        state = "budget_exhausted"
+    elif now < slot.failing_until:
+        state = "failing"
+    elif reason:
+        state = "circuit_open"
+    elif now < slot.limited_until:
+        state = "rate_limited"
+    else:
+        state = "ok"
+    return {
+        "name": slot.config.name,
+        "model": slot.config.model,
+        "base_url": slot.config.base_url,
+        "state": state,
+        "reason": reason or None,
+        "breaker": slot.breaker.state.value,
+        "in_flight_limit": slot.config.max_in_flight,
+        "budget_remaining": slot.budget.remaining(),
+        "calls": dict(slot.counts),
+    }
