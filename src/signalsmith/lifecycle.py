@@ -140,6 +140,10 @@ def build_worker(
         read_count=settings.read_count,
         max_message_bytes=settings.max_message_bytes,
         policy=policy,
+        max_in_flight=settings.max_in_flight,
+        max_deliveries=settings.max_deliveries,
+        drain_timeout_s=settings.drain_timeout,
+        block_s=settings.block_ms / 1000,
     )
     return Worker(
         config,

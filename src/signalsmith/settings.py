@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     block_ms: int = Field(default=1_000, ge=1, le=60_000)
     max_message_bytes: int = Field(default=65_536, ge=1_024, le=16 * 1024 * 1024)
     claim_idle_ms: int = Field(default=60_000, ge=100)
+    max_in_flight: int = Field(default=64, ge=1, le=100_000)
+    max_deliveries: int = Field(default=5, ge=1, le=1_000)
+    drain_timeout: float = Field(default=8.0, ge=0, le=3_600)  # seconds
 
     # Bounded storage.
     signal_maxlen: int = Field(default=1_000_000, ge=0)  # 0: never trim

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -30,7 +30,7 @@ from signalsmith.tickers import SymbolBook, TickerExtractor
 
 log = structlog.get_logger("signalsmith.worker")
 
-_RETRY_PAUSE_S = 1.0
+_MAX_REMEMBERED_ERRORS = 10_000
 _MAX_REDIS_BACKOFF_S = 5.0
 
 
@@ -76,6 +76,10 @@ class WorkerConfig:
     read_count: int
     max_message_bytes: int
     policy: OutputPolicy
+    max_in_flight: int = 64
+    max_deliveries: int = 5
+    drain_timeout_s: float = 8.0
+    block_s: float = 1.0
 
 
 class Worker:
@@ -100,6 +104,12 @@ class Worker:
         self._extractor = extractor
         self.metrics = metrics
         self.stats = WorkerStats()
+        self._last_errors: dict[str, str] = {}  # entry id -> why it was left pending
+
+    def _remember_error(self, entry_id: str, error: str) -> None:
+        if len(self._last_errors) >= _MAX_REMEMBERED_ERRORS:
+            self._last_errors.pop(next(iter(self._last_errors)))
+        self._last_errors[entry_id] = error[:500]
 
     @property
     def analyzer_names(self) -> tuple[str, ...]:
@@ -112,24 +122,56 @@ class Worker:
         until_idle: float | None = None,
         max_messages: int | None = None,
     ) -> WorkerStats:
-        """The loop: read a batch, handle it, commit it; Redis failures are waited out."""
+        """Keep up to MAX_IN_FLIGHT posts in analysis; commit what finishes; wait out Redis."""
+        window = _Window(self._config.max_in_flight)
         idle_since = time.monotonic()
         failures = 0
         while not stop.is_set() and not self._spent(max_messages):
             try:
                 await self._ensure_group()
-                entries = await self._source.read(self._batch_size(max_messages))
+                started = await self._fill(window, max_messages)
                 failures = 0
-                if entries:
+                if started:
                     idle_since = time.monotonic()
-                    if await self._process(entries):
-                        await _sleep_unless(stop, _RETRY_PAUSE_S)
-                elif until_idle is not None and await self._idle(idle_since, until_idle):
+                must_wait = window.full or (not started and len(window) > 0)
+                await self._commit(await window.finished(self._config.block_s if must_wait else 0))
+                quiet = not started and not window and until_idle is not None
+                if quiet and await self._idle(idle_since, until_idle or 0.0):
                     break
             except RedisError as exc:
                 failures += 1
                 await self._redis_failed(exc, failures, stop)
+        await self._drain(window)
         return self.stats
+
+    async def _fill(self, window: _Window, max_messages: int | None) -> int:
+        """Read as many entries as the window has room for and start handling them."""
+        room = min(window.room, self._config.read_count)
+        if max_messages is not None:
+            room = min(room, max_messages - self.stats.read)
+        if room <= 0:
+            return 0
+        entries = [e for e in await self._source.read(room, wait=not window) if e.id not in window]
+        self.stats.read += len(entries)
+        self.metrics.messages_in.inc(len(entries))
+        for entry in entries:
+            window.start(entry.id, self.handle(entry))
+        self.metrics.in_flight.set(len(window))
+        return len(entries)
+
+    async def _commit(self, outcomes: Sequence[Outcome]) -> None:
+        commits = [outcome for outcome in outcomes if isinstance(outcome, Commit)]
+        applied = await self._committer.commit(commits)
+        self._account(commits, applied, [o for o in outcomes if isinstance(o, Retry)])
+
+    async def _drain(self, window: _Window) -> None:
+        """On the way out: finish what can finish in DRAIN_TIMEOUT; the rest stays pending."""
+        outcomes = await window.drain(self._config.drain_timeout_s)
+        try:
+            await self._commit(outcomes)
+        except RedisError as exc:  # they stay pending and are reclaimed: nothing is lost
+            log.warning("could not acknowledge on shutdown", error=str(exc), posts=len(outcomes))
+        self.metrics.in_flight.set(0)
 
     async def _ensure_group(self) -> None:
         if not self.stats.group_ready:
@@ -143,11 +185,6 @@ class Worker:
     def _spent(self, max_messages: int | None) -> bool:
         return max_messages is not None and self.stats.read >= max_messages
 
-    def _batch_size(self, max_messages: int | None) -> int:
-        if max_messages is None:
-            return self._config.read_count
-        return max(1, min(self._config.read_count, max_messages - self.stats.read))
-
     async def _redis_failed(self, exc: RedisError, failures: int, stop: asyncio.Event) -> None:
         self.stats.redis_ok = self.stats.group_ready = False
         self.stats.error(f"redis: {exc}")
@@ -157,22 +194,13 @@ class Worker:
         log.warning("redis unavailable, retrying", error=str(exc), retry_in_s=delay)
         await _sleep_unless(stop, delay)
 
-    async def _process(self, entries: Sequence[Entry]) -> int:
-        """Handle and commit a batch; returns how many entries were left pending to retry."""
-        self.stats.read += len(entries)
-        self.metrics.messages_in.inc(len(entries))
-        self.metrics.in_flight.set(len(entries))
-        outcomes = await asyncio.gather(*(self.handle(entry) for entry in entries))
-        commits = [outcome for outcome in outcomes if isinstance(outcome, Commit)]
-        applied = await self._committer.commit(commits)
-        retries = [outcome for outcome in outcomes if isinstance(outcome, Retry)]
-        self._account(commits, applied, retries)
-        self.metrics.in_flight.set(0)
-        return len(retries)
-
     async def handle(self, entry: Entry) -> Outcome:
         """One entry through every stage; never raises for bad input."""
         started = time.perf_counter()
+        if entry.deliveries > self._config.max_deliveries:
+            last = self._last_errors.pop(entry.id, "unknown (failed in another consumer)")
+            detail = f"delivered {entry.deliveries} times; last error: {last}"
+            return self._dead_letter(entry, PoisonInput("max_deliveries", detail))
         if entry.fields is None:
             return self._dead_letter(entry, PoisonInput("deleted", "entry no longer in stream"))
         try:
@@ -190,6 +218,7 @@ class Worker:
         try:
             votes, calls = await self._analyze(post, tickers)
         except TransientError as exc:
+            self._remember_error(entry.id, str(exc))
             return Retry(entry.id, str(exc))
         decisions = [decide(ticker, votes[ticker]) for ticker in tickers]
         for decision in decisions:
@@ -281,6 +310,7 @@ class Worker:
         self, commits: Sequence[Commit], applied: Sequence[bool], retries: Sequence[Retry]
     ) -> None:
         for commit, done in zip(commits, applied, strict=True):
+            self._last_errors.pop(commit.entry_id, None)
             if not done:
                 self.stats.skipped += 1
                 self.metrics.messages_out.labels("skipped").inc()
@@ -297,8 +327,59 @@ class Worker:
             self.stats.retried += 1
             self.stats.error(retry.error)
             self.metrics.messages_out.labels("retry").inc()
-        if retries:
-            self._source.rewind()
+
+
+class _Window:
+    """The posts in analysis: at most ``limit`` tasks; finished ones are collected together."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._tasks: dict[asyncio.Task[Outcome], str] = {}
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self._tasks.values()
+
+    @property
+    def room(self) -> int:
+        return self._limit - len(self._tasks)
+
+    @property
+    def full(self) -> bool:
+        return self.room <= 0
+
+    def start(self, entry_id: str, work: Coroutine[None, None, Outcome]) -> None:
+        self._tasks[asyncio.ensure_future(work)] = entry_id
+
+    async def finished(self, wait_s: float) -> list[Outcome]:
+        """Outcomes of the tasks done now, waiting up to ``wait_s`` for at least one."""
+        if not self._tasks:
+            return []
+        done, _ = await asyncio.wait(
+            self._tasks, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        return [self._outcome(task) for task in done]
+
+    async def drain(self, timeout_s: float) -> list[Outcome]:
+        """Wait for everything up to ``timeout_s``; cancel the rest (it stays pending)."""
+        if not self._tasks:
+            return []
+        done, late = await asyncio.wait(self._tasks, timeout=timeout_s)
+        for task in late:
+            task.cancel()
+            self._tasks.pop(task)
+        await asyncio.gather(*late, return_exceptions=True)
+        return [self._outcome(task) for task in done]
+
+    def _outcome(self, task: asyncio.Task[Outcome]) -> Outcome:
+        entry_id = self._tasks.pop(task)
+        error = task.exception()
+        if error is not None:  # handle() turns everything into an outcome; belt and braces
+            log.error("post handling crashed", entry_id=entry_id, error=repr(error))
+            return Retry(entry_id, f"crashed: {error!r}")
+        return task.result()
 
 
 def _call_meta(call: ModelCall) -> dict[str, JsonValue]:

@@ -4,15 +4,14 @@ entries a dead consumer left behind (XAUTOCLAIM).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, cast
+from dataclasses import dataclass, replace
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 RawFields = dict[bytes, bytes]
 Rows = list[tuple[bytes, RawFields | None]]
-Cursor = Literal["0", ">"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,17 +29,20 @@ class Entry:
 
     id: str
     fields: RawFields | None
+    deliveries: int = 1  # how many times the group has handed it out, this time included
 
 
 class StreamSource:
-    """Consumer-group reader. ``rewind()`` after a failure re-reads this consumer's pending."""
+    """Consumer-group reader: this consumer's pending history first (after a start or a
+    reconnect), then new entries, then entries idle too long anywhere in the group (reclaim).
+    """
 
     def __init__(self, redis: Redis, ref: GroupRef, *, block_ms: int, claim_idle_ms: int) -> None:
         self._redis = redis
         self.stream, self.group, self.consumer = ref.stream, ref.group, ref.consumer
         self._block_ms = block_ms
         self._claim_idle_ms = claim_idle_ms
-        self._cursor: Cursor = "0"
+        self._history_from: str | None = "0-0"  # None once our pending history is read
         self._claim_from = "0-0"
 
     async def ensure_group(self) -> None:
@@ -52,19 +54,21 @@ class StreamSource:
                 raise
 
     def rewind(self) -> None:
-        self._cursor = "0"
+        """Read this consumer's pending history again (after losing the connection)."""
+        self._history_from = "0-0"
 
-    async def read(self, count: int) -> list[Entry]:
-        """Up to ``count`` entries: pending of ours, else new (blocking), else reclaimed."""
-        if self._cursor == "0":
-            entries = await self._read_group("0", count, block=None)
+    async def read(self, count: int, *, wait: bool) -> list[Entry]:
+        """Up to ``count`` entries; blocks up to BLOCK_MS for new ones only when ``wait``."""
+        if self._history_from is not None:
+            entries = await self._read_group(self._history_from, count, block=None)
             if entries:
-                return entries
-            self._cursor = ">"
-        entries = await self._read_group(">", count, block=self._block_ms)
+                self._history_from = entries[-1].id
+                return await self._with_deliveries(entries)
+            self._history_from = None
+        entries = await self._read_group(">", count, block=self._block_ms if wait else None)
         return entries or await self.reclaim(count)
 
-    async def _read_group(self, cursor: Cursor, count: int, block: int | None) -> list[Entry]:
+    async def _read_group(self, cursor: str, count: int, block: int | None) -> list[Entry]:
         reply = cast(
             list[tuple[bytes, Rows]] | None,
             await self._redis.xreadgroup(
@@ -76,7 +80,8 @@ class StreamSource:
         return _entries(reply[0][1])
 
     async def reclaim(self, count: int) -> list[Entry]:
-        """Take over entries idle longer than the claim threshold in another consumer's hands."""
+        """Take over entries idle longer than CLAIM_IDLE_MS, whoever holds them (a dead
+        consumer, or this one after a transient failure), with their delivery counts."""
         reply = await self._redis.xautoclaim(
             self.stream,
             self.group,
@@ -86,7 +91,18 @@ class StreamSource:
             count=count,
         )
         self._claim_from = _text(cast(bytes, reply[0]))
-        return _entries(cast(Rows, reply[1]))
+        return await self._with_deliveries(_entries(cast(Rows, reply[1])))
+
+    async def _with_deliveries(self, entries: list[Entry]) -> list[Entry]:
+        if not entries:
+            return entries
+        rows = await self._redis.xpending_range(
+            self.stream, self.group, min=entries[0].id, max=entries[-1].id, count=len(entries) * 2
+        )
+        counts = {
+            _text(cast(bytes, row["message_id"])): int(row["times_delivered"]) for row in rows
+        }
+        return [replace(entry, deliveries=counts.get(entry.id, 1)) for entry in entries]
 
     async def pending(self) -> int:
         """Entries delivered to any consumer of the group and not yet acknowledged."""

@@ -127,7 +127,6 @@ class LLMChain:
     ) -> tuple[Completion, int]:
         for attempt in range(self._attempts):
             try:
-                await self._admit(slot, tokens)
                 return await self._call(slot, messages, response_format, tokens), attempt + 1
             except ProviderError as exc:
                 errors.append(f"{slot.config.name}: {exc}")
@@ -154,6 +153,9 @@ class LLMChain:
     ) -> Completion:
         name = slot.config.name
         async with slot.gate:
+            # admitted inside the gate, with no await between the last check and take():
+            # a 429 seen by another call while this one queued must count
+            await self._admit(slot, tokens)
             reservation = slot.limiter.take(tokens)
             try:
                 completion = await slot.client.complete(
