@@ -46,6 +46,7 @@ format: $(DEV) ## Format the code
 bench: $(DEV) ## Run the benchmarks (prints JSON)
 	$(BIN)/python bench/bench_lexicon.py
 	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_llm.py
 
 symbols: $(DEV) ## Rebuild the shipped symbol list from ../shared/data
 	$(BIN)/python scripts/build_symbols.py
