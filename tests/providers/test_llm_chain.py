@@ -338,3 +338,69 @@ def test_groq_key_alone_selects_groq_with_seed_model_name(monkeypatch: pytest.Mo
         "llama-3.1-8b-instant",
         "https://api.groq.com/openai/v1",
     )
+
+
+async def test_circuit_opens_after_repeated_failures_and_the_provider_is_skipped(
+    two_providers: dict[str, str],
+    first: FakeLLMServer,
+    second: FakeLLMServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """LLM_BREAKER_THRESHOLD consecutive failures open the first provider's circuit; the next
+    post goes straight to the second, and /health says circuit_open."""
+    monkeypatch.setenv("LLM_BREAKER_THRESHOLD", "2")
+    built = build_analyzers(load_settings(), Metrics(), None)
+    first.config.rate_5xx = 1.0
+    try:
+        await built.analyzers[0].analyze(BULLISH, ["NVDA"])  # two attempts, two failures
+        calls_before = first.stats.calls
+        analysis = await built.analyzers[0].analyze(BULLISH, ["AMD"])
+        chain = built.chain
+        assert chain is not None
+        health = slot_health(chain.slots[0], chain, time.monotonic())
+    finally:
+        await built.aclose()
+    assert first.stats.calls == calls_before == 2
+    assert analysis.calls[0].provider == "custom"
+    assert any("circuit open" in error for error in analysis.calls[0].errors)
+    assert health["state"] == "circuit_open"
+
+
+async def test_daily_budget_and_own_rate_limit_send_calls_elsewhere(
+    two_providers: dict[str, str],
+    first: FakeLLMServer,
+    second: FakeLLMServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A spent daily token budget takes the provider out of rotation; so does an RPM limit
+    whose wait exceeds LLM_MAX_WAIT_S. Tokens and cost show per provider in /health."""
+    monkeypatch.setenv("OPENAI_DAILY_TOKENS", "10")
+    built = build_analyzers(load_settings(), Metrics(), None)
+    try:
+        spent = await built.analyzers[0].analyze(BULLISH, ["NVDA"])
+        after = await built.analyzers[0].analyze(BULLISH, ["AMD"])
+        chain = built.chain
+        assert chain is not None
+        health = slot_health(chain.slots[0], chain, time.monotonic())
+    finally:
+        await built.aclose()
+    assert (spent.calls[0].provider, after.calls[0].provider) == ("openai", "custom")
+    assert health["state"] == "budget_exhausted"
+    assert health["tokens"] == {
+        "input": spent.calls[0].tokens_in,
+        "output": spent.calls[0].tokens_out,
+    }
+    assert health["cost_usd"] == round(spent.calls[0].cost_usd, 6)
+
+    monkeypatch.delenv("OPENAI_DAILY_TOKENS")
+    monkeypatch.setenv("OPENAI_RPM", "1")
+    built = build_analyzers(load_settings(), Metrics(), None)
+    try:
+        one = await built.analyzers[0].analyze(BULLISH, ["NVDA"])
+        started = time.monotonic()
+        two = await built.analyzers[0].analyze(BULLISH, ["AMD"])
+    finally:
+        await built.aclose()
+    assert (one.calls[0].provider, two.calls[0].provider) == ("openai", "custom")
+    assert time.monotonic() - started < 2  # did not sit out the 60 s window
+    assert any("own rate limit" in error for error in two.calls[0].errors)

@@ -42,6 +42,9 @@ class ProviderSlot:
     failing_reason: str = ""
     limited_until: float = 0.0  # after a 429: for /health
     counts: dict[str, int] = field(default_factory=dict)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
 
     @property
     def config(self) -> ProviderConfig:
@@ -174,6 +177,9 @@ class LLMChain:
         slot.budget.spend(used)
         slot.breaker.success()
         slot.count("ok")
+        slot.tokens_in += completion.tokens_in
+        slot.tokens_out += completion.tokens_out
+        slot.cost_usd += slot.config.cost(completion.tokens_in, completion.tokens_out)
         self._metrics.llm_calls.labels(name, "ok").inc()
         self._metrics.llm_latency.labels(name).observe(completion.latency_ms / 1000)
         return completion
@@ -230,4 +236,6 @@ def slot_health(slot: ProviderSlot, chain: LLMChain, now: float) -> dict[str, ob
         "in_flight_limit": slot.config.max_in_flight,
         "budget_remaining": slot.budget.remaining(),
         "calls": dict(slot.counts),
+        "tokens": {"input": slot.tokens_in, "output": slot.tokens_out},
+        "cost_usd": round(slot.cost_usd, 6),
     }
