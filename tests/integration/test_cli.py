@@ -257,3 +257,17 @@ def test_max_messages_stops_after_that_many(stream_env: dict[str, str], tmp_path
         assert client.xpending(stream_env["STREAM"], stream_env["GROUP"])["pending"] == 0
     finally:
         client.close()
+
+
+def test_analyze_uses_the_configured_provider(fake_llm: FakeLLMServer) -> None:
+    """analyze with a provider configured asks it (one call per text) and reports both the
+    lexicon's and the LLM's votes; the key never appears in the output."""
+    env = {"OPENAI_BASE_URL": fake_llm.base_url, "OPENAI_API_KEY": CANARY}
+    result = _cli(["analyze", "Loading up on $NVDA calls before earnings 🚀"], env)
+    assert result.returncode == 0, result.stderr
+    parsed = json.loads(result.stdout)
+    assert parsed["verdict"] == "BUY"
+    assert "lexicon:" in parsed["reasoning"]
+    assert "llm:" in parsed["reasoning"]
+    assert fake_llm.stats.calls == 1
+    assert CANARY not in result.stdout + result.stderr
