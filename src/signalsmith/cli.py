@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from redis.exceptions import RedisError
 from rich.console import Console
 
 from signalsmith import __version__
@@ -71,6 +72,9 @@ def run(
     max_messages: Annotated[
         int | None, typer.Option(help="Exit after reading this many entries.")
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=256, help="Worker processes in the consumer group.")
+    ] = 1,
     config: ConfigOption = None,
 ) -> None:
     """Run the worker and its HTTP endpoints (/livez /readyz /health /metrics)."""
@@ -78,6 +82,15 @@ def run(
     from signalsmith.lifecycle import RunOptions, run_service
 
     settings, scrubber = _setup(config)
+    if workers > 1:
+        from signalsmith.supervise import run_workers
+
+        forwarded = [
+            *(["--until-idle", str(until_idle)] if until_idle is not None else []),
+            *(["--max-messages", str(max_messages)] if max_messages is not None else []),
+            *(["--config", str(config)] if config is not None else []),
+        ]
+        raise typer.Exit(run_workers(settings, workers, forwarded, demo))
     console = Console(highlight=False, soft_wrap=True)
     sidecars = (demo_sidecar(settings.stream, settings.signal_stream, console),) if demo else ()
     options = RunOptions(until_idle=until_idle, max_messages=max_messages)
@@ -133,6 +146,90 @@ def analyze(
         raise typer.Exit(1) from None
     if failures:
         raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    consumer: Annotated[
+        str | None, typer.Option(help="This consumer only (default: any in the group).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Exit 0 when a live worker of this stream and group is healthy (for supervisors)."""
+    from signalsmith.lifecycle import open_redis
+    from signalsmith.observe.heartbeat import heartbeat_key, live_workers
+
+    settings, _ = _setup(config)
+    pattern = heartbeat_key(
+        settings.heartbeat_prefix, settings.stream, settings.group, consumer or "*"
+    )
+
+    async def go() -> list[dict[str, object]]:
+        async with open_redis(settings) as handle:
+            return await live_workers(handle.client, pattern)
+
+    try:
+        workers = asyncio.run(go())
+    except RedisError as exc:
+        typer.echo(f"unhealthy: Redis unreachable ({type(exc).__name__})", err=True)
+        raise typer.Exit(1) from None
+    healthy = [w for w in workers if w.get("healthy")]
+    for worker in workers:
+        typer.echo(json.dumps(worker))
+    if not healthy:
+        typer.echo(
+            f"unhealthy: no live, healthy worker for {settings.stream}/{settings.group}", err=True
+        )
+        raise typer.Exit(1)
+
+
+dlq_app = typer.Typer(no_args_is_help=True, help="Inspect and re-drive dead letters.")
+app.add_typer(dlq_app, name="dlq")
+
+
+@dlq_app.command("list")
+def dlq_list(
+    limit: Annotated[int, typer.Option(help="At most this many, oldest first.")] = 100,
+    config: ConfigOption = None,
+) -> None:
+    """Print dead letters as JSON lines: reason, detail, time, original fields."""
+    from signalsmith.deadletters import list_dead_letters
+    from signalsmith.lifecycle import open_redis
+
+    settings, _ = _setup(config)
+
+    async def go() -> list[dict[str, object]]:
+        async with open_redis(settings) as handle:
+            letters = await list_dead_letters(handle.client, settings.dead_letter_stream, limit)
+            return [letter.as_json() for letter in letters]
+
+    for line in asyncio.run(go()):
+        typer.echo(json.dumps(line, ensure_ascii=False))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    ids: Annotated[list[str] | None, typer.Argument(help="Dead-letter ids (default: all).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only dead letters with this reason.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Put dead letters back on the input stream (new ids) and remove them from the DLQ."""
+    from signalsmith.deadletters import replay_dead_letters
+    from signalsmith.lifecycle import open_redis
+
+    settings, _ = _setup(config)
+
+    async def go() -> int:
+        async with open_redis(settings) as handle:
+            return await replay_dead_letters(
+                handle.client,
+                settings.dead_letter_stream,
+                settings.stream,
+                ids=ids or (),
+                reason=reason,
+            )
+
+    typer.echo(f"replayed {asyncio.run(go())} dead letters into {settings.stream}")
 
 
 @app.command("fake-llm")

@@ -30,6 +30,7 @@ from signalsmith.api import ServiceView, create_app
 from signalsmith.decide import DEAD_ZONE
 from signalsmith.embedded import EmbeddedRedis
 from signalsmith.errors import ConfigError
+from signalsmith.observe.heartbeat import beat_until, heartbeat_key
 from signalsmith.observe.logging import SecretScrubber
 from signalsmith.observe.metrics import Metrics
 from signalsmith.settings import Settings
@@ -319,6 +320,21 @@ async def run_service(
             redis=handle.where,
         )
         helpers = [asyncio.create_task(car(handle.client, stop, announce)) for car in sidecars]
+        beat = heartbeat_key(
+            settings.heartbeat_prefix, settings.stream, settings.group, settings.consumer
+        )
+        helpers.append(
+            asyncio.create_task(
+                beat_until(
+                    handle.client,
+                    stop,
+                    key=beat,
+                    ttl_s=settings.heartbeat_ttl,
+                    stats=worker.stats,
+                    consumer=settings.consumer,
+                )
+            )
+        )
         stats = await worker.run(
             stop, until_idle=options.until_idle, max_messages=options.max_messages
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -153,6 +154,8 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=64, ge=1, le=100_000)
     max_deliveries: int = Field(default=5, ge=1, le=1_000)
     drain_timeout: float = Field(default=8.0, ge=0, le=3_600)  # seconds
+    heartbeat_prefix: NonEmpty = "signalsmith:heartbeat"
+    heartbeat_ttl: float = Field(default=15.0, ge=1, le=3_600)  # seconds
 
     # Bounded storage.
     signal_maxlen: int = Field(default=1_000_000, ge=0)  # 0: never trim
@@ -267,6 +270,11 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
         return Settings(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise _config_error(exc) from None
+
+
+def child_environment(overrides: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment with ``overrides``, for a worker process it starts."""
+    return {**os.environ, **overrides}
 
 
 def _config_file_from_env() -> Path | None:

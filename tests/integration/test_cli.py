@@ -271,3 +271,17 @@ def test_analyze_uses_the_configured_provider(fake_llm: FakeLLMServer) -> None:
     assert "llm:" in parsed["reasoning"]
     assert fake_llm.stats.calls == 1
     assert CANARY not in result.stdout + result.stderr
+
+
+def test_check_passes_while_a_worker_runs(running: Running, stream_env: dict[str, str]) -> None:
+    """signalsmith check exits 0 while a healthy worker beats, and 1 once it has stopped."""
+    deadline = time.monotonic() + 15
+    while running.get("/readyz")[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.2)  # one heartbeat after the group became ready
+    alive = _cli(["check"], stream_env)
+    assert alive.returncode == 0, alive.stderr
+    assert json.loads(alive.stdout.splitlines()[0])["healthy"] is True
+    running.process.send_signal(signal.SIGTERM)
+    running.process.communicate(timeout=10)
+    assert _cli(["check"], stream_env).returncode == 1

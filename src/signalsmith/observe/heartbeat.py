@@ -1,0 +1,68 @@
+"""A heartbeat key with a TTL per running worker, and the check that process supervisors run.
+
+The key disappears by itself when a worker dies or loses Redis, so ``signalsmith check`` is a
+liveness probe that needs no HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+from typing import cast
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from signalsmith.normalize import utc_now
+from signalsmith.worker import WorkerStats
+
+
+def heartbeat_key(prefix: str, stream: str, group: str, consumer: str) -> str:
+    return f"{prefix}:{stream}:{group}:{consumer}"
+
+
+def _beat(stats: WorkerStats, consumer: str) -> str:
+    return json.dumps(
+        {
+            "consumer": consumer,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "at": utc_now().isoformat(),
+            "healthy": stats.redis_ok and stats.group_ready,
+            "read": stats.read,
+            "acknowledged": stats.acknowledged,
+            "dead_lettered": stats.dead_lettered,
+            "retried": stats.retried,
+        }
+    )
+
+
+async def beat_until(
+    redis: Redis,
+    stop: asyncio.Event,
+    *,
+    key: str,
+    ttl_s: float,
+    stats: WorkerStats,
+    consumer: str,
+) -> None:
+    """Refresh the key every second (at most a third of its TTL) until stopped; remove it on a
+    clean exit. A beat is one SET: cheap enough to keep ``check`` current."""
+    interval = min(1.0, ttl_s / 3)
+    while not stop.is_set():
+        with contextlib.suppress(RedisError):  # no Redis, no beat: the key expires, as it should
+            await redis.set(key, _beat(stats, consumer), px=int(ttl_s * 1000))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+    with contextlib.suppress(RedisError):
+        await redis.delete(key)
+
+
+async def live_workers(redis: Redis, pattern: str) -> list[dict[str, object]]:
+    """Every live heartbeat matching ``pattern``."""
+    keys = [key async for key in redis.scan_iter(match=pattern, count=1000)]
+    values = cast(list[bytes | None], await redis.mget(keys)) if keys else []
+    return [json.loads(value) for value in values if value is not None]
