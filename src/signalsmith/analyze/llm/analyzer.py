@@ -118,39 +118,31 @@ class LLMAnalyzer:
             0.0 if cached or provider is None else provider.cost(reply.tokens_in, reply.tokens_out)
         )
         model = f"{reply.provider}/{reply.model}"
-        try:
-            parsed = parse_reply(reply.content, tickers, post.text, self._is_known)
-        except UnparseableReply as exc:
-            self._metrics.llm_parse.labels("unparseable").inc()
-            raw = exc.raw[:_RAW_LIMIT]
-            call = ModelCall(
-                reply.provider,
-                reply.model,
-                reply.tokens_in,
-                reply.tokens_out,
-                cost,
-                latency_ms,
-                "unparseable",
-                cached,
-                attempts,
-                errors,
-            )
-            return _failed(tickers, f"unparseable reply ({exc.reason}): {raw}", (), call, model)
-        self._metrics.llm_parse.labels(parsed.method.value).inc()
-        if not cached:
+        if not cached:  # paid for whether or not the reply turns out to be usable
             self._record_usage(reply, cost)
+        try:
+            parsed: ParsedReply | UnparseableReply = parse_reply(
+                reply.content, tickers, post.text, self._is_known
+            )
+        except UnparseableReply as exc:
+            parsed = exc
+        method = parsed.method.value if isinstance(parsed, ParsedReply) else "unparseable"
+        self._metrics.llm_parse.labels(method).inc()
         call = ModelCall(
-            reply.provider,
-            reply.model,
-            reply.tokens_in,
-            reply.tokens_out,
-            cost,
-            latency_ms,
-            parsed.method.value,
-            cached,
-            attempts,
-            errors,
+            provider=reply.provider,
+            model=reply.model,
+            tokens_in=reply.tokens_in,
+            tokens_out=reply.tokens_out,
+            cost_usd=cost,
+            latency_ms=latency_ms,
+            parse_method=method,
+            cached=cached,
+            attempts=attempts,
+            errors=errors,
         )
+        if isinstance(parsed, UnparseableReply):
+            error = f"unparseable reply ({parsed.reason}): {parsed.raw[:_RAW_LIMIT]}"
+            return _failed(tickers, error, (), call, model)
         return Analysis(votes=_from_parsed(parsed, tickers, model, latency_ms), calls=(call,))
 
     def _record_usage(self, reply: CachedReply, cost: float) -> None:
