@@ -47,6 +47,7 @@ bench: $(DEV) ## Run the benchmarks (prints JSON)
 	$(BIN)/python bench/bench_lexicon.py
 	$(BIN)/python bench/bench_pipeline.py
 	$(BIN)/python bench/bench_llm.py
+	$(BIN)/python bench/bench_throughput.py
 
 symbols: $(DEV) ## Rebuild the shipped symbol list from ../shared/data
 	$(BIN)/python scripts/build_symbols.py
