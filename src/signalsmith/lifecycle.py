@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import openai
 import structlog
 import uvicorn
 from redis.asyncio import Redis
@@ -22,7 +21,7 @@ from signalsmith.analyze.llm.analyzer import LLMAnalyzer, LLMOptions, TieredAnal
 from signalsmith.analyze.llm.cache import ReplyCache
 from signalsmith.analyze.llm.chain import LLMChain, ProviderSlot
 from signalsmith.analyze.llm.limits import CircuitBreaker, DailyBudget, RateLimiter, SystemClock
-from signalsmith.analyze.llm.openai_compat import OpenAICompatClient, shared_pool
+from signalsmith.analyze.llm.openai_compat import HttpPool, OpenAICompatClient, shared_pool
 from signalsmith.analyze.llm.prompt import load_prompt
 from signalsmith.analyze.llm.providers import ProviderConfig, resolve_providers
 from signalsmith.analyze.offline import OfflineAnalyzer
@@ -163,7 +162,7 @@ class AnalyzerStack:
 
     analyzers: tuple[Analyzer, ...]
     chain: LLMChain | None
-    pool: openai.DefaultAsyncHttpxClient | None
+    pool: HttpPool | None
 
     async def aclose(self) -> None:
         if self.pool is not None:
@@ -216,7 +215,7 @@ def _slot(
     config: ProviderConfig,
     settings: Settings,
     clock: SystemClock,
-    pool: openai.DefaultAsyncHttpxClient,
+    pool: HttpPool,
 ) -> ProviderSlot:
     return ProviderSlot(
         client=OpenAICompatClient(config, pool),

@@ -1,7 +1,10 @@
 """The one wire protocol: OpenAI-compatible chat completions through the ``openai`` SDK.
 
 One I/O call, one function that maps the SDK's errors to ``ProviderError``, and a pure function
-that maps the reply. Retries are the chain's business, so the SDK's own are off.
+that maps the reply. Retries are the chain's business, so the SDK's own are off. The call goes
+through the SDK's ``post`` with a plain-JSON result: it skips the SDK's request-parameter
+transformation and response models, which cost about 40% of its CPU per call (0.9 ms against
+1.5 ms, measured), while keeping its transport, headers and error types.
 """
 
 from __future__ import annotations
@@ -9,11 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
 
 import openai
-from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
-from openai.types.chat.completion_create_params import ResponseFormat
 
 from signalsmith.analyze.llm.providers import ProviderConfig
 from signalsmith.errors import ProviderError
@@ -38,16 +38,21 @@ class Completion:
     model: str
 
 
-def shared_pool() -> openai.DefaultAsyncHttpxClient:
-    """One HTTP connection pool for every provider's client (the SDK's own transport, with its
-    default limits of 1,000 connections; each provider's MAX_IN_FLIGHT bounds its share)."""
-    return openai.DefaultAsyncHttpxClient()
+HttpPool = openai.DefaultAioHttpClient
+
+
+def shared_pool() -> HttpPool:
+    """One HTTP connection pool for every provider's client: the SDK's aiohttp transport (its
+    ``aiohttp`` extra), which costs half the CPU per call of the default one with many calls in
+    flight (0.65 against 1.29 ms, measured at 64). Each provider's MAX_IN_FLIGHT bounds its share.
+    """
+    return openai.DefaultAioHttpClient()
 
 
 class OpenAICompatClient:
     """Chat completions against one provider, over a shared HTTP connection pool."""
 
-    def __init__(self, config: ProviderConfig, http: openai.DefaultAsyncHttpxClient) -> None:
+    def __init__(self, config: ProviderConfig, http: HttpPool) -> None:
         self.config = config
         self._client = openai.AsyncOpenAI(
             api_key=config.api_key,
@@ -67,33 +72,43 @@ class OpenAICompatClient:
     ) -> Completion:
         """One call; raises ProviderError for every failure."""
         started = time.perf_counter()
+        body: dict[str, object] = {
+            "model": self.config.model,
+            "messages": [dict(message) for message in messages],
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+        }
+        if response_format is not None:
+            body["response_format"] = dict(response_format)
         try:
-            reply = await self._client.chat.completions.create(
-                model=self.config.model,
-                messages=cast(list[ChatCompletionMessageParam], [dict(m) for m in messages]),
-                max_tokens=max_tokens,
-                temperature=temperature,
-                response_format=(
-                    cast(ResponseFormat, dict(response_format)) if response_format else openai.omit
-                ),
-            )
+            reply = await self._client.post("/chat/completions", body=body, cast_to=object)
         except openai.OpenAIError as exc:
             raise provider_error(exc) from None
         return to_completion(reply, (time.perf_counter() - started) * 1000, self.config.model)
 
 
-def to_completion(reply: ChatCompletion, latency_ms: float, model: str) -> Completion:
-    """The content and usage of a reply; an empty answer is a server failure."""
-    if not reply.choices or reply.choices[0].message.content is None:
-        raise ProviderError("server", "the reply had no content")
-    usage = reply.usage
+def to_completion(reply: object, latency_ms: float, model: str) -> Completion:
+    """The content and usage of a chat-completion reply; any other shape is a server failure."""
+    body = reply if isinstance(reply, dict) else {}
+    choices = body.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    message = first.get("message") if isinstance(first, dict) else None
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, str):
+        raise ProviderError("server", "the reply is not a chat completion with content")
+    usage = body.get("usage")
     return Completion(
-        content=reply.choices[0].message.content,
-        tokens_in=usage.prompt_tokens if usage else 0,
-        tokens_out=usage.completion_tokens if usage else 0,
+        content=content,
+        tokens_in=_count(usage, "prompt_tokens"),
+        tokens_out=_count(usage, "completion_tokens"),
         latency_ms=latency_ms,
-        model=reply.model or model,
+        model=str(body.get("model") or model),
     )
+
+
+def _count(usage: object, name: str) -> int:
+    value = usage.get(name) if isinstance(usage, dict) else None
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 def provider_error(exc: openai.OpenAIError) -> ProviderError:
