@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
@@ -12,11 +13,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from signalsmith import __version__
-from signalsmith.analyze.llm.chain import LLMChain, slot_health
 from signalsmith.observe.logging import SecretScrubber
 from signalsmith.observe.metrics import Metrics
 from signalsmith.source.redis_streams import GroupRef
 from signalsmith.worker import WorkerStats
+
+if TYPE_CHECKING:
+    from signalsmith.analyze.llm.chain import LLMChain
 
 _PING_TIMEOUT_S = 1.0
 _PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
@@ -75,6 +78,8 @@ def create_app(view: ServiceView) -> FastAPI:
 def _providers(view: ServiceView) -> list[dict[str, object]]:
     if view.llm is None:
         return []
+    from signalsmith.analyze.llm.chain import slot_health
+
     now = time.monotonic()
     return [slot_health(slot, view.llm, now) for slot in view.llm.slots]
 

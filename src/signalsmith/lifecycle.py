@@ -9,7 +9,7 @@ import contextlib
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
@@ -17,12 +17,6 @@ import uvicorn
 from redis.asyncio import Redis
 
 from signalsmith.analyze.base import Analyzer
-from signalsmith.analyze.llm.analyzer import LLMAnalyzer, LLMOptions, TieredAnalyzer
-from signalsmith.analyze.llm.cache import ReplyCache
-from signalsmith.analyze.llm.chain import LLMChain, ProviderSlot
-from signalsmith.analyze.llm.limits import CircuitBreaker, DailyBudget, RateLimiter, SystemClock
-from signalsmith.analyze.llm.openai_compat import HttpPool, OpenAICompatClient, shared_pool
-from signalsmith.analyze.llm.prompt import load_prompt
 from signalsmith.analyze.llm.providers import ProviderConfig, resolve_providers
 from signalsmith.analyze.offline import OfflineAnalyzer
 from signalsmith.api import ServiceView, create_app
@@ -38,6 +32,11 @@ from signalsmith.sink.redis_publish import RedisCommitter
 from signalsmith.source.redis_streams import GroupRef, StreamSource
 from signalsmith.tickers import TickerExtractor, load_symbol_book
 from signalsmith.worker import Worker, WorkerConfig, WorkerStats
+
+if TYPE_CHECKING:  # the LLM stack (the openai SDK, aiohttp) loads only when a provider is set
+    from signalsmith.analyze.llm.chain import LLMChain, ProviderSlot
+    from signalsmith.analyze.llm.limits import SystemClock
+    from signalsmith.analyze.llm.openai_compat import HttpPool
 
 log = structlog.get_logger("signalsmith")
 
@@ -178,6 +177,26 @@ def build_analyzers(settings: Settings, metrics: Metrics, redis: Redis | None) -
         raise ConfigError("LLM_POLICY", f"{policy!r} needs a provider: set LLM_PROVIDERS or a key")
     if policy == "never" or not providers:
         return AnalyzerStack((offline,), None, None)
+    return _tiered(
+        settings, metrics, redis, providers, "always" if policy == "always" else "uncertain"
+    )
+
+
+def _tiered(
+    settings: Settings,
+    metrics: Metrics,
+    redis: Redis | None,
+    providers: Sequence[ProviderConfig],
+    policy: Literal["uncertain", "always"],
+) -> AnalyzerStack:
+    from signalsmith.analyze.llm.analyzer import LLMAnalyzer, LLMOptions, TieredAnalyzer
+    from signalsmith.analyze.llm.cache import ReplyCache
+    from signalsmith.analyze.llm.chain import LLMChain
+    from signalsmith.analyze.llm.limits import SystemClock
+    from signalsmith.analyze.llm.openai_compat import shared_pool
+    from signalsmith.analyze.llm.prompt import load_prompt
+
+    offline = OfflineAnalyzer()
     clock = SystemClock()
     pool = shared_pool()
     chain = LLMChain(
@@ -217,6 +236,10 @@ def _slot(
     clock: SystemClock,
     pool: HttpPool,
 ) -> ProviderSlot:
+    from signalsmith.analyze.llm.chain import ProviderSlot
+    from signalsmith.analyze.llm.limits import CircuitBreaker, DailyBudget, RateLimiter
+    from signalsmith.analyze.llm.openai_compat import OpenAICompatClient
+
     return ProviderSlot(
         client=OpenAICompatClient(config, pool),
         limiter=RateLimiter(config.rpm, config.tpm, clock),

@@ -83,16 +83,35 @@ def test_kill_9_five_times_while_posts_flow(stream_env: dict[str, str], tmp_path
     env = {**stream_env, "CLAIM_IDLE_MS": "500", "PUBLISH": "all", "READ_COUNT": "50"}
     assert _cli(["replay", str(posts)], env).returncode == 0
     rng = random.Random(5)
+    client = sync_redis.Redis.from_url(stream_env["REDIS_URL"])
     for kill in range(5):
+        published = client.xlen(stream_env["SIGNAL_STREAM"])
         worker = _start(env, f"{stream_env['CONSUMER']}-{kill}")
-        time.sleep(rng.uniform(0.8, 1.6))
+        deadline = time.monotonic() + 30
+        while client.xlen(stream_env["SIGNAL_STREAM"]) < published + 300:  # mid-stream
+            assert time.monotonic() < deadline, "the worker never got going"
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.4))
         worker.kill()
         worker.wait()
+    client.close()
     final = _cli(["run", "--until-idle", "1.5"], {**env, "CONSUMER": "survivor"})
     assert final.returncode == 0, final.stderr[-2000:]
     client = sync_redis.Redis.from_url(stream_env["REDIS_URL"])
     try:
         _assert_exactly_once(client, stream_env, 20_000)
+    finally:
+        client.close()
+
+
+def _wait_until_mid_stream(url: str, env: dict[str, str]) -> None:
+    """Until the worker has started publishing, so the outage hits it mid-stream."""
+    client = sync_redis.Redis.from_url(url)
+    deadline = time.monotonic() + 30
+    try:
+        while client.xlen(env["SIGNAL_STREAM"]) < 500:
+            assert time.monotonic() < deadline, "the worker never started"
+            time.sleep(0.02)
     finally:
         client.close()
 
@@ -162,7 +181,7 @@ def test_redis_restart_under_the_worker(
     assert _cli(["replay", str(posts)], env).returncode == 0
     worker = _start(env, "steady")
     try:
-        time.sleep(1.0)
+        _wait_until_mid_stream(own_redis.url, env)
         own_redis.stop()
         time.sleep(1.0)
         own_redis.start()
