@@ -316,21 +316,19 @@ async def run_service(
         worker = build_worker(settings, handle.client, metrics, stack.analyzers)
         stop = asyncio.Event()
         install_stop_handlers(stop)
-        view = ServiceView(
-            redis=handle.client,
-            redis_where=handle.where,
-            embedded=handle.embedded,
-            ref=group_ref(settings),
-            signal_stream=settings.signal_stream,
-            analyzers=worker.analyzer_names,
-            llm=stack.chain,
-            stats=worker.stats,
-            metrics=metrics,
-            scrubber=scrubber,
-        )
-        server: _Server | None = None
+        server = None
         if options.http:
-            server, http_task, url = await start_http(settings, view)
+            server, http_task, url = await start_http(
+                settings,
+                _view(
+                    settings,
+                    handle,
+                    worker=worker,
+                    stack=stack,
+                    metrics=metrics,
+                    scrubber=scrubber,
+                ),
+            )
             announce(f"HTTP: {url}/health  {url}/metrics  {url}/readyz  {url}/livez")
         if handle.embedded:
             announce(f"embedded Redis ({handle.where}); connect with: {handle.cli_hint}")
@@ -342,21 +340,7 @@ async def run_service(
             redis=handle.where,
         )
         helpers = [asyncio.create_task(car(handle.client, stop, announce)) for car in sidecars]
-        beat = heartbeat_key(
-            settings.heartbeat_prefix, settings.stream, settings.group, settings.consumer
-        )
-        helpers.append(
-            asyncio.create_task(
-                beat_until(
-                    handle.client,
-                    stop,
-                    key=beat,
-                    ttl_s=settings.heartbeat_ttl,
-                    stats=worker.stats,
-                    consumer=settings.consumer,
-                )
-            )
-        )
+        helpers.append(asyncio.create_task(_heartbeat(settings, handle.client, stop, worker)))
         stats = await worker.run(
             stop, until_idle=options.until_idle, max_messages=options.max_messages
         )
@@ -375,3 +359,40 @@ async def run_service(
             retried=stats.retried,
         )
         return stats
+
+
+def _view(
+    settings: Settings,
+    handle: RedisHandle,
+    *,
+    worker: Worker,
+    stack: AnalyzerStack,
+    metrics: Metrics,
+    scrubber: SecretScrubber,
+) -> ServiceView:
+    return ServiceView(
+        redis=handle.client,
+        redis_where=handle.where,
+        embedded=handle.embedded,
+        ref=group_ref(settings),
+        signal_stream=settings.signal_stream,
+        analyzers=worker.analyzer_names,
+        llm=stack.chain,
+        stats=worker.stats,
+        metrics=metrics,
+        scrubber=scrubber,
+    )
+
+
+async def _heartbeat(settings: Settings, redis: Redis, stop: asyncio.Event, worker: Worker) -> None:
+    key = heartbeat_key(
+        settings.heartbeat_prefix, settings.stream, settings.group, settings.consumer
+    )
+    await beat_until(
+        redis,
+        stop,
+        key=key,
+        ttl_s=settings.heartbeat_ttl,
+        stats=worker.stats,
+        consumer=settings.consumer,
+    )

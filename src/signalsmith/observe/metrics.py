@@ -67,6 +67,9 @@ class Metrics:
             "signalsmith_redis_errors", "Redis operations that failed and were retried", registry=r
         )
 
+        self._llm_series(r)
+
+    def _llm_series(self, r: CollectorRegistry) -> None:
         self.llm_calls = Counter(
             "signalsmith_llm_calls",
             "LLM calls, by provider and outcome",
