@@ -196,18 +196,3 @@ def legacy_record(
         "post_subreddit": post.subreddit,
         "post_created": str(int(post.created.timestamp())) if post.created else "",
     }
-
-
-LEGACY_FIELDS = (
-    "decision",
-    "ticker",
-    "analysis",
-    "src",
-    "time",
-    "post_title",
-    "post_body",
-    "post_url",
-    "post_author",
-    "post_subreddit",
-    "post_created",
-)

@@ -177,9 +177,8 @@ def build_analyzers(settings: Settings, metrics: Metrics, redis: Redis | None) -
         raise ConfigError("LLM_POLICY", f"{policy!r} needs a provider: set LLM_PROVIDERS or a key")
     if policy == "never" or not providers:
         return AnalyzerStack((offline,), None, None)
-    return _tiered(
-        settings, metrics, redis, providers, "always" if policy == "always" else "uncertain"
-    )
+    tier: Literal["uncertain", "always"] = "always" if policy == "always" else "uncertain"
+    return _tiered(settings, metrics, redis, providers, offline=offline, policy=tier)
 
 
 def _tiered(
@@ -187,6 +186,8 @@ def _tiered(
     metrics: Metrics,
     redis: Redis | None,
     providers: Sequence[ProviderConfig],
+    *,
+    offline: OfflineAnalyzer,
     policy: Literal["uncertain", "always"],
 ) -> AnalyzerStack:
     from signalsmith.analyze.llm.analyzer import LLMAnalyzer, LLMOptions, TieredAnalyzer
@@ -196,7 +197,6 @@ def _tiered(
     from signalsmith.analyze.llm.openai_compat import shared_pool
     from signalsmith.analyze.llm.prompt import load_prompt
 
-    offline = OfflineAnalyzer()
     clock = SystemClock()
     pool = shared_pool()
     chain = LLMChain(

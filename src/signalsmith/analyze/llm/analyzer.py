@@ -20,7 +20,7 @@ from signalsmith.domain import Analysis, ModelCall, Opinion, Post, Status, Verdi
 from signalsmith.errors import ProvidersFailed
 from signalsmith.observe.metrics import Metrics
 
-Policy = Literal["never", "uncertain", "always"]
+Policy = Literal["uncertain", "always"]  # with LLM_POLICY=never no tiered analyzer is built
 DOMAIN = "sentiment"
 _RAW_LIMIT = 500
 _SIGN = {Verdict.BUY: 1.0, Verdict.SELL: -1.0, Verdict.HOLD: 0.0}
@@ -219,7 +219,7 @@ def _abstain(tickers: Sequence[str], why: str) -> Analysis:
 
 class TieredAnalyzer:
     """The offline lexicon always; the LLM as the policy says: ``always``, or ``uncertain``
-    (only for tickers the lexicon is not confident about), or ``never``."""
+    (only for tickers the lexicon is not confident about)."""
 
     def __init__(
         self, offline: OfflineAnalyzer, llm: LLMAnalyzer, policy: Policy, uncertain_below: float
@@ -241,9 +241,7 @@ class TieredAnalyzer:
         return Analysis(votes=votes, calls=asked.calls)
 
     def _needs_llm(self, vote: Vote) -> bool:
-        if self._policy == "always":
+        if self._policy == "always" or vote.opinion is None:
             return True
-        if self._policy == "never" or vote.opinion is None:
-            return self._policy != "never"
         # uncertain: not confident, or relevant (it names a ticker) but undecided
         return vote.opinion.confidence < self._below or vote.opinion.verdict is Verdict.HOLD

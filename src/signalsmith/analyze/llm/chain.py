@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from signalsmith.analyze.llm.limits import (
+    BreakerState,
     CircuitBreaker,
     Clock,
     DailyBudget,
@@ -116,7 +117,7 @@ class LLMChain:
             return "daily token budget used up"
         if self._clock.monotonic() < slot.failing_until:
             return f"failing: {slot.failing_reason}"
-        if slot.breaker.state.value == "open":
+        if slot.breaker.state is BreakerState.OPEN:
             return "circuit open after repeated failures"
         return ""
 
