@@ -48,6 +48,8 @@ bench: $(DEV) ## Run the benchmarks (prints JSON)
 	$(BIN)/python bench/bench_pipeline.py
 	$(BIN)/python bench/bench_llm.py
 	$(BIN)/python bench/bench_throughput.py
+	$(BIN)/python bench/bench_tiers.py
+	$(BIN)/python bench/bench_quality.py
 
 symbols: $(DEV) ## Rebuild the shipped symbol list from ../shared/data
 	$(BIN)/python scripts/build_symbols.py

@@ -86,10 +86,13 @@ async def _scenario(name: str, posts: int, latency_ms: float, url: str) -> dict[
         started = time.perf_counter()
         stats = await worker.run(asyncio.Event(), until_idle=0.3)
         elapsed = time.perf_counter() - started - 0.3
+        rows = await redis.xrange(settings.signal_stream)
+        published = [json.loads(fields[b"data"]) for _id, fields in rows]
         overhead = [
             call["latency_ms"] - latency_ms
-            for _id, fields in await redis.xrange(settings.signal_stream)
-            for call in json.loads(fields[b"data"])["meta"]["llm_calls"]
+            for envelope in published
+            if envelope["decision"]["kind"] == "post"  # not the mention spikes
+            for call in envelope["meta"]["llm_calls"]
         ]
     finally:
         await stack.aclose()

@@ -6,6 +6,8 @@ in the same run. Prints one JSON object per case.
 Cases:
   reference   a one-post-at-a-time consumer-group loop in the style of the replaced worker
               (XREADGROUP COUNT 1, one LLM call through the openai SDK, XADD, XACK)
+  sdk         the openai SDK alone, 64 calls in flight, nothing else: the ceiling for one process
+              that makes its calls through the SDK (posts/s and client CPU per call)
   llm         signalsmith (lexicon + LLM, MAX_IN_FLIGHT=64) with 1 and 2 worker processes
   offline     signalsmith with the offline analyzer only, 1 and 2 worker processes
   latency     pipeline-added latency (post XADDed -> decision published) with posts offered at
@@ -148,6 +150,45 @@ def reference(latency_ms: float, posts: int, llm_url: str) -> dict[str, object]:
     }
 
 
+def sdk_only(latency_ms: float, calls: int, llm_url: str) -> dict[str, object]:
+    """The SDK's own cost: ``calls`` chat completions, 64 at a time, as signalsmith sends them."""
+
+    async def run() -> tuple[float, float]:
+        client = openai.AsyncOpenAI(
+            base_url=llm_url,
+            api_key="bench",
+            max_retries=0,
+            http_client=openai.DefaultAioHttpClient(),
+        )
+        gate = asyncio.Semaphore(64)
+        body = {
+            "model": "fake-1",
+            "max_tokens": 50,
+            "messages": [{"role": "user", "content": "Tickers: NVDA\n\n" + TEXT.format(i=0)}],
+        }
+
+        async def one() -> None:
+            async with gate:
+                await client.post("/chat/completions", body=body, cast_to=object)
+
+        await one()  # connect first
+        cpu, started = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(calls)))
+        elapsed, used = time.perf_counter() - started, time.process_time() - cpu
+        await client.close()
+        return elapsed, used
+
+    elapsed, used = asyncio.run(run())
+    return {
+        "case": "sdk",
+        "latency_ms": latency_ms,
+        "calls": calls,
+        "calls_per_s": round(calls / elapsed, 1),
+        "cpu_ms_per_call": round(used / calls * 1000, 3),
+        "share_of_ideal": round(calls / elapsed / (64_000 / latency_ms), 3) if latency_ms else None,
+    }
+
+
 def signalsmith_llm(latency_ms: float, posts: int, llm_url: str, workers: int) -> dict[str, object]:
     with _keys() as names:
         _load(names["STREAM"], posts)
@@ -211,6 +252,8 @@ def latency(rate: int, seconds: float) -> dict[str, object]:
         delays = []
         for _id, fields in client.xrange(names["SIGNAL_STREAM"]):
             envelope = json.loads(fields[b"data"])
+            if envelope["decision"]["kind"] != "post":
+                continue
             entry_ms = int(envelope["decision"]["source"]["entry_id"].split("-")[0])
             published = envelope["published_at"]
             from datetime import datetime
@@ -279,7 +322,7 @@ def main() -> None:
     parser.add_argument("--reference-posts", type=int, default=100)
     parser.add_argument("--offline-posts", type=int, default=50_000)
     parser.add_argument("--soak", type=int, default=1_000_000)
-    parser.add_argument("--only", default="reference,llm,offline,latency,soak")
+    parser.add_argument("--only", default="reference,sdk,llm,offline,latency,soak")
     args = parser.parse_args()
     cases = set(args.only.split(","))
     for latency_ms in (float(x) for x in args.latencies.split(",")):
@@ -290,6 +333,8 @@ def main() -> None:
                     json.dumps(reference(latency_ms, args.reference_posts, fake.start())),
                     flush=True,
                 )
+            if "sdk" in cases:
+                print(json.dumps(sdk_only(latency_ms, args.posts, fake.start())), flush=True)
             if "llm" in cases:
                 for workers in (1, 2):
                     print(

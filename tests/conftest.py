@@ -105,6 +105,7 @@ def stream_env(redis_target: RedisTarget, prefix: str, tmp_path: Path) -> dict[s
         "SIGNAL_STREAM": f"{prefix}:signals",
         "DECISION_HASH_PREFIX": f"{prefix}:decisions",
         "LLM_CACHE_PREFIX": f"{prefix}:llmcache",
+        "DEDUP_PREFIX": f"{prefix}:dedup",
         "STATE_DIR": str(tmp_path / "state"),
         "HTTP_PORT": "0",
         "BLOCK_MS": "100",

@@ -1,4 +1,4 @@
-"""The command line: run, replay, analyze. ``python -m signalsmith`` is the same."""
+"""The command line: run, replay, analyze, eval. ``python -m signalsmith`` is the same."""
 
 from __future__ import annotations
 
@@ -148,6 +148,41 @@ def analyze(
         raise typer.Exit(1)
 
 
+@app.command("eval")
+def eval_(
+    file: Annotated[
+        str,
+        typer.Argument(help="Labeled JSONL, or dev / test / all for the bundled sets."),
+    ],
+    errors: Annotated[int, typer.Option(min=0, help="Include up to N misclassified examples.")] = 0,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=1024, help="Texts analyzed at once (LLM calls in flight).")
+    ] = 16,
+    output: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="Also write the metrics to this file.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Labeled JSONL {"text","label": buy|sell|hold,...} -> accuracy, F1, confusion, cost."""
+    from signalsmith.errors import PoisonInput
+    from signalsmith.evaluate import EvalOptions, evaluate, load_items
+
+    settings, _ = _setup(config)
+    try:
+        items = load_items(file)
+        options = EvalOptions(concurrency=concurrency, show_errors=errors)
+        metrics = asyncio.run(evaluate(settings, items, options))
+    except PoisonInput as exc:
+        typer.echo(f"signalsmith: eval: {exc.detail or exc}", err=True)
+        raise typer.Exit(2) from None
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    text = json.dumps(metrics, ensure_ascii=False, indent=2)
+    typer.echo(text)
+    if output is not None:
+        output.write_text(text + "\n", encoding="utf-8")
+
+
 @app.command()
 def check(
     consumer: Annotated[
@@ -241,12 +276,22 @@ def fake_llm(
     rate_timeout: Annotated[float, typer.Option(help="Share of calls that hang.")] = 0.0,
     rate_malformed: Annotated[float, typer.Option(help="Share of broken-JSON replies.")] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Seed for reproducible faults.")] = None,
+    answers: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Labeled JSONL (text, label, tickers): answer known texts with their labels.",
+        ),
+    ] = None,
 ) -> None:
     """A local OpenAI-compatible server that answers like an LLM, with injectable faults.
 
     Point a provider at it, e.g. OPENAI_BASE_URL=http://127.0.0.1:8391/v1 OPENAI_API_KEY=x.
+    With --answers it is an oracle for the texts the file labels, and the lexicon for the rest.
     """
     from signalsmith.fakellm import FakeConfig, serve
+    from signalsmith.fakeoracle import Answers
 
     config = FakeConfig(
         latency_ms=latency_ms,
@@ -256,8 +301,16 @@ def fake_llm(
         rate_malformed=rate_malformed,
         seed=seed,
     )
+    labeled = None
+    if answers is not None:
+        try:
+            labeled = Answers.load(answers)
+        except ValueError as exc:
+            typer.echo(f"signalsmith: fake-llm: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"answering {len(labeled)} labeled texts from {answers}")
     typer.echo(f"fake LLM on http://127.0.0.1:{port}/v1 (admin: /_fake/stats, /_fake/config)")
-    serve(config, "127.0.0.1", port)
+    serve(config, "127.0.0.1", port, labeled)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from signalsmith.source.files import jsonl_fields
 
-_COLOURS = {"BUY": "bold green", "SELL": "bold red", "HOLD": "yellow"}
+_COLOURS = {"BUY": "bold green", "SELL": "bold red", "HOLD": "yellow", "SPIKE": "bold magenta"}
 _FEED_BATCH = 50
 
 
@@ -46,6 +46,10 @@ def signal_line(fields: dict[bytes, bytes]) -> Text | None:
         ticker = decision["target"]["ticker"]
         confidence = decision["synthesis"]["confidence"]
         title = (decision.get("source") or {}).get("title", "") or _cues(decision)
+        if decision.get("kind") == "spike":
+            reasoning = decision["synthesis"]["reasoning"].removeprefix("mention spike: ")
+            title = f"{verdict}: {reasoning}"
+            verdict = "SPIKE"
     elif b"decision" in fields:
         verdict = fields[b"decision"].decode().upper()
         ticker = fields[b"ticker"].decode()

@@ -67,6 +67,30 @@ class Post:
 
 
 @dataclass(frozen=True, slots=True)
+class Signals:
+    """How the lexicon reached an opinion, counted, so routing need not parse its evidence.
+
+    Cue counts are over the scored cues behind the opinion; the rest is what the text (or the
+    ticker's share of it) holds whether or not any cue scored.
+    """
+
+    bullish: int = 0  # scored cues pushing the score up
+    bearish: int = 0  # scored cues pushing it down
+    negated: int = 0  # scored cues a negation flipped ("not bullish")
+    hedged: int = 0  # scored cues in a sentence with a hedge word ("maybe", "I think")
+    asked: int = 0  # scored cues in a question
+    contrasted: int = 0  # scored cues after a contrast ("..., but")
+    hedges: int = 0  # sentences read with a hedge word or a question mark, cue or not
+    sarcasm: bool = False  # a sarcasm marker ("/s", "🙄", "any day now") anywhere in the text
+    unscored: int = 0  # market terms recognised but not scored (see ``Lexicon``)
+    scheduled: int = 0  # mentions of a date or an upcoming event ("to report on Tuesday")
+
+    @property
+    def cues(self) -> int:
+        return self.bullish + self.bearish
+
+
+@dataclass(frozen=True, slots=True)
 class Opinion:
     """What one analyzer thinks about one text (or one ticker within it)."""
 
@@ -74,6 +98,7 @@ class Opinion:
     confidence: float  # 0..1: how sure the analyzer is of its verdict
     score: float  # -1..1: signed sentiment, bearish to bullish
     evidence: tuple[str, ...] = ()  # the cues that moved the score, for the reasoning
+    signals: Signals = Signals()  # what the lexicon found; empty from other analyzers
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope, Send
 
 from signalsmith.analyze.lexicon import Lexicon
 from signalsmith.domain import Opinion, Verdict
+from signalsmith.fakeoracle import Answers
 
 __all__ = ["OUTCOMES", "FakeConfig", "FakeLLMServer", "FakeStats", "create_app", "serve"]
 
@@ -124,6 +125,7 @@ class FakeStats:
     authorization_seen: dict[str, int]  # {"present": n, "missing": m}: never the key itself
     in_flight: int
     max_in_flight: int
+    labeled: int = 0  # answers taken from the --answers file rather than the lexicon
 
     def as_dict(self) -> JSONObject:
         return asdict(self)
@@ -144,6 +146,7 @@ class _Counters:
             self._auth = {"present": 0, "missing": 0}
             self._in_flight = 0
             self._max_in_flight = 0
+            self._labeled = 0
 
     def begin(self) -> None:
         with self._lock:
@@ -163,6 +166,10 @@ class _Counters:
         with self._lock:
             self._auth["present" if present else "missing"] += 1
 
+    def labeled(self) -> None:
+        with self._lock:
+            self._labeled += 1
+
     def response_format(self, kind: str) -> None:
         with self._lock:
             self._formats[kind] = self._formats.get(kind, 0) + 1
@@ -176,6 +183,7 @@ class _Counters:
                 authorization_seen=dict(self._auth),
                 in_flight=self._in_flight,
                 max_in_flight=self._max_in_flight,
+                labeled=self._labeled,
             )
 
 
@@ -189,11 +197,12 @@ class _Draw:
 
 
 class _Fake:
-    """The state one app serves from: config, RNG, counters and request ids."""
+    """The state one app serves from: config, RNG, counters, request ids and labeled answers."""
 
-    def __init__(self, config: FakeConfig) -> None:
+    def __init__(self, config: FakeConfig, answers: Answers | None = None) -> None:
         check_config(config)
         self.config = config
+        self.answers = answers
         self.stats = _Counters()
         self._rng_lock = threading.Lock()
         self._rng = random.Random(config.seed)
@@ -336,6 +345,23 @@ def _signals(text: str, tickers: Sequence[str]) -> list[JSONObject]:
     ]
 
 
+def _labeled_signals(
+    text: str, tickers: Sequence[str], answers: Answers
+) -> list[JSONObject] | None:
+    """The labels' verdicts for a known text (the lexicon's for tickers they do not cover)."""
+    labeled = answers.lookup(text)
+    if labeled is None:
+        return None
+    signals = _signals(text, tickers)
+    for signal in signals:
+        verdict = labeled.verdict(str(signal["ticker"]))
+        if verdict is not None:
+            signal["verdict"] = verdict.value
+            signal["confidence"] = answers.confidence
+            signal["reasoning"] = f"The labeled answer for this post is {verdict.value}."
+    return signals
+
+
 def _wrong_ticker(tickers: Sequence[str]) -> str:
     return next(t for t in ("ZZZZ", "ZZZY", "ZZZX", "QQQQQ") if t not in tickers)
 
@@ -364,9 +390,13 @@ def _seed000(signals: list[JSONObject]) -> str:
     )
 
 
-def reply_content(outcome: str, text: str, tickers: Sequence[str]) -> str:
-    """The assistant's content for an answered call; transport outcomes get the normal reply."""
-    signals = _signals(text, tickers)
+def reply_content(
+    outcome: str, text: str, tickers: Sequence[str], answers: Answers | None = None
+) -> str:
+    """The assistant's content for an answered call; transport outcomes get the normal reply.
+    With ``answers``, a text they know is answered with its labels (an oracle)."""
+    labeled = _labeled_signals(text, tickers, answers) if answers is not None else None
+    signals = labeled if labeled is not None else _signals(text, tickers)
     if outcome == "wrong_ticker":
         signals[0] = {**signals[0], "ticker": _wrong_ticker(tickers)}
     answer = json.dumps({"signals": signals})
@@ -576,7 +606,10 @@ async def _answer(fake: _Fake, request: Request, draw: _Draw) -> Response:
         await _hold(request, fake.config.timeout_s)
     messages = body["messages"]
     user = _last_user_text(messages if isinstance(messages, list) else [])
-    content = reply_content(outcome, post_text(user), requested_tickers(user))
+    text, tickers = post_text(user), requested_tickers(user)
+    if fake.answers is not None and fake.answers.lookup(text) is not None:
+        fake.stats.labeled()
+    content = reply_content(outcome, text, tickers, fake.answers)
     payload = json.dumps(_completion(fake, call_id, body, content)).encode()
     headers = _headers(fake, call_id, outcome, limited=False)
     kind = _DroppedResponse if outcome == "drop" else Response
@@ -634,9 +667,9 @@ def _admin_routes(app: FastAPI, fake: _Fake) -> None:
         return fake.stats.snapshot().as_dict()
 
 
-def create_app(config: FakeConfig) -> FastAPI:
+def create_app(config: FakeConfig, answers: Answers | None = None) -> FastAPI:
     """The fake as an ASGI app serving ``config`` (kept by reference, so edits apply live)."""
-    return _build_app(_Fake(config))
+    return _build_app(_Fake(config, answers))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -689,9 +722,13 @@ class FakeLLMServer:
     """The fake on a background thread; ``start()`` returns the base URL for ``openai``."""
 
     def __init__(
-        self, config: FakeConfig | None = None, host: str = "127.0.0.1", port: int = 0
+        self,
+        config: FakeConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        answers: Answers | None = None,
     ) -> None:
-        self._fake = _Fake(config if config is not None else FakeConfig())
+        self._fake = _Fake(config if config is not None else FakeConfig(), answers)
         self._host = host
         self._port = port
         self._server: uvicorn.Server | None = None
@@ -766,9 +803,9 @@ class FakeLLMServer:
         self.stop()
 
 
-def serve(config: FakeConfig, host: str, port: int) -> None:
+def serve(config: FakeConfig, host: str, port: int, answers: Answers | None = None) -> None:
     """Serve in the foreground until Ctrl-C; prints the base URL to stderr first."""
-    fake = _Fake(config)
+    fake = _Fake(config, answers)
     sock = _bind(host, port)
     try:
         server = _uvicorn_server(_build_app(fake), host, port)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from signalsmith.observe.logging import SecretScrubber
 from signalsmith.observe.metrics import Metrics
 from signalsmith.settings import Settings
 from signalsmith.sink.outputs import OutputPolicy
-from signalsmith.sink.redis_publish import RedisCommitter
+from signalsmith.sink.redis_publish import RedisCommitter, RollingConfig
 from signalsmith.source.redis_streams import GroupRef, StreamSource
 from signalsmith.tickers import TickerExtractor, load_symbol_book
 from signalsmith.worker import Worker, WorkerConfig, WorkerStats
@@ -37,10 +38,13 @@ if TYPE_CHECKING:  # the LLM stack (the openai SDK, aiohttp) loads only when a p
     from signalsmith.analyze.llm.chain import LLMChain, ProviderSlot
     from signalsmith.analyze.llm.limits import SystemClock
     from signalsmith.analyze.llm.openai_compat import HttpPool
+    from signalsmith.analyze.llm.reuse import Reuse
+    from signalsmith.dedup import StoryIndex
 
 log = structlog.get_logger("signalsmith")
 
 _SECONDS_PER_DAY = 86_400
+_GC_YOUNG_THRESHOLD = 50_000  # allocations between young-generation collections (default 700)
 
 
 def secrets_of(settings: Settings) -> list[str]:
@@ -105,6 +109,22 @@ def group_ref(settings: Settings) -> GroupRef:
     return GroupRef(settings.stream, settings.group, settings.consumer)
 
 
+def rolling_config(settings: Settings) -> RollingConfig:
+    """The commit script's settings: the daily hash, the rolling view and spikes."""
+    publish = settings.output_format in ("envelope", "both")
+    return RollingConfig(
+        dead_zone=DEAD_ZONE,
+        hash_ttl_s=int(settings.decision_ttl_days * _SECONDS_PER_DAY),
+        window_s=settings.consensus_window_s,
+        bucket_s=settings.spike_bucket_s,
+        baseline_buckets=settings.spike_baseline_s // settings.spike_bucket_s,
+        spike_factor=settings.spike_factor,
+        spike_min_mentions=settings.spike_min_mentions,
+        spike_stream=settings.signal_stream if publish else "",
+        spike_maxlen=settings.signal_maxlen,
+    )
+
+
 def build_worker(
     settings: Settings,
     redis: Redis,
@@ -117,12 +137,7 @@ def build_worker(
     source = StreamSource(
         redis, ref, block_ms=settings.block_ms, claim_idle_ms=settings.claim_idle_ms
     )
-    committer = RedisCommitter(
-        redis,
-        ref,
-        dead_zone=DEAD_ZONE,
-        hash_ttl_seconds=int(settings.decision_ttl_days * _SECONDS_PER_DAY),
-    )
+    committer = RedisCommitter(redis, ref, rolling_config(settings))
     policy = OutputPolicy(
         signal_stream=settings.signal_stream,
         legacy_stream=settings.legacy_signal_stream,
@@ -191,11 +206,11 @@ def _tiered(
     policy: Literal["uncertain", "always"],
 ) -> AnalyzerStack:
     from signalsmith.analyze.llm.analyzer import LLMAnalyzer, LLMOptions, TieredAnalyzer
-    from signalsmith.analyze.llm.cache import ReplyCache
     from signalsmith.analyze.llm.chain import LLMChain
     from signalsmith.analyze.llm.limits import SystemClock
     from signalsmith.analyze.llm.openai_compat import shared_pool
     from signalsmith.analyze.llm.prompt import load_prompt
+    from signalsmith.analyze.route import Thresholds
 
     clock = SystemClock()
     pool = shared_pool()
@@ -208,6 +223,27 @@ def _tiered(
         max_tokens=settings.llm_max_output_tokens,
         temperature=settings.llm_temperature,
     )
+    llm = LLMAnalyzer(
+        chain,
+        load_prompt(settings.prompt_file),
+        is_known=load_symbol_book().is_known,
+        reuse=_reuse(settings, redis),
+        stories=_story_index(settings, redis),
+        options=LLMOptions(
+            settings.llm_failure, settings.llm_max_output_tokens, settings.llm_temperature
+        ),
+        metrics=metrics,
+    )
+    thresholds = Thresholds(settings.llm_uncertain_below, settings.llm_contested_below)
+    tiered = TieredAnalyzer(offline, llm, policy, thresholds)
+    return AnalyzerStack((tiered,), chain, pool)
+
+
+def _reuse(settings: Settings, redis: Redis | None) -> Reuse:
+    """Answers reused in this process, and through Redis (LLM_CACHE) when there is one."""
+    from signalsmith.analyze.llm.cache import ReplyCache
+    from signalsmith.analyze.llm.reuse import Reuse
+
     cache = None
     if redis is not None and settings.llm_cache != "off":
         cache = ReplyCache(
@@ -216,18 +252,23 @@ def _tiered(
             ttl_seconds=int(settings.llm_cache_ttl_days * _SECONDS_PER_DAY),
             mode=settings.llm_cache,
         )
-    llm = LLMAnalyzer(
-        chain,
-        load_prompt(settings.prompt_file),
-        is_known=load_symbol_book().is_known,
-        cache=cache,
-        options=LLMOptions(
-            settings.llm_failure, settings.llm_max_output_tokens, settings.llm_temperature
-        ),
-        metrics=metrics,
+    return Reuse(cache, settings.llm_cache)
+
+
+def _story_index(settings: Settings, redis: Redis | None) -> StoryIndex | None:
+    """The shared story index in Redis, or this process's own without one (DEDUP_ENABLED)."""
+    from signalsmith.dedup import MemoryStoryIndex, RedisStoryIndex
+
+    if not settings.dedup_enabled:
+        return None
+    if redis is None:
+        return MemoryStoryIndex(min_similarity=settings.dedup_similarity)
+    return RedisStoryIndex(
+        redis,
+        prefix=settings.dedup_prefix,
+        ttl_s=settings.dedup_ttl_s,
+        min_similarity=settings.dedup_similarity,
     )
-    tiered = TieredAnalyzer(offline, llm, policy, settings.llm_uncertain_below)
-    return AnalyzerStack((tiered,), chain, pool)
 
 
 def _slot(
@@ -341,6 +382,7 @@ async def run_service(
         )
         helpers = [asyncio.create_task(car(handle.client, stop, announce)) for car in sidecars]
         helpers.append(asyncio.create_task(_heartbeat(settings, handle.client, stop, worker)))
+        settle_memory()
         stats = await worker.run(
             stop, until_idle=options.until_idle, max_messages=options.max_messages
         )
@@ -359,6 +401,17 @@ async def run_service(
             retried=stats.retried,
         )
         return stats
+
+
+def settle_memory() -> None:
+    """Once everything long-lived is built (the lexicon's tables, the symbol book, clients):
+    keep it out of the cyclic garbage collector's way, and collect the young generation less
+    often. Nearly all of a post's garbage is freed by reference counting; with the defaults the
+    collector ran every 700 allocations and its full passes walked every table built at start-up
+    (at 100 ms per LLM call, one process moved 5-9% fewer posts, measured)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _view(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TextIO
 
 from signalsmith.analyze.base import Analyzer
 from signalsmith.analyze.offline import OfflineAnalyzer
 from signalsmith.decide import decide
-from signalsmith.domain import Decision, Post, Vote
+from signalsmith.domain import Decision, ModelCall, Post, Vote
 from signalsmith.errors import PoisonInput, TransientError
 from signalsmith.lifecycle import build_analyzers
 from signalsmith.normalize import to_post
@@ -21,6 +22,15 @@ from signalsmith.tickers import TickerExtractor, load_symbol_book
 WHOLE_TEXT = "*"  # the pseudo-ticker for the text as a whole
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One text's decisions: per ticker, and under ``WHOLE_TEXT`` for the text as a whole."""
+
+    tickers: tuple[str, ...]
+    decisions: Mapping[str, Decision]
+    calls: tuple[ModelCall, ...]
+
+
 class OneShot:
     """Normalize, extract tickers, analyze and decide, for one text at a time."""
 
@@ -29,20 +39,28 @@ class OneShot:
         self._analyzers = list(analyzers) or [OfflineAnalyzer()]
 
     async def run(self, post: Post) -> dict[str, object]:
+        outcome = await self.outcome(post)
+        return _result(post, outcome.tickers, outcome.decisions)
+
+    async def outcome(self, post: Post) -> Outcome:
+        """The decisions per ticker and for the whole text, and the model calls they cost."""
         tickers = post.tickers or self._extractor.extract(post.text)
         targets = list(tickers) or [WHOLE_TEXT]
         votes: dict[str, list[Vote]] = {target: [] for target in targets}
+        calls: list[ModelCall] = []
         for analyzer in self._analyzers:
-            for target, cast in (await analyzer.analyze(post, targets)).votes.items():
+            analysis = await analyzer.analyze(post, targets)
+            calls += analysis.calls
+            for target, cast in analysis.votes.items():
                 votes[target] += cast
         decisions = {target: decide(target, votes[target]) for target in targets}
         # The text as a whole: every vote on every ticker, weighed together.
         decisions[WHOLE_TEXT] = decide(WHOLE_TEXT, [v for cast in votes.values() for v in cast])
-        return _result(post, tickers, decisions)
+        return Outcome(tuple(tickers), decisions, tuple(calls))
 
 
 def _result(
-    post: Post, tickers: Sequence[str], decisions: dict[str, Decision]
+    post: Post, tickers: Sequence[str], decisions: Mapping[str, Decision]
 ) -> dict[str, object]:
     overall = decisions[WHOLE_TEXT]
     evidence = [cue for vote in overall.votes if vote.opinion for cue in vote.opinion.evidence]

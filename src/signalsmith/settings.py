@@ -35,6 +35,7 @@ from pydantic_settings import (
 from signalsmith.errors import ConfigError
 
 CONFIG_FILE_VARIABLE = "SIGNALSMITH_CONFIG"
+MAX_BASELINE_BUCKETS = 2_000  # the spike baseline is summed in one call in the commit script
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 OutputFormat = Literal["envelope", "legacy", "both"]
@@ -162,6 +163,13 @@ class Settings(BaseSettings):
     dlq_maxlen: int = Field(default=100_000, ge=0)
     decision_ttl_days: float = Field(default=7.0, ge=0)  # 0: never expire
 
+    # Per-ticker rolling view and mention spikes (kept by the commit script).
+    consensus_window_s: int = Field(default=3_600, ge=1, le=30 * 86_400)
+    spike_bucket_s: int = Field(default=300, ge=1, le=86_400)
+    spike_baseline_s: int = Field(default=86_400, ge=1, le=90 * 86_400)
+    spike_factor: float = Field(default=5.0, ge=1)
+    spike_min_mentions: float = Field(default=10.0, gt=0)
+
     # LLM analysis. Per provider: <NAME>_API_KEY, <NAME>_MODEL, <NAME>_BASE_URL, ... (see
     # ProviderSettings), gathered into ``providers`` by ProviderEnvSource.
     llm_providers: CommaList = ()
@@ -179,8 +187,15 @@ class Settings(BaseSettings):
     llm_breaker_threshold: int = Field(default=5, ge=1)
     llm_breaker_cooldown_s: float = Field(default=30.0, ge=0)
     llm_uncertain_below: float = Field(default=0.6, ge=0, le=1)
+    llm_contested_below: float = Field(default=0.7, ge=0, le=1)  # cues both ways, hedges, ...
     llm_max_output_tokens: int = Field(default=400, ge=16, le=32_000)
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
+
+    # Duplicate stories (reposts, cross-posts, quotes) share one LLM answer.
+    dedup_enabled: bool = True
+    dedup_prefix: NonEmpty = "signalsmith:dedup"
+    dedup_ttl_s: int = Field(default=86_400, ge=1)
+    dedup_similarity: float = Field(default=0.6, gt=0, le=1)  # MinHash agreement for a near copy
 
     # HTTP and logging.
     http_host: str = "127.0.0.1"
@@ -230,6 +245,16 @@ class Settings(BaseSettings):
         names = {self.stream, self.signal_stream, self.dead_letter_stream}
         if len(names) != 3:
             raise ValueError("STREAM, SIGNAL_STREAM and DLQ_STREAM must be three different streams")
+        if self.spike_bucket_s > self.consensus_window_s:
+            raise ValueError("SPIKE_BUCKET_S must not exceed CONSENSUS_WINDOW_S")
+        if (
+            not self.spike_bucket_s
+            <= self.spike_baseline_s
+            <= MAX_BASELINE_BUCKETS * self.spike_bucket_s
+        ):
+            raise ValueError(
+                f"SPIKE_BASELINE_S must cover 1 to {MAX_BASELINE_BUCKETS} buckets of SPIKE_BUCKET_S"
+            )
         return self
 
     @property

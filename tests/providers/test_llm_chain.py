@@ -297,17 +297,21 @@ async def test_cache_serves_a_repeat_for_free_and_readonly_never_calls(
 async def test_uncertain_policy_skips_the_llm_when_the_lexicon_is_sure(
     two_providers: dict[str, str], first: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """LLM_POLICY=uncertain: a clear post is settled offline; an ambiguous one goes to the LLM."""
+    """LLM_POLICY=uncertain: a clear post and a bare question with no cues are settled offline;
+    a hedged post with cues both ways goes to the LLM."""
     monkeypatch.setenv("LLM_POLICY", "uncertain")
     built = build_analyzers(load_settings(), Metrics(), None)
     try:
         clear = await built.analyzers[0].analyze(BULLISH, ["NVDA"])
+        bare = await built.analyzers[0].analyze(Post(id="p2", title="Thoughts on $AAPL?"), ["AAPL"])
         vague = await built.analyzers[0].analyze(
-            Post(id="p3", title="Thoughts on $MSFT?"), ["MSFT"]
+            Post(id="p3", title="Not sure about $MSFT, great cloud numbers but the capex is ugly"),
+            ["MSFT"],
         )
     finally:
         await built.aclose()
     assert [v.analyzer for v in clear.votes["NVDA"]] == ["lexicon"]
+    assert [v.analyzer for v in bare.votes["AAPL"]] == ["lexicon"]
     assert [v.analyzer for v in vague.votes["MSFT"]] == ["lexicon", "llm"]
     assert first.stats.calls == 1
 

@@ -104,3 +104,22 @@ def test_unknown_toml_key_is_an_error(tmp_path: Path) -> None:
     config.write_text('strem = "x"\n')
     with pytest.raises(ConfigError, match="strem"):
         load_settings(config)
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"SPIKE_BUCKET_S": "7200"}, "SPIKE_BUCKET_S"),
+        ({"SPIKE_BUCKET_S": "1", "SPIKE_BASELINE_S": "86400"}, "SPIKE_BASELINE_S"),
+    ],
+)
+def test_rolling_settings_must_fit_together(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], named: str
+) -> None:
+    """Spike buckets fit in the rolling window, and a baseline is 1 to 2,000 buckets long."""
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert named in str(caught.value)
+    assert "\n" not in str(caught.value)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
-from signalsmith.domain import Analysis, Post
+from signalsmith.domain import Analysis, Post, Vote
 
 
 class Analyzer(Protocol):
@@ -18,3 +18,10 @@ class Analyzer(Protocol):
     def description(self) -> str: ...
 
     async def analyze(self, post: Post, tickers: Sequence[str]) -> Analysis: ...
+
+
+@runtime_checkable
+class ImmediateAnalyzer(Analyzer, Protocol):
+    """An analyzer that never waits (no I/O): the worker may call it inline, without a task."""
+
+    def analyze_now(self, post: Post, tickers: Sequence[str]) -> Mapping[str, Vote]: ...

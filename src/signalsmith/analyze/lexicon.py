@@ -1,19 +1,24 @@
 """The offline finance lexicon and rule engine: phrase tables, tokenizer, cue scoring, attribution.
 
-It turns one text into an ``Opinion`` (or one per ticker) without any network or model files.
+It turns one text into an ``Opinion`` (or one per ticker), with the ``Signals`` that say how
+settled it is, without any network or model files.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import re
 from bisect import bisect_right
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from itertools import compress, count, repeat
+from operator import ne
 from typing import Final, NamedTuple
 
-from signalsmith.domain import Opinion, Verdict
+from signalsmith.domain import Opinion, Signals, Verdict
 
 # --------------------------------------------------------------------------------------------
 # Phrase tables. A spec is space-separated slots; "a|b" offers alternatives and a trailing "?"
@@ -40,6 +45,9 @@ _LINGO: Final[tuple[tuple[str, float, str], ...]] = (
     ("long position|positions|shares", 0.8, _N),
     ("averaging|averaged down", 0.4, _N),
     ("doubling|doubled down", 0.6, _N),
+    ("stopped|stop out", -0.5, _A),
+    ("took|take|taking my|a|the loss|losses", -0.6, _A),
+    ("mess|joke", -0.4, _A),
     ("taking|took|take|locking|locked in? profits|profit|gains", -0.4, _A),
     ("profit taking", -0.4, _A),
     ("trimmed|trimming|trim", -0.5, _N),
@@ -47,8 +55,81 @@ _LINGO: Final[tuple[tuple[str, float, str], ...]] = (
     ("dump", -0.6, _A),
     ("exited|exiting", -0.6, _N),
     ("closed my position", -0.5, _A),
-    ("cut my|our losses", -0.7, _A),
+    ("cut|cutting|cuts my|our|the losses|loss", -0.7, _A),
+    ("starter position|positions|stake", 0.7, _N),
+    ("started|starting|opened|opening|initiated|initiating a|my|new position|stake", 0.7, _A),
+    ("take|took|taking a position|stab|starter|nibble", 0.5, _A),
+    ("nibble|nibbled|nibbling", 0.4, _A),
+    ("i'll|ill|i'd|gonna take some", 0.5, _A),
+    ("averaging|averaged|average in|into", 0.4, _N),
+    ("flipped|flip|flipping|flips long|bullish", 0.9, _A),
+    ("flipped|flip|flipping|flips short|bearish", -0.9, _A),
+    ("owning|own it|this|some|more", 0.4, _A),
+    ("wouldn't|wouldnt|won't|wont|never|not|don't|dont touching|touch", -0.6, _A),
+    ("stay|staying|stayed|steer|steering away", -0.6, _A),
+    ("avoid|avoiding", -0.4, _A),
+    ("not worth it|the|owning|buying|holding", -0.5, _A),
+    ("haircut", -0.5, _A),
+    ("here we go again", -0.3, _A),
+    ("calls expired|expire|expiring|expires worthless", -1.2, _A),
+    ("puts expired|expire|expiring|expires worthless", 0.4, _A),
+    ("expired|expiring worthless", -0.4, _A),
+    ("double|triple top", -0.6, _A),
+    ("double bottom", 0.6, _A),
+    ("head and shoulders", -0.5, _A),
+    ("cup and handle", 0.5, _A),
+    ("golden cross", 0.6, _A),
+    ("death cross", -0.6, _A),
+    ("bull flag", 0.5, _A),
+    ("bear flag", -0.5, _A),
+    ("higher lows|highs", 0.4, _A),
+    ("lower highs|lows", -0.4, _A),
+    ("rolling|rolled|rolls over", -0.5, _P),
+    ("lost|losing|loses|broke|breaks|below support", -0.6, _A),
+    ("held|holding|holds|above support", 0.5, _A),
+    ("support held|holding|holds", 0.5, _A),
+    ("bounced|bouncing|bounces off support", 0.5, _A),
+    ("broke|breaks|breaking|above|through resistance", 0.6, _A),
+    ("rejected at resistance", -0.4, _A),
+    ("stables|stablecoins", -0.4, _A),
+    ("real deal", 0.5, _A),
+    ("gap|gaps|gapped|gapping up", 0.5, _A),
+    ("gap|gaps|gapped|gapping down", -0.5, _A),
+    ("going|heading|headed|goes higher", 0.6, _A),
+    ("going|heading|headed|goes lower", -0.6, _A),
+    ("ready|about|set|poised|primed to pop|explode|run|rip|fly|breakout|soar", 0.6, _A),
+    ("free fall|falling", -0.7, _A),
+    ("freefall", -0.7, _A),
+    ("bottom is|was in", 0.5, _A),
+    ("bottomed|bottoming out?", 0.5, _A),
+    ("top is|was in", -0.5, _A),
+    ("sell|short the rip|rally|pop|news", -0.5, _A),
+    (
+        "shorts are|getting? trapped|burned|burning|covering|squeezed|sweating|panicking|"
+        "scrambling",
+        0.6,
+        _A,
+    ),
+    ("pumping|pumped", 0.4, _A),
+    ("fading|faded|fades", -0.4, _P),
+    ("bouncing|bounced|bounce", 0.3, _P),
+    ("runner|runners", 0.4, _A),
+    ("⬆", 0.4, _P),
+    ("⬇", -0.4, _P),
+    ("🔻", -0.5, _P),
+    ("🔺", 0.3, _P),
+    ("👍", 0.3, _A),
+    ("👎", -0.4, _A),
+    ("💪", 0.4, _A),
+    ("💰", 0.3, _A),
+    ("💩", -0.4, _A),
+    ("🤮", -0.5, _A),
+    ("😭|😱", -0.3, _A),
+    ("🪦|⚰", -0.5, _A),
+    ("upgrade cycle|supercycle", 0.4, _A),
+    ("dinosaur", -0.3, _A),
     ("got|i'm|im out", -0.5, _A),
+    ("out of", -0.5, _N),
     ("bagholder|bagholders|bagholding|baghold", -0.7, _A),
     ("bag holder|holders|holding", -0.7, _A),
     ("left? holding the bag|bags", -0.7, _A),
@@ -115,27 +196,19 @@ _LINGO: Final[tuple[tuple[str, float, str], ...]] = (
     ("let's|lets go", 0.4, _A),
     ("ripping", 0.6, _P),
     ("wrecked|rekt|destroyed|obliterated|decimated", -0.6, _P),
-    ("bleeding|bleed|bled", -0.6, _P),
-    ("bloodbath|massacre", -0.7, _A),
-    ("sea of red", -0.6, _A),
     ("down bad", -0.6, _P),
     ("lost everything", -0.8, _A),
     ("loss porn", -0.6, _A),
-    ("red", -0.3, _A),
     ("green", 0.3, _A),
     ("in|into the red", -0.5, _A),
     ("in the black", 0.5, _A),
     ("back in|into the black", 0.7, _A),
-    ("sell off|offs", -0.6, _A),
-    ("selloff|selloffs", -0.6, _A),
     ("falling knife", -0.7, _A),
     ("value trap", -0.7, _A),
     ("bubble", -0.5, _A),
-    ("correction", -0.3, _A),
     ("capitulation", -0.4, _A),
     ("recession", -0.4, _A),
     ("crisis", -0.5, _A),
-    ("dip", -0.2, _A),
     ("turnaround|comeback", 0.5, _A),
     ("recovery", 0.3, _A),
     ("no brainer|nobrainer", 0.6, _A),
@@ -164,7 +237,7 @@ _LINGO: Final[tuple[tuple[str, float, str], ...]] = (
 # Evaluative words and news events: they carry their sign whatever the subject (weight, mode).
 _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
     (
-        "beat|beats|beating|topped|tops|exceeded|exceeds|surpassed|surpasses|crushed|smashed "
+        "beat|beats|beating|topped|tops|top|exceeded|exceeds|surpassed|surpasses|crushed|smashed "
         "estimates|expectations|consensus|forecasts|views|street",
         1.0,
         _P,
@@ -176,7 +249,7 @@ _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
         _P,
     ),
     ("beat|beats|beating", 0.7, _P),
-    ("exceeded|exceeds|surpassed|topped", 0.5, _P),
+    ("exceeded|exceeds|exceed|exceeding|surpassed|topped", 0.5, _P),
     ("beaten|beat down|up", -0.4, _P),
     ("topped out", -0.4, _P),
     ("beat and raise|raised", 1.0, _P),
@@ -208,7 +281,7 @@ _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
     ("overweight", 0.4, _A),
     ("underweight", -0.4, _A),
     ("layoffs|layoff|redundancies", -0.7, _A),
-    ("laid|lay|laying|lays off", -0.7, _A),
+    ("laid|lay|laying|lays off|offs", -0.7, _A),
     ("job cuts|losses", -0.7, _A),
     ("restructuring", -0.3, _A),
     ("hiring freeze", -0.4, _A),
@@ -225,8 +298,58 @@ _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
     ("warns|warned|warning", -0.5, _A),
     ("going concern", -0.8, _A),
     ("delisted|delisting|delist", -0.9, _A),
-    ("default|defaulted|defaults", -0.7, _A),
+    ("defaulted", -0.7, _A),
+    ("default|defaults on|in", -0.7, _A),
+    ("debt|bond|loan|sovereign|payment default|defaults", -0.7, _A),
+    ("default risk", -0.4, _A),
+    ("fined", -0.7, _A),
+    ("record|antitrust|eu|regulatory|hefty|million|billion fine|fines", -0.8, _A),
+    ("fine of|over", -0.6, _A),
+    ("hit with", -0.5, _A),
+    ("penalty|penalties|damages", -0.4, _A),
+    ("ordered to pay", -0.7, _A),
+    ("illegal|illegally|unlawful|unlawfully", -0.6, _A),
+    ("antitrust", -0.3, _A),
+    ("monopoly", -0.2, _A),
+    ("shun|shuns|shunned|shunning", -0.4, _A),
+    ("co operation|cooperation|change negotiations|talks", -0.6, _A),
+    ("personnel|staff|workforce reductions|reduction|cuts", -0.6, _A),
+    ("dismissals|redundancy", -0.5, _A),
+    ("resigns|resigned|quits|ousted|departs", -0.3, _A),
+    ("outage|outages|breach|hack|hacked|cyberattack|boycott", -0.5, _A),
+    ("shortage|shortages|sanctions|tariff|tariffs", -0.3, _A),
+    ("lags|lagged|lagging", -0.3, _A),
+    ("edges|edged|inches|inched|ticks|ticked higher|up", 0.3, _A),
+    ("edges|edged|inches|inched|ticks|ticked lower|down", -0.3, _A),
+    ("trims", -0.4, _A),
+    (
+        "posted|posts|post|reported|reports|report|booked|books|recorded|records|made a|an? "
+        "net|operating|pretax|quarterly|annual? loss|losses",
+        -0.6,
+        _A,
+    ),
+    (
+        "fell|slipped|slumped|dropped|plunged|sank|tumbled to|into a|an? "
+        "net|operating|pretax? loss",
+        -1.0,
+        _A,
+    ),
+    ("fizzling|fizzles|fizzled|fizzle", -0.5, _A),
+    ("first full? annual|quarterly|year|ever? net|operating? profit", 0.8, _A),
+    ("surprise|unexpected quarterly|annual? profit", 0.8, _A),
+    ("surprise|unexpected quarterly|annual? loss", -0.8, _A),
+    ("ahead of the? original? target|targets|schedule|plan|plans", 0.6, _A),
+    ("behind schedule", -0.5, _A),
+    ("selected|chosen as|to|by|for", 0.5, _A),
+    (
+        "reinstates|reinstated|reinstating|restores|restored|resumes|resumed its|the? "
+        "dividend|dividends|buyback|payout",
+        0.8,
+        _A,
+    ),
     ("dilution|dilutive|diluted|diluting|dilutes", -0.5, _A),
+    ("accretive", 0.5, _A),
+    ("discontinue|discontinues|discontinued|discontinuing", -0.5, _A),
     ("share|stock|secondary|atm offering", -0.5, _A),
     ("buyback|buybacks|repurchase|repurchases", 0.5, _A),
     ("special dividend", 0.6, _A),
@@ -237,13 +360,13 @@ _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
         _A,
     ),
     ("withdrew|withdraws|withdrawn|pulled|pulls its|the? guidance|outlook|forecast", -0.8, _A),
-    ("approval|approved|approves|clearance", 0.5, _A),
+    ("approval|approved|approves|clearance|nod", 0.5, _A),
+    ("scrutiny", -0.4, _A),
     ("fda approval", 0.8, _A),
     ("rejected|rejection|rejects", -0.6, _A),
     ("complete response letter", -0.6, _A),
     ("delay|delayed|delays|postponed|postpones", -0.4, _A),
     ("halted|halts|halt", -0.5, _A),
-    ("wins|won|awarded|secures|secured|lands|landed a|the? contract|deal|order", 0.6, _A),
     ("contract win|wins", 0.6, _A),
     ("partnership", 0.4, _A),
     ("partners|partnered with", 0.4, _A),
@@ -253,15 +376,11 @@ _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
     ("profitable", 0.6, _A),
     ("unprofitable", -0.5, _A),
     ("turned|turns profitable", 0.9, _A),
-    ("swung|swings|swing|turned|turns to a? profit", 1.0, _A),
-    ("swung|swings|swing|turned|turns to a? net|operating|pretax profit", 1.0, _A),
-    ("swung|swings|swing|turned|turns to a? loss", -1.0, _A),
-    ("swung|swings|swing|turned|turns to a? net|operating|pretax loss", -1.0, _A),
+    ("swung|swings|swing|turned|turns to a|an? profit", 1.0, _A),
+    ("swung|swings|swing|turned|turns to a|an? net|operating|pretax profit", 1.0, _A),
+    ("swung|swings|swing|turned|turns to a|an? loss", -1.0, _A),
+    ("swung|swings|swing|turned|turns to a|an? net|operating|pretax loss", -1.0, _A),
     ("returned|returns|return to profit|profitability|growth", 0.9, _A),
-    ("compared with|to a? loss", 0.5, _A),
-    ("compared with|to a? net|operating loss", 0.5, _A),
-    ("compared with|to a? profit", -0.4, _A),
-    ("compared with|to a? net|operating profit", -0.4, _A),
     ("improved|improving|improvement|improvements|improves", 0.4, _A),
     ("worsened|worsening|deteriorated|deteriorating|deterioration", -0.5, _A),
     ("disappointed|disappoints|disappoint|letdown", -0.6, _A),
@@ -286,6 +405,15 @@ _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
     ("worst", -0.35, _A),
 )
 
+# A comparison base with no figures: "profit, compared with a loss". Figures, when the
+# sentence gives them, say more (see ``_figure_cues``), so these step aside then.
+_COMPARED: Final[tuple[tuple[str, float, str], ...]] = (
+    ("compared with|to a|an? loss", 0.5, _A),
+    ("compared with|to a|an? net|operating loss", 0.5, _A),
+    ("compared with|to a|an? profit", -0.4, _A),
+    ("compared with|to a|an? net|operating profit", -0.4, _A),
+)
+
 # Adjectives that also colour a financial noun right after them ("weak demand", "strong sales").
 _ADJECTIVES: Final[tuple[tuple[str, float], ...]] = (
     ("great|good|nice", 0.2),
@@ -294,7 +422,7 @@ _ADJECTIVES: Final[tuple[tuple[str, float], ...]] = (
     ("excellent|amazing|incredible|monster", 0.4),
     ("impressive|phenomenal|upbeat", 0.5),
     ("stellar", 0.6),
-    ("blowout", 0.7),
+    ("blowout", 0.35),
     ("weak|weaker|sluggish|poor|lackluster", -0.4),
     ("soft|softer|tepid|cautious", -0.3),
     ("bad", -0.3),
@@ -317,6 +445,8 @@ _ACQUIRING: Final[tuple[tuple[str, float, str], ...]] = (
     ("adding|added|add to my|our|the position|positions|stake", 0.8, _A),
     ("adding|added more", 0.7, _N),
     ("accumulating|accumulate|accumulated", 0.6, _N),
+    ("doubled|doubling my|our", 0.6, _N),
+    ("picked|pick|picking up more|some|shares|calls", 0.6, _N),
     ("all in", 0.6, _A),
 )
 
@@ -351,15 +481,69 @@ _PNL: Final[tuple[tuple[str, float], ...]] = (
     ("printing|printed|prints", 0.6),
     ("free|easy money", 0.5),
     ("gain porn", 0.6),
-    ("paid off", 0.4),
+    ("paid|paying|pays off", 0.4),
     ("cashing|cashed in", 0.3),
     ("up big", 0.5),
+)
+
+
+def _words(*lines: str) -> frozenset[str]:
+    return frozenset(" ".join(lines).split())
+
+
+# Nouns that give a business event its meaning: a contract won, a plant closed.
+_DEAL_NOUNS: Final = _words(
+    "contract contracts order orders deal deals agreement agreements tender tenders mandate "
+    "partnership licence license concession project projects framework supplier"
+)
+_FACILITY_NOUNS: Final = _words(
+    "plant plants factory factories mill mills store stores site sites unit units office offices "
+    "facility facilities mine mines branch branches outlet outlets line lines operations sawmill "
+    "smelter refinery shipyard yard warehouse hotel hotels restaurant restaurants shop shops "
+    "depot terminal centre center hub"
+)
+_AMOUNT_NOUNS: Final = _words("million billion mn bn mln euros dollars")
+
+# Verbs that only count with their object noun in reach after them: (spec, weight, objects).
+_OBJECT_VERBS: Final[tuple[tuple[str, float, frozenset[str]], ...]] = (
+    (
+        "signed|signs|inked|inks|wins|won|win|lands|landed|secures|secured|securing|awarded|"
+        "receives|received|bags|bagged|clinches|clinched|books|booked|obtains|obtained",
+        0.6,
+        _DEAL_NOUNS,
+    ),
+    ("renews|renewed|extends|extended", 0.3, _DEAL_NOUNS),
+    (
+        "cancelled|canceled|cancels|cancel|cancelling|terminated|terminates|terminate|scraps",
+        -0.7,
+        _DEAL_NOUNS,
+    ),
+    ("close|closes|closing|shut|shuts|shutting|closure|closures", -0.7, _FACILITY_NOUNS),
+    ("opens|opened|opening|inaugurated|inaugurates", 0.4, _FACILITY_NOUNS),
+    ("fine|fines", -0.6, _AMOUNT_NOUNS),
+)
+_OBJECT_REACH: Final = 7
+
+# Price moves: a buyer mentions them as the occasion ("bought the sell-off"), not a view.
+_MOVES: Final[tuple[tuple[str, float, str], ...]] = (
+    ("dip", -0.2, _A),
+    ("sell off|offs", -0.6, _A),
+    ("selloff|selloffs", -0.6, _A),
+    ("red", -0.3, _A),
+    ("red day|days|candle|candles", -0.5, _A),
+    ("bleeding|bleed|bled", -0.6, _P),
+    ("sea of red", -0.6, _A),
+    ("bloodbath|massacre", -0.7, _A),
+    ("correction", -0.3, _A),
+    ("pullback|pull back", -0.2, _A),
 )
 
 # Financial nouns: polarity says whether more of it is good (+) or bad (-) for the holder.
 _SUBJECTS: Final[tuple[tuple[str, float], ...]] = (
     ("profit|profits|earnings|eps|income|ebitda|ebit|revenue|revenues|sales|turnover", 1.0),
     ("topline", 1.0),
+    ("earnings per share", 1.0),
+    ("deposits|savings|synergies", 0.6),
     ("bottom|top line", 1.0),
     ("net sales|profit|income|revenue|revenues|earnings", 1.0),
     ("operating profit|income|result|margin|margins", 1.0),
@@ -404,8 +588,15 @@ _NOUN_DIRECTIONS: Final[tuple[tuple[str, float, float], ...]] = (("growth", 1.0,
 _DIRECTIONS: Final[tuple[tuple[str, float, float], ...]] = (
     ("rose|rise|rises|rising|risen|increased|increase|increases|increasing", 1.0, 0.0),
     ("grew|grow|grows|growing|grown", 1.0, 0.0),
-    ("up|higher|widened|widen|widens|widening|swelled|ballooned|mounting|mounted", 1.0, 0.0),
-    ("raised|raises|raise|raising|lifted|lifts|lifting|hiked|hikes|hike", 1.0, 0.0),
+    ("up|higher|widened|widen|widens|widening|ballooned|mounting|mounted|mount|mounts", 1.0, 0.0),
+    ("swelled|swell|swells|swelling", 1.0, 0.0),
+    ("raised|raises|raise|raising|lifted|lifts|lift|lifting|hiked|hikes|hike", 1.0, 0.0),
+    ("adds|add", 1.0, 0.0),
+    ("pops|popped|popping", 1.0, 0.5),
+    ("rockets|rocketed|rocketing", 1.0, 0.7),
+    ("positive", 1.0, 0.3),
+    ("% more", 1.0, 0.4),
+    ("percent|pct more", 1.0, 0.4),
     ("boosted|boosts|boost|boosting", 1.0, 0.0),
     ("jumped|jump|jumps|jumping", 1.0, 0.5),
     ("surged|surge|surges|surging", 1.0, 0.6),
@@ -428,10 +619,20 @@ _DIRECTIONS: Final[tuple[tuple[str, float, float], ...]] = (
     ("shrank|shrink|shrinks|shrinking|shrunk|contracted|contraction|contracting", -1.0, -0.2),
     ("softened|softening|halved", -1.0, -0.2),
     ("slowed|slowing|slows|slowdown|slower|decelerated|decelerating", -1.0, -0.3),
-    ("weakened|weakening|lost|loses|lose|losing|stalled|stalls|stalling", -1.0, -0.3),
+    ("weakened|weakening|weaken|weakens|stalled|stalls|stalling", -1.0, -0.3),
+    ("lost|loses|lose|losing", -1.0, -0.3),
     ("growth slowed|slowing|slows|stalled|decelerated", -1.0, -0.4),
     ("slowing|slower growth", -1.0, -0.4),
     ("slid|slide|slides|sliding", -1.0, -0.4),
+    ("slipped|slip|slips|slipping", -1.0, -0.3),
+    ("dived|dives|diving|dove|skidded|skids|skid", -1.0, -0.5),
+    ("shed|sheds|shedding", -1.0, -0.4),
+    ("cratered|craters|cratering", -1.0, -0.7),
+    ("retreated|retreats|retreating", -1.0, -0.3),
+    ("reductions", -1.0, 0.0),
+    ("negative", -1.0, -0.3),
+    ("% less|fewer", -1.0, -0.4),
+    ("percent|pct less|fewer", -1.0, -0.4),
     ("slumped|slump|slumps|sank|sink|sinks|sinking|sunk", -1.0, -0.5),
     ("tumbled|tumble|tumbles|tumbling", -1.0, -0.6),
     ("plunged|plunge|plunges|plunging|plummeted|plummet|plummets|plummeting", -1.0, -0.7),
@@ -445,7 +646,7 @@ _NEGATORS: Final[tuple[str, ...]] = (
     "not|no|never|nor|neither|without|cannot|hardly|barely|nothing|none|nobody",
     "isn't|isnt|aren't|arent|wasn't|wasnt|weren't|ain't",
     "don't|dont|doesn't|doesnt|didn't|didnt|won't|wont|can't|cant",
-    "couldn't|shouldn't|wouldn't|haven't|hasn't|hadn't",
+    "couldn't|shouldn't|wouldn't|haven't|hasn't|hadn't|n't",
     "no longer",
 )
 
@@ -491,6 +692,11 @@ _SARCASM: Final[tuple[tuple[str, float], ...]] = (
     ("lol sure", 0.0),
     ("oh|just great|wonderful|fantastic|perfect", 0.0),
     ("oh joy", 0.0),
+    ("great|wonderful|fantastic|perfect , another|more", 0.0),
+    ("love|loving this|that for me|us", 0.0),
+    ("thanks a lot|bunch", 0.0),
+    ("thanks for nothing", 0.0),
+    ("just what i needed", 0.0),
     ("any day now", 0.0),
     ("who could have predicted|guessed", 0.0),
     ("who could have seen this coming", 0.0),
@@ -499,6 +705,17 @@ _SARCASM: Final[tuple[tuple[str, float], ...]] = (
     ("🤡", -0.3),
     ("love|loving being a? bagholder|bagholders", -0.8),
     ("love|loving holding the? bag|bags", -0.8),
+)
+
+# A date or an upcoming event: a notice that something will happen states no view on it.
+_SCHEDULE: Final[tuple[str, ...]] = (
+    "today|tomorrow|tonight|tmrw",
+    "monday|tuesday|wednesday|thursday|friday",
+    "next week|month|quarter",
+    "before|after the bell|open|close",
+    "date|dates|webinar|webcast|livestream|conference|meeting|agm",
+    "to report|host|hold|present|speak|meet|vote|publish|resume|announce",
+    "will report|host|hold|present|speak|meet|vote|publish|resume|announce|discuss",
 )
 
 _CONTRASTS: Final[tuple[str, ...]] = (
@@ -514,6 +731,10 @@ _ROTATION_VERBS: Final[tuple[str, ...]] = (
     "move|moving|moved|pivot|pivoting|pivoted|shift|shifting|shifted",
     "reallocate|reallocating|reallocated|ditch|ditched|ditching|trade|traded|trading",
 )
+
+_ROTATION_WORDS: Final = frozenset(w for spec in _ROTATION_VERBS for w in spec.split("|"))
+_PASSIVE: Final = frozenset({"is", "are", "was", "were", "be", "being", "been"})
+_POSSESSIVES: Final = frozenset({"my", "our", "all", "some", "half", "the"})
 
 # Rotation links, read off the tokens just before a ticker in a rotating sentence:
 # (tokens before the ticker, weight). "out of my INTC" and "into more AMD" allow one word.
@@ -538,10 +759,11 @@ _BLOCKERS: Final[tuple[str, ...]] = (
     "in short",
     "shorts",
     "in line with expectations|estimates|consensus|forecasts|guidance",
+    "in order to|for",
     "miss|missing out",
     "earnings|conference|video|phone|zoom|sales|cold call|calls",
     "buy and hold",
-    "added|adding that",
+    "added|adding|adds that",
     "what am i missing",
     "am i missing something",
     "what did i miss",
@@ -558,6 +780,8 @@ _BLOCKERS: Final[tuple[str, ...]] = (
     "down to",
     "down payment",
     "break even",
+    "subject to regulatory|shareholder|competition|customary|authority? approval|approvals",
+    "out of nowhere|curiosity|the woods",
     "breakeven",
 )
 
@@ -571,13 +795,47 @@ _COORDINATORS: Final = frozenset({"or", "nor"})
 _SENTENCE_ENDS: Final = frozenset(key for key, ends in _BREAKS.items() if ends)
 _CLAUSE_SPLITS: Final = frozenset(_BREAKS) | _CLAUSE_WORDS
 _PERCENT: Final = frozenset({"%", "percent", "pct"})
+_PREFERS: Final = frozenset({">", "over"})
+_CURRENCIES: Final = _words("eur usd sek nok dkk gbp jpy chf meur musd rs inr")
+_UNITS: Final[dict[str, float]] = {
+    "mn": 1e6,
+    "m": 1e6,
+    "million": 1e6,
+    "mln": 1e6,
+    "meur": 1e6,
+    "musd": 1e6,
+    "bn": 1e9,
+    "billion": 1e9,
+    "bln": 1e9,
+    "k": 1e3,
+    "thousand": 1e3,
+}
+_FIGURE_KINDS: Final[dict[str, str]] = {
+    "loss": "loss",
+    "losses": "loss",
+    "deficit": "loss",
+    "profit": "profit",
+    "profits": "profit",
+}
+_FIGURE_MARKERS: Final = frozenset({"from", "compared", "against", "versus", "vs", "("})
+_OPTION_FOLLOWERS: Final = _words(
+    "for exp expiring expiry weeklies weekly fd fds leaps this next eow friday jan feb mar apr "
+    "may jun jul aug sep sept oct nov dec january february march april june july august "
+    "september october november december"
+)
+# A digit then "c"/"p" ("180c"); starting from the letter, rarer than a digit, scans faster.
+_OPTION_RE: Final = re.compile(r"[cCpP](?<=\d[cCpP])(?![A-Za-z0-9])")
+_DIGIT_RE: Final = re.compile(r"\d")
+_SPACED_DECIMAL: Final = re.compile(r"(\d) \.(\d)")
+_GLUED_CURRENCY: Final = re.compile(r"\b(EUR|USD|MEUR|MUSD)(?=\d)")
 # Symbols that are also English words in capitals ("A great quarter"): cashtags only.
 _BARE_AMBIGUOUS: Final = frozenset({"A", "I"})
 _ANCHOR: Final = "\x00"  # ticker tokens become this so a ticker named LOW or ALL never scores
 
 # All-caps words that are not tickers; without this "CEO" or "EPS" would anchor cues.
 _NOT_TICKER_WORDS: Final = (
-    "AI CEO CFO CTO COO EPS IPO ETF ETFS SEC FDA FED FOMC CPI PPI GDP USD EUR GBP JPY CNY US",
+    "AGM EGM AI CEO CFO CTO COO EPS IPO ETF ETFS SEC FDA FED FOMC CPI PPI GDP USD EUR GBP JPY",
+    "CNY US",
     "USA UK EU EV EVS DD IMO IMHO TLDR TL DR LOL LMAO OMG WTF FYI YOLO FOMO ATH ATM OTM ITM",
     "IV PE PT EOD EOW EOY AH PM AM OK IRA ROI YOY QOQ HODL LFG NFA WSB GPU GPUS CPU AR VR API",
     "EBIT FY EST ET PST NYSE OTC SPAC IT MN BN MLN INC LLC CO PLC OYJ AB AG SA NV ASA ABP",
@@ -589,11 +847,21 @@ _NOT_TICKERS: Final = frozenset(" ".join(_NOT_TICKER_WORDS).split())
 
 # Scoring constants: why they have these values is in the docstrings that use them.
 _NEGATION_FLIP: Final = -0.5
-_ACTION_NEGATION_FLIP: Final = -0.3
+_ACTION_NEGATION_FLIP: Final = -0.5
 _NEGATION_REACH: Final = 3
 _SARCASM_FLIP: Final = -0.5
 _SARCASM_DAMPEN: Final = 0.7
 _HEDGED_WEIGHT: Final = 0.8
+_QUESTION_WEIGHT: Final = 0.4  # a question states no stance unless its words are strong
+_SELL_NEGATION_FLIP: Final = -0.8
+_FAR_SUBJECT: Final = 0.8
+_DISCOUNTED_MOVE: Final = 0.3
+_FIGURE_WEIGHT: Final = 0.9
+_LAYOUT_WEIGHT: Final = 0.6
+_QUESTION: Final = "question"
+_BUYS: Final = 1
+_MOVE: Final = 2
+_COMPARE: Final = 3
 _DEMOTED: Final = 0.6
 _PROMOTED: Final = 1.3
 _DEAD_ZONE: Final = 0.2
@@ -606,15 +874,19 @@ _PERCENT_REACH: Final = 3
 
 # Alternatives are ordered by how often they match, since each position tries them in turn;
 # spaces are consumed inside the match (outside the group) rather than failed on one by one.
+# Possessive repeats ("*+", "++") match what the greedy ones would (no alternative could use
+# a character given back), but spare the engine recording where it could backtrack to.
 _TOKEN_RE: Final = re.compile(
-    r"[ \t\r]*("
-    r"[A-Za-z][A-Za-z0-9_]*(?:'[A-Za-z]+)*"  # ASCII words, the common case
-    r"|[^\W\d_]\w*(?:'[^\W\d_]+)*"
-    r"|[.!?;,:\n%]"
+    r"[ \t\r]*+("
+    r"[A-Za-z][A-Za-z0-9_]*+(?:'[A-Za-z]+)*+"  # ASCII words, the common case
+    r"|[^\W\d_]\w*+(?:'[^\W\d_]+)*+"
+    r"|[.!?;,:\n%()>]"
+    r"|\d++(?:\.\d+)?[cCpP](?![A-Za-z0-9])"  # option shorthand: "180c", "95.5p"
     r"|\d+(?:[.,]\d+)*"
+    r"|(?<=[\s(])-\d+(?:[.,]\d+)*"  # a negative figure, not the end of a range "8-10"
     r"|\$[A-Za-z]{1,6}(?:\.[A-Za-z]{1,2})?"  # cashtag, BRK.B included
     r"|/[sS](?![\w/])(?<![\w/]/[sS])"  # the /s sarcasm tag, not part of a path or URL
-    r"|[\U0001F300-\U0001FAFF\u2600-\u27BF]"
+    r"|[\U0001F300-\U0001FAFF\u2600-\u27BF\u2B06\u2B07]"
     r")"
 )
 
@@ -632,15 +904,48 @@ class _Kind(IntEnum):
     ROT_VERB = 9
     PNL = 10
     BLOCK = 11
+    SCHED = 12
+
+
+# The members as plain constants for the per-hit code: in Python 3.11 every ``_Kind.X``
+# lookup goes through the enum machinery (~70 ns), several times per hit.
+_K_CUE: Final = _Kind.CUE
+_K_DIR: Final = _Kind.DIR
+_K_SUBJ: Final = _Kind.SUBJ
+_K_NEG: Final = _Kind.NEG
+_K_INTENS: Final = _Kind.INTENS
+_K_HEDGE: Final = _Kind.HEDGE
+_K_SARC: Final = _Kind.SARC
+_K_CONTRAST: Final = _Kind.CONTRAST
+_K_CONCEDE: Final = _Kind.CONCEDE
+_K_ROT_VERB: Final = _Kind.ROT_VERB
+_K_PNL: Final = _Kind.PNL
+_K_SCHED: Final = _Kind.SCHED
 
 
 _STRUCTURAL_KINDS: Final = frozenset(
-    {_Kind.SUBJ, _Kind.HEDGE, _Kind.SARC, _Kind.CONTRAST, _Kind.CONCEDE, _Kind.ROT_VERB}
+    {
+        _Kind.SUBJ,
+        _Kind.HEDGE,
+        _Kind.SARC,
+        _Kind.CONTRAST,
+        _Kind.CONCEDE,
+        _Kind.ROT_VERB,
+        _Kind.SCHED,
+    }
 )
 
 
 _SILENT_KINDS: Final = frozenset(
-    {_Kind.SUBJ, _Kind.HEDGE, _Kind.CONTRAST, _Kind.CONCEDE, _Kind.ROT_VERB, _Kind.BLOCK}
+    {
+        _Kind.SUBJ,
+        _Kind.HEDGE,
+        _Kind.CONTRAST,
+        _Kind.CONCEDE,
+        _Kind.ROT_VERB,
+        _Kind.BLOCK,
+        _Kind.SCHED,
+    }
 )
 
 
@@ -659,14 +964,20 @@ class _Entry:
     put: bool = False
     rotates: bool = False
     post: bool = False
+    move: bool = False  # a price move, not a view: a buyer's sentence discounts it
+    compare: bool = False  # a "compared with a loss" base, replaced by figures if given
+    objects: frozenset[str] = frozenset()  # nouns one of which must follow for it to count
     noted: bool = field(init=False)  # whether the context needs to hear about this hit
     plain: bool = field(init=False)  # a cue whose weight needs no context at all
     silent: bool = field(init=False)  # never scores by itself (subjects, hedges, blockers...)
 
     def __post_init__(self) -> None:
-        noted = self.kind in _STRUCTURAL_KINDS or self.rotates or self.bear or self.put
-        object.__setattr__(self, "noted", noted)
-        plain = self.kind is _Kind.CUE and not (self.adjective or self.acquires)
+        kind = self.kind
+        noted = kind in _STRUCTURAL_KINDS or kind is _Kind.DIR or self.rotates or self.bear
+        object.__setattr__(self, "noted", noted or self.put)
+        special = self.adjective or self.acquires or self.rotates or bool(self.objects)
+        special = special or self.move or self.compare
+        plain = kind is _Kind.CUE and not special
         object.__setattr__(self, "plain", plain)
         silent = self.kind in _SILENT_KINDS or (self.kind is _Kind.SARC and not self.weight)
         object.__setattr__(self, "silent", silent)
@@ -681,6 +992,10 @@ class _Hit(NamedTuple):
     clause: int
 
 
+# Built from a tuple in one C call; a NamedTuple's own ``__new__`` is a Python function.
+_new_hit: Final = functools.partial(tuple.__new__, _Hit)
+
+
 class _Anchor(NamedTuple):
     """A ticker mention: token position, symbol, and its sentence and clause numbers."""
 
@@ -690,12 +1005,22 @@ class _Anchor(NamedTuple):
     clause: int
 
 
+_new_anchor: Final = functools.partial(tuple.__new__, _Anchor)
+
+
 class _Subject(NamedTuple):
     start: int
     end: int
     polarity: float
     label: str
     sent: int
+    sym: str = ""  # the ticker, when the subject is a ticker mention
+
+
+class _Score(NamedTuple):
+    weight: float
+    label: str
+    target: str = ""
 
 
 @dataclass(slots=True)
@@ -709,9 +1034,13 @@ class _Cue:
     weight: float
     label: str
     mode: str
+    target: str = ""  # the one ticker the cue is about, when its subject is that ticker
     negated: bool = False
-    hedged: bool = False
+    hedged: bool = False  # by a hedge word or a question
+    asked: bool = False  # in a question
+    contrasted: bool = False  # after a contrast word
     sarcastic: bool = False
+    flags: int = 0  # _BUYS, _MOVE, _COMPARE
     notes: tuple[str, ...] = ()
 
 
@@ -728,6 +1057,9 @@ class _Doc:
     clause_starts: list[int]
     anchors: list[_Anchor] = field(default_factory=list)
     questions: set[int] = field(default_factory=set)
+    figures: bool = False  # whether it has numbers and a comparison marker
+    layout: bool = False  # whether it may have "KO > PEP" or a bare "Out."
+    strikes: list[int] = field(default_factory=list)  # option shorthand left a number ("700c")
 
     def sent_of(self, pos: int) -> int:
         return bisect_right(self.sent_starts, pos)
@@ -736,19 +1068,41 @@ class _Doc:
         return bisect_right(self.clause_starts, pos)
 
 
-@dataclass(slots=True)
 class _Context:
-    """Sentence-level facts gathered from the hits before any cue is scored."""
+    """Sentence-level facts gathered from the hits before any cue is scored.
 
-    subjects: dict[int, list[_Subject]] = field(default_factory=dict)  # by sentence
-    rotating: set[int] = field(default_factory=set)
-    bear: set[int] = field(default_factory=set)
-    put_clauses: set[int] = field(default_factory=set)
-    hedges: dict[int, str] = field(default_factory=dict)
-    contrast: dict[int, tuple[int, str]] = field(default_factory=dict)
-    demoted_sents: set[int] = field(default_factory=set)
-    conceded: set[int] = field(default_factory=set)
-    sarcasm: str = ""
+    A plain slotted class: one is built per text, and literals are cheaper than the
+    default factories a dataclass would call.
+    """
+
+    __slots__ = (
+        "bear",
+        "conceded",
+        "contrast",
+        "demoted_sents",
+        "directions",
+        "hedges",
+        "put_clauses",
+        "rotating",
+        "sarcasm",
+        "scheduled",
+        "subjects",
+        "unscored",
+    )
+
+    def __init__(self) -> None:
+        self.subjects: dict[int, list[_Subject]] = {}  # by sentence
+        self.directions: dict[int, list[int]] = {}  # change-word starts
+        self.rotating: set[int] = set()
+        self.bear: set[int] = set()
+        self.put_clauses: set[int] = set()
+        self.hedges: dict[int, str] = {}
+        self.contrast: dict[int, tuple[int, str]] = {}
+        self.demoted_sents: set[int] = set()
+        self.conceded: set[int] = set()
+        self.sarcasm = ""
+        self.unscored: list[int] = []  # sentences of unscored market terms
+        self.scheduled: list[int] = []  # sentences of dates, upcoming events
 
     def colours_cues(self) -> bool:
         """Whether any sentence-wide effect applies, so plain texts skip that pass."""
@@ -806,6 +1160,17 @@ def _cue_entries() -> Iterable[tuple[str, _Entry]]:
         yield spec, _Entry(_Kind.CUE, weight, adjective=True)
     for spec, weight in _PNL:
         yield spec, _Entry(_Kind.PNL, weight, mode=_P)
+    yield from _conditional_entries()
+
+
+def _conditional_entries() -> Iterable[tuple[str, _Entry]]:
+    """Cues whose weight depends on what else the sentence holds."""
+    for spec, weight, mode in _MOVES:
+        yield spec, _Entry(_Kind.CUE, weight, mode=mode, move=True)
+    for spec, weight, mode in _COMPARED:
+        yield spec, _Entry(_Kind.CUE, weight, mode=mode, compare=True)
+    for spec, weight, objects in _OBJECT_VERBS:
+        yield spec, _Entry(_Kind.CUE, weight, objects=objects)
 
 
 def _modifier_entries() -> Iterable[tuple[str, _Entry]]:
@@ -825,6 +1190,7 @@ def _modifier_entries() -> Iterable[tuple[str, _Entry]]:
     yield from _plain(_CONCESSIONS, _Kind.CONCEDE)
     yield from _plain(_ROTATION_VERBS, _Kind.ROT_VERB)
     yield from _plain(_BLOCKERS, _Kind.BLOCK)
+    yield from _plain(_SCHEDULE, _Kind.SCHED)
 
 
 def _plain(specs: Iterable[str], kind: _Kind) -> Iterable[tuple[str, _Entry]]:
@@ -878,28 +1244,69 @@ def _looks_like_ticker(tok: str, lo: str, lexical: Collection[str]) -> bool:
 
 
 def _tokenize(text: str, symbols: Collection[str], lexical: Collection[str]) -> _Doc:
-    """One regex pass, then list comprehensions: per-token Python loops are the cost here."""
+    """One regex pass, then one builtin or comprehension per fact: per-token Python loops
+    are the cost here, so the passes over every token run in C (``map``, ``compress``)."""
     if "’" in text:
         text = text.replace("’", "'")
+    if " ." in text or "EUR" in text or "USD" in text:
+        text = _repair_figures(text)
     toks = _TOKEN_RE.findall(text)
-    low = [tok.lower() for tok in toks]
-    splits = [i for i, lo in enumerate(low) if lo in _CLAUSE_SPLITS]
-    doc = _Doc(
-        low,
-        # A break ends its sentence/clause after itself; "but", "while" start a new clause.
-        [i + 1 for i in splits if low[i] in _SENTENCE_ENDS],
-        [i + 1 if low[i] in _BREAKS else i for i in splits],
+    low = list(map(str.lower, toks))
+    strikes = _name_options(toks, low) if _OPTION_RE.search(text) else []
+    splits = list(compress(count(), map(_CLAUSE_SPLITS.__contains__, low)))
+    # A break ends its sentence/clause after itself; "but", "while" start a new clause.
+    sent_starts = [i + 1 for i in splits if low[i] in _SENTENCE_ENDS]
+    clause_starts = [i + 1 if low[i] in _BREAKS else i for i in splits]
+    questions = (
+        {bisect_right(sent_starts, i) for i in splits if low[i] == "?"} if "?" in text else set()
     )
-    if "?" in text:
-        doc.questions = {doc.sent_of(i) for i in splits if low[i] == "?"}
-    # Only tokens with capitals can be tickers; comparing with the lower-cased twin is cheap.
-    changed = [i for i, (tok, lo) in enumerate(zip(toks, low, strict=True)) if tok != lo]
-    candidates = [i for i in changed if toks[i][:2].isupper() or toks[i][0] == "$"]
-    if "$" in text:  # lower-case cashtags ("$tsla") have no capitals to find them by
-        candidates = sorted({*candidates, *(i for i, tok in enumerate(toks) if tok[0] == "$")})
+    figures = not _FIGURE_MARKERS.isdisjoint(low) and _DIGIT_RE.search(text) is not None
+    layout = ">" in text or " over " in text or "out" in low
+    doc = _Doc(low, sent_starts, clause_starts, [], questions, figures, layout, strikes)
+    candidates = _candidates(toks, low, "$" in text)
     if candidates:
         _find_anchors(doc, toks, candidates, symbols, lexical)
     return doc
+
+
+def _candidates(toks: list[str], low: list[str], cashtags: bool) -> list[int]:
+    """Where a ticker may sit: tokens with capitals in their first two characters, cashtags."""
+    # Only tokens with capitals can be tickers; comparing with the lower-cased twin is cheap.
+    capitals = [i for i in compress(count(), map(ne, toks, low)) if toks[i][:2].isupper()]
+    if not cashtags:
+        return capitals
+    # Lower-case cashtags ("$tsla") have no capitals to find them by.
+    dollars = list(compress(count(), map(str.startswith, toks, repeat("$"))))
+    return sorted({*capitals, *dollars}) if capitals else dollars
+
+
+def _repair_figures(text: str) -> str:
+    """Undo the spacing some newswire copies have: "EUR193 .3 mn" is "EUR 193.3 mn"."""
+    if " ." in text:
+        text = _SPACED_DECIMAL.sub(r"\1.\2", text)
+    if "EUR" in text or "USD" in text:
+        text = _GLUED_CURRENCY.sub(r"\1 ", text)
+    return text
+
+
+def _name_options(toks: list[str], low: list[str]) -> list[int]:
+    """ "AMD 180c", "700c for March": strike shorthand becomes "calls"/"puts" when it sits
+    after a ticker or before an expiry, so "shares rose 10p" (pence) stays a number.
+
+    Returns where the shorthand it left as a number sits: it may be a strike all the same.
+    """
+    last = len(low) - 1
+    unread: list[int] = []
+    for i, lo in enumerate(low):
+        if lo[0].isdigit() and lo[-1] in "cp":
+            after = low[i + 1] if i < last else ""
+            before = toks[i - 1] if i else ""
+            tickerish = before[:1] == "$" or (before.isupper() and before.isalpha())
+            if tickerish or after in _OPTION_FOLLOWERS:
+                low[i] = "calls" if lo[-1] == "c" else "puts"
+            else:
+                unread.append(i)
+    return unread
 
 
 def _find_anchors(
@@ -915,7 +1322,7 @@ def _find_anchors(
     caps: list[tuple[int, str]] = []
     for i in candidates:
         tok, lo = toks[i], low[i]
-        sym = _symbol(tok, lo, symbols)
+        sym = _symbol(tok, lo, symbols) if symbols or tok[0] == "$" else None
         if sym is not None:
             found.append((i, sym))
             low[i] = _ANCHOR
@@ -924,7 +1331,10 @@ def _find_anchors(
     # A shouted post ("THIS IS GOING UP") is all caps; its words are not tickers.
     if caps and len(caps) * 3 <= len(low):
         found = sorted(found + caps)
-    doc.anchors = [_Anchor(i, sym, doc.sent_of(i), doc.clause_of(i)) for i, sym in found]
+    sents, clauses = doc.sent_starts, doc.clause_starts
+    doc.anchors = [
+        _new_anchor((i, sym, bisect_right(sents, i), bisect_right(clauses, i))) for i, sym in found
+    ]
 
 
 def _match(doc: _Doc, trie: Trie) -> list[_Hit]:
@@ -947,7 +1357,7 @@ def _match(doc: _Doc, trie: Trie) -> list[_Hit]:
         if phrase is not None:
             sent, clause = bisect_right(sent_starts, i), bisect_right(clause_starts, i)
             taken = i + phrase.size
-            hits.append(_Hit(i, taken, phrase.entry, phrase.label, sent, clause))
+            hits.append(_new_hit((i, taken, phrase.entry, phrase.label, sent, clause)))
     return hits
 
 
@@ -956,37 +1366,45 @@ def _context(doc: _Doc, hits: list[_Hit]) -> _Context:
     ctx = _Context()
     for anchor in doc.anchors:
         # A ticker is a price subject: "NVDA fell 5%" is a fall in something good to hold.
-        subject = _Subject(anchor.pos, anchor.pos + 1, 0.7, anchor.sym, anchor.sent)
+        subject = _Subject(anchor.pos, anchor.pos + 1, 0.7, anchor.sym, anchor.sent, anchor.sym)
         ctx.subjects.setdefault(anchor.sent, []).append(subject)
     for sentence in doc.questions:
-        ctx.hedges[sentence] = "question"
+        ctx.hedges[sentence] = _QUESTION
+    if doc.strikes:
+        ctx.unscored.extend(doc.sent_of(pos) for pos in doc.strikes)
     for hit in hits:
-        if hit.entry.noted:
-            _note_structure(hit, doc, ctx)
+        entry = hit.entry
+        if not entry.noted:
+            continue
+        _note_kind(hit, doc, ctx)
+        if entry.rotates or entry.kind is _K_ROT_VERB:
+            ctx.rotating.add(hit.sent)
+        if entry.bear:
+            ctx.bear.add(hit.sent)
+        if entry.put:
+            ctx.put_clauses.add(hit.clause)
     return ctx
 
 
-def _note_structure(hit: _Hit, doc: _Doc, ctx: _Context) -> None:
+def _note_kind(hit: _Hit, doc: _Doc, ctx: _Context) -> None:
     entry, sentence = hit.entry, hit.sent
     kind = entry.kind
-    if kind is _Kind.SUBJ:
+    if kind is _K_DIR:
+        ctx.directions.setdefault(sentence, []).append(hit.start)
+    elif kind is _K_SUBJ:
         subject = _Subject(hit.start, hit.end, entry.weight, hit.label, sentence)
         ctx.subjects.setdefault(sentence, []).append(subject)
-    elif kind is _Kind.HEDGE:
+    elif kind is _K_HEDGE:
         ctx.hedges.setdefault(sentence, f"hedge: {hit.label}")
-    elif kind is _Kind.SARC and not ctx.sarcasm:
+    elif kind is _K_SARC and not ctx.sarcasm:
         # A sarcastic poster rarely turns sincere halfway, so the marker covers the whole text.
         ctx.sarcasm = hit.label
-    elif kind is _Kind.CONTRAST:
+    elif kind is _K_CONTRAST:
         _note_contrast(hit, doc, ctx, sentence)
-    elif kind is _Kind.CONCEDE:
+    elif kind is _K_CONCEDE:
         ctx.conceded.add(doc.clause_of(hit.end - 1))
-    if entry.rotates or kind is _Kind.ROT_VERB:
-        ctx.rotating.add(sentence)
-    if entry.bear:
-        ctx.bear.add(sentence)
-    if entry.put:
-        ctx.put_clauses.add(hit.clause)
+    elif kind is _K_SCHED:
+        ctx.scheduled.append(sentence)
 
 
 def _note_contrast(hit: _Hit, doc: _Doc, ctx: _Context, sentence: int) -> None:
@@ -998,55 +1416,76 @@ def _note_contrast(hit: _Hit, doc: _Doc, ctx: _Context, sentence: int) -> None:
     ctx.contrast.setdefault(sentence, (hit.clause, f"contrast: {hit.label}"))
 
 
-def _subject_for(hit: _Hit, sentence: int, ctx: _Context) -> _Subject | None:
-    """The financial noun a change word is about: nearest within reach, earlier wins ties."""
+def _between(starts: list[int], lo: int, hi: int) -> bool:
+    """Whether another change word sits strictly between two positions."""
+    return any(lo < start < hi for start in starts)
+
+
+def _subject_for(hit: _Hit, ctx: _Context) -> tuple[_Subject | None, bool]:
+    """The financial noun a change word is about, and whether it was found only far back.
+
+    The nearest within reach wins (earlier on ties); a noun already claimed by a change word
+    in between is not this one's ("volumes slide as shoppers shun price hikes"). Failing
+    that, the sentence's last earlier noun ("Net sales in 2023 totalled EUR 81 mn, up ...").
+    """
+    sentence = hit.sent
+    starts = ctx.directions.get(sentence, ())
     best: _Subject | None = None
+    far: _Subject | None = None
     best_distance = math.inf
     ahead = hit.entry.ahead + 0.5
     for subject in ctx.subjects.get(sentence, ()):
         if subject.end <= hit.start:
+            if len(starts) > 1 and not subject.sym and _between(starts, subject.start, hit.start):
+                continue
             distance = float(hit.start - subject.end)
             if distance > _SUBJECT_BACK:
+                far = subject
                 continue
         elif subject.start >= hit.end:
             distance = subject.start - hit.end + 0.5
             if distance > ahead:
                 continue
+            if len(starts) > 1 and not subject.sym and _between(starts, hit.start, subject.start):
+                continue
         else:
             continue
         if distance < best_distance:
             best, best_distance = subject, distance
-    return best
+    if best is None and far is not None and not hit.entry.alone:
+        return far, True
+    return best, False
 
 
-def _score_direction(hit: _Hit, doc: _Doc, ctx: _Context) -> tuple[float, str] | None:
+def _score_direction(hit: _Hit, doc: _Doc, ctx: _Context) -> _Score | None:
     """Change word x subject polarity: "loss widened" is bad, "costs fell" is good."""
-    sentence = hit.sent
-    subject = _subject_for(hit, sentence, ctx)
+    subject, far = _subject_for(hit, ctx)
     sign = hit.entry.weight
     if subject is not None:
         if subject.start < hit.start:
             label = f"{subject.label} {hit.label}"
         else:
             label = f"{hit.label} {subject.label}"
-        return sign * subject.polarity, label
+        weight = sign * subject.polarity * (_FAR_SUBJECT if far else 1.0)
+        return _Score(weight, label, subject.sym)
     window = doc.low[max(0, hit.start - _PERCENT_REACH) : hit.end + _PERCENT_REACH]
     if not _PERCENT.isdisjoint(window):
         # "down 20%" with no noun is nearly always the share price moving.
-        return sign * _PERCENT_MOVE, f"{hit.label} %"
+        return _Score(sign * _PERCENT_MOVE, f"{hit.label} %")
     if hit.entry.alone:
-        return hit.entry.alone, hit.label
+        return _Score(hit.entry.alone, hit.label)
+    ctx.unscored.append(hit.sent)  # "fees rose": a change, of nothing the lexicon weighs
     return None
 
 
-def _score_adjective(hit: _Hit, doc: _Doc, ctx: _Context) -> tuple[float, str]:
+def _score_adjective(hit: _Hit, ctx: _Context) -> _Score:
     """An evaluative adjective doubles when it directly qualifies a financial noun."""
     weight = hit.entry.weight
     for subject in ctx.subjects.get(hit.sent, ()):
         if 0 <= subject.start - hit.end <= 1:
             sign = 1.0 if subject.polarity > 0 else -1.0
-            return weight * 2.0 * sign, f"{hit.label} {subject.label}"
-    return weight, hit.label
+            return _Score(weight * 2.0 * sign, f"{hit.label} {subject.label}")
+    return _Score(weight, hit.label)
 
 
 def _rotation_cues(doc: _Doc, ctx: _Context) -> list[_Cue]:
@@ -1060,9 +1499,27 @@ def _rotation_cues(doc: _Doc, ctx: _Context) -> list[_Cue]:
             start = _link_start(low, anchor.pos, link)
             if start >= 0:
                 label = f"{' '.join(link)} (rotation)"
-                cues.append(_Cue(start, anchor.pos, anchor.sent, anchor.clause, weight, label, _N))
+                cue = _Cue(start, anchor.pos, anchor.sent, anchor.clause, weight, label, _N)
+                cues.append(cue)
                 break
+        else:
+            source = _rotation_source(low, anchor.pos)
+            if source >= 0:
+                label = f"{low[source]} (rotation)"
+                cue = _Cue(source, anchor.pos, anchor.sent, anchor.clause, -0.7, label, _N)
+                cue.target = anchor.sym
+                cues.append(cue)
     return cues
+
+
+def _rotation_source(low: list[str], pos: int) -> int:
+    """Where the verb of "swapped (my) WMT for TGT" sits if ``pos`` is its object; else -1."""
+    for verb in (pos - 1, pos - 2):
+        if verb >= 0 and low[verb] in _ROTATION_WORDS:
+            if verb == pos - 2 and low[pos - 1] not in _POSSESSIVES:
+                return -1
+            return verb
+    return -1
 
 
 def _link_start(low: list[str], pos: int, link: tuple[str, ...]) -> int:
@@ -1075,31 +1532,47 @@ def _link_start(low: list[str], pos: int, link: tuple[str, ...]) -> int:
     return -1
 
 
-def _score_cue(hit: _Hit, doc: _Doc, ctx: _Context) -> tuple[float, str]:
+def _has_object_noun(hit: _Hit, doc: _Doc, objects: frozenset[str]) -> bool:
+    """Whether one of ``objects`` follows ``hit`` within reach, in its sentence."""
+    low = doc.low
+    for tok in low[hit.end : hit.end + _OBJECT_REACH]:
+        if tok in objects:
+            return True
+        if tok in _SENTENCE_ENDS:
+            return False
+    return False
+
+
+def _score_cue(hit: _Hit, doc: _Doc, ctx: _Context) -> _Score | None:
     entry = hit.entry
     if entry.adjective:
-        return _score_adjective(hit, doc, ctx)
+        return _score_adjective(hit, ctx)
+    if entry.objects and not _has_object_noun(hit, doc, entry.objects):
+        ctx.unscored.append(hit.sent)  # "signed on Monday": an event, of nothing named
+        return None
+    if entry.rotates and hit.start and doc.low[hit.start - 1] in _PASSIVE:
+        return None  # "products are sold in 40 countries" describes a business
     if entry.acquires and hit.clause in ctx.put_clauses:
         # "loaded up on SPY puts": buying puts is a bet on a fall.
-        return -abs(entry.weight), f"{hit.label} (puts)"
-    return entry.weight, hit.label
+        return _Score(-abs(entry.weight), f"{hit.label} (puts)")
+    return _Score(entry.weight, hit.label)
 
 
-def _score_hit(hit: _Hit, doc: _Doc, ctx: _Context) -> tuple[float, str] | None:
+def _score_hit(hit: _Hit, doc: _Doc, ctx: _Context) -> _Score | None:
     """A hit's base weight and label, or None when it is not a scoring cue here."""
     entry = hit.entry
     kind = entry.kind
-    if kind is _Kind.CUE:
+    if kind is _K_CUE:
         return _score_cue(hit, doc, ctx)
-    if kind is _Kind.DIR:
+    if kind is _K_DIR:
         return _score_direction(hit, doc, ctx)
-    if kind is _Kind.PNL:
+    if kind is _K_PNL:
         sentence = hit.sent
         # Puts or a short nearby mean the poster profits from a fall.
         bearish = sentence in ctx.bear or sentence - 1 in ctx.bear
-        return (-entry.weight if bearish else entry.weight), hit.label
-    if kind is _Kind.SARC and entry.weight:
-        return entry.weight, hit.label
+        return _Score(-entry.weight if bearish else entry.weight, hit.label)
+    if kind is _K_SARC and entry.weight:
+        return _Score(entry.weight, hit.label)
     return None
 
 
@@ -1110,9 +1583,18 @@ class _Modifier(NamedTuple):
     label: str
 
 
+def _flags(entry: _Entry, weight: float) -> int:
+    if entry.move:
+        return _MOVE
+    if entry.compare:
+        return _COMPARE
+    return _BUYS if entry.acquires and weight > 0 else 0
+
+
 def _cues(doc: _Doc, hits: list[_Hit], ctx: _Context) -> list[_Cue]:
     """Score every cue and apply the modifiers that precede or follow it in its clause."""
     cues: list[_Cue] = []
+    buying: set[int] = set()
     negator: _Modifier | None = None
     booster: _Modifier | None = None
     for hit in hits:
@@ -1120,32 +1602,223 @@ def _cues(doc: _Doc, hits: list[_Hit], ctx: _Context) -> list[_Cue]:
         if entry.silent:
             continue
         kind = entry.kind
-        if kind is _Kind.NEG:
+        if kind is _K_NEG:
             negator = _Modifier(hit.end, hit.clause, _NEGATION_FLIP, hit.label)
             continue
-        if kind is _Kind.INTENS:
+        if kind is _K_INTENS:
             booster = _intensify(hit, doc, cues)
             continue
-        scored = (entry.weight, hit.label) if entry.plain else _score_hit(hit, doc, ctx)
-        if scored is None:
+        cue = _scored_cue(hit, doc, ctx)
+        if cue is None:
             continue
-        cue = _Cue(hit.start, hit.end, hit.sent, hit.clause, *scored, entry.mode)
+        if cue.flags == _BUYS:
+            buying.add(cue.sent)
         if negator is not None:
             negator = _apply_negation(cue, negator, entry, doc.low)
         if booster is not None:
             _apply_booster(cue, booster)
             booster = None
         cues.append(cue)
-    return _finish(cues, doc, ctx)
+    return _finish(cues, doc, ctx, buying)
 
 
-def _finish(cues: list[_Cue], doc: _Doc, ctx: _Context) -> list[_Cue]:
-    """Add rotation cues, then the sentence-wide effects every cue is subject to."""
+def _scored_cue(hit: _Hit, doc: _Doc, ctx: _Context) -> _Cue | None:
+    """The cue a hit makes before modifiers, or None when it does not score here."""
+    entry = hit.entry
+    if entry.plain:
+        return _Cue(hit.start, hit.end, hit.sent, hit.clause, entry.weight, hit.label, entry.mode)
+    scored = _score_hit(hit, doc, ctx)
+    if scored is None:
+        return None
+    weight, label, target = scored
+    cue = _Cue(hit.start, hit.end, hit.sent, hit.clause, weight, label, entry.mode, target)
+    cue.flags = _flags(entry, weight)
+    return cue
+
+
+def _finish(cues: list[_Cue], doc: _Doc, ctx: _Context, buying: set[int]) -> list[_Cue]:
+    """Add rotation, figure and layout cues, then the sentence-wide effects on every cue."""
     if ctx.rotating and doc.anchors:
         cues.extend(_rotation_cues(doc, ctx))
+    if doc.figures:
+        cues = _with_figures(cues, doc, ctx)
+    if doc.layout:
+        cues.extend(_layout_cues(doc))
+    if buying:
+        _discount_moves(cues, buying)
     if ctx.colours_cues():
         for cue in cues:
             _apply_context(cue, ctx)
+    return cues
+
+
+def _discount_moves(cues: list[_Cue], buying: set[int]) -> None:
+    """ "Bought CRM after the sell-off": the fall is the occasion for buying, not a view."""
+    for cue in cues:
+        if cue.flags == _MOVE and cue.weight < 0 and cue.sent in buying:
+            cue.weight *= _DISCOUNTED_MOVE
+
+
+class _Figure(NamedTuple):
+    """A number in the text: where, its value with the unit applied, and what it is of."""
+
+    pos: int
+    value: float
+    currency: str  # the currency word before it, if any
+    kind: str  # "loss", "profit" or "" from the words just before it
+
+
+def _figure_at(low: list[str], pos: int, floor: int) -> _Figure | None:
+    """The number token at ``pos`` read as a figure; None for years and non-numbers."""
+    tok = low[pos]
+    if not tok[-1].isdigit():
+        return None
+    value = _number(tok)
+    before = low[max(floor, pos - 3) : pos]
+    currency = next((word for word in reversed(before) if word in _CURRENCIES), "")
+    if value is None or (not currency and tok.isdigit() and 1950 <= value <= 2100):
+        return None  # a year, not an amount
+    if pos + 1 < len(low):
+        value *= _UNITS.get(low[pos + 1], 1.0)
+    kind = next((_FIGURE_KINDS[word] for word in before if word in _FIGURE_KINDS), "")
+    return _Figure(pos, value, currency, kind)
+
+
+def _number(tok: str) -> float | None:
+    """ "1,250.5" and "13.1" as written in English; a lone comma is a decimal comma."""
+    if "," in tok:
+        head, _, tail = tok.partition(",")
+        tok = (
+            tok.replace(",", "")
+            if len(tail.split(",")[0].split(".")[0]) == 3
+            else (f"{head}.{tail}")
+        )
+    try:
+        return float(tok)
+    except ValueError:
+        return None
+
+
+def _first_figure(low: list[str], lo: int, hi: int) -> _Figure | None:
+    for pos in range(lo, min(hi, len(low))):
+        if low[pos] in _SENTENCE_ENDS:
+            return None
+        figure = _figure_at(low, pos, lo)
+        if figure is not None:
+            return figure
+    return None
+
+
+def _last_figure(low: list[str], lo: int, hi: int) -> _Figure | None:
+    for pos in range(hi - 1, max(lo, 0) - 1, -1):
+        if low[pos] in _SENTENCE_ENDS:
+            return None
+        figure = _figure_at(low, pos, max(lo, 0))
+        if figure is not None:
+            return figure
+    return None
+
+
+def _compared_figures(low: list[str], marker: int) -> tuple[_Figure, _Figure] | None:
+    """(current, earlier) for "to X from Y", "from Y to X", "X, compared with Y", "X (Y)"."""
+    bracket = low[marker] == "("
+    earlier = _first_figure(low, marker + 1, marker + (3 if bracket else 8))
+    if earlier is None:
+        return None
+    current: _Figure | None = None
+    if bracket:
+        # "EUR 9.8 mn (EUR 7.3 mn)": only a short bracket right after a figure is a base.
+        if ")" in low[earlier.pos + 1 : earlier.pos + 4]:
+            current = _last_figure(low, marker - 8, marker)
+    elif low[marker] == "from":
+        after = earlier.pos + 1
+        to = next((i for i in range(after, min(after + 4, len(low))) if low[i] == "to"), -1)
+        if to >= 0:
+            current = _first_figure(low, to + 1, to + 8)
+        elif marker >= 2 and "to" in low[max(0, marker - 7) : marker]:
+            current = _last_figure(low, marker - 7, marker)
+    else:
+        current = _last_figure(low, marker - 10, marker)
+    if current is None or (earlier.currency and current.currency != earlier.currency):
+        return None
+    return current, earlier
+
+
+def _change_sign(current: _Figure, earlier: _Figure, metric: str) -> float:
+    """+1 for a rise, -1 for a fall; from a loss to a profit is a rise whatever the numbers.
+
+    A figure with no "loss" or "profit" just before it is of the sentence's ``metric``.
+    """
+    now, then = current.kind or metric, earlier.kind or metric
+    if now != then:
+        return 1.0 if then == "loss" else -1.0
+    if math.isclose(current.value, earlier.value, rel_tol=0.005):
+        return 0.0
+    return 1.0 if current.value > earlier.value else -1.0
+
+
+def _figure_cue(low: list[str], marker: int, sentence: int, ctx: _Context) -> _Cue | None:
+    """A change reported only through figures, scored by the metric it is of."""
+    pair = _compared_figures(low, marker)
+    if pair is None:
+        return None
+    current, earlier = pair
+    subjects = [s for s in ctx.subjects.get(sentence, ()) if s.start < marker]
+    metric = "loss" if subjects and subjects[-1].polarity < 0 else "profit"
+    swung = (current.kind or metric) != (earlier.kind or metric)
+    sign = _change_sign(current, earlier, metric)
+    if not sign:
+        return None
+    if not (subjects or swung):
+        ctx.unscored.append(sentence)  # "from 80 to 90": a change, but of nothing named
+        return None
+    polarity = 1.0 if swung else subjects[-1].polarity
+    label = subjects[-1].label if subjects else "result"
+    weight = sign * polarity * _FIGURE_WEIGHT
+    direction = "up" if sign > 0 else "down"
+    cue = _Cue(marker, marker + 1, sentence, 0, weight, f"{label} {direction} (figures)", _A)
+    cue.target = subjects[-1].sym if subjects else ""
+    return cue
+
+
+def _with_figures(cues: list[_Cue], doc: _Doc, ctx: _Context) -> list[_Cue]:
+    """Add changes told by figures ("EUR 7.4 mn, compared with EUR 5.1 mn") in sentences
+    with no change word of their own; they replace any "compared with a loss" cue there."""
+    low = doc.low
+    done: set[int] = set()
+    for marker, tok in enumerate(low):
+        if tok not in _FIGURE_MARKERS:
+            continue
+        sentence = doc.sent_of(marker)
+        if sentence in done or sentence in ctx.directions:
+            continue
+        cue = _figure_cue(low, marker, sentence, ctx)
+        if cue is not None:
+            cue.clause = doc.clause_of(marker)
+            done.add(sentence)
+            cues = [c for c in cues if not (c.flags == _COMPARE and c.sent == sentence)]
+            cues.append(cue)
+    return cues
+
+
+def _layout_cues(doc: _Doc) -> list[_Cue]:
+    """ "KO > PEP" prefers the first ticker; a bare "Out." closes the position."""
+    low = doc.low
+    cues: list[_Cue] = []
+    anchors = doc.anchors
+    for left, right in itertools.pairwise(anchors):
+        if right.pos == left.pos + 2 and low[left.pos + 1] in _PREFERS:
+            label = f"{left.sym} {low[left.pos + 1]} {right.sym}"
+            for anchor, sign in ((left, 1.0), (right, -1.0)):
+                cue = _Cue(left.pos, right.pos + 1, left.sent, left.clause, 0.0, label, _A)
+                cue.weight, cue.target = sign * _LAYOUT_WEIGHT, anchor.sym
+                cues.append(cue)
+    last = len(low) - 1
+    for start in (0, *doc.sent_starts):
+        if start <= last and low[start] == "out" and (start == last or low[start + 1] in _BREAKS):
+            sentence = doc.sent_of(start)
+            cue = _Cue(start, start + 1, sentence, doc.clause_of(start), -_LAYOUT_WEIGHT, "out", _A)
+            cues.append(cue)
     return cues
 
 
@@ -1167,12 +1840,16 @@ def _apply_negation(
     """Flip a cue the negator reaches; return the negator if it also covers an "or" after it.
 
     A negated cue flips but weakens: "not bullish" is doubt, not a short thesis. A negated
-    trade ("not adding", "never selling") mostly means staying put, so it flips even less.
+    buy ("not adding") mostly means staying put, so it flips even less; a negated sell
+    ("never selling") is a holder's conviction and flips almost whole.
     """
     if negator.clause != cue.clause or cue.start - negator.end > _NEGATION_REACH:
         return None
-    action = entry.acquires or entry.rotates
-    cue.weight *= _ACTION_NEGATION_FLIP if action else negator.factor
+    if entry.rotates:
+        # "Not selling a single share": refusing to sell is conviction, close to buying.
+        cue.weight *= _SELL_NEGATION_FLIP
+    else:
+        cue.weight *= _ACTION_NEGATION_FLIP if entry.acquires else negator.factor
     cue.negated = True
     cue.label = f"{negator.label} {cue.label}"
     if cue.end < len(low) and low[cue.end] in _COORDINATORS:
@@ -1198,12 +1875,14 @@ def _apply_context(cue: _Cue, ctx: _Context) -> None:
         after = cue.clause >= contrast[0]
         factor *= _PROMOTED if after else _DEMOTED
         if after:
+            cue.contrasted = True
             cue.notes += (contrast[1],)
     if cue.clause in ctx.conceded:
         factor *= _DEMOTED
     hedge = ctx.hedges.get(cue.sent)
     if hedge is not None:
-        factor *= _HEDGED_WEIGHT
+        cue.asked = hedge == _QUESTION
+        factor *= _QUESTION_WEIGHT if cue.asked else _HEDGED_WEIGHT
         cue.hedged = True
         cue.notes += (hedge,)
     if ctx.sarcasm:
@@ -1228,29 +1907,75 @@ def _describe(cue: _Cue) -> str:
     return f"{'+' if cue.weight > 0 else '-'} {cue.label}"
 
 
-def _opinion(cues: Iterable[_Cue]) -> Opinion:
+class _Scope(NamedTuple):
+    """What the sentences an opinion reads hold besides its cues (see ``Signals``)."""
+
+    hedges: int
+    sarcasm: bool
+    unscored: int
+    scheduled: int
+
+
+def _whole(ctx: _Context) -> _Scope:
+    return _Scope(len(ctx.hedges), bool(ctx.sarcasm), len(ctx.unscored), len(ctx.scheduled))
+
+
+_HOLD: Final = Verdict.HOLD  # module constants for the same reason as the ``_K_`` ones
+_BUY: Final = Verdict.BUY
+_SELL: Final = Verdict.SELL
+
+# Texts repeat a few small combinations of counts; a frozen instance is safe to share, and
+# building one (through object.__setattr__) costs more than finding it.
+_signals: Final = functools.lru_cache(maxsize=4096)(Signals)
+
+
+@functools.lru_cache(maxsize=1024)
+def _silent(scope: _Scope) -> Opinion:
+    """The opinion of a text (or ticker) with no cues: it depends on its scope alone."""
+    signals = _signals(0, 0, 0, 0, 0, 0, *scope)
+    return _verdict(0.0, 0.0, 0.0, False, (), signals=signals)
+
+
+def _opinion(cues: Sequence[_Cue], scope: _Scope) -> Opinion:
     """Sum the cues (repeats of one cue count less each time) and turn that into an Opinion."""
+    if not cues:
+        return _silent(scope)
     total = magnitude = hedged = 0.0
     sarcastic = False
     repeats: dict[str, int] = {}
     evidence: dict[str, None] = {}
+    bullish = bearish = negated = hedged_cues = asked = contrasted = 0
     for cue in cues:
         seen = repeats.get(cue.label, 0)
         repeats[cue.label] = seen + 1
         weight = cue.weight * 0.5**seen  # "🚀🚀🚀" is enthusiasm, not three reasons
         total += weight
         magnitude += abs(weight)
+        bullish += weight > 0
+        bearish += weight < 0
+        negated += cue.negated
         if cue.hedged:
             hedged += abs(weight)
+            hedged_cues += not cue.asked
+            asked += cue.asked
+        contrasted += cue.contrasted
         sarcastic = sarcastic or cue.sarcastic
         evidence[_describe(cue)] = None
         if cue.notes:
             evidence.update(dict.fromkeys(cue.notes))
-    return _verdict(total, magnitude, hedged, sarcastic, tuple(evidence)[:_MAX_EVIDENCE])
+    signals = _signals(bullish, bearish, negated, hedged_cues, asked, contrasted, *scope)
+    evidence_lines = tuple(evidence)[:_MAX_EVIDENCE]
+    return _verdict(total, magnitude, hedged, sarcastic, evidence_lines, signals=signals)
 
 
 def _verdict(
-    total: float, magnitude: float, hedged: float, sarcastic: bool, evidence: tuple[str, ...]
+    total: float,
+    magnitude: float,
+    hedged: float,
+    sarcastic: bool,
+    evidence: tuple[str, ...],
+    *,
+    signals: Signals,
 ) -> Opinion:
     """Score squashes the sum into (-1, 1); a dead zone around 0 is HOLD.
 
@@ -1258,7 +1983,7 @@ def _verdict(
     with the share of it that was hedged or asked as a question, and with sarcasm.
     """
     if magnitude == 0.0:
-        return Opinion(Verdict.HOLD, _NO_EVIDENCE_CONFIDENCE, 0.0, evidence)
+        return Opinion(_HOLD, _NO_EVIDENCE_CONFIDENCE, 0.0, evidence, signals)
     score = total / (abs(total) + 1.0)
     agreement = abs(total) / magnitude
     strength = 1.0 - math.exp(-magnitude)
@@ -1266,23 +1991,21 @@ def _verdict(
     if sarcastic:
         damping *= 0.85
     if abs(score) < _DEAD_ZONE:
-        verdict = Verdict.HOLD
+        verdict = _HOLD
         confidence = (0.25 + 0.35 * (1.0 - agreement) * strength) * damping
     else:
-        verdict = Verdict.BUY if score > 0 else Verdict.SELL
+        verdict = _BUY if score > 0 else _SELL
         confidence = (0.3 + 0.65 * agreement * strength) * damping
-    return Opinion(
-        verdict=verdict,
-        confidence=round(min(1.0, max(0.0, confidence)), 4),
-        score=round(min(1.0, max(-1.0, score)), 4),
-        evidence=evidence,
-    )
+    confidence = round(min(1.0, max(0.0, confidence)), 4)
+    return Opinion(verdict, confidence, round(min(1.0, max(-1.0, score)), 4), evidence, signals)
 
 
 def _nearest(cue: _Cue, anchors: list[_Anchor], candidates: list[int]) -> int:
     """Which of several tickers in a clause a cue is about: attachment mode, then distance."""
     before = [k for k in candidates if anchors[k].pos < cue.start]
     after = [k for k in candidates if anchors[k].pos >= cue.end]
+    if not before and not after:  # the ticker is a word of the cue itself
+        return candidates[0]
     if not before or (cue.mode == _N and after):
         return after[0]
     if not after or cue.mode == _P:
@@ -1317,6 +2040,8 @@ def _targets(cue: _Cue, doc: _Doc, by_sentence: dict[int, list[_Anchor]]) -> set
     anchors = by_sentence.get(cue.sent)
     if not anchors:
         return None
+    if cue.target:
+        return {cue.target}
     in_clause = [k for k, anchor in enumerate(anchors) if anchor.clause == cue.clause]
     if not in_clause:
         # "Sold Exxon, bought NEE": "sold" has an object, and it is not NEE.
@@ -1328,21 +2053,30 @@ def _targets(cue: _Cue, doc: _Doc, by_sentence: dict[int, list[_Anchor]]) -> set
 
 
 class Lexicon:
-    """Finance-aware lexicon and rule engine."""
+    """Finance-aware lexicon and rule engine.
+
+    Beside each opinion it counts ``Signals``: the cues by kind, whether the text is sarcastic,
+    its hedges and questions, dates and upcoming events, and its coverage gaps — market terms it
+    recognised but could not score: a change word with nothing it changes ("fees rose"), an
+    event verb without its object ("signed on Monday"), a change told by figures of nothing
+    named ("from 80 to 95"), option shorthand left a number ("150c").
+    """
 
     def __init__(self) -> None:
         self._trie = _build_trie()
         self._lexical = frozenset(self._trie)
 
-    def _analyse(self, text: str, symbols: Collection[str]) -> tuple[_Doc, list[_Cue]]:
+    def _analyse(self, text: str, symbols: Collection[str]) -> tuple[_Doc, _Context, list[_Cue]]:
         doc = _tokenize(text, symbols, self._lexical)
         hits = _match(doc, self._trie)
-        return doc, _cues(doc, hits, _context(doc, hits))
+        ctx = _context(doc, hits)
+        return doc, ctx, _cues(doc, hits, ctx)
 
     def judge(self, text: str) -> Opinion:
-        """The whole text's opinion: verdict, confidence, signed score and the cues behind it."""
-        _, cues = self._analyse(text, ())
-        return _opinion(cues)
+        """The whole text's opinion: verdict, confidence, signed score, the cues behind it and
+        the ``Signals`` that say how settled it is."""
+        _, ctx, cues = self._analyse(text, ())
+        return _opinion(cues, _whole(ctx))
 
     def judge_for(self, text: str, tickers: Sequence[str]) -> dict[str, Opinion]:
         """One opinion per ticker, attributing each cue to the tickers its sentence is about.
@@ -1353,7 +2087,7 @@ class Lexicon:
         symbols = frozenset(tickers)
         if not symbols:
             return {}
-        doc, cues = self._analyse(text, symbols)
+        doc, ctx, cues = self._analyse(text, symbols)
         by_sentence: dict[int, list[_Anchor]] = {}
         for anchor in doc.anchors:
             by_sentence.setdefault(anchor.sent, []).append(anchor)
@@ -1367,8 +2101,26 @@ class Lexicon:
         result: dict[str, Opinion] = {}
         for ticker in tickers:
             if ticker in buckets:
-                result[ticker] = _opinion(buckets[ticker])
+                scope = _scope(ticker, buckets[ticker], ctx, by_sentence)
+                result[ticker] = _opinion(buckets[ticker], scope)
             else:
-                whole = whole or _opinion(cues)
+                whole = whole or _opinion(cues, _whole(ctx))
                 result[ticker] = whole
         return result
+
+
+def _scope(
+    ticker: str, cues: Sequence[_Cue], ctx: _Context, by_sentence: dict[int, list[_Anchor]]
+) -> _Scope:
+    """What a ticker's sentences hold: those naming it, naming no ticker, or holding its cues."""
+    cue_sents = {cue.sent for cue in cues}
+    others = {
+        sentence
+        for sentence, anchors in by_sentence.items()
+        if sentence not in cue_sents and all(anchor.sym != ticker for anchor in anchors)
+    }
+
+    def count(sentences: Iterable[int]) -> int:
+        return sum(sentence not in others for sentence in sentences)
+
+    return _Scope(count(ctx.hedges), bool(ctx.sarcasm), count(ctx.unscored), count(ctx.scheduled))

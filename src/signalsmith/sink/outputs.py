@@ -16,13 +16,12 @@ from signalsmith.envelopes import (
     EnvelopeV1,
     SourceRef,
     build_envelope,
+    dump_with_consensus,
     legacy_record,
 )
 from signalsmith.sink.redis_publish import Commit, HashUpdate, Record
 
 ACTIONABLE = frozenset({Verdict.BUY, Verdict.SELL})
-_POST_KIND = '"kind":"post"'
-_CONSENSUS_KIND = '"kind":"consensus"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +47,8 @@ class PostContext:
     now: datetime
     timings: Mapping[str, float]
     meta: Mapping[str, JsonValue]
+    story: str  # the post's exact-copy key (copies count less in the rolling view)
+    author: str  # a key for its author ("" when unknown)
 
 
 def build_commit(
@@ -71,10 +72,10 @@ def build_commit(
             timings=context.timings,
             meta=context.meta,
         )
-        body = envelope.model_dump_json()
+        body, head, tail = dump_with_consensus(envelope)
         records += _records(decision, body, context, policy)
         if decision.status in (Status.OK, Status.DEGRADED):
-            hashes.append(_hash_update(decision, envelope, body, policy))
+            hashes.append(_hash_update(decision, envelope, (head, tail), context, policy))
     return Commit(entry_id=entry_id, records=tuple(records), hashes=tuple(hashes))
 
 
@@ -86,33 +87,38 @@ def _records(
     if published and policy.output_format in ("envelope", "both"):
         records.append(Record(policy.signal_stream, {"data": body}, policy.signal_maxlen))
     if decision.verdict in ACTIONABLE and policy.output_format in ("legacy", "both"):
-        fields = legacy_record(decision, context.post, context.source.entry_id, context.now)
+        fields = legacy_record(decision, context.post, context.source["entry_id"], context.now)
         records.append(Record(policy.legacy_stream, fields, policy.signal_maxlen))
     return records
 
 
 def _hash_update(
-    decision: Decision, envelope: EnvelopeV1, body: str, policy: OutputPolicy
+    decision: Decision,
+    envelope: EnvelopeV1,
+    consensus_json: tuple[str, str],
+    context: PostContext,
+    policy: OutputPolicy,
 ) -> HashUpdate:
-    # The consensus envelope is this post's envelope with the consensus synthesis (which the
-    # commit script computes) and kind "consensus". JSON escapes quotes inside strings, so the
-    # unescaped synthesis object and "kind" key can only be the fields themselves.
-    head, tail = body.split(envelope.decision.synthesis.model_dump_json(), 1)
-    kind_at = tail.rindex(_POST_KIND)
-    tail = tail[:kind_at] + _CONSENSUS_KIND + tail[kind_at + len(_POST_KIND) :]
-    target = envelope.decision.target
+    # The consensus envelope is this post's envelope with kind "consensus" and the consensus
+    # synthesis, which the commit script computes and writes between head and tail.
+    target = envelope["decision"]["target"]
+    ticker_key = f"{policy.hash_prefix}:{target['ticker']}"
     return HashUpdate(
-        key=f"{policy.hash_prefix}:{target.ticker}:{target.trade_date}",
-        ticker=target.ticker,
-        trade_date=target.trade_date,
+        key=f"{ticker_key}:{target['trade_date']}",
+        ticker=target["ticker"],
+        trade_date=target["trade_date"],
         confidence=decision.confidence,
         score=decision.score,
         verdict=decision.verdict.value,
-        published_at=envelope.published_at.isoformat(),
-        correlation_id=envelope.correlation_id,
-        arena_id=envelope.arena_id,
-        json_head=head,
-        json_tail=tail,
+        published_at=envelope["published_at"],
+        correlation_id=envelope["correlation_id"],
+        arena_id=envelope["arena_id"],
+        json_head=consensus_json[0],
+        json_tail=consensus_json[1],
+        rolling_key=f"{ticker_key}:rolling",
+        story_key=f"{ticker_key}:story:{context.story}",
+        author_key=f"{ticker_key}:author:{context.author}" if context.author else "",
+        asset_class=target["asset_class"],
     )
 
 

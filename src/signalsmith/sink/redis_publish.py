@@ -1,85 +1,31 @@
-"""Publish a post's records, fold its decisions into the day's consensus hashes and acknowledge
-it, all in one Lua script: either everything happens or nothing does, so a redelivered post is
-never published twice.
+"""Publish a post's records, fold its decisions into the day's consensus hash and the ticker's
+rolling view (which may raise a mention spike), and acknowledge it, all in one Lua script
+(``commit.lua``): the post's writes and its acknowledgement happen together, so a redelivered post
+is never published twice. One script call commits a whole batch of posts (one round trip, its
+arguments as one JSON document rather than hundreds of separately packed ones).
 
-The script first checks that the entry is still pending for this consumer; if another consumer
-reclaimed or acknowledged it meanwhile, it does nothing and says so.
+For each post the script first checks that the entry is still pending for this consumer; if
+another consumer reclaimed or acknowledged it meanwhile, it does nothing for that post and says so.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
 
+from pydantic_core import to_json
 from redis.asyncio import Redis
 
 from signalsmith.source.redis_streams import GroupRef
 
-# ARGV: group, consumer, entry id, dead zone, hash ttl seconds, n records,
-#   per record: key index, maxlen, n fields, field, value, ...
-#   n hashes, per hash: key index, ticker, trade date, confidence, score, verdict,
-#   published_at, correlation id, arena id, json head, json tail
-_COMMIT_LUA = """
-local group, consumer, id = ARGV[1], ARGV[2], ARGV[3]
-local pending = redis.call('XPENDING', KEYS[1], group, id, id, 1, consumer)
-if #pending == 0 then return 0 end
-local dead_zone, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
-local i = 6
-local n_records = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n_records do
-  local key = KEYS[tonumber(ARGV[i])]
-  local maxlen, n_fields = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  local args = {key}
-  if maxlen > 0 then
-    table.insert(args, 'MAXLEN'); table.insert(args, '~'); table.insert(args, maxlen)
-  end
-  table.insert(args, '*')
-  for j = 1, 2 * n_fields do table.insert(args, ARGV[i + 2 + j]) end
-  redis.call('XADD', unpack(args))
-  i = i + 3 + 2 * n_fields
-end
-local n_hashes = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n_hashes do
-  local key = KEYS[tonumber(ARGV[i])]
-  local conf, score, vote = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), ARGV[i + 5]
-  local h = redis.call('HMGET', key, 'posts', 'buy', 'sell', 'hold',
-                       'weight_sum', 'weighted_score', 'confidence_sum')
-  local posts, buy, sell, hold = tonumber(h[1]) or 0, tonumber(h[2]) or 0,
-                                 tonumber(h[3]) or 0, tonumber(h[4]) or 0
-  local wsum, wscore, csum = tonumber(h[5]) or 0, tonumber(h[6]) or 0, tonumber(h[7]) or 0
-  local w = math.max(conf, 0.05)
-  posts = posts + 1
-  wsum = wsum + w; wscore = wscore + w * score; csum = csum + conf
-  if vote == 'BUY' then buy = buy + 1
-  elseif vote == 'SELL' then sell = sell + 1
-  else hold = hold + 1 end
-  local s = 0
-  if wsum > 0 then s = math.max(-1, math.min(1, wscore / wsum)) end
-  local verdict, agree = 'HOLD', hold
-  if s >= dead_zone then verdict, agree = 'BUY', buy
-  elseif s <= -dead_zone then verdict, agree = 'SELL', sell end
-  local c = 0
-  if posts > 0 then c = math.max(0, math.min(1, (csum / posts) * (agree / posts))) end
-  local reasoning = string.format(
-    'consensus of %d posts today: %d buy, %d sell, %d hold; confidence-weighted score %+.3f',
-    posts, buy, sell, hold, s)
-  local synthesis = string.format(
-    '{"verdict":"%s","confidence":%.4f,"ensemble_score":%.4f,"reasoning":%s}',
-    verdict, c, s, cjson.encode(reasoning))
-  redis.call('HSET', key,
-    'json', ARGV[i + 9] .. synthesis .. ARGV[i + 10],
-    'ticker', ARGV[i + 1], 'trade_date', ARGV[i + 2], 'verdict', verdict,
-    'confidence', string.format('%.4f', c), 'ensemble_score', string.format('%.4f', s),
-    'published_at', ARGV[i + 6], 'correlation_id', ARGV[i + 7], 'arena_id', ARGV[i + 8],
-    'posts', posts, 'buy', buy, 'sell', sell, 'hold', hold,
-    'weight_sum', tostring(wsum), 'weighted_score', tostring(wscore),
-    'confidence_sum', tostring(csum))
-  if ttl > 0 then redis.call('EXPIRE', key, ttl) end
-  i = i + 11
-end
-redis.call('XACK', KEYS[1], group, id)
-return 1
-"""
+_FIRST_RAW_ARG = 5  # ARGV index of the first raw value (see commit.lua)
+
+
+def _script_text() -> str:
+    return resources.files("signalsmith.sink").joinpath("commit.lua").read_text("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +52,10 @@ class HashUpdate:
     arena_id: str
     json_head: str  # the consensus envelope JSON up to its synthesis object...
     json_tail: str  # ...and after it; the script writes the synthesis in between
+    rolling_key: str  # the ticker's rolling view
+    story_key: str  # counts this story's copies on the ticker in the window
+    author_key: str  # counts the author's posts on the ticker in the window ("": no author)
+    asset_class: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,64 +67,112 @@ class Commit:
     hashes: Sequence[HashUpdate] = field(default_factory=tuple)
 
 
-class RedisCommitter:
-    """Runs commits in one pipelined round trip; each commit is atomic on its own."""
+@dataclass(frozen=True, slots=True)
+class RollingConfig:
+    """The commit script's settings for the daily hash, the rolling view and spikes."""
 
-    def __init__(
-        self, redis: Redis, ref: GroupRef, *, dead_zone: float, hash_ttl_seconds: int
-    ) -> None:
+    dead_zone: float
+    hash_ttl_s: int  # daily hashes expire after this (0: never)
+    window_s: int  # the rolling view covers this many seconds...
+    bucket_s: int  # ...in buckets of this size, which are also the spike detector's
+    baseline_buckets: int  # a spike is measured against this many buckets before it
+    spike_factor: float
+    spike_min_mentions: float
+    spike_stream: str  # where spikes are published ("": kept in the hash only)
+    spike_maxlen: int
+
+
+class RedisCommitter:
+    """Commits a batch in one script call: one round trip, and each commit atomic on its own."""
+
+    def __init__(self, redis: Redis, ref: GroupRef, config: RollingConfig) -> None:
         self._redis = redis
         self._stream, self._group, self._consumer = ref.stream, ref.group, ref.consumer
-        self._dead_zone = dead_zone
-        self._ttl = hash_ttl_seconds
-        self._script = redis.register_script(_COMMIT_LUA)
+        self._config = config
+        self._script = redis.register_script(_script_text())
 
     async def commit(self, commits: Sequence[Commit]) -> list[bool]:
         """True for each commit applied; False where the entry was no longer ours to acknowledge."""
         if not commits:
             return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for item in commits:
-                keys, args = self._arguments(item)
-                await self._script(keys=keys, args=args, client=pipe)
-            results = await pipe.execute()
-        return [bool(result) for result in results]
-
-    def _arguments(self, item: Commit) -> tuple[list[str], list[str | bytes | int | float]]:
-        keys = [self._stream]
-        index: dict[str, int] = {}
-
-        def key_index(name: str) -> int:
-            if name not in index:
-                keys.append(name)
-                index[name] = len(keys)
-            return index[name]
-
-        args: list[str | bytes | int | float] = [
+        batch = _Batch(self._stream)
+        payload = to_json([batch.commit(item) for item in commits])
+        args: list[str | bytes] = [
             self._group,
             self._consumer,
-            item.entry_id,
-            self._dead_zone,
-            self._ttl,
-            len(item.records),
+            payload,
+            to_json(self._settings(batch)),
+            *batch.raw,
         ]
-        for record in item.records:
-            args += [key_index(record.stream), record.maxlen, len(record.fields)]
-            for name, value in record.fields.items():
-                args += [name, value]
-        args.append(len(item.hashes))
-        for update in item.hashes:
-            args += [
-                key_index(update.key),
-                update.ticker,
-                update.trade_date,
-                update.confidence,
-                update.score,
-                update.verdict,
-                update.published_at,
-                update.correlation_id,
-                update.arena_id,
-                update.json_head,
-                update.json_tail,
+        results = await self._script(keys=batch.keys, args=args)
+        return [bool(result) for result in results]
+
+    def _settings(self, batch: _Batch) -> dict[str, object]:
+        config, now = self._config, time.time()
+        return {
+            "dead_zone": config.dead_zone,
+            "ttl": config.hash_ttl_s,
+            "window_s": config.window_s,
+            "bucket_s": config.bucket_s,
+            "baseline_buckets": config.baseline_buckets,
+            "spike_factor": config.spike_factor,
+            "spike_min": config.spike_min_mentions,
+            "signal": batch.key(config.spike_stream) if config.spike_stream else 0,
+            "signal_maxlen": config.spike_maxlen,
+            "now": now,
+            "now_iso": datetime.fromtimestamp(now, UTC).isoformat(),
+        }
+
+
+class _Batch:
+    """The script's KEYS and raw ARGV for a batch, and each commit in its JSON form.
+
+    Field values and the consensus JSON travel as raw arguments, referenced by index: the large
+    strings are then neither escaped into the batch JSON here nor decoded from it in Redis.
+    """
+
+    def __init__(self, stream: str) -> None:
+        self.keys = [stream]
+        self._index = {stream: 1}
+        self.raw: list[str | bytes] = []
+
+    def commit(self, item: Commit) -> list[object]:
+        records = [[self.key(r.stream), r.maxlen, self._fields(r.fields)] for r in item.records]
+        hashes = [
+            [
+                self.key(u.key),
+                u.ticker,
+                u.trade_date,
+                u.confidence,
+                u.score,
+                u.verdict,
+                u.published_at,
+                u.correlation_id,
+                u.arena_id,
+                self._raw(u.json_head),
+                self._raw(u.json_tail),
+                self.key(u.rolling_key),
+                self.key(u.story_key),
+                self.key(u.author_key) if u.author_key else 0,
+                u.asset_class,
             ]
-        return keys, args
+            for u in item.hashes
+        ]
+        return [item.entry_id, records, hashes]
+
+    def key(self, name: str) -> int:
+        index = self._index.get(name)
+        if index is None:
+            self.keys.append(name)
+            index = self._index[name] = len(self.keys)
+        return index
+
+    def _fields(self, fields: Mapping[str, str | bytes]) -> list[object]:
+        flat: list[object] = []
+        for name, value in fields.items():
+            flat += (name, self._raw(value))
+        return flat
+
+    def _raw(self, value: str | bytes) -> int:
+        self.raw.append(value)
+        return _FIRST_RAW_ARG + len(self.raw) - 1

@@ -1,5 +1,5 @@
-"""The LLM analyzer (prompt -> chain -> parse -> votes) and the tiered router that decides,
-per post, whether the LLM is asked at all (LLM_POLICY never / uncertain / always).
+"""The LLM analyzer (prompt -> story -> reuse or chain -> parse -> votes) and the tiered router
+that decides, per post and ticker, whether the LLM is asked at all (LLM_POLICY uncertain / always).
 """
 
 from __future__ import annotations
@@ -9,13 +9,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from signalsmith.analyze.llm.cache import CachedReply, ReplyCache
+from signalsmith.analyze.llm.cache import CachedReply, question_key
 from signalsmith.analyze.llm.chain import ChainAnswer, LLMChain
 from signalsmith.analyze.llm.limits import estimate_tokens
 from signalsmith.analyze.llm.prompt import PromptTemplate, StructuredOutput, response_format
 from signalsmith.analyze.llm.providers import ProviderConfig
 from signalsmith.analyze.llm.reply import ParsedReply, UnparseableReply, parse_reply
+from signalsmith.analyze.llm.reuse import Answered, Reuse
 from signalsmith.analyze.offline import OfflineAnalyzer
+from signalsmith.analyze.route import IRRELEVANT, Reason, Thresholds, is_chatter, uncertain
+from signalsmith.dedup import StoryIndex
 from signalsmith.domain import Analysis, ModelCall, Opinion, Post, Status, Verdict, Vote
 from signalsmith.errors import ProvidersFailed
 from signalsmith.observe.metrics import Metrics
@@ -24,6 +27,7 @@ Policy = Literal["uncertain", "always"]  # with LLM_POLICY=never no tiered analy
 DOMAIN = "sentiment"
 _RAW_LIMIT = 500
 _SIGN = {Verdict.BUY: 1.0, Verdict.SELL: -1.0, Verdict.HOLD: 0.0}
+_IRRELEVANT_CONFIDENCE = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +38,11 @@ class LLMOptions:
 
 
 class LLMAnalyzer:
-    """Asks the provider chain about a post's tickers; never turns a failure into a verdict."""
+    """Asks the provider chain about a post's tickers; never turns a failure into a verdict.
+
+    Every copy of one story (``stories``) asks the same question, so a repost reuses the first
+    copy's answer (``reuse``: memory, single flight, Redis) instead of paying for a new call.
+    """
 
     name = "llm"
     description = "LLM via the provider chain"
@@ -45,14 +53,16 @@ class LLMAnalyzer:
         template: PromptTemplate,
         *,
         is_known: Callable[[str], bool],
-        cache: ReplyCache | None,
+        reuse: Reuse,
+        stories: StoryIndex | None,
         options: LLMOptions,
         metrics: Metrics,
     ) -> None:
         self.chain = chain
         self._template = template
         self._is_known = is_known
-        self._cache = cache
+        self._reuse = reuse
+        self._stories = stories
         self._options = options
         self._metrics = metrics
 
@@ -63,56 +73,55 @@ class LLMAnalyzer:
 
     async def analyze(self, post: Post, tickers: Sequence[str]) -> Analysis:
         messages = self._template.messages(post, tickers)
-        params = {"max_tokens": self._options.max_tokens, "temperature": self._options.temperature}
-        keys = (
-            {p.name: self._cache.key(p, messages, params) for p in self.chain.providers}
-            if self._cache
-            else {}
-        )
-        cached = await self._cache.first_hit(list(keys.values())) if self._cache else None
+        question = await self._question(post, tickers, messages)
+        cached = await self._reuse.cached(question, self.chain.providers)
         if cached is not None:
             self._metrics.llm_cache.labels("hit").inc()
-            return self._votes(
-                post, tickers, cached, latency_ms=0.0, cached=True, attempts=0, errors=()
-            )
-        if self._cache is not None:
+            return self._votes(post, tickers, cached, _REUSED)
+        if self._reuse.mode != "off":
             self._metrics.llm_cache.labels("miss").inc()
-            if self._cache.mode == "readonly":
-                return _abstain(tickers, "not in the reply cache (LLM_CACHE=readonly)")
-        started = time.perf_counter()
+        if self._reuse.readonly:
+            return _abstain(tickers, "not in the reply cache (LLM_CACHE=readonly)")
         try:
-            answer = await self.chain.complete(
-                messages, self._format_for, estimate_tokens(messages, self._options.max_tokens)
-            )
+            asked, shared = await self._reuse.once(question, lambda: self._ask(messages))
         except ProvidersFailed as exc:
             if self._options.failure == "retry":
                 raise
             return _failed(tickers, str(exc), exc.reasons)
-        reply = _reply_of(answer)
-        if self._cache is not None:
-            await self._cache.put(keys[answer.provider.name], reply)
-        latency = (time.perf_counter() - started) * 1000
-        return self._votes(
-            post,
-            tickers,
-            reply,
-            latency_ms=latency,
-            cached=False,
-            attempts=answer.attempts,
-            errors=answer.errors,
+        reply = _reply_of(asked.answer)
+        if shared:  # another copy of the story was being asked at the same time
+            self._metrics.llm_cache.labels("shared").inc()
+            return self._votes(post, tickers, reply, _REUSED)
+        await self._reuse.keep(question, asked.answer.provider, reply)
+        paid = _Paid(asked.latency_ms, cached=False, attempts=asked.answer.attempts)
+        return self._votes(post, tickers, reply, paid, asked.answer.errors)
+
+    async def _question(
+        self, post: Post, tickers: Sequence[str], messages: Sequence[Mapping[str, str]]
+    ) -> str:
+        """The question's key: the story with DEDUP_ENABLED, else the exact prompt."""
+        params = {"max_tokens": self._options.max_tokens, "temperature": self._options.temperature}
+        story = None
+        if self._stories is not None and self._reuse.mode != "off":
+            story = (await self._stories.story_of(post.text)).key
+        return question_key(story, tickers, messages, self._template.text, params)
+
+    async def _ask(self, messages: Sequence[Mapping[str, str]]) -> Answered:
+        started = time.perf_counter()
+        answer = await self.chain.complete(
+            messages, self._format_for, estimate_tokens(messages, self._options.max_tokens)
         )
+        return Answered(answer, (time.perf_counter() - started) * 1000)
 
     def _votes(
         self,
         post: Post,
         tickers: Sequence[str],
         reply: CachedReply,
-        *,
-        latency_ms: float,
-        cached: bool,
-        attempts: int,
-        errors: tuple[str, ...],
+        paid: _Paid,
+        errors: tuple[str, ...] = (),
     ) -> Analysis:
+        latency_ms, cached, attempts = paid.latency_ms, paid.cached, paid.attempts
         provider = next((p for p in self.chain.providers if p.name == reply.provider), None)
         cost = (
             0.0 if cached or provider is None else provider.cost(reply.tokens_in, reply.tokens_out)
@@ -149,6 +158,18 @@ class LLMAnalyzer:
         self._metrics.llm_tokens.labels(reply.provider, reply.model, "input").inc(reply.tokens_in)
         self._metrics.llm_tokens.labels(reply.provider, reply.model, "output").inc(reply.tokens_out)
         self._metrics.llm_cost.labels(reply.provider, reply.model).inc(cost)
+
+
+@dataclass(frozen=True, slots=True)
+class _Paid:
+    """What an answer cost this post: a fresh call, or a reused answer (free, no attempts)."""
+
+    latency_ms: float
+    cached: bool
+    attempts: int
+
+
+_REUSED = _Paid(0.0, cached=True, attempts=0)
 
 
 def _reply_of(answer: ChainAnswer) -> CachedReply:
@@ -218,30 +239,40 @@ def _abstain(tickers: Sequence[str], why: str) -> Analysis:
 
 
 class TieredAnalyzer:
-    """The offline lexicon always; the LLM as the policy says: ``always``, or ``uncertain``
-    (only for tickers the lexicon is not confident about)."""
+    """The offline lexicon always; the LLM as the policy says: ``always``, or ``uncertain`` (only
+    for tickers the lexicon's opinion cannot settle, see ``analyze.route``). Under both, a text
+    with no ticker and no market vocabulary is HOLD without asking the LLM."""
 
     def __init__(
-        self, offline: OfflineAnalyzer, llm: LLMAnalyzer, policy: Policy, uncertain_below: float
+        self, offline: OfflineAnalyzer, llm: LLMAnalyzer, policy: Policy, thresholds: Thresholds
     ) -> None:
         self._offline = offline
         self.llm = llm
         self._policy = policy
-        self._below = uncertain_below
+        self._thresholds = thresholds
         self.name = f"{offline.name}+{llm.name}"
         self.description = f"offline lexicon, then LLM ({policy})"
 
     async def analyze(self, post: Post, tickers: Sequence[str]) -> Analysis:
+        if is_chatter(post.text, tickers):
+            return Analysis(votes={t: (_irrelevant(),) for t in tickers})
         offline = self._offline.analyze_now(post, tickers)
-        targets = [t for t in tickers if self._needs_llm(offline[t])]
+        targets = [t for t in tickers if self.reason(offline[t], t, len(tickers) > 1)]
         if not targets:
             return Analysis(votes={t: (offline[t],) for t in tickers})
         asked = await self.llm.analyze(post, targets)
         votes = {t: (offline[t], *asked.votes.get(t, ())) for t in tickers}
         return Analysis(votes=votes, calls=asked.calls)
 
-    def _needs_llm(self, vote: Vote) -> bool:
-        if self._policy == "always" or vote.opinion is None:
-            return True
-        # uncertain: not confident, or relevant (it names a ticker) but undecided
-        return vote.opinion.confidence < self._below or vote.opinion.verdict is Verdict.HOLD
+    def reason(self, vote: Vote, ticker: str, several_tickers: bool) -> Reason | None:
+        """Why the LLM is asked about this ticker, or None when the lexicon settles it."""
+        if self._policy == "always":
+            return Reason.POLICY
+        if vote.opinion is None:
+            return Reason.LOW_CONFIDENCE
+        return uncertain(vote.opinion, ticker, several_tickers, self._thresholds)
+
+
+def _irrelevant() -> Vote:
+    opinion = Opinion(Verdict.HOLD, _IRRELEVANT_CONFIDENCE, 0.0, (IRRELEVANT,))
+    return Vote(analyzer="relevance", domain="relevance", status=Status.OK, opinion=opinion)

@@ -1,5 +1,6 @@
-"""Content-addressed cache of LLM replies in Redis: (provider, model, prompt, parameters) ->
-reply, with a TTL, so duplicate posts and re-runs never pay twice.
+"""Content-addressed cache of LLM replies in Redis: (provider, model, question) -> reply, with a
+TTL, so duplicate stories and re-runs never pay twice. A question is the story (or the exact
+prompt), the tickers asked about, the prompt template and the call parameters.
 """
 
 from __future__ import annotations
@@ -28,6 +29,24 @@ class CachedReply:
     tokens_out: int
 
 
+def question_key(
+    story: str | None,
+    tickers: Sequence[str],
+    messages: Sequence[Mapping[str, str]],
+    template: str,
+    params: Mapping[str, object],
+) -> str:
+    """What one LLM question is about, as a hash: with a story key, every copy of the story asks
+    the same question about the same tickers; without one, the exact prompt is the question."""
+    about: list[object] = (
+        ["story", story, sorted(tickers), template]
+        if story is not None
+        else ["prompt", prompt_fingerprint(messages)]
+    )
+    material = json.dumps([*about, dict(params)], sort_keys=True, default=str)
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
 class ReplyCache:
     """Get/put replies; a Redis failure is a miss, never a failed analysis."""
 
@@ -37,17 +56,9 @@ class ReplyCache:
         self._ttl = ttl_seconds
         self.mode = mode
 
-    def key(
-        self,
-        provider: ProviderConfig,
-        messages: Sequence[Mapping[str, str]],
-        params: Mapping[str, object],
-    ) -> str:
-        material = json.dumps(
-            [provider.name, provider.model, prompt_fingerprint(messages), params],
-            sort_keys=True,
-            default=str,
-        )
+    def key(self, provider: ProviderConfig, question: str) -> str:
+        """The key of ``question`` (see ``question_key``) as answered by ``provider``."""
+        material = json.dumps([provider.name, provider.model, question])
         return f"{self._prefix}:{hashlib.sha256(material.encode()).hexdigest()}"
 
     async def first_hit(self, keys: Sequence[str]) -> CachedReply | None:

@@ -97,7 +97,7 @@ class Reservation:
         """Replace the estimate with the provider-reported usage (no-op after cancel)."""
         _check_tokens(actual_tokens)
         if self._entry.live:
-            self._entry.tokens = actual_tokens
+            self._limiter._retoken(self._entry, actual_tokens)
 
     def cancel(self) -> None:
         """The call never happened: give the request and its tokens back. Idempotent."""
@@ -118,6 +118,7 @@ class RateLimiter:
         self._tpm = tpm
         self._clock = clock
         self._entries: deque[_Entry] = deque()
+        self._in_window = 0  # the tokens of ``_entries``, kept as they change
         self._blocked_until = -math.inf
 
     def wait_for(self, tokens: int) -> float:
@@ -132,7 +133,7 @@ class RateLimiter:
         # Entries leave the window oldest first, so try "after the k oldest have left" for k=0,1,..;
         # the first k that fits gives the earliest time.
         need = tokens if self._tpm is None else min(tokens, self._tpm)
-        in_window = sum(e.tokens for e in self._entries)
+        in_window = self._in_window
         count = len(self._entries)
         at = start
         for entry in self._entries:
@@ -150,6 +151,7 @@ class RateLimiter:
             raise RuntimeError("RateLimiter.take called before wait_for(tokens) reached 0")
         entry = _Entry(self._clock.monotonic(), tokens)
         self._entries.append(entry)
+        self._in_window += tokens
         return Reservation(self, entry)
 
     async def acquire(self, tokens: int) -> Reservation:
@@ -172,12 +174,19 @@ class RateLimiter:
 
     def _prune(self, now: float) -> None:
         while self._entries and self._entries[0].at + WINDOW_SECONDS <= now + _EPSILON:
-            self._entries.popleft().live = False
+            entry = self._entries.popleft()
+            entry.live = False
+            self._in_window -= entry.tokens
+
+    def _retoken(self, entry: _Entry, tokens: int) -> None:
+        self._in_window += tokens - entry.tokens
+        entry.tokens = tokens
 
     def _release(self, entry: _Entry) -> None:
         # The entry may already have aged out of the window; then there is nothing to give back.
         if entry in self._entries:
             self._entries.remove(entry)
+            self._in_window -= entry.tokens
 
 
 class DailyBudget:

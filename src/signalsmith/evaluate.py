@@ -1,0 +1,411 @@
+"""``signalsmith eval``: labeled texts in, classification metrics out.
+
+Reading the labeled JSONL and the metrics are pure; ``evaluate`` is the one async driver that runs
+the configured analyzers (offline or with LLMs, as ``analyze`` does) over the items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Final, Literal
+
+import structlog
+
+from signalsmith.analyze.llm.providers import ProviderConfig
+from signalsmith.domain import ModelCall, Post, Status, Verdict
+from signalsmith.errors import PoisonInput, TransientError
+from signalsmith.lifecycle import build_analyzers
+from signalsmith.normalize import parse_tickers
+from signalsmith.observe.metrics import Metrics
+from signalsmith.oneshot import WHOLE_TEXT, OneShot
+from signalsmith.settings import Settings
+
+log = structlog.get_logger("signalsmith")
+
+Label = Literal["buy", "sell", "hold"]
+LABELS: Final[tuple[Label, ...]] = ("buy", "sell", "hold")
+BUNDLED: Final[Mapping[str, tuple[str, ...]]] = {
+    "dev": ("dev",),
+    "test": ("test",),
+    "all": ("dev", "test"),
+}
+_LABEL_OF: Final[Mapping[Verdict, Label]] = {
+    Verdict.BUY: "buy",
+    Verdict.SELL: "sell",
+    Verdict.HOLD: "hold",
+}
+_TEXT_SHOWN = 160  # characters of a misclassified text in the report
+_NO_CATEGORY = "uncategorized"
+
+
+# --- Input: labeled JSONL -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One labeled text; ``tickers`` (when given) are the ones the label is about."""
+
+    id: str
+    text: str
+    label: Label
+    tickers: tuple[str, ...] = ()
+    category: str = ""
+
+
+def load_items(spec: str) -> list[Item]:
+    """Every item of FILE, or of the bundled set ``dev``, ``test`` or ``all``, in order."""
+    sources = [_bundled(name) for name in BUNDLED[spec]] if spec in BUNDLED else [_file(spec)]
+    items = [item for name, text in sources for item in parse_items(name, text)]
+    if not items:
+        raise PoisonInput("no_input", f"{spec}: no labeled items")
+    return items
+
+
+def _bundled(name: str) -> tuple[str, str]:
+    resource = resources.files("signalsmith") / "data" / "eval" / f"{name}.jsonl"
+    if not resource.is_file():
+        raise PoisonInput(
+            "no_input", f"the bundled set {name!r} is not installed (data/eval/{name}.jsonl)"
+        )
+    return f"{name}.jsonl", resource.read_text(encoding="utf-8")
+
+
+def _file(spec: str) -> tuple[str, str]:
+    try:
+        return spec, Path(spec).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PoisonInput("no_input", f"{spec}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PoisonInput("no_input", f"{spec}: cannot read it ({exc})") from None
+
+
+def parse_items(source: str, text: str) -> Iterator[Item]:
+    """The items of one JSONL text; a malformed line raises ``PoisonInput`` naming it."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            where = f"{source} line {number}"
+            try:
+                yield parse_item(line, f"{source}:{number}")
+            except PoisonInput as exc:
+                raise PoisonInput("bad_eval_line", f"{where}: {exc.detail or exc}") from None
+
+
+def parse_item(line: str, default_id: str) -> Item:
+    """One JSONL line as an item; ``default_id`` names it when the line has no id."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise PoisonInput("bad_json", f"not JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(record, dict):
+        raise PoisonInput("wrong_type", f"a JSON object is needed, not {type(record).__name__}")
+    return Item(
+        id=_id(record.get("id"), default_id),
+        text=_text(record.get("text")),
+        label=_label(record.get("label")),
+        tickers=parse_tickers(record.get("tickers")),
+        category=_optional_string(record, "category"),
+    )
+
+
+def _id(value: object, default: str) -> str:
+    if value is None or value == "":
+        return default
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return str(value)
+    raise PoisonInput("wrong_type", f"'id' must be a string or an integer, not {value!r:.40}")
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PoisonInput("no_text", "'text' must be a non-empty string")
+    return value.strip()
+
+
+def _label(value: object) -> Label:
+    for label in LABELS:
+        if isinstance(value, str) and value.strip().lower() == label:
+            return label
+    raise PoisonInput("bad_label", f"'label' must be buy, sell or hold, not {value!r:.40}")
+
+
+def _optional_string(record: Mapping[str, object], name: str) -> str:
+    value = record.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise PoisonInput("wrong_type", f"{name!r} must be a string, not {value!r:.40}")
+    return value.strip()
+
+
+# --- Metrics: pure, over (true label, predicted label) pairs --------------------------------
+
+Pair = tuple[Label, Label]  # (true, predicted)
+Confusion = dict[Label, dict[Label, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class ClassScore:
+    precision: float
+    recall: float
+    f1: float
+    support: int  # items whose true label is this class
+
+
+@dataclass(frozen=True, slots=True)
+class Directional:
+    """On the items labeled buy or sell: how often a direction was called, and how often right."""
+
+    coverage: float  # share not predicted hold
+    accuracy: float  # right direction among those not predicted hold
+    support: int  # items labeled buy or sell
+
+
+def _ratio(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0  # an empty denominator scores 0, as sklearn's default
+
+
+def confusion(pairs: Sequence[Pair]) -> Confusion:
+    """Counts as {true label: {predicted label: count}}, every cell present."""
+    counts = Counter(pairs)
+    return {true: {pred: counts[true, pred] for pred in LABELS} for true in LABELS}
+
+
+def class_scores(matrix: Confusion) -> dict[Label, ClassScore]:
+    """Precision, recall, F1 and support per class; a class never predicted has precision 0."""
+    scores: dict[Label, ClassScore] = {}
+    for label in LABELS:
+        hits = matrix[label][label]
+        support = sum(matrix[label].values())
+        predicted = sum(matrix[true][label] for true in LABELS)
+        precision, recall = _ratio(hits, predicted), _ratio(hits, support)
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        scores[label] = ClassScore(precision, recall, f1, support)
+    return scores
+
+
+def macro_f1(matrix: Confusion) -> float:
+    """Mean F1 over the classes that occur (as a true label or a prediction)."""
+    scores = class_scores(matrix)
+    present = [
+        label
+        for label in LABELS
+        if scores[label].support or any(matrix[true][label] for true in LABELS)
+    ]
+    return sum(scores[label].f1 for label in present) / len(present) if present else 0.0
+
+
+def accuracy(pairs: Sequence[Pair]) -> float:
+    return _ratio(sum(true == pred for true, pred in pairs), len(pairs))
+
+
+def directional(pairs: Sequence[Pair]) -> Directional:
+    """Coverage and accuracy of the direction on the items labeled buy or sell."""
+    moved = [(true, pred) for true, pred in pairs if true != "hold"]
+    called = [(true, pred) for true, pred in moved if pred != "hold"]
+    right = sum(true == pred for true, pred in called)
+    return Directional(_ratio(len(called), len(moved)), _ratio(right, len(called)), len(moved))
+
+
+def classification(pairs: Sequence[Pair]) -> dict[str, object]:
+    """The classification metrics of one set of pairs, as JSON."""
+    matrix = confusion(pairs)
+    moves = directional(pairs)
+    return {
+        "n": len(pairs),
+        "accuracy": round(accuracy(pairs), 4),
+        "macro_f1": round(macro_f1(matrix), 4),
+        "per_class": {
+            label: {
+                "precision": round(score.precision, 4),
+                "recall": round(score.recall, 4),
+                "f1": round(score.f1, 4),
+                "support": score.support,
+            }
+            for label, score in class_scores(matrix).items()
+        },
+        "confusion": matrix,
+        "directional": {
+            "coverage": round(moves.coverage, 4),
+            "accuracy": round(moves.accuracy, 4),
+            "support": moves.support,
+        },
+    }
+
+
+# --- The report: pure, over scored items ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One item and what the analyzers made of it; a failed analysis is predicted hold.
+
+    ``per_target`` is the verdict for each ticker analyzed (or the whole text, ``*``, when the
+    text names none), for comparisons between configurations.
+    """
+
+    item: Item
+    predicted: Label
+    status: Status
+    calls: tuple[ModelCall, ...] = ()
+    reached_llm: bool = False
+    per_target: tuple[tuple[str, Verdict], ...] = ()
+
+
+def report(
+    scored: Sequence[Scored], elapsed_s: float, analyzer: str, show_errors: int = 0
+) -> dict[str, object]:
+    """Every metric of one evaluation run, as the JSON object ``eval`` prints."""
+    pairs = [(s.item.label, s.predicted) for s in scored]
+    statuses = Counter(s.status for s in scored)
+    result: dict[str, object] = {
+        "analyzer": analyzer,
+        **classification(pairs),
+        "statuses": {status.value: statuses[status] for status in Status},
+        "elapsed_s": round(elapsed_s, 3),
+        "texts_per_s": round(len(scored) / elapsed_s, 1) if elapsed_s > 0 else 0.0,
+        "llm": llm_usage(scored),
+    }
+    if any(s.item.category for s in scored):
+        result["by_category"] = by_category(scored)
+    if show_errors:
+        result["misclassified"] = misclassified(scored, show_errors)
+    return result
+
+
+def by_category(scored: Sequence[Scored]) -> dict[str, object]:
+    groups: dict[str, list[Pair]] = {}
+    for s in scored:
+        groups.setdefault(s.item.category or _NO_CATEGORY, []).append((s.item.label, s.predicted))
+    return {name: classification(groups[name]) for name in sorted(groups)}
+
+
+def llm_usage(scored: Sequence[Scored]) -> dict[str, object]:
+    """Model calls answered (cached ones included), failures, tokens, cost and LLM reach."""
+    calls = [call for s in scored for call in s.calls]
+    answered = [call for call in calls if call.provider]  # "" marks "no provider could answer"
+    reached = sum(s.reached_llm for s in scored)
+    paying = sum(any(c.provider and not c.cached for c in s.calls) for s in scored)
+    return {
+        "calls": len(answered),
+        "cached": sum(call.cached for call in answered),
+        "failed": len(calls) - len(answered),
+        "tokens_in": sum(call.tokens_in for call in answered),
+        "tokens_out": sum(call.tokens_out for call in answered),
+        "cost_usd": round(sum((call.cost_usd for call in answered), 0.0), 6),
+        "texts_reaching_llm": reached,
+        "share_of_texts_reaching_llm": round(_ratio(reached, len(scored)), 4),
+        # reaching the LLM tier, minus the texts whose answer was reused (duplicate stories)
+        "texts_calling_llm": paying,
+        "share_of_texts_calling_llm": round(_ratio(paying, len(scored)), 4),
+    }
+
+
+def misclassified(scored: Sequence[Scored], limit: int) -> list[dict[str, object]]:
+    """The first ``limit`` wrong predictions, in input order, for error analysis."""
+    wrong = [s for s in scored if s.predicted != s.item.label][:limit]
+    return [
+        {
+            "id": s.item.id,
+            "text": _shortened(s.item.text),
+            "label": s.item.label,
+            "predicted": s.predicted,
+            "status": s.status.value,
+            **({"tickers": list(s.item.tickers)} if s.item.tickers else {}),
+            **({"category": s.item.category} if s.item.category else {}),
+        }
+        for s in wrong
+    ]
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= _TEXT_SHOWN else text[: _TEXT_SHOWN - 1] + "…"
+
+
+def describe(providers: Sequence[ProviderConfig], policy: str) -> str:
+    """The configuration in a few words, never a key: ``offline`` or ``llm:<models> policy=P``."""
+    if not providers:
+        return "offline"
+    models = ",".join(f"{p.name}/{p.model}" for p in providers)
+    return f"llm:{models} policy={policy}"
+
+
+# --- The driver ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EvalOptions:
+    concurrency: int = 16  # texts analyzed at once: LLM calls in flight
+    show_errors: int = 0  # misclassified examples to include
+
+
+async def evaluate(
+    settings: Settings, items: Sequence[Item], options: EvalOptions
+) -> dict[str, object]:
+    """Analyze every item with the analyzers the settings configure; the metrics, as JSON."""
+    run = await predictions(settings, items, options.concurrency)
+    analyzer = describe(run.providers, settings.llm_policy or "always")
+    return report(run.scored, run.elapsed_s, analyzer, options.show_errors)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Every item scored, the providers that served them, and the analysis time (start-up, such
+    as building the lexicon, excluded)."""
+
+    scored: list[Scored]
+    providers: tuple[ProviderConfig, ...]
+    elapsed_s: float
+
+
+async def predictions(settings: Settings, items: Sequence[Item], concurrency: int = 16) -> Run:
+    """Every item scored (per target too) with the configured analyzers."""
+    stack = build_analyzers(settings, Metrics(), None)
+    try:
+        shot = OneShot(stack.analyzers)
+        started = time.perf_counter()
+        scored = await score_all(shot, items, concurrency)
+        elapsed = time.perf_counter() - started
+    finally:
+        await stack.aclose()
+    providers = tuple(stack.chain.providers) if stack.chain is not None else ()
+    return Run(scored, providers, elapsed)
+
+
+async def score_all(shot: OneShot, items: Sequence[Item], concurrency: int) -> list[Scored]:
+    """Every item scored, at most ``concurrency`` at a time; results in input order."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(item: Item) -> Scored:
+        async with gate:
+            return await score(shot, item)
+
+    return list(await asyncio.gather(*(one(item) for item in items)))
+
+
+async def score(shot: OneShot, item: Item) -> Scored:
+    """The prediction for one item: its one ticker's decision, else the whole text's."""
+    post = Post(id=item.id, body=item.text, tickers=item.tickers)
+    try:
+        outcome = await shot.outcome(post)
+    except TransientError as exc:
+        # Only the LLM chain raises this (LLM_FAILURE=retry): the text reached it, and failed.
+        log.warning("analysis failed", id=item.id, error=str(exc))
+        return Scored(item, "hold", Status.ERROR, reached_llm=True)
+    target = item.tickers[0] if len(item.tickers) == 1 else WHOLE_TEXT
+    decision = outcome.decisions[target]
+    targets = outcome.tickers or (WHOLE_TEXT,)
+    return Scored(
+        item,
+        _LABEL_OF[decision.verdict],
+        decision.status,
+        outcome.calls,
+        reached_llm=bool(outcome.calls),
+        per_target=tuple((t, outcome.decisions[t].verdict) for t in targets),
+    )
