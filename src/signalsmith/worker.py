@@ -6,6 +6,7 @@ read → normalize → tickers → analyze → decide → build outputs → comm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections import Counter
@@ -13,7 +14,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import Any
 
 import structlog
 from pydantic import JsonValue
@@ -169,8 +169,10 @@ class Worker:
                         break
             except RedisError as exc:
                 failures += 1
-                commits.forget()
-                self._forget_read_ahead()
+                # Whatever was still on the wire finishes (or fails) before the rewind, so a
+                # late read cannot hand us entries that the history read has already passed.
+                await commits.settle()
+                await self._settle_read_ahead()
                 await self._redis_failed(exc, failures, stop)
         await self._drain(window, commits)
         return self.stats
@@ -237,11 +239,13 @@ class Worker:
         ahead, self._ahead = self._ahead, None
         return await ahead if ahead is not None else []
 
-    def _forget_read_ahead(self) -> None:
-        """After a Redis error: what it read stays pending and is read again (rewind)."""
+    async def _settle_read_ahead(self) -> None:
+        """After a Redis error: wait out the read ahead; what it read stays pending and is read
+        again by the rewind that follows."""
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
-            ahead.add_done_callback(_observe)
+            with contextlib.suppress(RedisError):
+                await ahead
 
     async def _ensure_group(self) -> None:
         if not self.stats.group_ready:
@@ -456,7 +460,8 @@ class _CommitQueue:
     """At most one commit in flight: the next batch is analyzed while Redis applies this one.
 
     A failed commit raises from the next ``submit`` or ``flush``; its entries stay pending and
-    are read again (the worker rewinds to its pending history after a Redis error).
+    are read again (after a Redis error the worker settles what is in flight, then rewinds to
+    its pending history).
     """
 
     def __init__(self, commit: Callable[[Sequence[Outcome]], Awaitable[None]]) -> None:
@@ -473,12 +478,13 @@ class _CommitQueue:
         if task is not None:
             await task
 
-    def forget(self) -> None:
-        """After a Redis error: stop waiting on the commit in flight. It finishes or fails on
-        its own; either way its entries are acknowledged exactly once or stay pending."""
+    async def settle(self) -> None:
+        """After a Redis error: let the commit in flight finish or fail; either way its entries
+        are acknowledged exactly once or stay pending."""
         task, self._task = self._task, None
         if task is not None:
-            task.add_done_callback(_observe)
+            with contextlib.suppress(RedisError):
+                await task
 
 
 class _Window:
@@ -539,11 +545,6 @@ class _Window:
             log.error("post handling crashed", entry_id=entry_id, error=repr(error))
             return Retry(entry_id, f"crashed: {error!r}")
         return task.result()
-
-
-def _observe(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.debug("background redis call failed after an error", error=str(task.exception()))
 
 
 def _author_key(post: Post) -> str:

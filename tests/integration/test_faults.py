@@ -105,12 +105,13 @@ def test_kill_9_five_times_while_posts_flow(stream_env: dict[str, str], tmp_path
         client.close()
 
 
-def _wait_until_mid_stream(url: str, env: dict[str, str]) -> None:
-    """Until the worker has started publishing, so the outage hits it mid-stream."""
+def _wait_until_mid_stream(url: str, env: dict[str, str], published: int) -> None:
+    """Until the worker has published ``published`` decisions, so the outage hits it
+    mid-stream."""
     client = sync_redis.Redis.from_url(url)
     deadline = time.monotonic() + 30
     try:
-        while client.xlen(env["SIGNAL_STREAM"]) < 500:
+        while client.xlen(env["SIGNAL_STREAM"]) < published:
             assert time.monotonic() < deadline, "the worker never started"
             time.sleep(0.02)
     finally:
@@ -174,28 +175,37 @@ def own_redis(tmp_path: Path) -> Iterator[_OwnRedis]:
 def test_redis_restart_under_the_worker(
     own_redis: _OwnRedis, stream_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """The Redis server is stopped for a second and restarted while a worker runs: the worker
-    waits it out without crashing, reconnects, and finishes with nothing lost or doubled."""
-    env = {**stream_env, "REDIS_URL": own_redis.url, "PUBLISH": "all", "READ_COUNT": "50"}
+    """The Redis server is stopped for a second and restarted, three times, while a worker runs:
+    the worker waits each outage out without crashing, reconnects, and finishes with nothing
+    lost or doubled. Reclaiming idle entries is pushed out of reach (CLAIM_IDLE_MS one hour), so
+    an entry the worker lost track of cannot be rescued by it and fails the test."""
+    env = {
+        **stream_env,
+        "REDIS_URL": own_redis.url,
+        "PUBLISH": "all",
+        "READ_COUNT": "50",
+        "CLAIM_IDLE_MS": "3600000",
+    }
     posts = tmp_path / "posts.jsonl"
-    _write_posts(posts, 10_000)
+    _write_posts(posts, 20_000)
     assert _cli(["replay", str(posts)], env).returncode == 0
     worker = _start(env, "steady")
     try:
-        _wait_until_mid_stream(own_redis.url, env)
-        own_redis.stop()
-        time.sleep(1.0)
-        own_redis.start()
+        for published in (500, 5_000, 10_000):
+            _wait_until_mid_stream(own_redis.url, env, published)
+            own_redis.stop()
+            time.sleep(1.0)
+            own_redis.start()
         client = sync_redis.Redis.from_url(own_redis.url)
         deadline = time.monotonic() + 60
         while (
             client.xpending(env["STREAM"], env["GROUP"])["pending"]
-            or client.xlen(env["SIGNAL_STREAM"]) < 10_000
+            or client.xlen(env["SIGNAL_STREAM"]) < 20_000
         ):
             assert time.monotonic() < deadline, "the worker did not recover"
             assert worker.poll() is None, "the worker crashed"
             time.sleep(0.2)
-        _assert_exactly_once(client, env, 10_000)
+        _assert_exactly_once(client, env, 20_000)
         client.close()
     finally:
         worker.terminate()
