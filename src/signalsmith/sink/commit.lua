@@ -11,32 +11,32 @@
 --   baseline_buckets, spike_factor, spike_min, signal (key index of the signal stream, 0: spikes
 --   are not published), signal_maxlen, now (epoch seconds), now_iso.
 -- Returns one 1 (applied) or 0 (no longer pending for this consumer) per commit.
+--
+-- The daily hashes and rolling views are read once per batch, folded in memory post by post, and
+-- written once at the end: the script is atomic, so the result is the same as writing after every
+-- post, with a few calls per key instead of a dozen per post.
 
 local group, consumer = ARGV[1], ARGV[2]
 local batch, S = cjson.decode(ARGV[3]), cjson.decode(ARGV[4])
 local BUCKETS = math.max(1, math.ceil(S.window_s / S.bucket_s))  -- in the rolling window
 local TOTALS = {'n', 'm', 'w', 's', 'buy', 'sell', 'hold'}
 local now_bucket = math.floor(S.now / S.bucket_s)
+local CUR = {}  -- each total's field for the current bucket, e.g. m:<bucket>
+for _, name in ipairs(TOTALS) do CUR[name] = name .. ':' .. now_bucket end
+local VOTE = {BUY = 'buy', SELL = 'sell', HOLD = 'hold'}
 
 local function num(value) return tonumber(value) or 0 end
 
+-- XADD key [MAXLEN ~ maxlen] * field value ...; a number value n stands for ARGV[n].
 local function xadd(key, maxlen, fields)
   local args = {key}
-  if maxlen > 0 then
-    table.insert(args, 'MAXLEN'); table.insert(args, '~'); table.insert(args, maxlen)
-  end
-  table.insert(args, '*')
-  for _, value in ipairs(fields) do table.insert(args, value) end
-  redis.call('XADD', unpack(args))
-end
-
-local function publish(record)
-  local fields = {}
-  for _, value in ipairs(record[3]) do
+  if maxlen > 0 then args[2], args[3], args[4] = 'MAXLEN', '~', maxlen end
+  args[#args + 1] = '*'
+  for _, value in ipairs(fields) do
     if type(value) == 'number' then value = ARGV[value] end
-    table.insert(fields, value)
+    args[#args + 1] = value
   end
-  xadd(KEYS[record[1]], record[2], fields)
+  redis.call('XADD', unpack(args))
 end
 
 local function verdict_of(score)
@@ -51,46 +51,89 @@ local function synthesis_json(verdict, confidence, score, reasoning)
     verdict, confidence, score, cjson.encode(reasoning))
 end
 
--- The day's consensus in the (ticker, trade date) hash: every post of the day, weighted by its
--- confidence.
-local function fold_day(u)
-  local key = KEYS[u[1]]
-  local conf, score, vote = u[4], u[5], u[6]
-  local h = redis.call('HMGET', key, 'posts', 'buy', 'sell', 'hold',
+-- The (ticker, trade date) hashes and rolling views this batch touches, by key index, as read
+-- at their first touch and folded since; written back at the end, in the order first touched.
+local days, rolls, day_order, roll_order = {}, {}, {}, {}
+
+local function day(index)
+  local d = days[index]
+  if d then return d end
+  local h = redis.call('HMGET', KEYS[index], 'posts', 'buy', 'sell', 'hold',
                        'weight_sum', 'weighted_score', 'confidence_sum')
-  local posts, buy, sell, hold = num(h[1]) + 1, num(h[2]), num(h[3]), num(h[4])
+  d = {posts = num(h[1]), buy = num(h[2]), sell = num(h[3]), hold = num(h[4]),
+       wsum = num(h[5]), wscore = num(h[6]), csum = num(h[7])}
+  days[index] = d
+  table.insert(day_order, index)
+  return d
+end
+
+-- The day's consensus: every post of the day, weighted by its confidence. The hash keeps the
+-- newest post's envelope around the consensus synthesis.
+local function fold_day(u)
+  local d = day(u[1])
+  local conf, score = u[4], u[5]
   local w = math.max(conf, 0.05)
-  local wsum, wscore, csum = num(h[5]) + w, num(h[6]) + w * score, num(h[7]) + conf
-  if vote == 'BUY' then buy = buy + 1 elseif vote == 'SELL' then sell = sell + 1
-  else hold = hold + 1 end
-  local s = math.max(-1, math.min(1, wscore / wsum))
+  d.posts, d.wsum, d.wscore, d.csum = d.posts + 1, d.wsum + w, d.wscore + w * score, d.csum + conf
+  if u[6] == 'BUY' then d.buy = d.buy + 1 elseif u[6] == 'SELL' then d.sell = d.sell + 1
+  else d.hold = d.hold + 1 end
+  d.last = u
+end
+
+local function write_day(index, d)
+  local u = d.last
+  local s = math.max(-1, math.min(1, d.wscore / d.wsum))
   local verdict = verdict_of(s)
-  local agree = ({BUY = buy, SELL = sell, HOLD = hold})[verdict]
-  local c = math.max(0, math.min(1, (csum / posts) * (agree / posts)))
+  local agree = ({BUY = d.buy, SELL = d.sell, HOLD = d.hold})[verdict]
+  local c = math.max(0, math.min(1, (d.csum / d.posts) * (agree / d.posts)))
   local reasoning = string.format(
     'consensus of %d posts today: %d buy, %d sell, %d hold; confidence-weighted score %+.3f',
-    posts, buy, sell, hold, s)
-  redis.call('HSET', key,
+    d.posts, d.buy, d.sell, d.hold, s)
+  local fields = {
     'json', ARGV[u[10]] .. synthesis_json(verdict, c, s, reasoning) .. ARGV[u[11]],
     'ticker', u[2], 'trade_date', u[3], 'verdict', verdict,
     'confidence', string.format('%.4f', c), 'ensemble_score', string.format('%.4f', s),
     'published_at', u[7], 'correlation_id', u[8], 'arena_id', u[9],
-    'posts', posts, 'buy', buy, 'sell', sell, 'hold', hold,
-    'weight_sum', tostring(wsum), 'weighted_score', tostring(wscore),
-    'confidence_sum', tostring(csum))
-  if S.ttl > 0 then redis.call('EXPIRE', key, S.ttl) end
+    'posts', d.posts, 'buy', d.buy, 'sell', d.sell, 'hold', d.hold,
+    'weight_sum', tostring(d.wsum), 'weighted_score', tostring(d.wscore),
+    'confidence_sum', tostring(d.csum)}
+  local v = d.window
+  if v then
+    local score = 0
+    if v.w > 0 then score = math.max(-1, math.min(1, v.s / v.w)) end
+    for _, value in ipairs({'window_s', S.window_s, 'window_posts', v.n,
+        'window_mentions', string.format('%.3f', v.m), 'window_buy', string.format('%.3f', v.buy),
+        'window_sell', string.format('%.3f', v.sell), 'window_hold', string.format('%.3f', v.hold),
+        'window_score', string.format('%.4f', score), 'window_verdict', verdict_of(score)}) do
+      table.insert(fields, value)
+    end
+  end
+  local p = d.spike
+  if p then
+    for _, value in ipairs({'spike_json', p.json, 'spike_at', S.now_iso,
+        'spike_mentions', string.format('%.3f', p.m), 'spike_ratio', string.format('%.2f', p.ratio)}) do
+      table.insert(fields, value)
+    end
+  end
+  redis.call('HSET', KEYS[index], unpack(fields))
+  if S.ttl > 0 then redis.call('EXPIRE', KEYS[index], S.ttl) end
+end
+
+-- One more post counted under a key that lives window_s past its latest post: a new key (the
+-- common case, a story seen once) takes one call.
+local function bump(index)
+  local key = KEYS[index]
+  if redis.call('SET', key, 1, 'EX', S.window_s, 'NX') then return 1 end
+  local n = redis.call('INCR', key)
+  redis.call('EXPIRE', key, S.window_s)
+  return n
 end
 
 -- How much this post counts: 1 / (copies of its story in the window) / sqrt(its author's posts
 -- on the ticker in the window), so reposts and one loud author cannot swing the view.
 local function discount(u)
   local copies, posts = 1, 1
-  if u[13] > 0 then
-    copies = redis.call('INCR', KEYS[u[13]]); redis.call('EXPIRE', KEYS[u[13]], S.window_s)
-  end
-  if u[14] > 0 then
-    posts = redis.call('INCR', KEYS[u[14]]); redis.call('EXPIRE', KEYS[u[14]], S.window_s)
-  end
+  if u[13] > 0 then copies = bump(u[13]) end
+  if u[14] > 0 then posts = bump(u[14]) end
   return 1 / (copies * math.sqrt(posts))
 end
 
@@ -120,18 +163,57 @@ local function age(key, r)
   r.kept = math.max(kept, oldest)
 end
 
--- Mentions per bucket over the baseline (the buckets before this one, since first seen).
+-- The rolling view of a ticker as read at its first touch in this batch, aged to now: r.t holds
+-- the window's totals, r.c the current bucket's.
+local function rolling(index)
+  local r = rolls[index]
+  if r then return r end
+  local key = KEYS[index]
+  local names = {'from', 'kept', 'first', 'spiked', 'bl', 'bl_at'}
+  for _, name in ipairs(TOTALS) do
+    table.insert(names, name); table.insert(names, CUR[name])
+  end
+  local values = redis.call('HMGET', key, unpack(names))
+  r = {}
+  for i, name in ipairs(names) do r[name] = values[i] end
+  age(key, r)
+  r.t, r.c = {}, {}
+  for _, name in ipairs(TOTALS) do
+    r.t[name], r.c[name] = num(r[name]), num(r[CUR[name]])
+  end
+  if num(r.first) == 0 then r.first = now_bucket end
+  r.spiked = num(r.spiked)
+  rolls[index] = r
+  table.insert(roll_order, index)
+  return r
+end
+
+local function write_rolling(index, r)
+  local writes = {'from', r.from, 'kept', r.kept, 'first', r.first}
+  for _, name in ipairs(TOTALS) do
+    table.insert(writes, name); table.insert(writes, tostring(r.t[name]))
+    table.insert(writes, CUR[name]); table.insert(writes, tostring(r.c[name]))
+  end
+  if r.spiked > 0 then table.insert(writes, 'spiked'); table.insert(writes, r.spiked) end
+  if r.bl then
+    table.insert(writes, 'bl'); table.insert(writes, tostring(r.bl))
+    table.insert(writes, 'bl_at'); table.insert(writes, r.bl_at)
+  end
+  redis.call('HSET', KEYS[index], unpack(writes))
+  redis.call('EXPIRE', KEYS[index], (S.baseline_buckets + BUCKETS + 1) * S.bucket_s)
+end
+
+-- Mentions per bucket over the baseline (the buckets before this one, since first seen). Only
+-- the current bucket changes within a batch, so the earlier ones are read from the hash.
 local function baseline(key, r)
   if num(r.bl_at) == now_bucket then return num(r.bl) end
-  local first = num(r.first)
-  local span = math.min(S.baseline_buckets, math.max(1, now_bucket - first))
+  local span = math.min(S.baseline_buckets, math.max(1, now_bucket - num(r.first)))
   local fields = {}
   for b = now_bucket - span, now_bucket - 1 do table.insert(fields, 'm:' .. b) end
   local sum = 0
   for _, value in ipairs(redis.call('HMGET', key, unpack(fields))) do sum = sum + num(value) end
-  local mean = sum / span
-  redis.call('HSET', key, 'bl', tostring(mean), 'bl_at', now_bucket)
-  return mean
+  r.bl, r.bl_at = sum / span, now_bucket
+  return r.bl
 end
 
 local function spike_envelope(u, m, raw, base, ratio, score, verdict, conf)
@@ -155,72 +237,70 @@ local function spike_envelope(u, m, raw, base, ratio, score, verdict, conf)
 end
 
 -- A spike: this bucket's (discounted) mentions far above the ticker's own baseline. Once per
--- ticker and bucket; published as its own signal and kept in the daily hash.
-local function spike(u, key, r)
-  local m, raw = num(r['m:' .. now_bucket]), num(r['n:' .. now_bucket])
-  if m < S.spike_min or num(r.spiked) == now_bucket then return end
-  local base = baseline(key, r)
+-- ticker and bucket; published as its own signal (right after the post that raised it) and kept
+-- in the daily hash.
+local function spike(u, r)
+  local c = r.c
+  local m, raw = c.m, c.n
+  if m < S.spike_min or r.spiked == now_bucket then return end
+  local base = baseline(KEYS[u[12]], r)
   if m < S.spike_factor * math.max(base, 1 / S.baseline_buckets) then return end
-  local w = num(r['w:' .. now_bucket])
   local score = 0
-  if w > 0 then score = math.max(-1, math.min(1, num(r['s:' .. now_bucket]) / w)) end
+  if c.w > 0 then score = math.max(-1, math.min(1, c.s / c.w)) end
   local verdict = verdict_of(score)
   local ratio = m / math.max(base, 1e-9)
   if base <= 0 then ratio = m end
   local json = spike_envelope(u, m, raw, base, ratio, score, verdict, math.abs(score))
-  redis.call('HSET', key, 'spiked', now_bucket)
-  redis.call('HSET', KEYS[u[1]], 'spike_json', json, 'spike_at', S.now_iso,
-             'spike_mentions', string.format('%.3f', m), 'spike_ratio', string.format('%.2f', ratio))
+  r.spiked = now_bucket
+  day(u[1]).spike = {json = json, m = m, ratio = ratio}
   if S.signal > 0 then xadd(KEYS[S.signal], S.signal_maxlen, {'data', json}) end
 end
 
 -- The rolling per-ticker view: mentions, the buy/sell/hold balance and the weighted score over
 -- the last window_s seconds, in buckets of bucket_s.
-local function roll(u)
-  local key = KEYS[u[12]]
-  local cur = ':' .. now_bucket
-  local names = {'from', 'kept', 'first', 'spiked', 'bl', 'bl_at'}
-  for _, name in ipairs(TOTALS) do
-    table.insert(names, name); table.insert(names, name .. cur)
+-- The window fields of a daily hash are the view as it stood after that day's last post: kept
+-- when the ticker's next post belongs to another day, and at the end.
+local function snapshot(r)
+  if r.day then
+    local t = r.t
+    days[r.day].window = {n = t.n, m = t.m, w = t.w, s = t.s, buy = t.buy, sell = t.sell,
+                          hold = t.hold}
   end
-  local values = redis.call('HMGET', key, unpack(names))
-  local r = {}
-  for i, name in ipairs(names) do r[name] = values[i] end
-  age(key, r)
-  local d = discount(u)
-  local weight = math.max(u[4], 0.05) * d
-  local vote = string.lower(u[6])
-  local add = {n = 1, m = d, w = weight, s = weight * u[5], buy = 0, sell = 0, hold = 0}
-  add[vote] = d
-  local writes = {'from', r.from, 'kept', r.kept, 'first', num(r.first) > 0 and r.first or now_bucket}
-  for _, name in ipairs(TOTALS) do
-    r[name] = num(r[name]) + add[name]
-    r[name .. cur] = num(r[name .. cur]) + add[name]
-    table.insert(writes, name); table.insert(writes, tostring(r[name]))
-    table.insert(writes, name .. cur); table.insert(writes, tostring(r[name .. cur]))
-  end
-  redis.call('HSET', key, unpack(writes))
-  redis.call('EXPIRE', key, (S.baseline_buckets + BUCKETS + 1) * S.bucket_s)
-  local score = 0
-  if r.w > 0 then score = math.max(-1, math.min(1, r.s / r.w)) end
-  local verdict = verdict_of(score)
-  redis.call('HSET', KEYS[u[1]], 'window_s', S.window_s, 'window_posts', r.n,
-    'window_mentions', string.format('%.3f', r.m), 'window_buy', string.format('%.3f', r.buy),
-    'window_sell', string.format('%.3f', r.sell), 'window_hold', string.format('%.3f', r.hold),
-    'window_score', string.format('%.4f', score), 'window_verdict', verdict)
-  spike(u, key, r)
 end
 
-local applied = {}
+local function roll(u)
+  local r = rolling(u[12])
+  if r.day ~= u[1] then snapshot(r); r.day = u[1] end
+  local d = discount(u)
+  local weight = math.max(u[4], 0.05) * d
+  local score, vote, t, c = weight * u[5], VOTE[u[6]] or 'hold', r.t, r.c
+  t.n, c.n = t.n + 1, c.n + 1
+  t.m, c.m = t.m + d, c.m + d
+  t.w, c.w = t.w + weight, c.w + weight
+  t.s, c.s = t.s + score, c.s + score
+  t[vote], c[vote] = t[vote] + d, c[vote] + d
+  spike(u, r)
+end
+
+local applied, done, ids = {}, {}, {}
 for n, commit in ipairs(batch) do
   local id = commit[1]
-  if #redis.call('XPENDING', KEYS[1], group, id, id, 1, consumer) == 0 then
+  -- Not ours any more, or already applied earlier in this batch: nothing to do.
+  if done[id] or #redis.call('XPENDING', KEYS[1], group, id, id, 1, consumer) == 0 then
     applied[n] = 0
   else
-    for _, record in ipairs(commit[2]) do publish(record) end
+    for _, record in ipairs(commit[2]) do xadd(KEYS[record[1]], record[2], record[3]) end
     for _, update in ipairs(commit[3]) do fold_day(update); roll(update) end
-    redis.call('XACK', KEYS[1], group, id)
+    done[id] = true
+    table.insert(ids, id)
     applied[n] = 1
   end
+end
+for _, index in ipairs(roll_order) do
+  snapshot(rolls[index]); write_rolling(index, rolls[index])
+end
+for _, index in ipairs(day_order) do write_day(index, days[index]) end
+for first = 1, #ids, 1000 do
+  redis.call('XACK', KEYS[1], group, unpack(ids, first, math.min(#ids, first + 999)))
 end
 return applied
