@@ -203,25 +203,19 @@ def build_envelope(
     }
 
 
-_PLACEHOLDER = "\x00synthesis\x00"
-_PLACEHOLDER_JSON = to_json(_PLACEHOLDER).decode()
+_SYNTHESIS_KEY = b'"synthesis":'
 
 
-def dump_with_consensus(envelope: EnvelopeV1) -> tuple[str, str, str]:
-    """The post's envelope JSON, and its consensus form (kind "consensus") as the JSON before
-    and after the synthesis object, for the commit script to write the consensus synthesis in
-    between. One dump serves both.
+def dump_locating_synthesis(envelope: EnvelopeV1) -> tuple[bytes, int, int]:
+    """The envelope's wire JSON (UTF-8), and the byte offset and length of its synthesis object.
 
-    Only the target (a symbol, a date, an asset class) is dumped before the synthesis, so the
-    first occurrence of the placeholder is the placeholder itself, whatever the post says. A
-    quote inside a dumped string is always escaped, so the unescaped ``"kind":"consensus"`` pair
-    can only be the key itself.
+    The commit script writes the day's consensus envelope as this one with the consensus
+    synthesis in that place and kind "consensus". Only the target (a symbol, a date, an asset
+    class) is dumped before the synthesis, so the first ``"synthesis":`` is the key itself.
     """
-    decision: DecisionV1 = {**envelope["decision"], "synthesis": _PLACEHOLDER, "kind": "consensus"}
-    head, tail = dump({**envelope, "decision": decision}).split(_PLACEHOLDER_JSON, 1)
-    own = to_json(envelope["decision"]["synthesis"]).decode()
-    kind = f'"kind":"{envelope["decision"]["kind"]}"'
-    return head + own + tail.replace('"kind":"consensus"', kind, 1), head, tail
+    body = to_json(envelope)
+    start = body.index(_SYNTHESIS_KEY) + len(_SYNTHESIS_KEY)
+    return body, start, len(to_json(envelope["decision"]["synthesis"]))
 
 
 def legacy_record(

@@ -57,6 +57,7 @@ def _posts(seed: int, count: int) -> list[dict[str, object]]:
 def _commit(prefix: str, entry_id: str, post: dict[str, object]) -> Commit:
     ticker, n = post["ticker"], post["n"]
     rolling = f"{prefix}:r:{ticker}"
+    envelope = f'{{"post":{n},"synthesis":{{"own":1}},"kind":"post"}}'.encode()
     update = HashUpdate(
         key=f"{prefix}:d:{ticker}:{post['date']}",
         ticker=str(ticker),
@@ -67,14 +68,16 @@ def _commit(prefix: str, entry_id: str, post: dict[str, object]) -> Commit:
         published_at=f"2026-11-21T00:00:{n:02}Z",
         correlation_id=f"c{n}",
         arena_id="arena",
-        json_head='{"post":' + str(n) + ',"synthesis":',
-        json_tail="}",
+        envelope=envelope,
+        synthesis_at=envelope.index(b"{", 1),
+        synthesis_len=len(b'{"own":1}'),
+        kind="post",
         rolling_key=rolling,
         story_key=f"{rolling}:story:{post['story']}",
         author_key=f"{rolling}:author:{post['author']}" if post["author"] else "",
         asset_class="equity",
     )
-    record = Record(f"{prefix}:out", {"data": json.dumps({"post": n})})
+    record = Record(f"{prefix}:out", {"data": envelope})
     return Commit(entry_id, (record,), (update,))
 
 
@@ -139,9 +142,13 @@ async def test_one_batch_leaves_the_state_of_one_post_at_a_time(
     assert isinstance(outputs, list)
     assert sum('"kind":"spike"' in data for data in outputs) >= 2  # spikes were exercised
     assert any(":story:" in name for name in one)
-    assert one[f":d:{posts[-1]['ticker']}:{posts[-1]['date']}"]["published_at"].endswith(  # type: ignore[index]
-        f"{posts[-1]['n']:02}Z"
-    )
+    last = posts[-1]
+    daily = one[f":d:{last['ticker']}:{last['date']}"]
+    assert isinstance(daily, dict)
+    assert daily["published_at"].endswith(f"{last['n']:02}Z")
+    consensus = json.loads(daily["json"])  # the newest post's envelope, its synthesis replaced
+    assert (consensus["post"], consensus["kind"]) == (last["n"], "consensus")
+    assert consensus["synthesis"]["verdict"] == daily["verdict"]
 
 
 async def test_an_entry_twice_in_one_batch_is_applied_once(redis: Redis, prefix: str) -> None:
@@ -156,3 +163,25 @@ async def test_an_entry_twice_in_one_batch_is_applied_once(redis: Redis, prefix:
     daily = await redis.hgetall(f"{prefix}:d:{posts[0]['ticker']}:{posts[0]['date']}")
     assert daily[b"posts"] == b"1"
     assert await redis.xlen(f"{prefix}:out") == 1
+
+
+async def test_ownership_is_checked_per_entry_across_the_batch_range(
+    redis: Redis, prefix: str
+) -> None:
+    """The script finds a batch's pending entries with one XPENDING over its id range: entries of
+    ours between them (not in the batch) do not hide the batch's last entry, and an entry another
+    consumer claimed meanwhile is skipped while the rest are applied."""
+    stream = f"{prefix}:in"
+    await redis.xgroup_create(stream, "g", id="0", mkstream=True)
+    ids = [(await redis.xadd(stream, {"n": str(n)})).decode() for n in range(10)]
+    await redis.xreadgroup("g", "c", {stream: ">"})
+    await redis.xclaim(stream, "g", "other", 0, [ids[5]])
+    committer = RedisCommitter(redis, GroupRef(stream, "g", "c"), _config(f"{prefix}:out"))
+    posts = _posts(5, 10)
+    batch = [_commit(prefix, ids[n], posts[n]) for n in (9, 0, 5)]
+    assert await committer.commit(batch) == [True, True, False]
+    pending = await redis.xpending_range(stream, "g", "-", "+", 20)
+    assert sorted(row["message_id"].decode() for row in pending) == sorted(
+        ids[n] for n in range(1, 9)
+    )
+    assert await redis.xlen(f"{prefix}:out") == 2

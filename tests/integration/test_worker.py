@@ -166,16 +166,17 @@ async def test_decision_hash_keeps_the_days_running_consensus(
     redis: Redis, stream_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Three posts on one ticker and day: the hash counts all three and its verdict follows the
-    majority, not the last post; its json is a valid v1 envelope."""
+    majority, not the last post; its json is the last post's envelope (non-ASCII included) made
+    a valid v1 consensus envelope."""
     settings = _settings(stream_env, monkeypatch)
     created = "1795168800"  # 2026-11-20
     posts = [
         "Loading up on $NVDA calls, this is going to the moon 🚀",
         "NVDA beat estimates and raised guidance, buying more",
-        "Took profits on $NVDA, might dip a bit here",
+        "Took profits on $NVDA — might dip a bit here 📉",
     ]
     for text in posts:
-        await redis.xadd(settings.stream, {"text": text, "created": created})
+        last = await redis.xadd(settings.stream, {"text": text, "created": created})
     await _run(build_worker(settings, redis, Metrics()))
     fields = await redis.hgetall(f"{settings.decision_hash_prefix}:NVDA:2026-11-20")
     names = {name.decode() for name in fields}
@@ -187,7 +188,9 @@ async def test_decision_hash_keeps_the_days_running_consensus(
     assert envelope is not None
     assert envelope.decision.synthesis.verdict == "BUY"
     assert "consensus of 3 posts" in envelope.decision.synthesis.reasoning
-    assert json.loads(fields[b"json"])["decision"]["kind"] == "consensus"
+    decision = json.loads(fields[b"json"])["decision"]
+    assert decision["kind"] == "consensus"
+    assert decision["source"]["entry_id"] == last.decode()
     assert 0 < float(fields[b"confidence"]) <= 1
     assert await redis.ttl(f"{settings.decision_hash_prefix}:NVDA:2026-11-20") > 0
 

@@ -1,12 +1,13 @@
 -- signalsmith's commit script: one call commits a whole batch of posts.
 --
 -- ARGV[1] group, ARGV[2] consumer, ARGV[3] the batch as JSON, ARGV[4] the settings as JSON,
--- ARGV[5..] raw values: field values and the consensus JSON, passed as they are. The batch is a
--- list of commits, each [entry id, records, updates]
+-- ARGV[5..] raw values: field values and envelopes, passed as they are. The batch is a list of
+-- commits, each [entry id, records, updates]
 --   record: [key index, maxlen, [field, value, ...]]   (a number value n stands for ARGV[n])
 --   update: [daily key index, ticker, trade date, confidence, score, verdict, published_at,
---            correlation id, arena id, json head (ARGV index), json tail (ARGV index),
---            rolling key index, story key index, author key index (0: no author), asset class]
+--            correlation id, arena id, the post's envelope (ARGV index), byte offset and length
+--            of its synthesis object, its decision kind, rolling key index, story key index,
+--            author key index (0: no author), asset class]
 -- Settings: dead_zone, ttl (daily hash, seconds; 0 keeps), window_s, bucket_s,
 --   baseline_buckets, spike_factor, spike_min, signal (key index of the signal stream, 0: spikes
 --   are not published), signal_maxlen, now (epoch seconds), now_iso.
@@ -79,6 +80,19 @@ local function fold_day(u)
   d.last = u
 end
 
+-- The day's consensus envelope: the newest post's, with the consensus synthesis in place of
+-- its own and kind "consensus".
+local function consensus_json(u, synthesis)
+  local body, at, len = ARGV[u[10]], u[11], u[12]
+  local tail = string.sub(body, at + len + 1)
+  local kind = '"kind":"' .. u[13] .. '"'
+  local k = string.find(tail, kind, 1, true)
+  if k then
+    tail = string.sub(tail, 1, k - 1) .. '"kind":"consensus"' .. string.sub(tail, k + #kind)
+  end
+  return string.sub(body, 1, at) .. synthesis .. tail
+end
+
 local function write_day(index, d)
   local u = d.last
   local s = math.max(-1, math.min(1, d.wscore / d.wsum))
@@ -89,7 +103,7 @@ local function write_day(index, d)
     'consensus of %d posts today: %d buy, %d sell, %d hold; confidence-weighted score %+.3f',
     d.posts, d.buy, d.sell, d.hold, s)
   local fields = {
-    'json', ARGV[u[10]] .. synthesis_json(verdict, c, s, reasoning) .. ARGV[u[11]],
+    'json', consensus_json(u, synthesis_json(verdict, c, s, reasoning)),
     'ticker', u[2], 'trade_date', u[3], 'verdict', verdict,
     'confidence', string.format('%.4f', c), 'ensemble_score', string.format('%.4f', s),
     'published_at', u[7], 'correlation_id', u[8], 'arena_id', u[9],
@@ -132,8 +146,8 @@ end
 -- on the ticker in the window), so reposts and one loud author cannot swing the view.
 local function discount(u)
   local copies, posts = 1, 1
-  if u[13] > 0 then copies = bump(u[13]) end
-  if u[14] > 0 then posts = bump(u[14]) end
+  if u[15] > 0 then copies = bump(u[15]) end
+  if u[16] > 0 then posts = bump(u[16]) end
   return 1 / (copies * math.sqrt(posts))
 end
 
@@ -225,7 +239,7 @@ local function spike_envelope(u, m, raw, base, ratio, score, verdict, conf)
   local id = string.sub(redis.sha1hex(u[2] .. '\031spike\031' .. now_bucket), 1, 32)
   return '{"schema_version":"1","arena":"trading_intelligence","decision":{"target":{' ..
     '"ticker":' .. cjson.encode(u[2]) .. ',"trade_date":' .. cjson.encode(u[3]) ..
-    ',"exchange":"","asset_class":' .. cjson.encode(u[15]) .. '},"synthesis":' ..
+    ',"exchange":"","asset_class":' .. cjson.encode(u[17]) .. '},"synthesis":' ..
     synthesis_json(verdict, conf, score, reasoning) ..
     ',"agent_signals":[],"source_metrics":{"total_calls":0,"successful":0,"failed":0,' ..
     '"total_bytes":0,"by_source":{}},"phase_timings":[],"arena_total_seconds":null,' ..
@@ -243,7 +257,7 @@ local function spike(u, r)
   local c = r.c
   local m, raw = c.m, c.n
   if m < S.spike_min or r.spiked == now_bucket then return end
-  local base = baseline(KEYS[u[12]], r)
+  local base = baseline(KEYS[u[14]], r)
   if m < S.spike_factor * math.max(base, 1 / S.baseline_buckets) then return end
   local score = 0
   if c.w > 0 then score = math.max(-1, math.min(1, c.s / c.w)) end
@@ -269,7 +283,7 @@ local function snapshot(r)
 end
 
 local function roll(u)
-  local r = rolling(u[12])
+  local r = rolling(u[14])
   if r.day ~= u[1] then snapshot(r); r.day = u[1] end
   local d = discount(u)
   local weight = math.max(u[4], 0.05) * d
@@ -282,11 +296,47 @@ local function roll(u)
   spike(u, r)
 end
 
+-- Stream ids as numbers, to find the batch's id range.
+local function parse_id(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+
+local function before(ams, aseq, bms, bseq)
+  return ams < bms or (ams == bms and aseq < bseq)
+end
+
+-- The batch's entries still pending for this consumer, from one XPENDING over the batch's id
+-- range. ``complete`` is false when the range held more of ours than asked for: then an entry
+-- missing from the set is checked on its own.
+local function ours()
+  local lo, hi
+  local lo_ms, lo_seq, hi_ms, hi_seq
+  for _, commit in ipairs(batch) do
+    local ms, seq = parse_id(commit[1])
+    if lo == nil or before(ms, seq, lo_ms, lo_seq) then lo, lo_ms, lo_seq = commit[1], ms, seq end
+    if hi == nil or before(hi_ms, hi_seq, ms, seq) then hi, hi_ms, hi_seq = commit[1], ms, seq end
+  end
+  local set = {}
+  if lo == nil then return set, true end
+  local rows = redis.call('XPENDING', KEYS[1], group, lo, hi, #batch, consumer)
+  for _, row in ipairs(rows) do set[row[1]] = true end
+  return set, #rows < #batch
+end
+
+local pending, complete = ours()
+
+local function still_ours(id)
+  if pending[id] then return true end
+  if complete then return false end
+  return #redis.call('XPENDING', KEYS[1], group, id, id, 1, consumer) > 0
+end
+
 local applied, done, ids = {}, {}, {}
 for n, commit in ipairs(batch) do
   local id = commit[1]
   -- Not ours any more, or already applied earlier in this batch: nothing to do.
-  if done[id] or #redis.call('XPENDING', KEYS[1], group, id, id, 1, consumer) == 0 then
+  if done[id] or not still_ours(id) then
     applied[n] = 0
   else
     for _, record in ipairs(commit[2]) do xadd(KEYS[record[1]], record[2], record[3]) end

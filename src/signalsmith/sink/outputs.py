@@ -16,7 +16,7 @@ from signalsmith.envelopes import (
     EnvelopeV1,
     SourceRef,
     build_envelope,
-    dump_with_consensus,
+    dump_locating_synthesis,
     legacy_record,
 )
 from signalsmith.sink.redis_publish import Commit, HashUpdate, Record
@@ -72,15 +72,15 @@ def build_commit(
             timings=context.timings,
             meta=context.meta,
         )
-        body, head, tail = dump_with_consensus(envelope)
+        body, start, length = dump_locating_synthesis(envelope)
         records += _records(decision, body, context, policy)
         if decision.status in (Status.OK, Status.DEGRADED):
-            hashes.append(_hash_update(decision, envelope, (head, tail), context, policy))
+            hashes.append(_hash_update(decision, envelope, (body, start, length), context, policy))
     return Commit(entry_id=entry_id, records=tuple(records), hashes=tuple(hashes))
 
 
 def _records(
-    decision: Decision, body: str, context: PostContext, policy: OutputPolicy
+    decision: Decision, body: bytes, context: PostContext, policy: OutputPolicy
 ) -> list[Record]:
     records: list[Record] = []
     published = decision.verdict in ACTIONABLE or policy.publish_all
@@ -95,12 +95,12 @@ def _records(
 def _hash_update(
     decision: Decision,
     envelope: EnvelopeV1,
-    consensus_json: tuple[str, str],
+    located: tuple[bytes, int, int],
     context: PostContext,
     policy: OutputPolicy,
 ) -> HashUpdate:
     # The consensus envelope is this post's envelope with kind "consensus" and the consensus
-    # synthesis, which the commit script computes and writes between head and tail.
+    # synthesis, which the commit script computes and writes in place of the post's.
     target = envelope["decision"]["target"]
     ticker_key = f"{policy.hash_prefix}:{target['ticker']}"
     return HashUpdate(
@@ -113,8 +113,10 @@ def _hash_update(
         published_at=envelope["published_at"],
         correlation_id=envelope["correlation_id"],
         arena_id=envelope["arena_id"],
-        json_head=consensus_json[0],
-        json_tail=consensus_json[1],
+        envelope=located[0],
+        synthesis_at=located[1],
+        synthesis_len=located[2],
+        kind=envelope["decision"]["kind"],
         rolling_key=f"{ticker_key}:rolling",
         story_key=f"{ticker_key}:story:{context.story}",
         author_key=f"{ticker_key}:author:{context.author}" if context.author else "",

@@ -50,8 +50,10 @@ class HashUpdate:
     published_at: str
     correlation_id: str
     arena_id: str
-    json_head: str  # the consensus envelope JSON up to its synthesis object...
-    json_tail: str  # ...and after it; the script writes the synthesis in between
+    envelope: bytes  # the post's envelope JSON; the day's consensus envelope is this one...
+    synthesis_at: int  # ...with the consensus synthesis in place of the bytes from here...
+    synthesis_len: int  # ...this long...
+    kind: str  # ...and "consensus" as the decision kind instead of this
     rolling_key: str  # the ticker's rolling view
     story_key: str  # counts this story's copies on the ticker in the window
     author_key: str  # counts the author's posts on the ticker in the window ("": no author)
@@ -127,14 +129,16 @@ class RedisCommitter:
 class _Batch:
     """The script's KEYS and raw ARGV for a batch, and each commit in its JSON form.
 
-    Field values and the consensus JSON travel as raw arguments, referenced by index: the large
-    strings are then neither escaped into the batch JSON here nor decoded from it in Redis.
+    Field values and envelopes travel as raw arguments, referenced by index: the large strings
+    are then neither escaped into the batch JSON here nor decoded from it in Redis. A post's
+    envelope, published and also the base of the day's consensus envelope, travels once.
     """
 
     def __init__(self, stream: str) -> None:
         self.keys = [stream]
         self._index = {stream: 1}
-        self.raw: list[str | bytes] = []
+        self.raw: list[str | bytes] = []  # holds every value, so the ids below stay theirs
+        self._raw_index: dict[int, int] = {}  # id(value) -> its ARGV index
 
     def commit(self, item: Commit) -> list[object]:
         records = [[self.key(r.stream), r.maxlen, self._fields(r.fields)] for r in item.records]
@@ -149,8 +153,10 @@ class _Batch:
                 u.published_at,
                 u.correlation_id,
                 u.arena_id,
-                self._raw(u.json_head),
-                self._raw(u.json_tail),
+                self._raw(u.envelope),
+                u.synthesis_at,
+                u.synthesis_len,
+                u.kind,
                 self.key(u.rolling_key),
                 self.key(u.story_key),
                 self.key(u.author_key) if u.author_key else 0,
@@ -174,5 +180,8 @@ class _Batch:
         return flat
 
     def _raw(self, value: str | bytes) -> int:
-        self.raw.append(value)
-        return _FIRST_RAW_ARG + len(self.raw) - 1
+        index = self._raw_index.get(id(value))
+        if index is None:
+            self.raw.append(value)
+            index = self._raw_index[id(value)] = _FIRST_RAW_ARG + len(self.raw) - 1
+        return index
