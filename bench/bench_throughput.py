@@ -2,6 +2,7 @@
 in the same run. Prints one JSON object per case.
 
     python bench/bench_throughput.py [--posts N] [--latencies 0,100,300] [--soak N] [--only CASE]
+                                     [--rounds R]
 
 Cases:
   reference   a one-post-at-a-time consumer-group loop in the style of the replaced worker
@@ -9,7 +10,9 @@ Cases:
   sdk         the openai SDK alone, 64 calls in flight, nothing else: the ceiling for one process
               that makes its calls through the SDK (posts/s and client CPU per call)
   llm         signalsmith (lexicon + LLM, MAX_IN_FLIGHT=64) with 1 and 2 worker processes
-  offline     signalsmith with the offline analyzer only, 1 and 2 worker processes
+  offline     signalsmith with the offline analyzer only, 1 and 2 worker processes, in
+              --rounds interleaved rounds (1, 2, 1, 2, ...): each round's figures, then the
+              median of each and the ratio of the medians
   latency     pipeline-added latency (post XADDed -> decision published) with posts offered at
               1,000/s, offline analyzer
   soak        N posts (default 1,000,000) fed as they are consumed; peak RSS and RSS over time
@@ -24,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -231,6 +235,25 @@ def signalsmith_offline(posts: int, workers: int) -> dict[str, object]:
     }
 
 
+def offline_rounds(posts: int, rounds: int) -> None:
+    """1 and 2 processes, interleaved, so drift on a noisy machine hits both alike."""
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    for _round in range(rounds):
+        for workers in (1, 2):
+            result = signalsmith_offline(posts, workers)
+            rates[workers].append(float(str(result["posts_per_s"])))
+            print(json.dumps(result), flush=True)
+    one, two = statistics.median(rates[1]), statistics.median(rates[2])
+    summary = {
+        "case": "offline-median",
+        "rounds": rounds,
+        "posts_per_s_1": one,
+        "posts_per_s_2": two,
+        "two_vs_one": round(two / one, 2) if one else None,
+    }
+    print(json.dumps(summary), flush=True)
+
+
 def latency(rate: int, seconds: float) -> dict[str, object]:
     """Offer posts at ``rate``/s to a running worker; latency = published - XADDed."""
     with _keys() as names:
@@ -321,6 +344,7 @@ def main() -> None:
     parser.add_argument("--latencies", default="0,100,300")
     parser.add_argument("--reference-posts", type=int, default=100)
     parser.add_argument("--offline-posts", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=3, help="offline rounds (median taken)")
     parser.add_argument("--soak", type=int, default=1_000_000)
     parser.add_argument("--only", default="reference,sdk,llm,offline,latency,soak")
     args = parser.parse_args()
@@ -344,8 +368,7 @@ def main() -> None:
         finally:
             fake.stop()
     if "offline" in cases:
-        for workers in (1, 2):
-            print(json.dumps(signalsmith_offline(args.offline_posts, workers)), flush=True)
+        offline_rounds(args.offline_posts, args.rounds)
     if "latency" in cases:
         print(json.dumps(latency(1000, 10)), flush=True)
     if "soak" in cases:
