@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -123,12 +123,16 @@ class Worker:
         self._timer = cache(metrics.analysis_seconds.labels)
         self._decided = cache(metrics.decisions.labels)
         self._out = cache(metrics.messages_out.labels)
-        self._ahead: asyncio.Future[list[Entry]] | None = None  # the next batch, being read
+        self._ahead: asyncio.Future[list[Entry]] | None = None  # the next entries, being read
+        self._buffer: deque[Entry] = deque()  # read ahead, not started yet
         # Posts waiting on analysis at once. Handled inline, a post never waits, so a batch is
         # bounded by READ_COUNT alone.
         self._limit = config.max_in_flight
         if self._immediate:
             self._limit = max(config.max_in_flight, config.read_count)
+        # Entries read ahead: offline, the next batch; with waiting analyzers, a few, enough to
+        # refill the slots that free up while the next read is on its way.
+        self._ahead_size = self._limit if self._immediate else max(1, self._limit // 8)
 
     def _remember_error(self, entry_id: str, error: str) -> None:
         if len(self._last_errors) >= _MAX_REMEMBERED_ERRORS:
@@ -146,10 +150,10 @@ class Worker:
         until_idle: float | None = None,
         max_messages: int | None = None,
     ) -> WorkerStats:
-        """Keep up to MAX_IN_FLIGHT posts in analysis; commit what finishes while the next posts
-        are handled (one commit in flight); wait out Redis."""
+        """Keep up to MAX_IN_FLIGHT posts in analysis; commit what finishes in the background
+        while the next posts are handled (one commit in flight); wait out Redis."""
         window = _Window(self._limit)
-        commits = _CommitQueue(self._commit)
+        commits = _CommitQueue(self._commit, 2 * max(self._limit, self._config.read_count))
         idle_since = time.monotonic()
         failures = 0
         while not stop.is_set() and not self._spent(max_messages):
@@ -184,13 +188,21 @@ class Worker:
             return 0
         entries = [e for e in await self._read(room, wait=not window) if e.id not in window]
         await self._start(window, entries)
-        if self._immediate and entries:
-            # Read the next batch now, so the read reaches Redis ahead of this batch's commit
-            # script instead of queuing behind it.
-            ahead = self._room(self._limit, max_messages)
-            if ahead > 0:
-                self._ahead = asyncio.ensure_future(self._source.read(ahead, wait=False))
+        if entries:
+            self._read_ahead(max_messages)
         return len(entries)
+
+    def _read_ahead(self, max_messages: int | None) -> None:
+        """Read the next entries while these are handled, so a slot that frees up is refilled
+        without a round trip to Redis (and, offline, the read reaches Redis ahead of this
+        batch's commit instead of queuing behind it). A bounded number wait, delivered to us."""
+        if self._ahead is not None or len(self._buffer) * 2 > self._ahead_size:
+            return
+        count = min(self._ahead_size - len(self._buffer), self._config.read_count)
+        if max_messages is not None:
+            count = min(count, max_messages - self.stats.read - len(self._buffer))
+        if count > 0:
+            self._ahead = asyncio.ensure_future(self._source.read(count, wait=False))
 
     def _room(self, room: int, max_messages: int | None) -> int:
         room = min(room, self._config.read_count)
@@ -199,9 +211,11 @@ class Worker:
         return room
 
     async def _read(self, count: int, *, wait: bool) -> list[Entry]:
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None and (entries := await ahead):
-            return entries
+        if not self._buffer and self._ahead is not None:
+            ahead, self._ahead = self._ahead, None
+            self._buffer.extend(await ahead)
+        if self._buffer:
+            return [self._buffer.popleft() for _ in range(min(count, len(self._buffer)))]
         return await self._source.read(count, wait=wait)
 
     async def _start(self, window: _Window, entries: Sequence[Entry]) -> None:
@@ -224,28 +238,31 @@ class Worker:
         self._account(commits, applied, [o for o in outcomes if isinstance(o, Retry)])
 
     async def _drain(self, window: _Window, commits: _CommitQueue) -> None:
-        """On the way out: finish what can finish in DRAIN_TIMEOUT; the rest stays pending."""
+        """On the way out: finish what can finish in DRAIN_TIMEOUT, starting the entries read
+        ahead as slots free up; the rest stays pending."""
+        deadline = time.monotonic() + self._config.drain_timeout_s
         try:
-            await self._start(window, await self._read_ahead_only())
-            outcomes = await window.drain(self._config.drain_timeout_s)
+            if self._ahead is not None:
+                ahead, self._ahead = self._ahead, None
+                self._buffer.extend(await ahead)
+            while self._buffer and (left := deadline - time.monotonic()) > 0:
+                await self._start(window, await self._read(window.room, wait=False))
+                await commits.submit(await window.finished(left if window.full else 0))
+            outcomes = await window.drain(max(0.0, deadline - time.monotonic()))
             await commits.submit(outcomes)
             await commits.flush()
         except RedisError as exc:  # they stay pending and are reclaimed: nothing is lost
             log.warning("could not acknowledge on shutdown", error=str(exc), posts=len(window))
         self.metrics.in_flight.set(0)
 
-    async def _read_ahead_only(self) -> list[Entry]:
-        """Entries already read ahead (delivered to us): handled, not left pending."""
-        ahead, self._ahead = self._ahead, None
-        return await ahead if ahead is not None else []
-
     async def _settle_read_ahead(self) -> None:
-        """After a Redis error: wait out the read ahead; what it read stays pending and is read
-        again by the rewind that follows."""
+        """After a Redis error: wait out the read ahead and forget what was read ahead; it stays
+        pending and is read again by the rewind that follows."""
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
             with contextlib.suppress(RedisError):
                 await ahead
+        self._buffer.clear()
 
     async def _ensure_group(self) -> None:
         if not self.stats.group_ready:
@@ -457,34 +474,56 @@ class Worker:
 
 
 class _CommitQueue:
-    """At most one commit in flight: the next batch is analyzed while Redis applies this one.
+    """Commits in the background, one script call at a time: outcomes handed over while a call is
+    in flight go together in the next, so reading and analysis never wait on Redis. ``limit``
+    outcomes waiting make ``submit`` wait (backpressure).
 
-    A failed commit raises from the next ``submit`` or ``flush``; its entries stay pending and
-    are read again (after a Redis error the worker settles what is in flight, then rewinds to
-    its pending history).
+    A failed commit raises from the next ``submit`` or ``flush``; its entries, and those waiting,
+    stay pending and are read again (after a Redis error the worker settles what is in flight,
+    then rewinds to its pending history).
     """
 
-    def __init__(self, commit: Callable[[Sequence[Outcome]], Awaitable[None]]) -> None:
+    def __init__(self, commit: Callable[[Sequence[Outcome]], Awaitable[None]], limit: int) -> None:
         self._commit = commit
+        self._limit = limit
+        self._waiting: list[Outcome] = []
         self._task: asyncio.Task[None] | None = None
 
     async def submit(self, outcomes: Sequence[Outcome]) -> None:
-        await self.flush()
-        if outcomes:
-            self._task = asyncio.ensure_future(self._commit(outcomes))
+        if self._task is not None and self._task.done():
+            task, self._task = self._task, None
+            task.result()  # a failed commit's error
+        self._waiting += outcomes
+        if self._waiting and self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+        if len(self._waiting) >= self._limit:
+            await self.flush()
 
     async def flush(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            await task
+        """Until everything handed over is committed."""
+        while self._task is not None:
+            task = self._task
+            try:
+                await task
+            finally:
+                if self._task is task:
+                    self._task = None
+            if self._waiting:
+                self._task = asyncio.ensure_future(self._run())
 
     async def settle(self) -> None:
-        """After a Redis error: let the commit in flight finish or fail; either way its entries
-        are acknowledged exactly once or stay pending."""
+        """After a Redis error: drop what waits and let the call in flight finish or fail; either
+        way every entry is acknowledged exactly once or stays pending."""
+        self._waiting = []
         task, self._task = self._task, None
         if task is not None:
             with contextlib.suppress(RedisError):
                 await task
+
+    async def _run(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            await self._commit(batch)
 
 
 class _Window:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,6 +67,12 @@ def _posts(path: Path, count: int) -> list[list[str]]:
     return tickers
 
 
+def _env(stream_env: dict[str, str], **extra: str) -> dict[str, str]:
+    """A worker's environment: this test's streams, every decision published, no reply cache."""
+    base = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "REDIS_ADDR")}
+    return {**base, **stream_env, "PUBLISH": "all", "LLM_CACHE": "off", **extra}
+
+
 def test_thousand_posts_through_two_faulty_providers(
     stream_env: dict[str, str],
     tmp_path: Path,
@@ -76,23 +84,20 @@ def test_thousand_posts_through_two_faulty_providers(
     each envelope records its status, provider and parse method."""
     posts = tmp_path / "posts.jsonl"
     expected = _posts(posts, 1000)
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "REDIS_ADDR")},
-        **stream_env,
-        "PUBLISH": "all",
-        "LLM_PROVIDERS": "openai,custom",
-        "OPENAI_BASE_URL": flaky_first.base_url,
-        "OPENAI_API_KEY": "sk-first",
-        "CUSTOM_BASE_URL": slow_second.base_url,
-        "CUSTOM_API_KEY": "sk-second",
-        "CUSTOM_MODEL": "fake-1",
-        "CUSTOM_TIMEOUT": "1",
-        "LLM_MAX_WAIT_S": "1",
-        "LLM_ATTEMPTS": "2",
-        "LLM_CACHE": "off",
-        "CLAIM_IDLE_MS": "1500",
-        "MAX_IN_FLIGHT": "64",
-    }
+    env = _env(
+        stream_env,
+        LLM_PROVIDERS="openai,custom",
+        OPENAI_BASE_URL=flaky_first.base_url,
+        OPENAI_API_KEY="sk-first",
+        CUSTOM_BASE_URL=slow_second.base_url,
+        CUSTOM_API_KEY="sk-second",
+        CUSTOM_MODEL="fake-1",
+        CUSTOM_TIMEOUT="1",
+        LLM_MAX_WAIT_S="1",
+        LLM_ATTEMPTS="2",
+        CLAIM_IDLE_MS="1500",
+        MAX_IN_FLIGHT="64",
+    )
     cli = [sys.executable, "-m", "signalsmith"]
     replayed = subprocess.run(
         [*cli, "replay", str(posts)], env=env, capture_output=True, text=True, check=False
@@ -137,6 +142,61 @@ def test_thousand_posts_through_two_faulty_providers(
     assert providers["custom"] > 0
     assert flaky_first.stats.outcomes["429"] > 0
     assert slow_second.stats.outcomes["timeout"] > 0
+
+
+@pytest.fixture
+def steady() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer(FakeConfig(seed=13, latency_ms=50)) as server:
+        yield server
+
+
+def test_sigterm_with_llm_calls_in_flight_leaves_nothing_behind(
+    stream_env: dict[str, str], tmp_path: Path, steady: FakeLLMServer
+) -> None:
+    """SIGTERM while LLM calls are in flight and entries are read ahead: the worker finishes the
+    calls and the entries read ahead within DRAIN_TIMEOUT, exits 0, and leaves nothing pending;
+    a second worker then decides the rest, each (post, ticker) exactly once."""
+    posts = tmp_path / "posts.jsonl"
+    expected = _posts(posts, 600)
+    env = _env(
+        stream_env,
+        LLM_PROVIDERS="openai",
+        OPENAI_BASE_URL=steady.base_url,
+        OPENAI_API_KEY="sk-steady",
+        MAX_IN_FLIGHT="32",
+    )
+    cli = [sys.executable, "-m", "signalsmith"]
+    assert subprocess.run([*cli, "replay", str(posts)], env=env, check=False).returncode == 0
+    worker = subprocess.Popen([*cli, "run"], env=env, stderr=subprocess.PIPE, text=True)
+    client = sync_redis.Redis.from_url(stream_env["REDIS_URL"])
+    try:
+        deadline = time.monotonic() + 30
+        while client.xlen(stream_env["SIGNAL_STREAM"]) < 100:  # mid-stream, calls in flight
+            assert time.monotonic() < deadline, "the worker never got going"
+            time.sleep(0.01)
+        worker.send_signal(signal.SIGTERM)
+        _out, err = worker.communicate(timeout=15)
+        assert worker.returncode == 0, err[-2000:]
+        assert client.xpending(stream_env["STREAM"], stream_env["GROUP"])["pending"] == 0
+        assert client.xlen(stream_env["SIGNAL_STREAM"]) < 600, "SIGTERM came too late to test"
+        rest = subprocess.run(
+            [*cli, "run", "--until-idle", "1"],
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        assert rest.returncode == 0, rest.stderr[-2000:]
+        ids = {f[b"id"].decode(): eid.decode() for eid, f in client.xrange(stream_env["STREAM"])}
+        rows = client.xrange(stream_env["SIGNAL_STREAM"])
+    finally:
+        worker.kill()
+        client.close()
+    published = [p for _id, f in rows if v1.is_post(p := json.loads(f[b"data"]))]
+    seen = Counter(
+        (p["decision"]["source"]["entry_id"], p["decision"]["target"]["ticker"]) for p in published
+    )
+    assert seen == Counter((ids[f"p{i}"], t) for i, named in enumerate(expected) for t in named)
 
 
 async def test_a_post_that_always_fails_is_dead_lettered_after_max_deliveries(
