@@ -17,7 +17,9 @@ Cases:
               1,000/s, offline analyzer
   soak        N posts (default 1,000,000) fed as they are consumed; peak RSS and RSS over time
 The LLM is `signalsmith fake-llm` in its own process, answering after L ms. Throughput is
-measured on the output stream (first to last decision), so start-up and idle time do not count.
+measured on the output stream (first to last decision), so start-up and idle time do not count;
+the first second (64 new HTTP connections) still weighs on short runs, so the LLM cases default
+to 20,000 posts.
 Uses REDIS_URL, else redis://127.0.0.1:6379/0; cleans up its keys.
 """
 
@@ -340,7 +342,7 @@ def _rss_mb(pid: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--posts", type=int, default=5000)
+    parser.add_argument("--posts", type=int, default=20_000, help="posts (calls) per LLM case")
     parser.add_argument("--latencies", default="0,100,300")
     parser.add_argument("--reference-posts", type=int, default=100)
     parser.add_argument("--offline-posts", type=int, default=50_000)
