@@ -76,7 +76,7 @@ class SourceRef(TypedDict):
 
 class DecisionV1(TypedDict):
     target: TargetV1
-    synthesis: SynthesisV1 | str  # a str only as the placeholder of ``dump_with_consensus``
+    synthesis: SynthesisV1
     agent_signals: list[AgentSignalV1]
     source_metrics: SourceMetricsV1
     phase_timings: list[dict[str, JsonValue]]

@@ -198,22 +198,21 @@ class Worker:
         batch's commit instead of queuing behind it). A bounded number wait, delivered to us."""
         if self._ahead is not None or len(self._buffer) * 2 > self._ahead_size:
             return
-        count = min(self._ahead_size - len(self._buffer), self._config.read_count)
-        if max_messages is not None:
-            count = min(count, max_messages - self.stats.read - len(self._buffer))
+        held = len(self._buffer)
+        count = self._room(self._ahead_size - held, max_messages, held=held)
         if count > 0:
             self._ahead = asyncio.ensure_future(self._source.read(count, wait=False))
 
-    def _room(self, room: int, max_messages: int | None) -> int:
+    def _room(self, room: int, max_messages: int | None, *, held: int = 0) -> int:
+        """``room`` capped by one read and by the message budget (``held``: read, not started)."""
         room = min(room, self._config.read_count)
         if max_messages is not None:
-            room = min(room, max_messages - self.stats.read)
+            room = min(room, max_messages - self.stats.read - held)
         return room
 
     async def _read(self, count: int, *, wait: bool) -> list[Entry]:
-        if not self._buffer and self._ahead is not None:
-            ahead, self._ahead = self._ahead, None
-            self._buffer.extend(await ahead)
+        if not self._buffer:
+            await self._collect_ahead()
         if self._buffer:
             return [self._buffer.popleft() for _ in range(min(count, len(self._buffer)))]
         return await self._source.read(count, wait=wait)
@@ -242,9 +241,7 @@ class Worker:
         ahead as slots free up; the rest stays pending."""
         deadline = time.monotonic() + self._config.drain_timeout_s
         try:
-            if self._ahead is not None:
-                ahead, self._ahead = self._ahead, None
-                self._buffer.extend(await ahead)
+            await self._collect_ahead()
             while self._buffer and (left := deadline - time.monotonic()) > 0:
                 await self._start(window, await self._read(window.room, wait=False))
                 await commits.submit(await window.finished(left if window.full else 0))
@@ -254,6 +251,12 @@ class Worker:
         except RedisError as exc:  # they stay pending and are reclaimed: nothing is lost
             log.warning("could not acknowledge on shutdown", error=str(exc), posts=len(window))
         self.metrics.in_flight.set(0)
+
+    async def _collect_ahead(self) -> None:
+        """The read ahead's entries, once it is done, into the buffer."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            self._buffer.extend(await ahead)
 
     async def _settle_read_ahead(self) -> None:
         """After a Redis error: wait out the read ahead and forget what was read ahead; it stays

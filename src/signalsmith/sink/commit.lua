@@ -46,6 +46,12 @@ local function verdict_of(score)
   return 'HOLD'
 end
 
+-- A confidence-weighted score: the weighted sum over the weights, within -1..1 (0 with no weight).
+local function weighted(sum, weight)
+  if weight > 0 then return math.max(-1, math.min(1, sum / weight)) end
+  return 0
+end
+
 local function synthesis_json(verdict, confidence, score, reasoning)
   return string.format(
     '{"verdict":"%s","confidence":%.4f,"ensemble_score":%.4f,"reasoning":%s}',
@@ -95,7 +101,7 @@ end
 
 local function write_day(index, d)
   local u = d.last
-  local s = math.max(-1, math.min(1, d.wscore / d.wsum))
+  local s = weighted(d.wscore, d.wsum)
   local verdict = verdict_of(s)
   local agree = ({BUY = d.buy, SELL = d.sell, HOLD = d.hold})[verdict]
   local c = math.max(0, math.min(1, (d.csum / d.posts) * (agree / d.posts)))
@@ -112,8 +118,7 @@ local function write_day(index, d)
     'confidence_sum', tostring(d.csum)}
   local v = d.window
   if v then
-    local score = 0
-    if v.w > 0 then score = math.max(-1, math.min(1, v.s / v.w)) end
+    local score = weighted(v.s, v.w)
     for _, value in ipairs({'window_s', S.window_s, 'window_posts', v.n,
         'window_mentions', string.format('%.3f', v.m), 'window_buy', string.format('%.3f', v.buy),
         'window_sell', string.format('%.3f', v.sell), 'window_hold', string.format('%.3f', v.hold),
@@ -259,8 +264,7 @@ local function spike(u, r)
   if m < S.spike_min or r.spiked == now_bucket then return end
   local base = baseline(KEYS[u[14]], r)
   if m < S.spike_factor * math.max(base, 1 / S.baseline_buckets) then return end
-  local score = 0
-  if c.w > 0 then score = math.max(-1, math.min(1, c.s / c.w)) end
+  local score = weighted(c.s, c.w)
   local verdict = verdict_of(score)
   local ratio = m / math.max(base, 1e-9)
   if base <= 0 then ratio = m end
@@ -270,8 +274,6 @@ local function spike(u, r)
   if S.signal > 0 then xadd(KEYS[S.signal], S.signal_maxlen, {'data', json}) end
 end
 
--- The rolling per-ticker view: mentions, the buy/sell/hold balance and the weighted score over
--- the last window_s seconds, in buckets of bucket_s.
 -- The window fields of a daily hash are the view as it stood after that day's last post: kept
 -- when the ticker's next post belongs to another day, and at the end.
 local function snapshot(r)
@@ -282,6 +284,8 @@ local function snapshot(r)
   end
 end
 
+-- The rolling per-ticker view: mentions, the buy/sell/hold balance and the weighted score over
+-- the last window_s seconds, in buckets of bucket_s.
 local function roll(u)
   local r = rolling(u[14])
   if r.day ~= u[1] then snapshot(r); r.day = u[1] end
