@@ -1,11 +1,13 @@
 """``signalsmith dlq``: inspect dead letters, and re-drive them into the input stream.
 
-A dead letter keeps the entry's original fields as ``orig.<name>``; replaying restores exactly
-those fields with a new id, and removes the dead letter in the same transaction.
+A dead letter keeps the entry's original fields as ``orig.<name>`` (or, for an entry with very
+many fields, all in one JSON field ``orig``); replaying restores exactly those fields with a new id,
+and removes the dead letter in the same transaction.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -13,6 +15,7 @@ from typing import cast
 from redis.asyncio import Redis
 
 _ORIGINAL = b"orig."
+_PACKED = b"orig"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +54,21 @@ def _parse(entry_id: bytes, raw: dict[bytes, bytes]) -> DeadLetter:
         stream=meta("stream"),
         entry_id=meta("entry_id"),
         failed_at=meta("failed_at"),
-        fields={k[len(_ORIGINAL) :]: v for k, v in raw.items() if k.startswith(_ORIGINAL)},
+        fields=_originals(raw),
     )
+
+
+def _originals(raw: dict[bytes, bytes]) -> dict[bytes, bytes]:
+    if _PACKED in raw:
+        try:
+            pairs = json.loads(raw[_PACKED])
+            return {
+                name.encode("utf-8", "surrogateescape"): value.encode("utf-8", "surrogateescape")
+                for name, value in pairs
+            }
+        except (ValueError, TypeError, AttributeError):  # damaged: nothing to re-drive
+            return {}
+    return {k[len(_ORIGINAL) :]: v for k, v in raw.items() if k.startswith(_ORIGINAL)}
 
 
 async def list_dead_letters(redis: Redis, dlq: str, limit: int) -> list[DeadLetter]:

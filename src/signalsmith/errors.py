@@ -7,6 +7,8 @@ SignalsmithError
 │   └── ProvidersFailed    every LLM provider failed this time; carries each one's reason
 ├── ProviderError      one LLM call failed (429, 5xx, timeout, connection, rejected):
 │                      the chain decides whether to wait, retry, or fall back
+├── CommitRefused      Redis refused a commit for what it holds (not an outage): the worker
+│                      commits the batch entry by entry and dead-letters the entry refused
 └── PoisonInput        this input can never succeed: dead-letter it with the reason
 """
 
@@ -59,6 +61,11 @@ class ProviderError(SignalsmithError):
         self.kind = kind
         self.status = status
         self.headers = dict(headers or {})  # lower-cased; rate-limit headers say how long to wait
+
+
+class CommitRefused(SignalsmithError):
+    """A commit script failed on its content (a key of the wrong type, a record too large); it
+    checks before writing, so nothing of the batch was written."""
 
 
 class PoisonInput(SignalsmithError):

@@ -9,7 +9,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from signalsmith.domain import Post
 from signalsmith.errors import PoisonInput
@@ -19,21 +19,31 @@ KNOWN_FIELDS = frozenset(
 )
 _TICKER = re.compile(r"^\$?([A-Za-z0-9][A-Za-z0-9.\-]{0,11})$")
 _EPOCH_MS_THRESHOLD = 10**11  # larger epoch values are milliseconds
+MAX_FIELDS = 1_000  # fields in one entry; a post has a dozen, the rest is kept as metadata
+MAX_DEPTH = 32  # nesting of the JSON in a ``data`` field (and of what it holds)
+MAX_TICKERS_GIVEN = 1_000  # symbols a producer may list; MAX_TICKERS_PER_POST caps the decisions
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # chatter older than this is a producer's bug
+FUTURE_SLACK = timedelta(days=1)  # clocks drift and time zones confuse; a day ahead is accepted
 
 
 def decode_fields(raw: Mapping[bytes, bytes], max_bytes: int) -> dict[str, str]:
-    """Decode a Redis entry's fields to text, enforcing the size bound first."""
+    """Decode a Redis entry's fields to text, enforcing the size and field-count bounds first."""
     size = sum(len(key) + len(value) for key, value in raw.items())
     if size > max_bytes:
         raise PoisonInput("oversize", f"{size} bytes, limit {max_bytes}")
+    if len(raw) > MAX_FIELDS:
+        raise PoisonInput("too_many_fields", f"{len(raw)} fields, limit {MAX_FIELDS}")
     try:
         return {key.decode(): value.decode() for key, value in raw.items()}
     except UnicodeDecodeError as exc:
         raise PoisonInput("bad_encoding", str(exc)) from None
 
 
-def to_post(fields: Mapping[str, str], entry_id: str, stream: str = "") -> Post:
-    """Build a Post from decoded fields; ``entry_id`` names it when the producer gave no id."""
+def to_post(
+    fields: Mapping[str, str], entry_id: str, stream: str = "", now: datetime | None = None
+) -> Post:
+    """Build a Post from decoded fields; ``entry_id`` names it when the producer gave no id.
+    ``now`` bounds ``created`` from above (a day of slack)."""
     values = _unwrap_data(fields) if _is_data_form(fields) else dict(fields)
     title = _string(values, "title").strip()
     body = _string(values, "body").strip()
@@ -49,7 +59,7 @@ def to_post(fields: Mapping[str, str], entry_id: str, stream: str = "") -> Post:
         url=_string(values, "url"),
         author=_string(values, "author"),
         subreddit=_string(values, "subreddit"),
-        created=parse_created(values.get("created")),
+        created=parse_created(values.get("created"), now or utc_now()),
         source=_string(values, "source") or stream,
         tickers=parse_tickers(values.get("tickers")),
         metadata=_metadata(values),
@@ -61,14 +71,35 @@ def _is_data_form(fields: Mapping[str, str]) -> bool:
 
 
 def _unwrap_data(fields: Mapping[str, str]) -> dict[str, object]:
+    text = fields["data"]
+    if _depth_over(text, MAX_DEPTH):
+        raise PoisonInput("too_deep", f"field 'data' nests deeper than {MAX_DEPTH} levels")
     try:
-        payload = json.loads(fields["data"])
+        payload = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PoisonInput("bad_json", f"field 'data': {exc.msg} at {exc.pos}") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4,300 digits
+        raise PoisonInput("bad_json", f"field 'data': {str(exc)[:200]}") from None
     if not isinstance(payload, dict):
         raise PoisonInput("wrong_type", f"field 'data' holds {type(payload).__name__}, not object")
     extra = {key: value for key, value in fields.items() if key != "data"}
     return {**extra, **payload}
+
+
+def _depth_over(text: str, limit: int) -> bool:
+    """True when the brackets in ``text`` nest deeper than ``limit`` (those inside strings count
+    too: over-counting only rejects absurd documents, and it needs no parse to find out)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return False
 
 
 def _string(values: Mapping[str, object], name: str) -> str:
@@ -82,29 +113,43 @@ def _string(values: Mapping[str, object], name: str) -> str:
     raise PoisonInput("wrong_type", f"field {name!r} must be a string, not {type(value).__name__}")
 
 
-def parse_created(value: object) -> datetime | None:
-    """Epoch seconds or milliseconds (number or numeric string), or ISO-8601; empty is None."""
+def parse_created(value: object, now: datetime) -> datetime | None:
+    """Epoch seconds or milliseconds (number or numeric string), or ISO-8601; empty is None.
+    A time before 2000 or more than a day after ``now`` is poison: it would file the post's
+    decision under a day no consumer looks at."""
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise PoisonInput(
             "wrong_type", f"field 'created' must be a time, not {type(value).__name__}"
         )
-    try:
-        return _epoch(float(value))
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
+    parsed = _epoch(value) if _numeric(value) else _iso(str(value))
+    if not EARLIEST <= parsed <= now + FUTURE_SLACK:
         raise PoisonInput(
-            "bad_timestamp", f"field 'created' is not a time: {value!r:.60}"
+            "bad_timestamp",
+            f"field 'created' is {parsed.isoformat()}, outside 2000-01-01 to now + 1 day",
+        )
+    return parsed
+
+
+def _numeric(value: str | int | float) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _epoch(value: str | int | float) -> datetime:
+    try:
+        seconds = float(value)
+    except (OverflowError, ValueError):  # an integer too large for a float; a huge numeral
+        raise PoisonInput(
+            "bad_timestamp", f"field 'created' is out of range: {value!r:.60}"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _epoch(seconds: float) -> datetime:
-    if math.isnan(seconds) or seconds < 0:
+    if not math.isfinite(seconds) or seconds < 0:
         raise PoisonInput("bad_timestamp", f"field 'created' is out of range: {seconds}")
     if seconds > _EPOCH_MS_THRESHOLD:
         seconds /= 1000
@@ -112,6 +157,14 @@ def _epoch(seconds: float) -> datetime:
         return datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
         raise PoisonInput("bad_timestamp", f"field 'created' is out of range: {seconds}") from None
+
+
+def _iso(text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise PoisonInput("bad_timestamp", f"field 'created' is not a time: {text!r:.60}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def parse_tickers(value: object) -> tuple[str, ...]:
@@ -124,6 +177,8 @@ def parse_tickers(value: object) -> tuple[str, ...]:
         items = list(value)
     else:
         raise PoisonInput("wrong_type", "field 'tickers' must be a string or a list of strings")
+    if len(items) > MAX_TICKERS_GIVEN:
+        raise PoisonInput("too_many_tickers", f"{len(items)} symbols, limit {MAX_TICKERS_GIVEN}")
     tickers: list[str] = []
     for item in items:
         match = _TICKER.match(item) if isinstance(item, str) else None

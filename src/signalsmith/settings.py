@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     redis_addr: str | None = None
     redis_password: SecretStr | None = None
+    # A refused password or a host name that does not resolve stops start-up (exit 2); false
+    # waits them out like an outage (for a Redis whose DNS name or ACL appears after us).
+    redis_strict_start: bool = True
     state_dir: Path = Path(".signalsmith")
 
     # Streams and group (seed 000's names and defaults).
@@ -154,6 +157,7 @@ class Settings(BaseSettings):
     claim_idle_ms: int = Field(default=60_000, ge=100)
     max_in_flight: int = Field(default=64, ge=1, le=100_000)
     max_deliveries: int = Field(default=5, ge=1, le=1_000)
+    max_tickers_per_post: int = Field(default=10, ge=1, le=1_000)
     drain_timeout: float = Field(default=8.0, ge=0, le=3_600)  # seconds
     heartbeat_prefix: NonEmpty = "signalsmith:heartbeat"
     heartbeat_ttl: float = Field(default=15.0, ge=1, le=3_600)  # seconds

@@ -25,7 +25,7 @@ from signalsmith.decide import decide
 from signalsmith.dedup import quick_fingerprint
 from signalsmith.domain import Analysis, ModelCall, Post, Status, Vote
 from signalsmith.envelopes import source_ref, trade_date
-from signalsmith.errors import PoisonInput, TransientError
+from signalsmith.errors import CommitRefused, PoisonInput, TransientError
 from signalsmith.normalize import decode_fields, to_post, utc_now
 from signalsmith.observe.metrics import Metrics
 from signalsmith.sink.outputs import OutputPolicy, PostContext, build_commit, dead_letter_commit
@@ -38,12 +38,14 @@ log = structlog.get_logger("signalsmith.worker")
 _MAX_REMEMBERED_ERRORS = 10_000
 _MAX_REDIS_BACKOFF_S = 5.0
 _YIELD_EVERY = 8  # posts handled inline between two turns of the event loop
+_LISTED_SKIPPED = 20  # tickers named in an envelope's record of those left undecided
 
 
 @dataclass(frozen=True, slots=True)
 class _Parsed:
     post: Post
     tickers: Sequence[str]
+    skipped: Mapping[str, Sequence[str]]  # tickers left undecided, by reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,7 @@ class WorkerConfig:
     policy: OutputPolicy
     max_in_flight: int = 64
     max_deliveries: int = 5
+    max_tickers: int = 10  # decisions per post; the other tickers are recorded, not decided
     drain_timeout_s: float = 8.0
     block_s: float = 1.0
 
@@ -123,6 +126,7 @@ class Worker:
         self._timer = cache(metrics.analysis_seconds.labels)
         self._decided = cache(metrics.decisions.labels)
         self._out = cache(metrics.messages_out.labels)
+        self._skipped = cache(metrics.tickers_skipped.labels)
         self._ahead: asyncio.Future[list[Entry]] | None = None  # the next entries, being read
         self._buffer: deque[Entry] = deque()  # read ahead, not started yet
         # Posts waiting on analysis at once. Handled inline, a post never waits, so a batch is
@@ -233,8 +237,40 @@ class Worker:
 
     async def _commit(self, outcomes: Sequence[Outcome]) -> None:
         commits = [outcome for outcome in outcomes if isinstance(outcome, Commit)]
-        applied = await self._committer.commit(commits)
+        try:
+            applied = await self._committer.commit(commits)
+        except CommitRefused as exc:
+            self.metrics.commits_refused.inc()
+            log.warning("commit refused; committing entry by entry", error=str(exc))
+            commits, applied = await self._commit_apart(commits)
         self._account(commits, applied, [o for o in outcomes if isinstance(o, Retry)])
+
+    async def _commit_apart(self, commits: Sequence[Commit]) -> tuple[list[Commit], list[bool]]:
+        """Each commit on its own: the one Redis refuses becomes a dead letter with the reason
+        (the script refuses before writing, so nothing is written twice). A dead letter refused
+        too (its stream clobbered) leaves the entry pending."""
+        done: list[Commit] = []
+        applied: list[bool] = []
+        for commit in commits:
+            try:
+                applied += await self._committer.commit([commit])
+                done.append(commit)
+                continue
+            except CommitRefused as exc:
+                letter = await self._refused(commit, str(exc))
+            try:
+                applied += await self._committer.commit([letter])
+                done.append(letter)
+            except CommitRefused as exc:
+                self.stats.error(f"entry {commit.entry_id}: dead letter refused: {exc}")
+                log.warning("dead letter refused", entry_id=commit.entry_id, error=str(exc))
+        return done, applied
+
+    async def _refused(self, commit: Commit, error: str) -> Commit:
+        fields = await self._source.fetch(commit.entry_id)
+        self.stats.error(f"entry {commit.entry_id}: commit refused: {error}")
+        entry = Entry(commit.entry_id, fields)
+        return self._dead_letter(entry, PoisonInput("commit_refused", error))
 
     async def _drain(self, window: _Window, commits: _CommitQueue) -> None:
         """On the way out: finish what can finish in DRAIN_TIMEOUT, starting the entries read
@@ -289,28 +325,45 @@ class Worker:
         await _sleep_unless(stop, delay)
 
     async def handle(self, entry: Entry) -> Outcome:
-        """One entry through every stage; never raises for bad input."""
+        """One entry through every stage; never raises: a world that is briefly unavailable
+        leaves it pending, anything else becomes a dead letter with the reason."""
         started = time.perf_counter()
-        parsed = self._parse(entry)
-        if not isinstance(parsed, _Parsed):
-            return parsed
-        analyzing = time.perf_counter()
         try:
+            parsed = self._parse(entry)
+            if not isinstance(parsed, _Parsed):
+                return parsed
+            analyzing = time.perf_counter()
             votes, calls = await self._analyze(parsed.post, parsed.tickers)
+            return self._decide(
+                entry.id, parsed, votes, calls, started=started, analyzing=analyzing
+            )
         except TransientError as exc:
             self._remember_error(entry.id, str(exc))
             return Retry(entry.id, str(exc))
-        return self._decide(entry.id, parsed, votes, calls, started=started, analyzing=analyzing)
+        except Exception as exc:  # a bug met on this entry must cost the entry, not the worker
+            return self._internal_error(entry, exc)
 
     def handle_now(self, entry: Entry) -> Outcome:
         """``handle`` without a task or an await, when every analyzer answers immediately."""
         started = time.perf_counter()
-        parsed = self._parse(entry)
-        if not isinstance(parsed, _Parsed):
-            return parsed
-        analyzing = time.perf_counter()
-        votes = self._analyze_now(parsed.post, parsed.tickers)
-        return self._decide(entry.id, parsed, votes, [], started=started, analyzing=analyzing)
+        try:
+            parsed = self._parse(entry)
+            if not isinstance(parsed, _Parsed):
+                return parsed
+            analyzing = time.perf_counter()
+            votes = self._analyze_now(parsed.post, parsed.tickers)
+            return self._decide(entry.id, parsed, votes, [], started=started, analyzing=analyzing)
+        except Exception as exc:  # a bug met on this entry must cost the entry, not the worker
+            return self._internal_error(entry, exc)
+
+    def _internal_error(self, entry: Entry, exc: Exception) -> Commit:
+        """Handling raised where nothing should: the same entry would raise again, so it goes to
+        the dead letters with the error (``dlq replay`` re-drives it once the cause is fixed)."""
+        log.exception("handling an entry failed", entry_id=entry.id)
+        self.stats.error(f"entry {entry.id}: {type(exc).__name__}: {exc}")
+        return self._dead_letter(
+            entry, PoisonInput("internal_error", f"{type(exc).__name__}: {str(exc)[:300]}")
+        )
 
     def _parse(self, entry: Entry) -> _Parsed | Commit:
         """The post and its tickers, or what to commit instead (a dead letter, a plain ack)."""
@@ -328,10 +381,33 @@ class Worker:
             )
         except PoisonInput as exc:
             return self._dead_letter(entry, exc)
-        tickers = post.tickers or self._extractor.extract(post.text)
+        return self._with_tickers(entry, post)
+
+    def _with_tickers(self, entry: Entry, post: Post) -> _Parsed | Commit:
+        """The tickers to decide: the producer's, when it names listed ones, else those the text
+        mentions; at most MAX_TICKERS_PER_POST. Those left out are recorded with the reason."""
+        skipped: dict[str, list[str]] = {}
+        if post.tickers:
+            known = [t for t in map(self._extractor.normalize, post.tickers) if t is not None]
+            tickers = list(dict.fromkeys(known))
+            unknown = [t for t in post.tickers if self._extractor.normalize(t) is None]
+            if unknown:
+                skipped["unknown"] = unknown
+            if not tickers:
+                detail = f"no listed symbol among {len(unknown)}: {', '.join(unknown[:20])}"
+                return self._dead_letter(entry, PoisonInput("unknown_tickers", detail))
+        else:
+            tickers = list(self._extractor.extract(post.text))
+        if len(tickers) > self._config.max_tickers:
+            tickers, skipped["over_limit"] = (
+                tickers[: self._config.max_tickers],
+                tickers[self._config.max_tickers :],
+            )
         if not tickers:
             return Commit(entry_id=entry.id)
-        return _Parsed(post, tickers)
+        for reason, symbols in skipped.items():
+            self._skipped(reason).inc(len(symbols))
+        return _Parsed(post, tickers, skipped)
 
     def _decide(
         self,
@@ -354,7 +430,7 @@ class Worker:
         return build_commit(
             entry_id,
             decisions,
-            self._context(post, entry_id, timings, calls),
+            self._context(post, entry_id, timings, calls, parsed.skipped),
             self._config.policy,
             {ticker: self._book.asset_class(ticker) for ticker in tickers},
         )
@@ -409,6 +485,7 @@ class Worker:
         entry_id: str,
         timings: Mapping[str, float],
         calls: Sequence[ModelCall],
+        skipped: Mapping[str, Sequence[str]],
     ) -> PostContext:
         now = utc_now()
         meta: dict[str, JsonValue] = {
@@ -423,6 +500,11 @@ class Worker:
             "latency_ms": round(sum(timings.values()), 3),
             "llm_calls": [_call_meta(call) for call in calls],
         }
+        if skipped:
+            meta["tickers_skipped"] = {
+                reason: {"count": len(symbols), "symbols": list(symbols[:_LISTED_SKIPPED])}
+                for reason, symbols in skipped.items()
+            }
         return PostContext(
             post=post,
             source=source_ref(post, self._config.stream, entry_id),
@@ -459,6 +541,7 @@ class Worker:
         for retry in retries:
             self.stats.retried += 1
             self.stats.error(retry.error)
+            self._remember_error(retry.entry_id, retry.error)
         outcomes["retry"] += len(retries)
         for outcome, count in outcomes.items():
             self._out(outcome).inc(count)

@@ -79,7 +79,8 @@ async def test_demo_posts_end_to_end(
     for entry_id, fields in inputs.items():
         if entry_id in dead_ids:
             continue
-        expected = set(_given_tickers(fields) or extractor.extract(_post_text(fields)))
+        given = [extractor.normalize(t) for t in _given_tickers(fields)]
+        expected = set(given or extractor.extract(_post_text(fields)))
         got = {ticker for ticker, source_id in seen if source_id == entry_id}
         assert got == expected, (entry_id, _post_text(fields)[:80])
     for raw in published:

@@ -68,6 +68,19 @@ def test_iso_and_millisecond_timestamps() -> None:
         ({"data": '{"title": ["a"], "body": 5}'}, "wrong_type"),
         ({"text": "x", "created": "yesterday-ish"}, "bad_timestamp"),
         ({"text": "x", "tickers": "N@VDA"}, "wrong_type"),
+        ({"data": "[" * 10_000 + "]" * 10_000}, "too_deep"),
+        ({"data": '{"text": "x", "meta": ' + "[" * 40 + "]" * 40 + "}"}, "too_deep"),
+        ({"data": '{"text": "x", "created": ' + "9" * 400 + "}"}, "bad_timestamp"),
+        ({"data": '{"text": "x", "created": ' + "9" * 5_000 + "}"}, "bad_json"),
+        ({"data": '{"text": "x", "created": 1e400}'}, "bad_timestamp"),
+        ({"data": '{"text": "x", "created": NaN}'}, "bad_timestamp"),
+        ({"text": "x", "created": "9" * 5_000}, "bad_timestamp"),
+        ({"text": "x", "created": "Infinity"}, "bad_timestamp"),
+        ({"text": "x", "created": "0001-01-01T00:00:00Z"}, "bad_timestamp"),
+        ({"text": "x", "created": "9999-12-31T00:00:00Z"}, "bad_timestamp"),
+        ({"text": "x", "created": "1999-12-31T23:59:59Z"}, "bad_timestamp"),
+        ({"text": "x", "created": "-1"}, "bad_timestamp"),
+        ({"text": "x", "tickers": ",".join(f"T{i}" for i in range(1_001))}, "too_many_tickers"),
     ],
 )
 def test_malformed_entries_are_poison_with_a_reason(fields: dict[str, str], reason: str) -> None:
@@ -75,6 +88,25 @@ def test_malformed_entries_are_poison_with_a_reason(fields: dict[str, str], reas
     with pytest.raises(PoisonInput) as caught:
         to_post(fields, "1-0")
     assert caught.value.reason == reason
+
+
+def test_created_is_bounded_to_2000_through_a_day_after_now() -> None:
+    """A post from 2000 on, up to a day ahead of the clock (drift, time zones), is accepted;
+    a day and a minute ahead is poison."""
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    assert to_post({"text": "x", "created": "2000-01-01T00:00:00Z"}, "1-0", now=now).created
+    ahead = to_post({"text": "x", "created": "2026-12-05T12:00:00Z"}, "1-0", now=now).created
+    assert ahead == datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    with pytest.raises(PoisonInput, match="outside 2000-01-01 to now"):
+        to_post({"text": "x", "created": "2026-12-05T12:01:00Z"}, "1-0", now=now)
+
+
+def test_an_entry_of_too_many_fields_is_poison_before_decoding() -> None:
+    """More than 1,000 fields is poison (the fields travel into scripts and dead letters)."""
+    fields = {f"f{i}".encode(): b"x" for i in range(1_001)}
+    with pytest.raises(PoisonInput, match="too_many_fields"):
+        decode_fields(fields, 65_536)
+    assert len(decode_fields(dict(list(fields.items())[:1_000]), 65_536)) == 1_000
 
 
 def test_oversize_and_bad_encoding_are_poison() -> None:

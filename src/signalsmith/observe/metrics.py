@@ -66,6 +66,17 @@ class Metrics:
         self.redis_errors = Counter(
             "signalsmith_redis_errors", "Redis operations that failed and were retried", registry=r
         )
+        self.tickers_skipped = Counter(
+            "signalsmith_tickers_skipped",
+            "Tickers of a post left undecided, by reason (unknown, over_limit)",
+            ["reason"],
+            registry=r,
+        )
+        self.commits_refused = Counter(
+            "signalsmith_commits_refused",
+            "Commit batches Redis refused for their content (retried entry by entry)",
+            registry=r,
+        )
 
         self._llm_series(r)
 

@@ -10,8 +10,11 @@
 --            author key index (0: no author), asset class]
 -- Settings: dead_zone, ttl (daily hash, seconds; 0 keeps), window_s, bucket_s,
 --   baseline_buckets, spike_factor, spike_min, signal (key index of the signal stream, 0: spikes
---   are not published), signal_maxlen, now (epoch seconds), now_iso.
+--   are not published), signal_maxlen, now (epoch seconds), now_iso, types (one letter per key:
+--   s stream, h hash, k counter), max_values (per record).
 -- Returns one 1 (applied) or 0 (no longer pending for this consumer) per commit.
+-- Refuses the whole batch with an error before its first write when a key holds the wrong type
+-- or a record is too large: a script is not rolled back, and a refused batch is sent again.
 --
 -- The daily hashes and rolling views are read once per batch, folded in memory post by post, and
 -- written once at the end: the script is atomic, so the result is the same as writing after every
@@ -327,6 +330,33 @@ local function ours()
   for _, row in ipairs(rows) do set[row[1]] = true end
   return set, #rows < #batch
 end
+
+local TYPES = {s = 'stream', h = 'hash', k = 'string'}
+
+local function refuse(why)
+  return redis.error_reply('REFUSED ' .. why)
+end
+
+local function check()
+  for i = 1, #KEYS do
+    local want = TYPES[string.sub(S.types, i, i)]
+    local got = redis.call('TYPE', KEYS[i]).ok
+    if got ~= 'none' and got ~= want then
+      return refuse('key ' .. KEYS[i] .. ' holds a ' .. got .. ', not a ' .. want)
+    end
+  end
+  for _, commit in ipairs(batch) do
+    for _, record in ipairs(commit[2]) do
+      local n = #record[3]
+      if n == 0 or n % 2 == 1 or n > S.max_values then
+        return refuse('entry ' .. commit[1] .. ': a record of ' .. n .. ' values')
+      end
+    end
+  end
+end
+
+local refused = check()
+if refused then return refused end
 
 local pending, complete = ours()
 

@@ -5,6 +5,7 @@ Pure: the worker hands the result to the committer, which writes it atomically w
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ from signalsmith.envelopes import (
 from signalsmith.sink.redis_publish import Commit, HashUpdate, Record
 
 ACTIONABLE = frozenset({Verdict.BUY, Verdict.SELL})
+FLAT_ORIGINALS = 256  # up to this many original fields stay readable as orig.<name>
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +144,28 @@ def dead_letter_commit(
         "stream": stream,
         "entry_id": entry_id,
         "failed_at": now.isoformat(),
+        **original_fields(fields or {}),
     }
-    for name, value in (fields or {}).items():
-        record[f"orig.{name.decode('utf-8', 'backslashreplace')}"] = value
     return Commit(entry_id=entry_id, records=(Record(dlq_stream, record, maxlen),))
+
+
+def original_fields(fields: Mapping[bytes, bytes]) -> dict[str, str | bytes]:
+    """An entry's fields as a dead letter keeps them: ``orig.<name>`` each, or, for an entry with
+    very many fields or a name that is not UTF-8, all in one field ``orig`` (a JSON list of
+    [name, value] pairs; bytes that are not UTF-8 as escaped surrogates), so that a dead letter is
+    one bounded record and a replay restores every byte."""
+    names = [_utf8(name) for name in fields]
+    if len(fields) <= FLAT_ORIGINALS and all(name is not None for name in names):
+        return {f"orig.{name}": value for name, value in zip(names, fields.values(), strict=True)}
+    pairs = [
+        [name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape")]
+        for name, value in fields.items()
+    ]
+    return {"orig": json.dumps(pairs)}
+
+
+def _utf8(name: bytes) -> str | None:
+    try:
+        return name.decode("utf-8")
+    except UnicodeDecodeError:
+        return None

@@ -6,6 +6,9 @@ arguments as one JSON document rather than hundreds of separately packed ones).
 
 For each post the script first checks that the entry is still pending for this consumer; if
 another consumer reclaimed or acknowledged it meanwhile, it does nothing for that post and says so.
+Before writing anything it checks every key's type and every record's size: a Lua script that
+fails half-way is not rolled back, so a refusal (``CommitRefused``) must come before the first
+write, and a refused batch can be committed again entry by entry without writing anything twice.
 """
 
 from __future__ import annotations
@@ -18,10 +21,32 @@ from importlib import resources
 
 from pydantic_core import to_json
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
+from signalsmith.errors import CommitRefused
 from signalsmith.source.redis_streams import GroupRef
 
 _FIRST_RAW_ARG = 5  # ARGV index of the first raw value (see commit.lua)
+MAX_RECORD_FIELDS = 3_500  # field-value pairs in one XADD: Lua's unpack() takes about 8,000 values
+# Replies that say the server cannot take writes right now (loading, out of memory, failing over,
+# a script running too long, ...): waited out like a lost connection, never blamed on an entry.
+_SERVER_STATES = frozenset(
+    {
+        "BUSY",
+        "CLUSTERDOWN",
+        "LOADING",
+        "MASTERDOWN",
+        "MISCONF",
+        "NOAUTH",
+        "NOPERM",
+        "NOREPLICAS",
+        "NOSCRIPT",
+        "OOM",
+        "READONLY",
+        "TRYAGAIN",
+        "WRONGPASS",
+    }
+)
 
 
 def _script_text() -> str:
@@ -106,7 +131,12 @@ class RedisCommitter:
             to_json(self._settings(batch)),
             *batch.raw,
         ]
-        results = await self._script(keys=batch.keys, args=args)
+        try:
+            results = await self._script(keys=batch.keys, args=args)
+        except ResponseError as exc:
+            if _server_state(exc):
+                raise
+            raise CommitRefused(str(exc)[:500]) from None
         return [bool(result) for result in results]
 
     def _settings(self, batch: _Batch) -> dict[str, object]:
@@ -123,7 +153,16 @@ class RedisCommitter:
             "signal_maxlen": config.spike_maxlen,
             "now": now,
             "now_iso": datetime.fromtimestamp(now, UTC).isoformat(),
+            "types": "".join(batch.types),
+            "max_values": 2 * MAX_RECORD_FIELDS,
         }
+
+
+def _server_state(exc: ResponseError) -> bool:
+    """True when Redis says it cannot serve now, as opposed to refusing what was sent. An error
+    raised inside the script carries the reply's code first (``OOM command not allowed ...``)."""
+    code = str(exc).split(" ", 1)[0].upper()
+    return code in _SERVER_STATES
 
 
 class _Batch:
@@ -136,6 +175,7 @@ class _Batch:
 
     def __init__(self, stream: str) -> None:
         self.keys = [stream]
+        self.types = ["s"]  # per key, what it must hold: s(tream), h(ash) or k (a counter)
         self._index = {stream: 1}
         self.raw: list[str | bytes] = []  # holds every value, so the ids below stay theirs
         self._raw_index: dict[int, int] = {}  # id(value) -> its ARGV index
@@ -144,7 +184,7 @@ class _Batch:
         records = [[self.key(r.stream), r.maxlen, self._fields(r.fields)] for r in item.records]
         hashes = [
             [
-                self.key(u.key),
+                self.key(u.key, "h"),
                 u.ticker,
                 u.trade_date,
                 u.confidence,
@@ -157,19 +197,20 @@ class _Batch:
                 u.synthesis_at,
                 u.synthesis_len,
                 u.kind,
-                self.key(u.rolling_key),
-                self.key(u.story_key),
-                self.key(u.author_key) if u.author_key else 0,
+                self.key(u.rolling_key, "h"),
+                self.key(u.story_key, "k"),
+                self.key(u.author_key, "k") if u.author_key else 0,
                 u.asset_class,
             ]
             for u in item.hashes
         ]
         return [item.entry_id, records, hashes]
 
-    def key(self, name: str) -> int:
+    def key(self, name: str, kind: str = "s") -> int:
         index = self._index.get(name)
         if index is None:
             self.keys.append(name)
+            self.types.append(kind)
             index = self._index[name] = len(self.keys)
         return index
 

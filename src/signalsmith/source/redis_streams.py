@@ -104,6 +104,11 @@ class StreamSource:
         }
         return [replace(entry, deliveries=counts.get(entry.id, 1)) for entry in entries]
 
+    async def fetch(self, entry_id: str) -> RawFields | None:
+        """One entry's fields as they stand in the stream now (None: deleted or trimmed)."""
+        rows = cast(Rows, await self._redis.xrange(self.stream, entry_id, entry_id, count=1))
+        return rows[0][1] or None if rows else None
+
     async def pending(self) -> int:
         """Entries delivered to any consumer of the group and not yet acknowledged."""
         summary = await self._redis.xpending(self.stream, self.group)
