@@ -314,5 +314,9 @@ def fake_llm(
 
 
 def main() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point: a configuration error found after start-up (Redis refusing the
+    password, ...) ends every command the same way, one line and exit status 2."""
+    try:
+        app()
+    except ConfigError as exc:
+        raise SystemExit(_fail(exc).exit_code) from None

@@ -23,7 +23,10 @@ class EmbeddedRedis:
     def start(self) -> str:
         """Start the server if it is not running yet; returns its unix socket path."""
         try:
-            self._state_dir.mkdir(parents=True, exist_ok=True)
+            # Private: the data file holds every post and decision, and redis-server writes it
+            # world-readable; nobody else may even list the directory.
+            self._state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._state_dir.chmod(0o700)
         except OSError as exc:
             raise ConfigError(
                 "STATE_DIR", f"cannot create {self._state_dir}: {exc.strerror}"

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import gc
 import signal
+import socket
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -16,6 +17,10 @@ from urllib.parse import urlsplit, urlunsplit
 import structlog
 import uvicorn
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, NoPermissionError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from signalsmith.analyze.base import Analyzer
 from signalsmith.analyze.llm.providers import ProviderConfig, resolve_providers
@@ -97,11 +102,34 @@ async def open_redis(settings: Settings) -> AsyncIterator[RedisHandle]:
         client = Redis(unix_socket_path=socket_path, **options)
         handle = RedisHandle(client, f"unix://{socket_path}", embedded.cli_hint, True)
     try:
+        if not handle.embedded and settings.redis_strict_start:
+            await _check_credentials(client, settings)
         yield handle
     finally:
         await client.aclose()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
+
+
+async def _check_credentials(client: Redis, settings: Settings) -> None:
+    """At start-up, a refused password or a host name that does not resolve is the operator's
+    mistake and stops with one line (REDIS_STRICT_START=false waits them out instead); a server
+    that refuses connections or does not answer yet is waited out by the worker."""
+    setting = "REDIS_URL" if settings.redis_url is not None else "REDIS_ADDR"
+    retry = client.get_retry()
+    client.set_retry(Retry(NoBackoff(), 0))  # redis-py would retry a refused password for a while
+    try:
+        await client.ping()
+    except (AuthenticationError, NoPermissionError):
+        credential = "REDIS_PASSWORD" if settings.redis_password is not None else setting
+        raise ConfigError(credential, "Redis refused the credentials") from None
+    except RedisConnectionError as exc:
+        if isinstance(exc.__cause__ or exc.__context__, socket.gaierror):
+            raise ConfigError(setting, "the host name does not resolve") from None
+        log.warning("redis not reachable yet; waiting for it", error=type(exc).__name__)
+    finally:
+        if retry is not None:
+            client.set_retry(retry)
 
 
 def group_ref(settings: Settings) -> GroupRef:
@@ -156,6 +184,7 @@ def build_worker(
         policy=policy,
         max_in_flight=settings.max_in_flight,
         max_deliveries=settings.max_deliveries,
+        max_tickers=settings.max_tickers_per_post,
         drain_timeout_s=settings.drain_timeout,
         block_s=settings.block_ms / 1000,
     )
