@@ -74,6 +74,7 @@ class WorkerStats:
     started_at: datetime = field(default_factory=utc_now)
     redis_ok: bool = False
     group_ready: bool = False
+    commits_ok: bool = True  # False while commits fail (an outage or a server that cannot write)
 
     def error(self, message: str) -> None:
         self.last_error = message[:500]
@@ -239,6 +240,10 @@ class Worker:
         commits = [outcome for outcome in outcomes if isinstance(outcome, Commit)]
         try:
             applied = await self._committer.commit(commits)
+            self.stats.commits_ok = True
+        except RedisError:
+            self.stats.commits_ok = False
+            raise
         except CommitRefused as exc:
             self.metrics.commits_refused.inc()
             log.warning("commit refused; committing entry by entry", error=str(exc))
