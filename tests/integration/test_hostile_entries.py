@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -236,3 +240,65 @@ def test_the_embedded_state_directory_is_private(tmp_path: Path) -> None:
         assert state.stat().st_mode & 0o777 == 0o700
     finally:
         server.stop()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[str]:
+    """A redis-server of this test's own (its memory limit is changed); its URL."""
+    server = shutil.which("redis-server") or str(Path(sys.executable).parent / "redis-server")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    command = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir"]
+    process = subprocess.Popen([*command, str(tmp_path)], stdout=subprocess.DEVNULL)
+    client = sync_redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except sync_redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    client.close()
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(10)
+
+
+async def _until(condition: Callable[[], bool], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_server_that_cannot_write_is_waited_out_not_blamed_on_entries(
+    private_redis: str, stream_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis out of memory (OOM) refuses every commit: that is an outage, not bad input. The
+    worker reports commits failing, dead-letters nothing and keeps the entries pending; once
+    Redis can write again, every entry is committed exactly once."""
+    settings = _settings(stream_env, monkeypatch, REDIS_URL=private_redis)
+    redis = Redis.from_url(private_redis)
+    texts = ["Loading up on $NVDA calls, to the moon", "Dumping all my $TSLA, going to zero"]
+    for text in texts * 10:
+        await redis.xadd(settings.stream, {"text": text})
+    await redis.xgroup_create(settings.stream, settings.group, id="0")
+    await redis.config_set("maxmemory", 1)
+    worker = build_worker(settings, redis, Metrics())
+    running = asyncio.create_task(worker.run(asyncio.Event(), until_idle=0.3))
+
+    await _until(lambda: not worker.stats.commits_ok)
+    assert worker.stats.dead_lettered == 0
+    assert await redis.xlen(settings.signal_stream) == 0
+    assert not running.done()
+
+    await redis.config_set("maxmemory", 0)
+    stats = await asyncio.wait_for(running, timeout=60)
+    assert stats.commits_ok
+    assert (stats.acknowledged, stats.dead_lettered) == (20, 0)
+    assert await redis.xlen(settings.signal_stream) == 20
+    assert await _pending(redis, settings) == 0
+    await redis.aclose()

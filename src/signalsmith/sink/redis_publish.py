@@ -21,7 +21,16 @@ from importlib import resources
 
 from pydantic_core import to_json
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import (
+    ClusterDownError,
+    MasterDownError,
+    NoPermissionError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+    TryAgainError,
+)
 
 from signalsmith.errors import CommitRefused
 from signalsmith.source.redis_streams import GroupRef
@@ -159,10 +168,24 @@ class RedisCommitter:
 
 
 def _server_state(exc: ResponseError) -> bool:
-    """True when Redis says it cannot serve now, as opposed to refusing what was sent. An error
-    raised inside the script carries the reply's code first (``OOM command not allowed ...``)."""
+    """True when Redis says it cannot serve now, as opposed to refusing what was sent: by the
+    class redis-py gives the reply, or by its code (an error raised inside the script carries the
+    reply's code first, ``OOM command not allowed ...``)."""
+    if isinstance(exc, _SERVER_STATE_ERRORS):
+        return True
     code = str(exc).split(" ", 1)[0].upper()
     return code in _SERVER_STATES
+
+
+_SERVER_STATE_ERRORS = (
+    ClusterDownError,
+    MasterDownError,
+    NoPermissionError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    TryAgainError,
+)
 
 
 class _Batch:

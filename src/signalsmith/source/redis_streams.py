@@ -46,12 +46,22 @@ class StreamSource:
         self._claim_from = "0-0"
 
     async def ensure_group(self) -> None:
-        """Create the group (and stream) from the start of the stream; exists already is fine."""
+        """Create the group (and stream) from the start of the stream; exists already is fine.
+        Looked up first: that read works when the server refuses writes (out of memory)."""
+        if await self._group_exists():
+            return
         try:
             await self._redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+
+    async def _group_exists(self) -> bool:
+        try:
+            groups = await self._redis.xinfo_groups(self.stream)
+        except ResponseError:  # no such stream yet
+            return False
+        return any(_text(group["name"]) == self.group for group in groups)
 
     def rewind(self) -> None:
         """Read this consumer's pending history again (after losing the connection)."""
