@@ -18,9 +18,11 @@ import pytest
 import redis as sync_redis
 from redis.asyncio import Redis
 
+from signalsmith.analyze.fake import FunctionAnalyzer
 from signalsmith.deadletters import list_dead_letters, replay_dead_letters
+from signalsmith.domain import Opinion, Post, Verdict
 from signalsmith.embedded import EmbeddedRedis
-from signalsmith.errors import CommitRefused
+from signalsmith.errors import CommitRefused, TransientError
 from signalsmith.lifecycle import build_worker, group_ref, rolling_config
 from signalsmith.observe.metrics import Metrics
 from signalsmith.settings import Settings, load_settings
@@ -302,3 +304,36 @@ async def test_a_server_that_cannot_write_is_waited_out_not_blamed_on_entries(
     assert await redis.xlen(settings.signal_stream) == 20
     assert await _pending(redis, settings) == 0
     await redis.aclose()
+
+
+def _buy(post: Post, ticker: str) -> Opinion:
+    if "stall" in post.text:
+        raise TransientError("provider busy: 503 from the provider")
+    return Opinion(Verdict.BUY, 0.9, 0.8, ("test",))
+
+
+async def test_with_waiting_analyzers_killers_are_dead_letters_at_once(
+    redis: Redis, stream_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With analyzers that wait (an LLM), an entry that used to crash its task (deep JSON) is
+    dead-lettered at its first delivery with its own reason, not retried until MAX_DELIVERIES
+    as "unknown (failed in another consumer)"; an entry that keeps failing transiently is
+    dead-lettered with the error this consumer saw."""
+    settings = _settings(stream_env, monkeypatch, MAX_DELIVERIES="2", CLAIM_IDLE_MS="100")
+    worker = build_worker(settings, redis, Metrics(), [FunctionAnalyzer(_buy)])
+    deep = (await redis.xadd(settings.stream, {"data": "[" * 10_000 + "]" * 10_000})).decode()
+    stuck = (await redis.xadd(settings.stream, {"text": "$AMD stall"})).decode()
+    await redis.xadd(settings.stream, {"text": "$AMD fine"})
+
+    stats = await asyncio.wait_for(worker.run(asyncio.Event(), until_idle=0.5), timeout=60)
+
+    letters = {
+        letter.entry_id: letter
+        for letter in await list_dead_letters(redis, settings.dead_letter_stream, 10)
+    }
+    assert letters[deep].reason == "too_deep"
+    assert letters[stuck].reason == "max_deliveries"
+    assert "503 from the provider" in letters[stuck].detail
+    assert "unknown" not in letters[stuck].detail
+    assert (stats.dead_lettered, await _pending(redis, settings)) == (2, 0)
+    assert await redis.xlen(settings.signal_stream) == 1
