@@ -232,9 +232,21 @@ class Settings(BaseSettings):
     def _check_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
             return None
-        scheme = urlsplit(value.get_secret_value()).scheme
-        if scheme not in {"redis", "rediss", "unix"}:
+        # The messages never quote the URL or urlsplit's own errors: both can carry the password.
+        try:
+            parts = urlsplit(value.get_secret_value())
+        except ValueError:
+            raise ValueError("not a valid URL") from None
+        if parts.scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError(
+                "the port must be a number from 1 to 65535 (percent-encode / ? # in a password)"
+            )
         return value
 
     @field_validator("prompt_file")

@@ -23,6 +23,7 @@ from signalsmith.analyze.llm.openai_compat import Completion, OpenAICompatClient
 from signalsmith.analyze.llm.providers import ProviderConfig
 from signalsmith.errors import ProviderError, ProvidersFailed
 from signalsmith.observe.metrics import Metrics
+from signalsmith.redact import redact_url
 
 Messages = Sequence[Mapping[str, str]]
 FormatFor = Callable[[ProviderConfig], Mapping[str, object] | None]
@@ -215,7 +216,7 @@ class LLMChain:
 
 
 def slot_health(slot: ProviderSlot, chain: LLMChain, now: float) -> dict[str, object]:
-    """The provider's state for /health; never a key."""
+    """The provider's state for /health; never a key, not even one inside the base URL."""
     reason = chain.unavailable(slot)
     if slot.budget.exhausted():
         state = "budget_exhausted"
@@ -230,7 +231,7 @@ def slot_health(slot: ProviderSlot, chain: LLMChain, now: float) -> dict[str, ob
     return {
         "name": slot.config.name,
         "model": slot.config.model,
-        "base_url": slot.config.base_url,
+        "base_url": redact_url(slot.config.base_url),
         "state": state,
         "reason": reason or None,
         "breaker": slot.breaker.state.value,

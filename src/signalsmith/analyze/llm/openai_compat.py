@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import openai
 
@@ -54,9 +55,11 @@ class OpenAICompatClient:
 
     def __init__(self, config: ProviderConfig, http: HttpPool) -> None:
         self.config = config
+        base_url, query = _split_query(config.base_url)
         self._client = openai.AsyncOpenAI(
             api_key=config.api_key,
-            base_url=config.base_url,
+            base_url=base_url,
+            default_query=query or None,
             timeout=config.timeout,
             max_retries=0,
             http_client=http,
@@ -82,7 +85,7 @@ class OpenAICompatClient:
             body["response_format"] = dict(response_format)
         try:
             reply = await self._client.post("/chat/completions", body=body, cast_to=object)
-        except openai.OpenAIError as exc:
+        except Exception as exc:  # every failure, not only the SDK's; CancelledError passes
             raise provider_error(exc) from None
         return to_completion(reply, (time.perf_counter() - started) * 1000, self.config.model)
 
@@ -111,8 +114,10 @@ def _count(usage: object, name: str) -> int:
     return value if isinstance(value, int) and value >= 0 else 0
 
 
-def provider_error(exc: openai.OpenAIError) -> ProviderError:
-    """The SDK's exception as the chain's ProviderError; never carries the request's key."""
+def provider_error(exc: Exception) -> ProviderError:
+    """The call's exception as the chain's ProviderError; never carries the request's key."""
+    if not isinstance(exc, openai.OpenAIError):
+        return _transport_error(exc)
     if isinstance(exc, openai.APITimeoutError):
         return ProviderError("timeout", "no answer within the timeout")
     if isinstance(exc, openai.APIConnectionError):
@@ -120,6 +125,25 @@ def provider_error(exc: openai.OpenAIError) -> ProviderError:
     if isinstance(exc, openai.APIStatusError):
         return _status_error(exc)
     return ProviderError("server", type(exc).__name__)
+
+
+def _transport_error(exc: Exception) -> ProviderError:
+    """An exception the SDK let through (the HTTP client refusing the request, a ValueError or
+    TypeError from the transport): the same request would fail the same way, so the provider is
+    rejected for a while and the chain falls back. Only the type is kept: the exception's text
+    can quote the URL, which may hold a key."""
+    return ProviderError("rejected", f"the HTTP client failed ({type(exc).__name__})")
+
+
+def _split_query(base_url: str) -> tuple[str, dict[str, str]]:
+    """The base URL without its query, and the query's parameters: the SDK appends each request's
+    path to the base URL as text, so a query left in it (a gateway's key) would end up inside
+    every path instead of being sent."""
+    parts = urlsplit(base_url)
+    if not parts.query:
+        return base_url, {}
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit(parts._replace(query="", fragment="")), query
 
 
 def _status_error(exc: openai.APIStatusError) -> ProviderError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from signalsmith.errors import ConfigError
 from signalsmith.settings import PROVIDER_NAMES, ProviderSettings, Settings
@@ -162,6 +163,9 @@ def _resolve(settings: Settings, name: str) -> ProviderConfig:
         raise ConfigError(f"{upper}_API_KEY", f"is required to use the {name} provider")
     if not base_url:
         raise ConfigError(f"{upper}_BASE_URL", f"is required to use the {name} provider")
+    problem = _base_url_problem(base_url, f"{upper}_API_KEY")
+    if problem:
+        raise ConfigError(f"{upper}_BASE_URL", problem)
     if not model:
         raise ConfigError(f"{upper}_MODEL", f"is required to use the {name} provider")
     return ProviderConfig(
@@ -178,3 +182,29 @@ def _resolve(settings: Settings, name: str) -> ProviderConfig:
         price_in=preset.price_in if given.price_in is None else given.price_in,
         price_out=preset.price_out if given.price_out is None else given.price_out,
     )
+
+
+def _base_url_problem(url: str, key_variable: str) -> str:
+    """Why a provider base URL can never work, or ""; never quotes the URL, which may hold a key.
+
+    User info is refused rather than hidden: the HTTP client will not send it beside the API key's
+    Authorization header, so every call would fail. Key-like query parameters are allowed (some
+    gateways take their key there) and are masked wherever the URL is shown.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in {"http", "https"}:
+        return "must be an http:// or https:// URL"
+    if "@" in parts.netloc:
+        return f"must not carry user:password@ (put the key in {key_variable})"
+    if not parts.hostname:
+        return "has no host"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "the port must be a number from 1 to 65535"
+    return ""
