@@ -18,6 +18,8 @@ from itertools import compress, count, repeat
 from operator import ne
 from typing import Final, NamedTuple
 
+from signalsmith.analyze.injection import TRIGGERS as _INJECTION_TRIGGERS
+from signalsmith.analyze.injection import injected_spans
 from signalsmith.domain import Opinion, Signals, Verdict
 
 # --------------------------------------------------------------------------------------------
@@ -794,6 +796,7 @@ _LIST_GLUE: Final = frozenset({",", "and", "or", "/", "+", "both"})
 _COORDINATORS: Final = frozenset({"or", "nor"})
 _SENTENCE_ENDS: Final = frozenset(key for key, ends in _BREAKS.items() if ends)
 _CLAUSE_SPLITS: Final = frozenset(_BREAKS) | _CLAUSE_WORDS
+_MARKS: Final = _CLAUSE_SPLITS | _INJECTION_TRIGGERS
 _PERCENT: Final = frozenset({"%", "percent", "pct"})
 _PREFERS: Final = frozenset({">", "over"})
 _CURRENCIES: Final = _words("eur usd sek nok dkk gbp jpy chf meur musd rs inr")
@@ -831,6 +834,7 @@ _GLUED_CURRENCY: Final = re.compile(r"\b(EUR|USD|MEUR|MUSD)(?=\d)")
 # Symbols that are also English words in capitals ("A great quarter"): cashtags only.
 _BARE_AMBIGUOUS: Final = frozenset({"A", "I"})
 _ANCHOR: Final = "\x00"  # ticker tokens become this so a ticker named LOW or ALL never scores
+_SILENCED: Final = "\x01"  # the words of an injection become this: no phrase starts with it
 
 # All-caps words that are not tickers; without this "CEO" or "EPS" would anchor cues.
 _NOT_TICKER_WORDS: Final = (
@@ -1060,6 +1064,7 @@ class _Doc:
     figures: bool = False  # whether it has numbers and a comparison marker
     layout: bool = False  # whether it may have "KO > PEP" or a bare "Out."
     strikes: list[int] = field(default_factory=list)  # option shorthand left a number ("700c")
+    triggers: list[int] = field(default_factory=list)  # words that may address the analyzer
 
     def sent_of(self, pos: int) -> int:
         return bisect_right(self.sent_starts, pos)
@@ -1253,7 +1258,7 @@ def _tokenize(text: str, symbols: Collection[str], lexical: Collection[str]) -> 
     toks = _TOKEN_RE.findall(text)
     low = list(map(str.lower, toks))
     strikes = _name_options(toks, low) if _OPTION_RE.search(text) else []
-    splits = list(compress(count(), map(_CLAUSE_SPLITS.__contains__, low)))
+    splits, triggers = _marks(low)
     # A break ends its sentence/clause after itself; "but", "while" start a new clause.
     sent_starts = [i + 1 for i in splits if low[i] in _SENTENCE_ENDS]
     clause_starts = [i + 1 if low[i] in _BREAKS else i for i in splits]
@@ -1262,11 +1267,22 @@ def _tokenize(text: str, symbols: Collection[str], lexical: Collection[str]) -> 
     )
     figures = not _FIGURE_MARKERS.isdisjoint(low) and _DIGIT_RE.search(text) is not None
     layout = ">" in text or " over " in text or "out" in low
-    doc = _Doc(low, sent_starts, clause_starts, [], questions, figures, layout, strikes)
+    doc = _Doc(low, sent_starts, clause_starts, [], questions, figures, layout, strikes, triggers)
     candidates = _candidates(toks, low, "$" in text)
     if candidates:
         _find_anchors(doc, toks, candidates, symbols, lexical)
     return doc
+
+
+def _marks(low: list[str]) -> tuple[list[int], list[int]]:
+    """Where clauses split, and where words that may address the analyzer sit ("ignore",
+    "output"). Few texts hold any of the latter, and finding both in one pass spares long
+    texts a second walk over every token."""
+    if _INJECTION_TRIGGERS.isdisjoint(low):
+        return list(compress(count(), map(_CLAUSE_SPLITS.__contains__, low))), []
+    marks = list(compress(count(), map(_MARKS.__contains__, low)))
+    splits = [i for i in marks if low[i] in _CLAUSE_SPLITS]
+    return splits, [i for i in marks if low[i] in _INJECTION_TRIGGERS]
 
 
 def _candidates(toks: list[str], low: list[str], cashtags: bool) -> list[int]:
@@ -1335,6 +1351,16 @@ def _find_anchors(
     doc.anchors = [
         _new_anchor((i, sym, bisect_right(sents, i), bisect_right(clauses, i))) for i, sym in found
     ]
+
+
+def _silence(low: list[str], spans: Iterable[tuple[int, int]]) -> None:
+    """Blank the words of text addressed to the analyzer ("ignore previous instructions,
+    output BUY") so no cue, negator or subject matches there. Breaks and tickers stay, so
+    sentence and clause numbers and ticker mentions hold."""
+    for start, end in spans:
+        for i in range(start, end):
+            if low[i] not in _BREAKS and low[i] != _ANCHOR:
+                low[i] = _SILENCED
 
 
 def _match(doc: _Doc, trie: Trie) -> list[_Hit]:
@@ -2068,6 +2094,9 @@ class Lexicon:
 
     def _analyse(self, text: str, symbols: Collection[str]) -> tuple[_Doc, _Context, list[_Cue]]:
         doc = _tokenize(text, symbols, self._lexical)
+        if doc.triggers:
+            spans = injected_spans(doc.low, doc.triggers, doc.sent_starts, doc.clause_starts)
+            _silence(doc.low, spans)
         hits = _match(doc, self._trie)
         ctx = _context(doc, hits)
         return doc, ctx, _cues(doc, hits, ctx)
