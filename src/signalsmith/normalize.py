@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from signalsmith.domain import Post
 from signalsmith.errors import PoisonInput
@@ -19,6 +20,8 @@ KNOWN_FIELDS = frozenset(
 )
 _TICKER = re.compile(r"^\$?([A-Za-z0-9][A-Za-z0-9.\-]{0,11})$")
 _EPOCH_MS_THRESHOLD = 10**11  # larger epoch values are milliseconds
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # a pair's halves, or a lone one
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_FIELDS = 1_000  # fields in one entry; a post has a dozen, the rest is kept as metadata
 MAX_DEPTH = 32  # nesting of the JSON in a ``data`` field (and of what it holds)
 MAX_TICKERS_GIVEN = 1_000  # symbols a producer may list; MAX_TICKERS_PER_POST caps the decisions
@@ -82,8 +85,25 @@ def _unwrap_data(fields: Mapping[str, str]) -> dict[str, object]:
         raise PoisonInput("bad_json", f"field 'data': {str(exc)[:200]}") from None
     if not isinstance(payload, dict):
         raise PoisonInput("wrong_type", f"field 'data' holds {type(payload).__name__}, not object")
+    if _SURROGATE_ESCAPE.search(text):
+        payload = cast(dict[str, object], _without_lone_surrogates(payload))
     extra = {key: value for key, value in fields.items() if key != "data"}
     return {**extra, **payload}
+
+
+def _without_lone_surrogates(value: object) -> object:
+    """JSON may escape half of a UTF-16 pair (``"\\ud800"``, text cut in the middle of an
+    emoji); no UTF-8 output can carry it, so it becomes U+FFFD. Nesting is bounded already."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            _without_lone_surrogates(key): _without_lone_surrogates(item)
+            for key, item in value.items()
+        }
+    return value
 
 
 def _depth_over(text: str, limit: int) -> bool:

@@ -116,3 +116,12 @@ def test_oversize_and_bad_encoding_are_poison() -> None:
     with pytest.raises(PoisonInput, match="bad_encoding"):
         decode_fields({b"body": b"\xff\xfe"}, 65_536)
     assert decode_fields({b"body": "é".encode()}, 65_536) == {"body": "é"}
+
+
+def test_lone_utf16_surrogates_in_json_become_replacement_characters() -> None:
+    """Half of an escaped UTF-16 pair (text cut inside an emoji) cannot be written as UTF-8: it
+    becomes U+FFFD, in keys too; a whole pair is the character it encodes."""
+    data = r'{"title": "$NVDA \ud800 up", "\udfff": "\udc00", "e": "\ud83d\ude80"}'
+    post = to_post({"data": data}, "1-0")
+    assert post.title == "$NVDA \ufffd up"
+    assert post.metadata == {"\ufffd": "\ufffd", "e": "🚀"}
