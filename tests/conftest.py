@@ -7,7 +7,13 @@ or a silent fallback.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -110,3 +116,38 @@ def stream_env(redis_target: RedisTarget, prefix: str, tmp_path: Path) -> dict[s
         "HTTP_PORT": "0",
         "BLOCK_MS": "100",
     }
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def private_redis_server(directory: Path, password: str | None = None) -> Iterator[int]:
+    """A redis-server of the test's own on a free port (for tests that change its password or
+    memory limit); yields the port once it answers, stops it afterwards."""
+    server = shutil.which("redis-server") or str(Path(sys.executable).parent / "redis-server")
+    port = free_port()
+    command = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--appendonly", "no", "--dir", str(directory)]
+    command += ["--requirepass", password] if password else []
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    client = sync_redis.Redis(port=port, password=password)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except sync_redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield port
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(10)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +26,7 @@ from signalsmith.observe.metrics import Metrics
 from signalsmith.settings import Settings, load_settings
 from signalsmith.sink.redis_publish import Commit, Record, RedisCommitter
 from signalsmith.worker import Worker, WorkerStats
+from tests.conftest import private_redis_server
 
 pytestmark = pytest.mark.redis
 CLI = [sys.executable, "-m", "signalsmith"]
@@ -247,26 +246,8 @@ def test_the_embedded_state_directory_is_private(tmp_path: Path) -> None:
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[str]:
     """A redis-server of this test's own (its memory limit is changed); its URL."""
-    server = shutil.which("redis-server") or str(Path(sys.executable).parent / "redis-server")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    command = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir"]
-    process = subprocess.Popen([*command, str(tmp_path)], stdout=subprocess.DEVNULL)
-    client = sync_redis.Redis(port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except sync_redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    client.close()
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(10)
+    with private_redis_server(tmp_path) as port:
+        yield f"redis://127.0.0.1:{port}/0"
 
 
 async def _until(condition: Callable[[], bool], seconds: float = 20) -> None:

@@ -4,51 +4,25 @@ an outage at start-up is still waited out."""
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis as sync_redis
+
+from tests.conftest import free_port, private_redis_server
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 CLI = [sys.executable, "-m", "signalsmith"]
 PASSWORD = "right-horse-battery-7"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def locked_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A private redis-server on a free port that requires a password; its port."""
-    server = shutil.which("redis-server") or str(Path(sys.executable).parent / "redis-server")
-    port = _free_port()
-    directory = tmp_path_factory.mktemp("locked-redis")
-    command = [server, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", PASSWORD]
-    command += ["--save", "", "--appendonly", "no", "--dir", str(directory)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    client = sync_redis.Redis(port=port, password=PASSWORD)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except sync_redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    yield port
-    client.close()
-    process.terminate()
-    process.wait(10)
+    with private_redis_server(tmp_path_factory.mktemp("locked-redis"), PASSWORD) as port:
+        yield port
 
 
 def _run(env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -111,4 +85,4 @@ def test_an_outage_at_start_up_is_waited_out() -> None:
     """Nothing listening on the port (Redis not up yet) is no configuration error: the worker
     waits for it."""
     with pytest.raises(subprocess.TimeoutExpired):
-        _run({"REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0"}, timeout=4)
+        _run({"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}, timeout=4)
