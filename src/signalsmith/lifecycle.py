@@ -9,13 +9,11 @@ import contextlib
 import gc
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import structlog
-import uvicorn
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -29,9 +27,11 @@ from signalsmith.api import ServiceView, create_app
 from signalsmith.decide import DEAD_ZONE
 from signalsmith.embedded import EmbeddedRedis
 from signalsmith.errors import ConfigError
+from signalsmith.http_server import HttpThread, bind_listener
 from signalsmith.observe.heartbeat import beat_until, heartbeat_key
 from signalsmith.observe.logging import SecretScrubber
 from signalsmith.observe.metrics import Metrics
+from signalsmith.redact import redact_url, url_secrets
 from signalsmith.settings import Settings
 from signalsmith.sink.outputs import OutputPolicy
 from signalsmith.sink.redis_publish import RedisCommitter, RollingConfig
@@ -57,9 +57,9 @@ def secrets_of(settings: Settings) -> list[str]:
     values = [settings.redis_password] + [p.api_key for p in settings.providers.values()]
     found = [value.get_secret_value() for value in values if value is not None]
     if settings.redis_url is not None:
-        password = urlsplit(settings.redis_url.get_secret_value()).password
-        if password:
-            found.append(password)
+        found += url_secrets(settings.redis_url.get_secret_value())
+    for provider in settings.providers.values():
+        found += url_secrets(provider.base_url or "")
     return found
 
 
@@ -71,15 +71,6 @@ class RedisHandle:
     embedded: bool
 
 
-def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 @contextlib.asynccontextmanager
 async def open_redis(settings: Settings) -> AsyncIterator[RedisHandle]:
     """Connect to the configured Redis, or start the embedded one; close (and stop) on exit."""
@@ -89,12 +80,15 @@ async def open_redis(settings: Settings) -> AsyncIterator[RedisHandle]:
     if settings.redis_url is not None:
         url = settings.redis_url.get_secret_value()
         client = Redis.from_url(url, password=password, **options)
-        handle = RedisHandle(client, _redacted(url), f"redis-cli -u {_redacted(url)}", False)
+        handle = RedisHandle(client, redact_url(url), f"redis-cli -u {redact_url(url)}", False)
     elif settings.redis_addr is not None:
         host, _, port = settings.redis_addr.rpartition(":")
         client = Redis(host=host, port=int(port), password=password, **options)
         handle = RedisHandle(
-            client, f"redis://{settings.redis_addr}", f"redis-cli -h {host} -p {port}", False
+            client,
+            redact_url(f"redis://{settings.redis_addr}"),
+            f"redis-cli -h {host} -p {port}",
+            False,
         )
     else:
         embedded = EmbeddedRedis(settings.state_dir)
@@ -322,37 +316,13 @@ def _slot(
     )
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the service owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-async def start_http(
-    settings: Settings, view: ServiceView
-) -> tuple[_Server, asyncio.Task[None], str]:
-    """Serve the API in this event loop; returns the server, its task and its base URL."""
-    config = uvicorn.Config(
-        create_app(view),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-    )
-    server = _Server(config)
-    task = asyncio.create_task(server.serve(), name="http")
-    while not server.started:
-        if task.done():
-            task.result()
-            raise ConfigError(
-                "HTTP_PORT", f"cannot listen on {settings.http_host}:{settings.http_port}"
-            )
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return server, task, f"http://{settings.http_host}:{port}"
+async def start_http(settings: Settings, view: ServiceView) -> HttpThread:
+    """Serve the API from its own thread and event loop, on a socket bound here so that a taken
+    port or a wrong host stops start-up with one line; returns once it accepts connections."""
+    listener = bind_listener(settings.http_host, settings.http_port)
+    http = HttpThread(create_app(view), listener, settings.http_host)
+    await http.start()
+    return http
 
 
 def install_stop_handlers(stop: asyncio.Event) -> None:
@@ -386,9 +356,9 @@ async def run_service(
         worker = build_worker(settings, handle.client, metrics, stack.analyzers)
         stop = asyncio.Event()
         install_stop_handlers(stop)
-        server = None
+        http = None
         if options.http:
-            server, http_task, url = await start_http(
+            http = await start_http(
                 settings,
                 _view(
                     settings,
@@ -399,6 +369,7 @@ async def run_service(
                     scrubber=scrubber,
                 ),
             )
+            url = http.url
             announce(f"HTTP: {url}/health  {url}/metrics  {url}/readyz  {url}/livez")
         if handle.embedded:
             announce(f"embedded Redis ({handle.where}); connect with: {handle.cli_hint}")
@@ -417,9 +388,8 @@ async def run_service(
         )
         stop.set()
         await asyncio.gather(*helpers, return_exceptions=True)
-        if server is not None:
-            server.should_exit = True
-            await http_task
+        if http is not None:
+            await http.stop()
         await stack.aclose()
         log.info(
             "worker stopped",
@@ -453,7 +423,6 @@ def _view(
     scrubber: SecretScrubber,
 ) -> ServiceView:
     return ServiceView(
-        redis=handle.client,
         redis_where=handle.where,
         embedded=handle.embedded,
         ref=group_ref(settings),
