@@ -1,16 +1,16 @@
-"""HTTP in the worker's process: liveness, readiness, health (JSON) and Prometheus metrics."""
+"""HTTP in the worker's process: liveness, readiness, health (JSON) and Prometheus metrics, all
+answered from the worker's own state (never a Redis call) and from bodies rendered at most once
+per short period, so that a flood of requests costs the pipeline next to nothing."""
 
 from __future__ import annotations
 
-import asyncio
+import json
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from signalsmith import __version__
 from signalsmith.observe.logging import SecretScrubber
@@ -21,15 +21,20 @@ from signalsmith.worker import WorkerStats
 if TYPE_CHECKING:
     from signalsmith.analyze.llm.chain import LLMChain
 
-_PING_TIMEOUT_S = 1.0
 _PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+_JSON = "application/json"
+# Scrapers poll every 10-60 s and probes every few seconds: bodies this old are still fresh.
+_HEALTH_TTL_S = 0.5
+_METRICS_TTL_S = 1.0
+_GET = ["GET", "HEAD"]  # probes that only want the status send HEAD
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class ServiceView:
     """What the endpoints may show: nothing here holds a secret."""
 
-    redis: Redis
     redis_where: str  # already redacted
     embedded: bool
     ref: GroupRef
@@ -41,38 +46,80 @@ class ServiceView:
     scrubber: SecretScrubber
 
 
-async def _redis_reachable(redis: Redis) -> bool:
-    try:
-        return bool(await asyncio.wait_for(redis.ping(), _PING_TIMEOUT_S))
-    except (RedisError, OSError, TimeoutError):
-        return False
+class Cached(Generic[T]):
+    """A value rebuilt at most once per ``ttl_s``; used from one event loop only."""
+
+    def __init__(self, build: Callable[[], T], ttl_s: float) -> None:
+        self._build = build
+        self._ttl_s = ttl_s
+        self._expires = float("-inf")
+        self._value: T | None = None
+
+    def get(self) -> T:
+        now = time.monotonic()
+        if self._value is None or now >= self._expires:
+            self._value = self._build()
+            self._expires = now + self._ttl_s
+        return self._value
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    status: int
+    body: bytes
 
 
 def create_app(view: ServiceView) -> FastAPI:
     """The FastAPI app over one running worker."""
-    app = FastAPI(title="signalsmith", version=__version__, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="signalsmith",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    health = Cached(lambda: render_health(view), _HEALTH_TTL_S)
+    metrics = Cached(view.metrics.render, _METRICS_TTL_S)
 
-    @app.get("/livez")
-    async def livez() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.api_route("/livez", methods=_GET)
+    async def livez() -> Response:
+        return Response(b'{"status":"ok"}', media_type=_JSON)
 
-    @app.get("/readyz")
-    async def readyz() -> JSONResponse:
-        reachable = await _redis_reachable(view.redis)
-        ready = reachable and view.stats.group_ready
-        body = {"ready": ready, "redis": reachable, "group": view.stats.group_ready}
-        return JSONResponse(body, status_code=200 if ready else 503)
+    @app.api_route("/readyz", methods=_GET)
+    async def readyz() -> Response:
+        rendered = render_ready(view.stats)
+        return Response(rendered.body, status_code=rendered.status, media_type=_JSON)
 
-    @app.get("/health")
-    async def health() -> JSONResponse:
-        reachable = await _redis_reachable(view.redis)
-        return JSONResponse(_health_body(view, reachable), status_code=200 if reachable else 503)
+    @app.api_route("/health", methods=_GET)
+    async def health_() -> Response:
+        rendered = health.get()
+        return Response(rendered.body, status_code=rendered.status, media_type=_JSON)
 
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        return Response(view.metrics.render(), media_type=_PROMETHEUS)
+    @app.api_route("/metrics", methods=_GET)
+    async def metrics_() -> Response:
+        return Response(metrics.get(), media_type=_PROMETHEUS)
 
     return app
+
+
+def render_ready(stats: WorkerStats) -> Rendered:
+    """Ready once the worker has reached Redis and its group, and until it loses them or its
+    commits start failing (a Redis that answers reads but refuses writes stalls the pipeline)."""
+    reachable, group, commits = stats.redis_ok, stats.group_ready, stats.commits_ok
+    ready = reachable and group and commits
+    body = {"ready": ready, "redis": reachable, "group": group, "commits": commits}
+    return Rendered(200 if ready else 503, _json(body))
+
+
+def render_health(view: ServiceView) -> Rendered:
+    """/health as the worker last saw the world: Redis is reachable as long as the worker's own
+    commands succeed, so a busy process never reads as a Redis outage."""
+    reachable = view.stats.redis_ok
+    return Rendered(200 if reachable else 503, _json(_health_body(view, reachable)))
+
+
+def _json(body: Mapping[str, object]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _providers(view: ServiceView) -> list[dict[str, object]]:
@@ -87,7 +134,8 @@ def _providers(view: ServiceView) -> list[dict[str, object]]:
 def _health_body(view: ServiceView, reachable: bool) -> dict[str, object]:
     stats = view.stats
     return {
-        "status": "ok" if reachable and stats.group_ready else "degraded",
+        "status": "ok" if reachable and stats.group_ready and stats.commits_ok else "degraded",
+        "commits_ok": stats.commits_ok,
         "version": __version__,
         "redis": {"reachable": reachable, "where": view.redis_where, "embedded": view.embedded},
         "stream": view.ref.stream,

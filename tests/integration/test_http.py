@@ -1,0 +1,189 @@
+"""The HTTP endpoints of a real ``signalsmith run`` process: probes' methods, start-up mistakes
+about where to listen, and /health under a flood of requests while posts flow."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import aiohttp
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+CLI = [sys.executable, "-m", "signalsmith"]
+ENDPOINTS = ("/livez", "/readyz", "/health", "/metrics")
+FLOOD_CLIENTS = 200
+FLOOD_SECONDS = 4.0
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    dropped = {"REDIS_URL", "REDIS_ADDR", "REDIS_PASSWORD", "SIGNALSMITH_CONFIG", "HTTP_HOST"}
+    base = {k: v for k, v in os.environ.items() if k not in dropped}
+    return {**base, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def _run_and_fail(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "run"], env=_env(env), capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.fixture
+def worker(stream_env: dict[str, str]) -> Iterator[str]:
+    """A running ``signalsmith run``; its base URL once it is ready. Stopped with SIGTERM,
+    which must end it with status 0."""
+    process = subprocess.Popen(
+        [*CLI, "run"],
+        env=_env({**stream_env, "LOG_LEVEL": "WARNING"}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    url = ""
+    deadline = time.monotonic() + 30
+    while not url and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line.startswith("HTTP: "):
+            url = line.split()[1].removesuffix("/health")
+    try:
+        assert url, "the run command never announced its HTTP endpoints"
+        while httpx.get(url + "/readyz", timeout=30).status_code != 200:
+            assert time.monotonic() < deadline, "never ready"
+            time.sleep(0.1)
+        yield url
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=20)
+        assert process.returncode == 0, err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+
+
+def test_head_answers_like_get_without_a_body_and_no_openapi(worker: str) -> None:
+    """Monitoring probes send HEAD: every endpoint answers it as GET, with no body; the OpenAPI
+    schema is not served (nor are the docs pages)."""
+    with httpx.Client(base_url=worker, timeout=30) as client:
+        for path in ENDPOINTS:
+            got = client.get(path)
+            head = client.head(path)
+            assert (got.status_code, head.status_code) == (200, 200), path
+            assert got.content
+            assert head.content == b""
+            assert head.headers["content-type"] == got.headers["content-type"]
+        for path in ("/openapi.json", "/docs", "/redoc"):
+            assert client.get(path).status_code == 404, path
+
+
+def test_http_port_in_use_stops_with_one_line_and_exit_2(stream_env: dict[str, str]) -> None:
+    """HTTP_PORT already taken by another socket: exit status 2, one line naming HTTP_PORT and
+    where it tried to listen, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _run_and_fail({**stream_env, "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(port)})
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "HTTP_PORT" in lines[0]
+    assert f"127.0.0.1:{port}" in lines[0]
+
+
+def test_http_host_not_an_address_stops_with_one_line_and_exit_2(
+    stream_env: dict[str, str],
+) -> None:
+    """HTTP_HOST that is no address: exit status 2, one line naming HTTP_HOST, no traceback."""
+    result = _run_and_fail({**stream_env, "HTTP_HOST": "999.1.1.1"})
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "HTTP_HOST" in lines[0]
+    assert "999.1.1.1" in lines[0]
+
+
+async def _flood(url: str, until: float, seen: collections.Counter[str]) -> None:
+    """FLOOD_CLIENTS keep-alive clients, each asking for /health and /metrics in turn as soon
+    as its previous answer came, until ``until``."""
+
+    async def one(session: aiohttp.ClientSession, index: int) -> None:
+        while time.monotonic() < until:
+            path = ("/health", "/metrics")[index % 2]
+            index += 1
+            try:
+                async with session.get(url + path) as response:
+                    await response.read()
+                    seen[f"{path} {response.status}"] += 1
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                seen[f"{path} {type(exc).__name__}"] += 1
+
+    connector = aiohttp.TCPConnector(limit=FLOOD_CLIENTS)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        tasks = [asyncio.create_task(one(session, i)) for i in range(FLOOD_CLIENTS)]
+        await asyncio.sleep(max(0.0, until - time.monotonic()))
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _produce(redis: Redis, stream: str, until: float) -> int:
+    """Posts into the input stream, a batch every 50 ms, until ``until``; how many."""
+    sent = 0
+    while time.monotonic() < until:
+        async with redis.pipeline(transaction=False) as pipe:
+            for i in range(100):
+                pipe.xadd(stream, {"text": f"$NVDA calls, loading up before earnings {sent + i}"})
+            await pipe.execute()
+        sent += 100
+        await asyncio.sleep(0.05)
+    return sent
+
+
+async def _probe(url: str, until: float) -> list[tuple[int, dict[str, object]]]:
+    """/health on a fresh connection, again and again, as a monitoring probe asks it."""
+    answers = []
+    while time.monotonic() < until:
+        async with httpx.AsyncClient(timeout=60) as client:
+            response = await client.get(url + "/health")
+        answers.append((response.status_code, json.loads(response.content)))
+        await asyncio.sleep(0.3)
+    return answers
+
+
+async def test_health_stays_ok_under_a_flood_while_posts_flow(
+    worker: str, redis: Redis, stream_env: dict[str, str]
+) -> None:
+    """200 clients hammer /health and /metrics while posts flow and the worker is busy: every
+    /health answer (the flood's and a separate probe's) is 200 with Redis reachable, and the
+    worker keeps processing posts meanwhile."""
+    until = time.monotonic() + FLOOD_SECONDS
+    seen: collections.Counter[str] = collections.Counter()
+    _flooded, sent, probed = await asyncio.gather(
+        _flood(worker, until, seen),
+        _produce(redis, stream_env["STREAM"], until),
+        _probe(worker, until),
+    )
+    assert probed
+    for status, body in probed:
+        assert status == 200, body
+        assert body["redis"] == {
+            "reachable": True,
+            "where": stream_env["REDIS_URL"],
+            "embedded": False,
+        }
+    assert seen["/health 200"] + seen["/metrics 200"] > 0
+    assert {key for key in seen if not key.endswith(" 200")} == set(), seen
+    processed = int(probed[-1][1]["counts"]["processed"])  # type: ignore[index]
+    assert 0 < processed <= sent
