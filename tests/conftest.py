@@ -94,16 +94,17 @@ async def redis(redis_target: RedisTarget, prefix: str) -> AsyncIterator[Redis]:
     try:
         yield client
     finally:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=10_000)]
         if keys:
             await client.delete(*keys)
         await client.aclose()
 
 
 @pytest.fixture
-def stream_env(redis_target: RedisTarget, prefix: str, tmp_path: Path) -> dict[str, str]:
-    """Settings (as environment variables) that point every stream and key at this test's prefix."""
-    return {
+def stream_env(redis_target: RedisTarget, prefix: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Settings (as environment variables) that point every stream and key at this test's prefix;
+    the keys are deleted afterwards (workers in subprocesses leave thousands of counters)."""
+    yield {
         "REDIS_URL": redis_target.url,
         "STREAM": f"{prefix}:in",
         "GROUP": f"{prefix}-group",
@@ -116,6 +117,13 @@ def stream_env(redis_target: RedisTarget, prefix: str, tmp_path: Path) -> dict[s
         "HTTP_PORT": "0",
         "BLOCK_MS": "100",
     }
+    client = sync_redis.Redis.from_url(redis_target.url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=10_000))
+        for first in range(0, len(keys), 10_000):
+            client.delete(*keys[first : first + 10_000])
+    finally:
+        client.close()
 
 
 def free_port() -> int:

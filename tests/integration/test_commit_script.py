@@ -106,7 +106,7 @@ def _rounded(value: bytes) -> str:
 async def _state(redis: Redis, prefix: str) -> dict[str, object]:
     """Every key the commits wrote, by name without the prefix, the run's clock masked."""
     state: dict[str, object] = {}
-    async for key in redis.scan_iter(match=f"{prefix}:*"):
+    async for key in redis.scan_iter(match=f"{prefix}:*", count=10_000):
         name = key.decode().removeprefix(prefix)
         kind = await redis.type(key)
         if kind == b"hash":
@@ -134,7 +134,7 @@ async def test_one_batch_leaves_the_state_of_one_post_at_a_time(
         await _apply(redis, f"{prefix}:all", posts, batch=len(posts))
         if int(time.time() // BUCKET_S) == day:
             break
-        for key in [k async for k in redis.scan_iter(match=f"{prefix}:*")]:
+        for key in [k async for k in redis.scan_iter(match=f"{prefix}:*", count=10_000)]:
             await redis.delete(key)
     one, batched = await _state(redis, f"{prefix}:one"), await _state(redis, f"{prefix}:all")
     assert one == batched

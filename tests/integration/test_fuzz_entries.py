@@ -461,7 +461,7 @@ async def _through_the_worker(url: str, config: Settings, own: str, batch: Seque
         stats = await _run_bounded(build_worker(config, client, Metrics()))
         await _check_outcome(client, config, dict(zip(ids, batch, strict=True)), stats)
     finally:
-        stale = [key async for key in client.scan_iter(match=f"{own}:*")]
+        stale = [key async for key in client.scan_iter(match=f"{own}:*", count=10_000)]
         if stale:
             await client.delete(*stale)
         await client.aclose()
