@@ -342,7 +342,7 @@ class Worker:
             return self._decide(
                 entry.id, parsed, votes, calls, started=started, analyzing=analyzing
             )
-        except TransientError as exc:
+        except (TransientError, RedisError) as exc:  # Redis is waited out, the entry retried
             self._remember_error(entry.id, str(exc))
             return Retry(entry.id, str(exc))
         except Exception as exc:  # a bug met on this entry must cost the entry, not the worker
@@ -393,9 +393,9 @@ class Worker:
         mentions; at most MAX_TICKERS_PER_POST. Those left out are recorded with the reason."""
         skipped: dict[str, list[str]] = {}
         if post.tickers:
-            known = [t for t in map(self._extractor.normalize, post.tickers) if t is not None]
-            tickers = list(dict.fromkeys(known))
-            unknown = [t for t in post.tickers if self._extractor.normalize(t) is None]
+            listed = {raw: self._extractor.normalize(raw) for raw in post.tickers}
+            tickers = list(dict.fromkeys(t for t in listed.values() if t is not None))
+            unknown = [raw for raw, symbol in listed.items() if symbol is None]
             if unknown:
                 skipped["unknown"] = unknown
             if not tickers:
