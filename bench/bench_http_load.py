@@ -31,38 +31,19 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from redis import Redis
 
+from benchkeys import fresh_keys
 from signalsmith.demo import demo_posts
 
 URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 PATHS = ("/health", "/metrics")
 
 
-@contextmanager
-def _keys() -> Iterator[dict[str, str]]:
-    prefix = f"bench-http-{uuid.uuid4().hex[:8]}"
-    names = {
-        "STREAM": f"{prefix}:in",
-        "GROUP": "g",
-        "CONSUMER": "bench",
-        "SIGNAL_STREAM": f"{prefix}:out",
-        "DECISION_HASH_PREFIX": f"{prefix}:d",
-        "DLQ_STREAM": f"{prefix}:dlq",
-        "HEARTBEAT_PREFIX": f"{prefix}:hb",
-    }
-    try:
-        yield names
-    finally:
-        client = Redis.from_url(URL)
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
+def _keys() -> AbstractContextManager[dict[str, str]]:
+    return fresh_keys(URL, "bench-http")
 
 
 def _load(stream: str, posts: int) -> None:

@@ -33,41 +33,21 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import openai
 from redis import Redis
 
+from benchkeys import fresh_keys
 from fakeproc import FakeProcess
 
 URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 TEXT = "Post {i}: loading up on $NVDA calls, they beat estimates and raised guidance"
 
 
-@contextmanager
-def _keys() -> Iterator[dict[str, str]]:
-    prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    names = {
-        "STREAM": f"{prefix}:in",
-        "GROUP": "g",
-        "CONSUMER": "bench",
-        "SIGNAL_STREAM": f"{prefix}:out",
-        "DECISION_HASH_PREFIX": f"{prefix}:d",
-        "DLQ_STREAM": f"{prefix}:dlq",
-        "LLM_CACHE_PREFIX": f"{prefix}:cache",
-        "HEARTBEAT_PREFIX": f"{prefix}:hb",
-    }
-    try:
-        yield names
-    finally:
-        client = Redis.from_url(URL)
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
+def _keys() -> AbstractContextManager[dict[str, str]]:
+    return fresh_keys(URL, "bench")
 
 
 def _load(stream: str, posts: int) -> None:
