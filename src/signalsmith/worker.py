@@ -176,7 +176,7 @@ class Worker:
                     await commits.flush()
                     if await self._idle(idle_since, until_idle):
                         break
-            except RedisError as exc:
+            except (RedisError, TransientError) as exc:  # Redis, or a dead-letter stream refused
                 failures += 1
                 # Whatever was still on the wire finishes (or fails) before the rewind, so a
                 # late read cannot hand us entries that the history read has already passed.
@@ -253,7 +253,8 @@ class Worker:
     async def _commit_apart(self, commits: Sequence[Commit]) -> tuple[list[Commit], list[bool]]:
         """Each commit on its own: the one Redis refuses becomes a dead letter with the reason
         (the script refuses before writing, so nothing is written twice). A dead letter refused
-        too (its stream clobbered) leaves the entry pending."""
+        too (the dead-letter stream clobbered) is no entry's fault: like an outage, the rest
+        stays pending and is tried again after a pause, and /readyz says so."""
         done: list[Commit] = []
         applied: list[bool] = []
         for commit in commits:
@@ -265,10 +266,12 @@ class Worker:
                 letter = await self._refused(commit, str(exc))
             try:
                 applied += await self._committer.commit([letter])
-                done.append(letter)
             except CommitRefused as exc:
-                self.stats.error(f"entry {commit.entry_id}: dead letter refused: {exc}")
-                log.warning("dead letter refused", entry_id=commit.entry_id, error=str(exc))
+                self._account(done, applied, ())
+                self.stats.commits_ok = False
+                self._remember_error(commit.entry_id, f"dead letter refused: {exc}")
+                raise TransientError(f"dead letters refused: {exc}") from None
+            done.append(letter)
         return done, applied
 
     async def _refused(self, commit: Commit, error: str) -> Commit:
@@ -289,7 +292,7 @@ class Worker:
             outcomes = await window.drain(max(0.0, deadline - time.monotonic()))
             await commits.submit(outcomes)
             await commits.flush()
-        except RedisError as exc:  # they stay pending and are reclaimed: nothing is lost
+        except (RedisError, TransientError) as exc:  # pending, reclaimed later: nothing is lost
             log.warning("could not acknowledge on shutdown", error=str(exc), posts=len(window))
         self.metrics.in_flight.set(0)
 
@@ -320,7 +323,9 @@ class Worker:
     def _spent(self, max_messages: int | None) -> bool:
         return max_messages is not None and self.stats.read >= max_messages
 
-    async def _redis_failed(self, exc: RedisError, failures: int, stop: asyncio.Event) -> None:
+    async def _redis_failed(
+        self, exc: RedisError | TransientError, failures: int, stop: asyncio.Event
+    ) -> None:
         self.stats.redis_ok = self.stats.group_ready = False
         self.stats.error(f"redis: {exc}")
         self.metrics.redis_errors.inc()
@@ -524,7 +529,6 @@ class Worker:
     def _dead_letter(self, entry: Entry, exc: PoisonInput) -> Commit:
         log.warning("dead-lettering entry", entry_id=entry.id, reason=exc.reason, detail=exc.detail)
         self.metrics.dead_lettered.labels(exc.reason).inc()
-        self.stats.dead_lettered += 1
         return dead_letter_commit(
             entry.id,
             entry.fields,
@@ -560,6 +564,7 @@ class Worker:
         dead = sum(1 for r in commit.records if r.stream == self._config.dlq_stream)
         self.stats.published += len(commit.records) - dead
         if dead:
+            self.stats.dead_lettered += 1
             return "dead_lettered"
         return "published" if commit.records else "acknowledged"
 
@@ -608,7 +613,7 @@ class _CommitQueue:
         self._waiting = []
         task, self._task = self._task, None
         if task is not None:
-            with contextlib.suppress(RedisError):
+            with contextlib.suppress(RedisError, TransientError):
                 await task
 
     async def _run(self) -> None:

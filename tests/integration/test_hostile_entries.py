@@ -321,3 +321,48 @@ async def test_with_waiting_analyzers_killers_are_dead_letters_at_once(
     assert "unknown" not in letters[stuck].detail
     assert (stats.dead_lettered, await _pending(redis, settings)) == (2, 0)
     assert await redis.xlen(settings.signal_stream) == 1
+
+
+async def test_a_clobbered_signal_stream_dead_letters_the_posts_that_need_it_and_counts_true(
+    redis: Redis, stream_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGNAL_STREAM overwritten by a string: every post with a ticker needs it (its envelope,
+    or a spike its decision may raise) and is dead-lettered with ``commit_refused``; an entry
+    with nothing to publish is still acknowledged, and the dead letters themselves go through
+    (a batch of dead letters does not touch the signal stream). The counts match the stream."""
+    settings = _settings(stream_env, monkeypatch, PUBLISH="all")
+    await redis.set(settings.signal_stream, "not a stream")
+    await redis.xadd(settings.stream, {"text": "Loading up on $NVDA calls, to the moon"})
+    await redis.xadd(settings.stream, {"text": "$MSFT announced a conference schedule."})
+    await redis.xadd(settings.stream, {"text": "nothing to see here, no ticker at all"})
+
+    stats = await _run(build_worker(settings, redis, Metrics()))
+
+    reasons = await _reasons(redis, settings)
+    assert sorted(reasons.values()) == ["commit_refused", "commit_refused"]
+    assert (stats.acknowledged, stats.dead_lettered) == (3, 2)
+    assert await redis.xlen(settings.dead_letter_stream) == 2
+    assert await _pending(redis, settings) == 0
+
+
+async def test_a_clobbered_dead_letter_stream_is_waited_out_not_miscounted(
+    redis: Redis, stream_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When even the dead letter is refused (DLQ_STREAM overwritten by a string), no entry is to
+    blame: the poison entry stays pending, /readyz says the commits fail, nothing is counted as
+    dead-lettered, and once the key is fixed the entry is dead-lettered exactly once."""
+    settings = _settings(stream_env, monkeypatch)
+    await redis.set(settings.dead_letter_stream, "not a stream")
+    poison = (await redis.xadd(settings.stream, {"title": ""})).decode()
+    worker = build_worker(settings, redis, Metrics())
+    running = asyncio.create_task(worker.run(asyncio.Event(), until_idle=0.3))
+
+    await _until(lambda: not worker.stats.commits_ok)
+    assert render_ready(worker.stats).status == 503
+    assert worker.stats.dead_lettered == 0
+    assert await _pending(redis, settings) == 1
+
+    await redis.delete(settings.dead_letter_stream)
+    stats = await asyncio.wait_for(running, timeout=60)
+    assert await _reasons(redis, settings) == {poison: "no_text"}
+    assert (stats.dead_lettered, await _pending(redis, settings)) == (1, 0)

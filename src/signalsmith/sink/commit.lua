@@ -344,6 +344,9 @@ local function check()
     if got ~= 'none' and got ~= want then
       return refuse('key ' .. KEYS[i] .. ' holds a ' .. got .. ', not a ' .. want)
     end
+    if got == 'string' and not tonumber(redis.call('GET', KEYS[i])) then
+      return refuse('key ' .. KEYS[i] .. ' holds no count')
+    end
   end
   for _, commit in ipairs(batch) do
     for _, record in ipairs(commit[2]) do

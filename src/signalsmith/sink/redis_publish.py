@@ -21,41 +21,14 @@ from importlib import resources
 
 from pydantic_core import to_json
 from redis.asyncio import Redis
-from redis.exceptions import (
-    ClusterDownError,
-    MasterDownError,
-    NoPermissionError,
-    NoScriptError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    ResponseError,
-    TryAgainError,
-)
+from redis.exceptions import ResponseError
 
 from signalsmith.errors import CommitRefused
 from signalsmith.source.redis_streams import GroupRef
 
 _FIRST_RAW_ARG = 5  # ARGV index of the first raw value (see commit.lua)
 MAX_RECORD_FIELDS = 3_500  # field-value pairs in one XADD: Lua's unpack() takes about 8,000 values
-# Replies that say the server cannot take writes right now (loading, out of memory, failing over,
-# a script running too long, ...): waited out like a lost connection, never blamed on an entry.
-_SERVER_STATES = frozenset(
-    {
-        "BUSY",
-        "CLUSTERDOWN",
-        "LOADING",
-        "MASTERDOWN",
-        "MISCONF",
-        "NOAUTH",
-        "NOPERM",
-        "NOREPLICAS",
-        "NOSCRIPT",
-        "OOM",
-        "READONLY",
-        "TRYAGAIN",
-        "WRONGPASS",
-    }
-)
+_REFUSED = "REFUSED "  # the script's own refusal, made before its first write
 
 
 def _script_text() -> str:
@@ -143,8 +116,8 @@ class RedisCommitter:
         try:
             results = await self._script(keys=batch.keys, args=args)
         except ResponseError as exc:
-            if _server_state(exc):
-                raise
+            if not str(exc).startswith(_REFUSED):  # an outage, or a failure we did not foresee
+                raise  # (possibly after a write): the batch stays pending, never re-sent apart
             raise CommitRefused(str(exc)[:500]) from None
         return [bool(result) for result in results]
 
@@ -158,34 +131,15 @@ class RedisCommitter:
             "baseline_buckets": config.baseline_buckets,
             "spike_factor": config.spike_factor,
             "spike_min": config.spike_min_mentions,
-            "signal": batch.key(config.spike_stream) if config.spike_stream else 0,
+            # Only a batch that folds decisions can raise a spike: a batch of dead letters and
+            # plain acknowledgements must not depend on the signal stream's key.
+            "signal": batch.key(config.spike_stream) if config.spike_stream and batch.folds else 0,
             "signal_maxlen": config.spike_maxlen,
             "now": now,
             "now_iso": datetime.fromtimestamp(now, UTC).isoformat(),
             "types": "".join(batch.types),
             "max_values": 2 * MAX_RECORD_FIELDS,
         }
-
-
-def _server_state(exc: ResponseError) -> bool:
-    """True when Redis says it cannot serve now, as opposed to refusing what was sent: by the
-    class redis-py gives the reply, or by its code (an error raised inside the script carries the
-    reply's code first, ``OOM command not allowed ...``)."""
-    if isinstance(exc, _SERVER_STATE_ERRORS):
-        return True
-    code = str(exc).split(" ", 1)[0].upper()
-    return code in _SERVER_STATES
-
-
-_SERVER_STATE_ERRORS = (
-    ClusterDownError,
-    MasterDownError,
-    NoPermissionError,
-    NoScriptError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    TryAgainError,
-)
 
 
 class _Batch:
@@ -198,12 +152,14 @@ class _Batch:
 
     def __init__(self, stream: str) -> None:
         self.keys = [stream]
+        self.folds = False  # some commit updates the consensus (and may raise a spike)
         self.types = ["s"]  # per key, what it must hold: s(tream), h(ash) or k (a counter)
         self._index = {stream: 1}
         self.raw: list[str | bytes] = []  # holds every value, so the ids below stay theirs
         self._raw_index: dict[int, int] = {}  # id(value) -> its ARGV index
 
     def commit(self, item: Commit) -> list[object]:
+        self.folds = self.folds or bool(item.hashes)
         records = [[self.key(r.stream), r.maxlen, self._fields(r.fields)] for r in item.records]
         hashes = [
             [
