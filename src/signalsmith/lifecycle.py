@@ -19,6 +19,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, NoPermissionError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from signalsmith.analyze.base import Analyzer
 from signalsmith.analyze.llm.providers import ProviderConfig, resolve_providers
@@ -105,6 +106,12 @@ async def open_redis(settings: Settings) -> AsyncIterator[RedisHandle]:
             await asyncio.to_thread(embedded.stop)
 
 
+def _unknown_host(cause: BaseException | None) -> bool:
+    """The resolver says the name does not exist (not a passing failure such as EAI_AGAIN)."""
+    final = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+    return isinstance(cause, socket.gaierror) and cause.errno in final
+
+
 async def _check_credentials(client: Redis, settings: Settings) -> None:
     """At start-up, a refused password or a host name that does not resolve is the operator's
     mistake and stops with one line (REDIS_STRICT_START=false waits them out instead); a server
@@ -117,8 +124,8 @@ async def _check_credentials(client: Redis, settings: Settings) -> None:
     except (AuthenticationError, NoPermissionError):
         credential = "REDIS_PASSWORD" if settings.redis_password is not None else setting
         raise ConfigError(credential, "Redis refused the credentials") from None
-    except RedisConnectionError as exc:
-        if isinstance(exc.__cause__ or exc.__context__, socket.gaierror):
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        if _unknown_host(exc.__cause__ or exc.__context__):
             raise ConfigError(setting, "the host name does not resolve") from None
         log.warning("redis not reachable yet; waiting for it", error=type(exc).__name__)
     finally:

@@ -4,6 +4,7 @@ an outage at start-up is still waited out."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -86,3 +87,14 @@ def test_an_outage_at_start_up_is_waited_out() -> None:
     waits for it."""
     with pytest.raises(subprocess.TimeoutExpired):
         _run({"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}, timeout=4)
+
+
+def test_a_server_that_never_answers_at_start_up_is_waited_out() -> None:
+    """A listener that accepts and never replies (a Redis hung or still loading): no traceback
+    and no exit; the worker waits for it."""
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(16)
+        port = mute.getsockname()[1]
+        with pytest.raises(subprocess.TimeoutExpired):
+            _run({"REDIS_URL": f"redis://127.0.0.1:{port}/0"}, timeout=12)
