@@ -37,6 +37,7 @@ _CREDIT_S = 0.25
 _MAX_CONNECTIONS = 1024
 _BACKLOG = 2048
 _STOP_GRACE_S = 1  # requests still running at shutdown are cancelled after this
+_BODY_WAIT_S = 1.0  # how long a request's body may take once it has its turn
 _JOIN_TIMEOUT_S = 3.0
 
 # (when its connection was last served, minus its arrival number, its waiter): least recently
@@ -78,7 +79,11 @@ class Paced:
         self._dispatch()
         try:
             await turn
-            first = await receive()
+            try:
+                first = await asyncio.wait_for(receive(), _BODY_WAIT_S)
+            except TimeoutError:  # a body promised and never sent must not hold up the rest
+                await _answer(send, 408)
+                return
             if first["type"] == "http.disconnect":
                 return  # the client gave up while it waited: answering would only cost CPU
             await self._app(scope, _replay(first, receive), send)
@@ -136,6 +141,11 @@ def _replay(first: Message, receive: Receive) -> Receive:
         return pending.pop() if pending else await receive()
 
     return replayed
+
+
+async def _answer(send: Send, status: int) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def bind_listener(host: str, port: int) -> socket.socket:

@@ -86,6 +86,17 @@ def test_head_answers_like_get_without_a_body_and_no_openapi(worker: str) -> Non
             assert client.get(path).status_code == 404, path
 
 
+def test_a_request_whose_body_never_comes_does_not_hold_up_the_others(worker: str) -> None:
+    """A client that announces a body and never sends it gets 408 after a second; meanwhile and
+    after, other requests are answered (a liveness probe must not time out behind it)."""
+    host, port = worker.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as stalled:
+        stalled.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+        with httpx.Client(base_url=worker, timeout=5) as client:
+            assert client.get("/livez").status_code == 200
+        assert stalled.recv(100).startswith(b"HTTP/1.1 408")
+
+
 def test_http_port_in_use_stops_with_one_line_and_exit_2(stream_env: dict[str, str]) -> None:
     """HTTP_PORT already taken by another socket: exit status 2, one line naming HTTP_PORT and
     where it tried to listen, no traceback."""
