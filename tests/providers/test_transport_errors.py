@@ -181,3 +181,44 @@ async def test_a_gateway_key_in_the_base_url_is_sent_and_never_shown(
     assert paths == [f"/v1/chat/completions?api_key={SECRET}&tier=free"]
     health = slot_health(slot, chain, clock.monotonic())
     assert health["base_url"] == f"{base_url}?api_key=***&tier=free"
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """Rejects every call with 401, quoting the key and the query it was sent, as some gateways
+    do in their error bodies."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        said = f"invalid key {self.headers.get('authorization')} for {self.path}"
+        body = json.dumps({"error": {"message": said}}).encode()
+        self.send_response(401)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        return
+
+
+async def test_a_provider_echoing_the_key_in_its_error_never_passes_it_on() -> None:
+    """A 401 whose message quotes the API key and the gateway key: the ProviderError (which
+    travels into dead letters and envelopes) names neither."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    pool = shared_pool()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/v1?api_key={SECRET}"
+        client = OpenAICompatClient(_config("custom", base), pool)
+        with pytest.raises(ProviderError) as caught:
+            await client.complete(MESSAGES, response_format=None, max_tokens=16, temperature=0.0)
+        assert caught.value.status == 401
+        assert "invalid key" in str(caught.value)
+        assert API_KEY not in str(caught.value)
+        assert SECRET not in str(caught.value)
+    finally:
+        await pool.aclose()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -18,6 +18,8 @@ import openai
 
 from signalsmith.analyze.llm.providers import ProviderConfig
 from signalsmith.errors import ProviderError
+from signalsmith.observe.logging import SecretScrubber
+from signalsmith.redact import url_secrets
 
 _REJECTED_REASONS = {
     400: "bad request",
@@ -55,6 +57,7 @@ class OpenAICompatClient:
 
     def __init__(self, config: ProviderConfig, http: HttpPool) -> None:
         self.config = config
+        self._scrubber = SecretScrubber([config.api_key, *url_secrets(config.base_url)])
         base_url, query = _split_query(config.base_url)
         self._client = openai.AsyncOpenAI(
             api_key=config.api_key,
@@ -64,6 +67,15 @@ class OpenAICompatClient:
             max_retries=0,
             http_client=http,
         )
+
+    def _scrubbed(self, error: ProviderError) -> ProviderError:
+        """The error without this provider's key or URL secrets, which a provider may echo in
+        its error body: the message travels into dead letters and published envelopes."""
+        text = str(error).removeprefix(f"{error.kind}: ")
+        scrubbed = self._scrubber.scrub(text)
+        if scrubbed == text:
+            return error
+        return ProviderError(error.kind, scrubbed, status=error.status, headers=error.headers)
 
     async def complete(
         self,
@@ -86,7 +98,7 @@ class OpenAICompatClient:
         try:
             reply = await self._client.post("/chat/completions", body=body, cast_to=object)
         except Exception as exc:  # every failure, not only the SDK's; CancelledError passes
-            raise provider_error(exc) from None
+            raise self._scrubbed(provider_error(exc)) from None
         return to_completion(reply, (time.perf_counter() - started) * 1000, self.config.model)
 
 
