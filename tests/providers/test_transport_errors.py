@@ -5,6 +5,7 @@ gateway key in the base URL's query is sent with every call but never shown."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -152,20 +153,26 @@ class _Recorder(BaseHTTPRequestHandler):
         return
 
 
-@pytest.fixture
-def recorder() -> Iterator[tuple[str, list[str]]]:
-    """A plain HTTP server on loopback: its base URL, and the paths it was asked for."""
-    paths: list[str] = []
-    handler = type("Handler", (_Recorder,), {"paths": paths})
+@contextlib.contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A plain HTTP server on loopback answering with ``handler``; its base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", paths
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[str, list[str]]]:
+    """A plain HTTP server on loopback: its base URL, and the paths it was asked for."""
+    paths: list[str] = []
+    with _serving(type("Handler", (_Recorder,), {"paths": paths})) as base:
+        yield base, paths
 
 
 async def test_a_gateway_key_in_the_base_url_is_sent_and_never_shown(
@@ -201,24 +208,16 @@ class _Echo(BaseHTTPRequestHandler):
         return
 
 
-async def test_a_provider_echoing_the_key_in_its_error_never_passes_it_on() -> None:
+async def test_a_provider_echoing_the_key_in_its_error_never_passes_it_on(
+    pool: HttpPool,
+) -> None:
     """A 401 whose message quotes the API key and the gateway key: the ProviderError (which
     travels into dead letters and envelopes) names neither."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    pool = shared_pool()
-    try:
-        base = f"http://127.0.0.1:{server.server_address[1]}/v1?api_key={SECRET}"
-        client = OpenAICompatClient(_config("custom", base), pool)
+    with _serving(_Echo) as base:
+        client = OpenAICompatClient(_config("custom", f"{base}?api_key={SECRET}"), pool)
         with pytest.raises(ProviderError) as caught:
             await client.complete(MESSAGES, response_format=None, max_tokens=16, temperature=0.0)
-        assert caught.value.status == 401
-        assert "invalid key" in str(caught.value)
-        assert API_KEY not in str(caught.value)
-        assert SECRET not in str(caught.value)
-    finally:
-        await pool.aclose()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    assert caught.value.status == 401
+    assert "invalid key" in str(caught.value)
+    assert API_KEY not in str(caught.value)
+    assert SECRET not in str(caught.value)
