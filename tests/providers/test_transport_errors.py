@@ -141,16 +141,21 @@ class _Recorder(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.paths.append(self.path)
-        self.rfile.read(int(self.headers.get("content-length", "0")))
-        body = json.dumps({"choices": [{"message": {"content": "{}"}}]}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        _reply(self, 200, {"choices": [{"message": {"content": "{}"}}]})
 
     def log_message(self, *_args: object) -> None:
         return
+
+
+def _reply(handler: BaseHTTPRequestHandler, status: int, payload: object) -> None:
+    """Read the request's body, then answer ``status`` with ``payload`` as JSON."""
+    handler.rfile.read(int(handler.headers.get("content-length", "0")))
+    body = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("content-type", "application/json")
+    handler.send_header("content-length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 @contextlib.contextmanager
@@ -195,14 +200,8 @@ class _Echo(BaseHTTPRequestHandler):
     do in their error bodies."""
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length", "0")))
         said = f"invalid key {self.headers.get('authorization')} for {self.path}"
-        body = json.dumps({"error": {"message": said}}).encode()
-        self.send_response(401)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        _reply(self, 401, {"error": {"message": said}})
 
     def log_message(self, *_args: object) -> None:
         return
