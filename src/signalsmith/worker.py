@@ -24,12 +24,13 @@ from signalsmith.analyze.base import Analyzer, ImmediateAnalyzer
 from signalsmith.decide import decide
 from signalsmith.dedup import quick_fingerprint
 from signalsmith.domain import Analysis, ModelCall, Post, Status, Vote
+from signalsmith.engine.outcome import Commit
 from signalsmith.envelopes import source_ref, trade_date
 from signalsmith.errors import CommitRefused, PoisonInput, TransientError
 from signalsmith.normalize import decode_fields, to_post, utc_now
 from signalsmith.observe.metrics import Metrics
 from signalsmith.sink.outputs import OutputPolicy, PostContext, build_commit, dead_letter_commit
-from signalsmith.sink.redis_publish import Commit, RedisCommitter
+from signalsmith.sink.redis_publish import RedisCommitter
 from signalsmith.source.redis_streams import Entry, StreamSource
 from signalsmith.tickers import SymbolBook, TickerExtractor
 

@@ -11,7 +11,8 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from signalsmith.sink.redis_publish import Commit, HashUpdate, Record, RedisCommitter, RollingConfig
+from signalsmith.engine.outcome import Commit, Record
+from signalsmith.sink.redis_publish import HashUpdate, RedisCommitter, RollingConfig
 from signalsmith.source.redis_streams import GroupRef
 
 pytestmark = pytest.mark.redis

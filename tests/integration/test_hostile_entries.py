@@ -21,11 +21,12 @@ from signalsmith.api import render_ready
 from signalsmith.deadletters import list_dead_letters, replay_dead_letters
 from signalsmith.domain import Opinion, Post, Verdict
 from signalsmith.embedded import EmbeddedRedis
+from signalsmith.engine.outcome import Commit, Record
 from signalsmith.errors import CommitRefused, TransientError
 from signalsmith.lifecycle import build_worker, group_ref, rolling_config
 from signalsmith.observe.metrics import Metrics
 from signalsmith.settings import Settings, load_settings
-from signalsmith.sink.redis_publish import Commit, Record, RedisCommitter
+from signalsmith.sink.redis_publish import RedisCommitter
 from signalsmith.worker import Worker, WorkerStats
 from tests.conftest import private_redis_server
 

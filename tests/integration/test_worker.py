@@ -18,12 +18,13 @@ from redis.asyncio import Redis
 from signalsmith.analyze.fake import FunctionAnalyzer
 from signalsmith.demo import feed
 from signalsmith.domain import Analysis, Opinion, Post, Status, Verdict, Vote
+from signalsmith.engine.outcome import Commit, Record
 from signalsmith.envelopes import correlation_id
 from signalsmith.errors import TransientError
 from signalsmith.lifecycle import build_worker, group_ref, open_redis, rolling_config
 from signalsmith.observe.metrics import Metrics
 from signalsmith.settings import Settings, load_settings
-from signalsmith.sink.redis_publish import Commit, Record, RedisCommitter
+from signalsmith.sink.redis_publish import RedisCommitter
 from signalsmith.tickers import TickerExtractor, load_symbol_book
 from signalsmith.worker import Worker, WorkerStats
 from tests.conftest import RedisTarget

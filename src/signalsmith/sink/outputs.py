@@ -13,6 +13,7 @@ from datetime import datetime
 from pydantic import JsonValue
 
 from signalsmith.domain import Decision, Post, Status, Verdict
+from signalsmith.engine.outcome import Commit, Record
 from signalsmith.envelopes import (
     EnvelopeV1,
     SourceRef,
@@ -20,7 +21,7 @@ from signalsmith.envelopes import (
     dump_locating_synthesis,
     legacy_record,
 )
-from signalsmith.sink.redis_publish import Commit, HashUpdate, Record
+from signalsmith.sink.redis_publish import HashUpdate
 
 ACTIONABLE = frozenset({Verdict.BUY, Verdict.SELL})
 FLAT_ORIGINALS = 256  # up to this many original fields stay readable as orig.<name>
@@ -78,7 +79,7 @@ def build_commit(
         records += _records(decision, body, context, policy)
         if decision.status in (Status.OK, Status.DEGRADED):
             hashes.append(_hash_update(decision, envelope, (body, start, length), context, policy))
-    return Commit(entry_id=entry_id, records=tuple(records), hashes=tuple(hashes))
+    return Commit(entry_id=entry_id, records=tuple(records), parts=tuple(hashes))
 
 
 def _records(

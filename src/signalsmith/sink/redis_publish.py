@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 
@@ -23,6 +23,7 @@ from pydantic_core import to_json
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from signalsmith.engine.outcome import Commit
 from signalsmith.errors import CommitRefused
 from signalsmith.source.redis_streams import GroupRef
 
@@ -33,15 +34,6 @@ _REFUSED = "REFUSED "  # the script's own refusal, made before its first write
 
 def _script_text() -> str:
     return resources.files("signalsmith.sink").joinpath("commit.lua").read_text("utf-8")
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One XADD: fields to append to ``stream``."""
-
-    stream: str
-    fields: Mapping[str, str | bytes]
-    maxlen: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,15 +57,6 @@ class HashUpdate:
     story_key: str  # counts this story's copies on the ticker in the window
     author_key: str  # counts the author's posts on the ticker in the window ("": no author)
     asset_class: str
-
-
-@dataclass(frozen=True, slots=True)
-class Commit:
-    """Everything that must happen, together, before an entry is acknowledged."""
-
-    entry_id: str
-    records: Sequence[Record] = ()
-    hashes: Sequence[HashUpdate] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +142,8 @@ class _Batch:
         self._raw_index: dict[int, int] = {}  # id(value) -> its ARGV index
 
     def commit(self, item: Commit) -> list[object]:
-        self.folds = self.folds or bool(item.hashes)
+        updates = [part for part in item.parts if isinstance(part, HashUpdate)]
+        self.folds = self.folds or bool(updates)
         records = [[self.key(r.stream), r.maxlen, self._fields(r.fields)] for r in item.records]
         hashes = [
             [
@@ -181,7 +165,7 @@ class _Batch:
                 self.key(u.author_key, "k") if u.author_key else 0,
                 u.asset_class,
             ]
-            for u in item.hashes
+            for u in updates
         ]
         return [item.entry_id, records, hashes]
 

@@ -1,0 +1,1 @@
+"""The engine: consumer-group mechanics that drive a pipeline's handler."""

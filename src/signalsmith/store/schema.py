@@ -1,0 +1,51 @@
+"""The store's one table: a row per decision (one per post and ticker, one per spike), with the
+columns users filter on, and the envelope as published. Alembic migrations create it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Date, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite's rowid alias must be INTEGER; PostgreSQL gets a 64-bit identity.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DecisionRow(Base):
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    correlation_id: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # post | consensus | spike | insight | strategy
+    ticker: Mapped[str] = mapped_column(String(32))
+    trade_date: Mapped[date] = mapped_column(Date)
+    verdict: Mapped[str] = mapped_column(String(8))  # BUY | SELL | HOLD
+    confidence: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)  # the synthesis' ensemble_score, -1..1
+    status: Mapped[str] = mapped_column(String(16))  # ok | degraded | abstain | error
+    source_stream: Mapped[str | None] = mapped_column(String(256))
+    source_entry_id: Mapped[str | None] = mapped_column(String(64))
+    post_id: Mapped[str | None] = mapped_column(String(256))
+    post_url: Mapped[str | None] = mapped_column(Text)
+    post_author: Mapped[str | None] = mapped_column(String(256))
+    post_subreddit: Mapped[str | None] = mapped_column(String(256))
+    post_created: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    analyzers: Mapped[str] = mapped_column(String(512), default="")  # comma-separated
+    models: Mapped[str] = mapped_column(String(1024), default="")  # provider/model, comma-sep.
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    envelope: Mapped[str] = mapped_column(Text)  # the v1 envelope JSON, as published
+
+    __table_args__ = (
+        Index("ix_decisions_ticker_published", "ticker", "published_at", "id"),
+        Index("ix_decisions_published", "published_at", "id"),
+        Index("ix_decisions_kind_published", "kind", "published_at", "id"),
+    )
