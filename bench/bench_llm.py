@@ -27,7 +27,7 @@ import uuid
 from redis.asyncio import Redis
 
 from fakeproc import FakeProcess
-from signalsmith.lifecycle import build_analyzers, build_worker
+from signalsmith.lifecycle import build_analyzers, build_posts
 from signalsmith.observe.logging import configure_logging
 from signalsmith.observe.metrics import Metrics
 from signalsmith.settings import load_settings
@@ -82,7 +82,7 @@ async def _scenario(name: str, posts: int, latency_ms: float, url: str) -> dict[
             for i in range(posts):
                 pipe.xadd(settings.stream, {"text": f"Post {i}: $NVDA calls, beat estimates"})
             await pipe.execute()
-        worker = build_worker(settings, redis, metrics, stack.analyzers)
+        worker = build_posts(settings, redis, metrics, stack.analyzers)
         started = time.perf_counter()
         stats = await worker.run(asyncio.Event(), until_idle=0.3)
         elapsed = time.perf_counter() - started - 0.3

@@ -22,7 +22,7 @@ import uuid
 from redis.asyncio import Redis
 
 from signalsmith.demo import demo_posts
-from signalsmith.lifecycle import build_worker
+from signalsmith.lifecycle import build_posts
 from signalsmith.observe.logging import configure_logging
 from signalsmith.observe.metrics import Metrics
 from signalsmith.settings import load_settings
@@ -51,7 +51,7 @@ async def bench(posts: int, url: str) -> dict[str, object]:
     redis = Redis.from_url(url)
     try:
         await _load(redis, settings.stream, posts)
-        worker = build_worker(settings, redis, Metrics())
+        worker = build_posts(settings, redis, Metrics())
         started = time.perf_counter()
         stats = await worker.run(asyncio.Event(), until_idle=0.2)
         elapsed = time.perf_counter() - started - 0.2  # the idle wait is not work

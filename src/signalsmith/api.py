@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from fastapi import FastAPI, Response
 
 from signalsmith import __version__
+from signalsmith.engine.stats import EngineStats
 from signalsmith.observe.logging import SecretScrubber
 from signalsmith.observe.metrics import Metrics
 from signalsmith.source.redis_streams import GroupRef
-from signalsmith.worker import WorkerStats
 
 if TYPE_CHECKING:
     from signalsmith.analyze.llm.chain import LLMChain
@@ -41,7 +41,7 @@ class ServiceView:
     signal_stream: str
     analyzers: tuple[str, ...]
     llm: LLMChain | None
-    stats: WorkerStats
+    stats: EngineStats
     metrics: Metrics
     scrubber: SecretScrubber
 
@@ -102,7 +102,7 @@ def create_app(view: ServiceView) -> FastAPI:
     return app
 
 
-def render_ready(stats: WorkerStats) -> Rendered:
+def render_ready(stats: EngineStats) -> Rendered:
     """Ready once the worker has reached Redis and its group, and until it loses them or its
     commits start failing (a Redis that answers reads but refuses writes stalls the pipeline)."""
     reachable, group, commits = stats.redis_ok, stats.group_ready, stats.commits_ok

@@ -27,18 +27,21 @@ from signalsmith.analyze.offline import OfflineAnalyzer
 from signalsmith.api import ServiceView, create_app
 from signalsmith.decide import DEAD_ZONE
 from signalsmith.embedded import EmbeddedRedis
+from signalsmith.engine.engine import Engine, EngineConfig
+from signalsmith.engine.stats import EngineStats
 from signalsmith.errors import ConfigError
 from signalsmith.http_server import HttpThread, bind_listener
 from signalsmith.observe.heartbeat import beat_until, heartbeat_key
 from signalsmith.observe.logging import SecretScrubber
 from signalsmith.observe.metrics import Metrics
+from signalsmith.pipelines.posts import PostsConfig, PostsHandler
 from signalsmith.redact import redact_url, url_secrets
 from signalsmith.settings import Settings
+from signalsmith.sink.consensus import ConsensusPart, RollingConfig
 from signalsmith.sink.outputs import OutputPolicy
-from signalsmith.sink.redis_publish import RedisCommitter, RollingConfig
+from signalsmith.sink.redis_publish import RedisCommitter
 from signalsmith.source.redis_streams import GroupRef, StreamSource
 from signalsmith.tickers import TickerExtractor, load_symbol_book
-from signalsmith.worker import Worker, WorkerConfig, WorkerStats
 
 if TYPE_CHECKING:  # the LLM stack (the openai SDK, aiohttp) loads only when a provider is set
     from signalsmith.analyze.llm.chain import LLMChain, ProviderSlot
@@ -59,6 +62,8 @@ def secrets_of(settings: Settings) -> list[str]:
     found = [value.get_secret_value() for value in values if value is not None]
     if settings.redis_url is not None:
         found += url_secrets(settings.redis_url.get_secret_value())
+    if settings.database_url is not None:
+        found += url_secrets(settings.database_url.get_secret_value())
     for provider in settings.providers.values():
         found += url_secrets(provider.base_url or "")
     return found
@@ -138,36 +143,81 @@ def group_ref(settings: Settings) -> GroupRef:
     return GroupRef(settings.stream, settings.group, settings.consumer)
 
 
-def rolling_config(settings: Settings) -> RollingConfig:
-    """The commit script's settings: the daily hash, the rolling view and spikes."""
+def consensus_part(settings: Settings) -> ConsensusPart:
+    """The posts pipeline's part of the commit: the daily hash, the rolling view and spikes."""
     publish = settings.output_format in ("envelope", "both")
-    return RollingConfig(
-        dead_zone=DEAD_ZONE,
-        hash_ttl_s=int(settings.decision_ttl_days * _SECONDS_PER_DAY),
-        window_s=settings.consensus_window_s,
-        bucket_s=settings.spike_bucket_s,
-        baseline_buckets=settings.spike_baseline_s // settings.spike_bucket_s,
-        spike_factor=settings.spike_factor,
-        spike_min_mentions=settings.spike_min_mentions,
-        spike_stream=settings.signal_stream if publish else "",
-        spike_maxlen=settings.signal_maxlen,
+    return ConsensusPart(
+        RollingConfig(
+            dead_zone=DEAD_ZONE,
+            hash_ttl_s=int(settings.decision_ttl_days * _SECONDS_PER_DAY),
+            window_s=settings.consensus_window_s,
+            bucket_s=settings.spike_bucket_s,
+            baseline_buckets=settings.spike_baseline_s // settings.spike_bucket_s,
+            spike_factor=settings.spike_factor,
+            spike_min_mentions=settings.spike_min_mentions,
+            spike_stream=settings.signal_stream if publish else "",
+            spike_maxlen=settings.signal_maxlen,
+            log_stream=settings.decision_stream,
+            log_maxlen=settings.decision_maxlen,
+        )
     )
 
 
-def build_worker(
+def build_posts(
     settings: Settings,
     redis: Redis,
     metrics: Metrics,
     analyzers: Sequence[Analyzer] | None = None,
-) -> Worker:
-    """Every stage, concretely: the stream, the committer, the analyzers, the symbol book."""
+) -> Engine:
+    """The posts pipeline, concretely: its stream, committer, analyzers and symbol book."""
     book = load_symbol_book()
     ref = group_ref(settings)
-    source = StreamSource(
+    stats = EngineStats()
+    handler = PostsHandler(
+        PostsConfig(
+            stream=settings.stream,
+            max_message_bytes=settings.max_message_bytes,
+            policy=_output_policy(settings),
+            max_tickers=settings.max_tickers_per_post,
+        ),
+        analyzers=list(analyzers) if analyzers is not None else [OfflineAnalyzer()],
+        book=book,
+        extractor=TickerExtractor(book),
+        metrics=metrics,
+        on_error=stats.error,
+    )
+    return Engine(
+        _engine_config(settings, settings.stream, settings.dead_letter_stream),
+        source=_source(settings, redis, ref),
+        committer=RedisCommitter(redis, ref, consensus_part(settings)),
+        handler=handler,
+        metrics=metrics.pipeline("posts"),
+        stats=stats,
+    )
+
+
+def _source(settings: Settings, redis: Redis, ref: GroupRef) -> StreamSource:
+    return StreamSource(
         redis, ref, block_ms=settings.block_ms, claim_idle_ms=settings.claim_idle_ms
     )
-    committer = RedisCommitter(redis, ref, rolling_config(settings))
-    policy = OutputPolicy(
+
+
+def _engine_config(settings: Settings, stream: str, dlq_stream: str) -> EngineConfig:
+    return EngineConfig(
+        stream=stream,
+        dlq_stream=dlq_stream,
+        dlq_maxlen=settings.dlq_maxlen,
+        read_count=settings.read_count,
+        max_in_flight=settings.max_in_flight,
+        max_deliveries=settings.max_deliveries,
+        drain_timeout_s=settings.drain_timeout,
+        block_s=settings.block_ms / 1000,
+        log_stream=settings.decision_stream,
+    )
+
+
+def _output_policy(settings: Settings) -> OutputPolicy:
+    return OutputPolicy(
         signal_stream=settings.signal_stream,
         legacy_stream=settings.legacy_signal_stream,
         output_format=settings.output_format,
@@ -175,28 +225,8 @@ def build_worker(
         hash_prefix=settings.decision_hash_prefix,
         arena_id=settings.arena_id,
         signal_maxlen=settings.signal_maxlen,
-    )
-    config = WorkerConfig(
-        stream=settings.stream,
-        dlq_stream=settings.dead_letter_stream,
-        dlq_maxlen=settings.dlq_maxlen,
-        read_count=settings.read_count,
-        max_message_bytes=settings.max_message_bytes,
-        policy=policy,
-        max_in_flight=settings.max_in_flight,
-        max_deliveries=settings.max_deliveries,
-        max_tickers=settings.max_tickers_per_post,
-        drain_timeout_s=settings.drain_timeout,
-        block_s=settings.block_ms / 1000,
-    )
-    return Worker(
-        config,
-        source=source,
-        committer=committer,
-        analyzers=list(analyzers) if analyzers is not None else [OfflineAnalyzer()],
-        book=book,
-        extractor=TickerExtractor(book),
-        metrics=metrics,
+        decision_stream=settings.decision_stream,
+        decision_maxlen=settings.decision_maxlen,
     )
 
 
@@ -355,12 +385,12 @@ async def run_service(
     options: RunOptions,
     sidecars: tuple[Sidecar, ...] = (),
     announce: Callable[[str], None] = print,
-) -> WorkerStats:
+) -> EngineStats:
     """Worker + HTTP in one process until stopped or idle; returns the final counts."""
     async with open_redis(settings) as handle:
         metrics = Metrics()
         stack = build_analyzers(settings, metrics, handle.client)
-        worker = build_worker(settings, handle.client, metrics, stack.analyzers)
+        worker = build_posts(settings, handle.client, metrics, stack.analyzers)
         stop = asyncio.Event()
         install_stop_handlers(stop)
         http = None
@@ -424,7 +454,7 @@ def _view(
     settings: Settings,
     handle: RedisHandle,
     *,
-    worker: Worker,
+    worker: Engine,
     stack: AnalyzerStack,
     metrics: Metrics,
     scrubber: SecretScrubber,
@@ -434,7 +464,7 @@ def _view(
         embedded=handle.embedded,
         ref=group_ref(settings),
         signal_stream=settings.signal_stream,
-        analyzers=worker.analyzer_names,
+        analyzers=tuple(analyzer.name for analyzer in stack.analyzers),
         llm=stack.chain,
         stats=worker.stats,
         metrics=metrics,
@@ -442,7 +472,7 @@ def _view(
     )
 
 
-async def _heartbeat(settings: Settings, redis: Redis, stop: asyncio.Event, worker: Worker) -> None:
+async def _heartbeat(settings: Settings, redis: Redis, stop: asyncio.Event, worker: Engine) -> None:
     key = heartbeat_key(
         settings.heartbeat_prefix, settings.stream, settings.group, settings.consumer
     )

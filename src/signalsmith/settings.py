@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     group: NonEmpty = "strategy-group"
     consumer: NonEmpty = Field(default_factory=_default_consumer)
     signal_stream: NonEmpty = "trade-signals"
+    # Every decision (HOLD and error included) and spike, for the SQL store and other fan-out
+    # consumers; "" turns the log off.
+    decision_stream: str = "trade-decisions"
     dlq_stream: str = ""  # empty means "<STREAM>:dlq"
     legacy_stream: str = ""  # empty means SIGNAL_STREAM
     decision_hash_prefix: NonEmpty = "signalsmith:decisions"
@@ -164,6 +167,7 @@ class Settings(BaseSettings):
 
     # Bounded storage.
     signal_maxlen: int = Field(default=1_000_000, ge=0)  # 0: never trim
+    decision_maxlen: int = Field(default=1_000_000, ge=0)
     dlq_maxlen: int = Field(default=100_000, ge=0)
     decision_ttl_days: float = Field(default=7.0, ge=0)  # 0: never expire
 
@@ -200,6 +204,15 @@ class Settings(BaseSettings):
     dedup_prefix: NonEmpty = "signalsmith:dedup"
     dedup_ttl_s: int = Field(default=86_400, ge=1)
     dedup_similarity: float = Field(default=0.6, gt=0, le=1)  # MinHash agreement for a near copy
+
+    # The SQL store: a fan-out consumer of DECISION_STREAM writing every decision to SQL.
+    # DATABASE_URL: sqlite+aiosqlite:///path or postgresql://user:pass@host/db (a PostgreSQL
+    # schema via ?options=-csearch_path%3Dname); none means a SQLite file in STATE_DIR.
+    database_url: SecretStr | None = None
+    store_enabled: bool = True
+    store_group: NonEmpty = "signalsmith-store"
+    store_batch: int = Field(default=500, ge=1, le=10_000)
+    store_dlq_stream: str = ""  # empty means "<DECISION_STREAM>:store:dlq"
 
     # HTTP and logging.
     http_host: str = "127.0.0.1"
@@ -261,6 +274,8 @@ class Settings(BaseSettings):
         names = {self.stream, self.signal_stream, self.dead_letter_stream}
         if len(names) != 3:
             raise ValueError("STREAM, SIGNAL_STREAM and DLQ_STREAM must be three different streams")
+        if self.decision_stream in names:
+            raise ValueError("DECISION_STREAM must differ from STREAM, SIGNAL_STREAM, DLQ_STREAM")
         if self.spike_bucket_s > self.consensus_window_s:
             raise ValueError("SPIKE_BUCKET_S must not exceed CONSENSUS_WINDOW_S")
         if (
@@ -276,6 +291,10 @@ class Settings(BaseSettings):
     @property
     def dead_letter_stream(self) -> str:
         return self.dlq_stream or f"{self.stream}:dlq"
+
+    @property
+    def store_dead_letter_stream(self) -> str:
+        return self.store_dlq_stream or f"{self.decision_stream}:store:dlq"
 
     @property
     def legacy_signal_stream(self) -> str:

@@ -180,7 +180,7 @@ def test_http_endpoints_and_sigterm(running: Running, stream_env: dict[str, str]
     assert health["redis"]["reachable"]
     status, metrics = running.get("/metrics")
     text = metrics.decode()
-    assert 'signalsmith_dead_lettered_total{reason="bad_json"} 1.0' in text
+    assert 'signalsmith_dead_lettered_total{pipeline="posts",reason="bad_json"} 1.0' in text
     assert 'signalsmith_llm_calls_total{outcome="ok",provider="groq"} 1.0' in text
     assert health["providers"][0]["name"] == "groq"
     assert health["providers"][0]["state"] == "ok"

@@ -12,7 +12,8 @@ import pytest
 from redis.asyncio import Redis
 
 from signalsmith.engine.outcome import Commit, Record
-from signalsmith.sink.redis_publish import HashUpdate, RedisCommitter, RollingConfig
+from signalsmith.sink.consensus import ConsensusPart, HashUpdate, RollingConfig
+from signalsmith.sink.redis_publish import RedisCommitter
 from signalsmith.source.redis_streams import GroupRef
 
 pytestmark = pytest.mark.redis
@@ -87,7 +88,9 @@ async def _apply(redis: Redis, prefix: str, posts: list[dict[str, object]], batc
     await redis.xgroup_create(stream, "g", id="0", mkstream=True)
     ids = [(await redis.xadd(stream, {"n": str(p["n"])})).decode() for p in posts]
     await redis.xreadgroup("g", "c", {stream: ">"})
-    committer = RedisCommitter(redis, GroupRef(stream, "g", "c"), _config(f"{prefix}:out"))
+    committer = RedisCommitter(
+        redis, GroupRef(stream, "g", "c"), ConsensusPart(_config(f"{prefix}:out"))
+    )
     commits = [_commit(prefix, entry_id, post) for entry_id, post in zip(ids, posts, strict=True)]
     for start in range(0, len(commits), batch):
         assert all(await committer.commit(commits[start : start + batch]))
@@ -158,7 +161,9 @@ async def test_an_entry_twice_in_one_batch_is_applied_once(redis: Redis, prefix:
     await redis.xgroup_create(stream, "g", id="0", mkstream=True)
     entry_id = (await redis.xadd(stream, {"n": "0"})).decode()
     await redis.xreadgroup("g", "c", {stream: ">"})
-    committer = RedisCommitter(redis, GroupRef(stream, "g", "c"), _config(f"{prefix}:out"))
+    committer = RedisCommitter(
+        redis, GroupRef(stream, "g", "c"), ConsensusPart(_config(f"{prefix}:out"))
+    )
     commit = _commit(prefix, entry_id, posts[0])
     assert await committer.commit([commit, commit]) == [True, False]
     daily = await redis.hgetall(f"{prefix}:d:{posts[0]['ticker']}:{posts[0]['date']}")
@@ -177,7 +182,9 @@ async def test_ownership_is_checked_per_entry_across_the_batch_range(
     ids = [(await redis.xadd(stream, {"n": str(n)})).decode() for n in range(10)]
     await redis.xreadgroup("g", "c", {stream: ">"})
     await redis.xclaim(stream, "g", "other", 0, [ids[5]])
-    committer = RedisCommitter(redis, GroupRef(stream, "g", "c"), _config(f"{prefix}:out"))
+    committer = RedisCommitter(
+        redis, GroupRef(stream, "g", "c"), ConsensusPart(_config(f"{prefix}:out"))
+    )
     posts = _posts(5, 10)
     batch = [_commit(prefix, ids[n], posts[n]) for n in (9, 0, 5)]
     assert await committer.commit(batch) == [True, True, False]

@@ -21,13 +21,14 @@ from redis.asyncio import Redis
 
 from signalsmith.deadletters import list_dead_letters
 from signalsmith.domain import Post
+from signalsmith.engine.engine import Engine
+from signalsmith.engine.stats import EngineStats
 from signalsmith.errors import PoisonInput
-from signalsmith.lifecycle import build_worker
+from signalsmith.lifecycle import build_posts
 from signalsmith.normalize import decode_fields, to_post
 from signalsmith.observe.metrics import Metrics
 from signalsmith.settings import Settings, load_settings
 from signalsmith.tickers import load_symbol_book
-from signalsmith.worker import Worker, WorkerStats
 from tests.conftest import RedisTarget
 from tests.contracts import v1
 
@@ -458,7 +459,8 @@ async def _through_the_worker(url: str, config: Settings, own: str, batch: Seque
             for fields in batch:
                 pipe.xadd(config.stream, fields)  # type: ignore[arg-type]
             ids = [entry_id.decode() for entry_id in await pipe.execute()]
-        stats = await _run_bounded(build_worker(config, client, Metrics()))
+        metrics = Metrics()
+        stats = await _run_bounded(build_posts(config, client, metrics), metrics.registry)
         await _check_outcome(client, config, dict(zip(ids, batch, strict=True)), stats)
     finally:
         stale = [key async for key in client.scan_iter(match=f"{own}:*", count=10_000)]
@@ -467,13 +469,12 @@ async def _through_the_worker(url: str, config: Settings, own: str, batch: Seque
         await client.aclose()
 
 
-async def _run_bounded(worker: Worker) -> WorkerStats:
+async def _run_bounded(worker: Engine, registry: CollectorRegistry) -> EngineStats:
     """Run the worker until idle; fail if it stalls. Redis is up throughout, so a Redis error
     means the worker took a refusal of what it sent for an outage and would retry forever."""
     stop = asyncio.Event()
     run = asyncio.ensure_future(worker.run(stop, until_idle=0.0))
     deadline = asyncio.get_running_loop().time() + STALL_S
-    registry = worker.metrics.registry
     while not run.done() and asyncio.get_running_loop().time() < deadline:
         if _redis_errors_seen(registry):
             break
@@ -497,11 +498,11 @@ async def _run_bounded(worker: Worker) -> WorkerStats:
 
 
 def _redis_errors_seen(registry: CollectorRegistry) -> bool:
-    return bool(registry.get_sample_value("signalsmith_redis_errors_total"))
+    return bool(registry.get_sample_value("signalsmith_redis_errors_total", {"pipeline": "posts"}))
 
 
 async def _check_outcome(
-    client: Redis, config: Settings, added: Mapping[str, Entry], stats: WorkerStats
+    client: Redis, config: Settings, added: Mapping[str, Entry], stats: EngineStats
 ) -> None:
     group = next(
         g for g in await client.xinfo_groups(config.stream) if g["name"].decode() == config.group

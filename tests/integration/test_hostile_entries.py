@@ -21,13 +21,14 @@ from signalsmith.api import render_ready
 from signalsmith.deadletters import list_dead_letters, replay_dead_letters
 from signalsmith.domain import Opinion, Post, Verdict
 from signalsmith.embedded import EmbeddedRedis
+from signalsmith.engine.engine import Engine
 from signalsmith.engine.outcome import Commit, Record
+from signalsmith.engine.stats import EngineStats
 from signalsmith.errors import CommitRefused, TransientError
-from signalsmith.lifecycle import build_worker, group_ref, rolling_config
+from signalsmith.lifecycle import build_posts, consensus_part, group_ref
 from signalsmith.observe.metrics import Metrics
 from signalsmith.settings import Settings, load_settings
 from signalsmith.sink.redis_publish import RedisCommitter
-from signalsmith.worker import Worker, WorkerStats
 from tests.conftest import private_redis_server
 
 pytestmark = pytest.mark.redis
@@ -40,7 +41,7 @@ def _settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, **extra: str
     return load_settings()
 
 
-async def _run(worker: Worker) -> WorkerStats:
+async def _run(worker: Engine) -> EngineStats:
     return await asyncio.wait_for(worker.run(asyncio.Event(), until_idle=0.3), timeout=60)
 
 
@@ -125,7 +126,7 @@ async def test_an_entry_with_thousands_of_fields_is_one_bounded_dead_letter(
     wide_id = (await redis.xadd(settings.stream, wide)).decode()  # type: ignore[arg-type]
     await redis.xadd(settings.stream, {"title": "Short $TSLA here, it is going to zero"})
 
-    stats = await _run(build_worker(settings, redis, Metrics()))
+    stats = await _run(build_posts(settings, redis, Metrics()))
 
     assert (stats.read, stats.acknowledged, stats.dead_lettered) == (3, 3, 2)
     assert await redis.xlen(settings.dead_letter_stream) == 2
@@ -163,7 +164,7 @@ async def test_a_refused_batch_is_committed_entry_by_entry_without_writing_twice
     for text in texts:
         await redis.xadd(settings.stream, {"text": text})
 
-    stats = await _run(build_worker(settings, redis, Metrics()))
+    stats = await _run(build_posts(settings, redis, Metrics()))
 
     reasons = await _reasons(redis, settings)
     assert set(reasons.values()) == {"commit_refused"}
@@ -186,7 +187,7 @@ async def test_the_commit_script_refuses_before_its_first_write(
     first = (await redis.xadd(settings.stream, {"text": "a"})).decode()
     second = (await redis.xadd(settings.stream, {"text": "b"})).decode()
     await redis.xreadgroup(settings.group, settings.consumer, {settings.stream: ">"})
-    committer = RedisCommitter(redis, group_ref(settings), rolling_config(settings))
+    committer = RedisCommitter(redis, group_ref(settings), consensus_part(settings))
     ok = Record(settings.signal_stream, {"data": "{}"})
     huge = Record(settings.signal_stream, {f"f{i}": "x" for i in range(5_000)})
 
@@ -214,7 +215,7 @@ async def test_producer_tickers_are_checked_and_capped_and_the_rest_recorded(
     await redis.xadd(settings.stream, {"text": "Buying", "tickers": many})
 
     metrics = Metrics()
-    await _run(build_worker(settings, redis, metrics))
+    await _run(build_posts(settings, redis, metrics))
 
     assert sorted((await _reasons(redis, settings)).values()) == [
         "too_many_tickers",
@@ -272,7 +273,7 @@ async def test_a_server_that_cannot_write_is_waited_out_not_blamed_on_entries(
         await redis.xadd(settings.stream, {"text": text})
     await redis.xgroup_create(settings.stream, settings.group, id="0")
     await redis.config_set("maxmemory", 1)
-    worker = build_worker(settings, redis, Metrics())
+    worker = build_posts(settings, redis, Metrics())
     running = asyncio.create_task(worker.run(asyncio.Event(), until_idle=0.3))
 
     await _until(lambda: not worker.stats.commits_ok)
@@ -305,7 +306,7 @@ async def test_with_waiting_analyzers_killers_are_dead_letters_at_once(
     as "unknown (failed in another consumer)"; an entry that keeps failing transiently is
     dead-lettered with the error this consumer saw."""
     settings = _settings(stream_env, monkeypatch, MAX_DELIVERIES="2", CLAIM_IDLE_MS="100")
-    worker = build_worker(settings, redis, Metrics(), [FunctionAnalyzer(_buy)])
+    worker = build_posts(settings, redis, Metrics(), [FunctionAnalyzer(_buy)])
     deep = (await redis.xadd(settings.stream, {"data": "[" * 10_000 + "]" * 10_000})).decode()
     stuck = (await redis.xadd(settings.stream, {"text": "$AMD stall"})).decode()
     await redis.xadd(settings.stream, {"text": "$AMD fine"})
@@ -337,7 +338,7 @@ async def test_a_clobbered_signal_stream_dead_letters_the_posts_that_need_it_and
     await redis.xadd(settings.stream, {"text": "$MSFT announced a conference schedule."})
     await redis.xadd(settings.stream, {"text": "nothing to see here, no ticker at all"})
 
-    stats = await _run(build_worker(settings, redis, Metrics()))
+    stats = await _run(build_posts(settings, redis, Metrics()))
 
     reasons = await _reasons(redis, settings)
     assert sorted(reasons.values()) == ["commit_refused", "commit_refused"]
@@ -355,7 +356,7 @@ async def test_a_clobbered_dead_letter_stream_is_waited_out_not_miscounted(
     settings = _settings(stream_env, monkeypatch)
     await redis.set(settings.dead_letter_stream, "not a stream")
     poison = (await redis.xadd(settings.stream, {"title": ""})).decode()
-    worker = build_worker(settings, redis, Metrics())
+    worker = build_posts(settings, redis, Metrics())
     running = asyncio.create_task(worker.run(asyncio.Event(), until_idle=0.3))
 
     await _until(lambda: not worker.stats.commits_ok)

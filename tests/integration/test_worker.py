@@ -18,15 +18,16 @@ from redis.asyncio import Redis
 from signalsmith.analyze.fake import FunctionAnalyzer
 from signalsmith.demo import feed
 from signalsmith.domain import Analysis, Opinion, Post, Status, Verdict, Vote
+from signalsmith.engine.engine import Engine
 from signalsmith.engine.outcome import Commit, Record
+from signalsmith.engine.stats import EngineStats
 from signalsmith.envelopes import correlation_id
 from signalsmith.errors import TransientError
-from signalsmith.lifecycle import build_worker, group_ref, open_redis, rolling_config
+from signalsmith.lifecycle import build_posts, consensus_part, group_ref, open_redis
 from signalsmith.observe.metrics import Metrics
 from signalsmith.settings import Settings, load_settings
 from signalsmith.sink.redis_publish import RedisCommitter
 from signalsmith.tickers import TickerExtractor, load_symbol_book
-from signalsmith.worker import Worker, WorkerStats
 from tests.conftest import RedisTarget
 from tests.contracts import v1
 
@@ -40,7 +41,7 @@ def _settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, **extra: str
     return load_settings()
 
 
-async def _run(worker: Worker, until_idle: float = 0.3) -> WorkerStats:
+async def _run(worker: Engine, until_idle: float = 0.3) -> EngineStats:
     return await asyncio.wait_for(worker.run(asyncio.Event(), until_idle=until_idle), timeout=60)
 
 
@@ -55,7 +56,7 @@ async def test_demo_posts_end_to_end(
     """Every valid demo post yields exactly one v1 envelope per ticker; malformed ones are
     dead-lettered with their reason and original fields; nothing is left pending."""
     settings = _settings(stream_env, monkeypatch, PUBLISH="all")
-    worker = build_worker(settings, redis, Metrics())
+    worker = build_posts(settings, redis, Metrics())
     fed = await feed(redis, settings.stream)
     stats = await _run(worker)
 
@@ -133,7 +134,7 @@ async def test_verdicts_on_clear_demo_posts_are_sensible(
     (a floor for sanity here; accuracy has its own evaluation)."""
     settings = _settings(stream_env, monkeypatch, PUBLISH="all")
     await feed(redis, settings.stream)
-    await _run(build_worker(settings, redis, Metrics()))
+    await _run(build_posts(settings, redis, Metrics()))
     lines = {i: e for i, e in enumerate(_expectations()) if e["kind"] in ("bullish", "bearish")}
     inputs = [entry_id for entry_id, _f in await _entries(redis, settings.stream)]
     by_entry: dict[str, set[str]] = {}
@@ -153,7 +154,7 @@ async def test_legacy_records_have_exactly_seed_000_fields(
     legacy = stream_env["STREAM"] + ":legacy"
     settings = _settings(stream_env, monkeypatch, OUTPUT_FORMAT="both", LEGACY_STREAM=legacy)
     await feed(redis, settings.stream)
-    await _run(build_worker(settings, redis, Metrics()))
+    await _run(build_posts(settings, redis, Metrics()))
     records = await _entries(redis, legacy)
     assert records
     for _id, fields in records:
@@ -179,7 +180,7 @@ async def test_decision_hash_keeps_the_days_running_consensus(
     ]
     for text in posts:
         last = await redis.xadd(settings.stream, {"text": text, "created": created})
-    await _run(build_worker(settings, redis, Metrics()))
+    await _run(build_posts(settings, redis, Metrics()))
     fields = await redis.hgetall(f"{settings.decision_hash_prefix}:NVDA:2026-11-20")
     names = {name.decode() for name in fields}
     assert names >= v1.DECISION_HASH_FIELDS
@@ -207,7 +208,7 @@ async def test_a_commit_applies_once_even_if_repeated(
     entry_id = (await redis.xadd(settings.stream, {"text": "x"})).decode()
     await redis.xreadgroup(settings.group, settings.consumer, {settings.stream: ">"})
     commit = Commit(entry_id, (Record(settings.signal_stream, {"data": "{}"}),))
-    committer = RedisCommitter(redis, group_ref(settings), rolling_config(settings))
+    committer = RedisCommitter(redis, group_ref(settings), consensus_part(settings))
     assert await committer.commit([commit]) == [True]
     assert await committer.commit([commit]) == [False]
     assert await redis.xlen(settings.signal_stream) == 1
@@ -229,7 +230,7 @@ async def test_transient_failure_leaves_the_post_pending(
     """An analyzer raising TransientError publishes nothing and acknowledges nothing for that
     post; the other posts flow."""
     settings = _settings(stream_env, monkeypatch)
-    worker = build_worker(
+    worker = build_posts(
         settings, redis, Metrics(), [_analyzer_that(TransientError("provider busy"))]
     )
     await redis.xadd(settings.stream, {"text": "$AMD please fail"})
@@ -268,7 +269,7 @@ async def test_analyzer_bug_gives_status_error_not_a_silent_hold(
     under PUBLISH=all, and the worker keeps going — whether it runs in a task or inline."""
     settings = _settings(stream_env, monkeypatch, PUBLISH="all")
     analyzer = _InlineAnalyzer() if inline else _analyzer_that(ValueError("boom"))
-    worker = build_worker(settings, redis, Metrics(), [analyzer])
+    worker = build_posts(settings, redis, Metrics(), [analyzer])
     await redis.xadd(settings.stream, {"text": "$TSLA fail now"})
     await redis.xadd(settings.stream, {"text": "$TSLA ok"})
     await _run(worker)
@@ -298,7 +299,7 @@ async def test_worker_on_the_embedded_redis(
     client = Redis.from_url(embedded_url)
     try:
         fed = await feed(client, settings.stream)
-        stats = await _run(build_worker(settings, client, Metrics()))
+        stats = await _run(build_posts(settings, client, Metrics()))
         assert stats.read == stats.acknowledged == fed
         assert stats.dead_lettered == await client.xlen(settings.dead_letter_stream) > 0
         assert await client.xlen(settings.signal_stream) > 50

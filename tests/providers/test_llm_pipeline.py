@@ -23,7 +23,7 @@ from signalsmith.analyze.fake import FunctionAnalyzer
 from signalsmith.domain import Opinion, Post
 from signalsmith.errors import TransientError
 from signalsmith.fakellm import FakeConfig, FakeLLMServer
-from signalsmith.lifecycle import build_worker
+from signalsmith.lifecycle import build_posts
 from signalsmith.observe.metrics import Metrics
 from signalsmith.settings import load_settings
 from tests.contracts import v1
@@ -217,7 +217,7 @@ async def test_a_post_that_always_fails_is_dead_lettered_after_max_deliveries(
 
         return Opinion(Verdict.BUY, 0.8, 0.6, ("ok",))
 
-    worker = build_worker(settings, redis, Metrics(), [FunctionAnalyzer(behaviour)])
+    worker = build_posts(settings, redis, Metrics(), [FunctionAnalyzer(behaviour)])
     await redis.xadd(settings.stream, {"text": "$AMD cursed post"})
     for i in range(5):
         await redis.xadd(settings.stream, {"text": f"$AMD fine post {i}"})

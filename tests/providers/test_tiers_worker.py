@@ -13,12 +13,12 @@ import pytest
 from redis.asyncio import Redis
 
 from signalsmith.domain import Post
+from signalsmith.engine.stats import EngineStats
 from signalsmith.fakellm import FakeConfig, FakeLLMServer
-from signalsmith.lifecycle import build_analyzers, build_worker
+from signalsmith.lifecycle import build_analyzers, build_posts
 from signalsmith.observe.metrics import Metrics
 from signalsmith.oneshot import WHOLE_TEXT, OneShot
 from signalsmith.settings import Settings, load_settings
-from signalsmith.worker import WorkerStats
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 STORY = (
@@ -62,13 +62,13 @@ def _settings(
     return load_settings()
 
 
-async def _run(settings: Settings, redis: Redis, texts: list[str]) -> WorkerStats:
+async def _run(settings: Settings, redis: Redis, texts: list[str]) -> EngineStats:
     """One worker with the configured LLM stack over ``texts`` until idle."""
     for text in texts:
         await redis.xadd(settings.stream, {"text": text})
     metrics = Metrics()
     stack = build_analyzers(settings, metrics, redis)
-    worker = build_worker(settings, redis, metrics, stack.analyzers)
+    worker = build_posts(settings, redis, metrics, stack.analyzers)
     try:
         return await asyncio.wait_for(worker.run(asyncio.Event(), until_idle=0.3), timeout=60)
     finally:

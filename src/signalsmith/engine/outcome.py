@@ -1,9 +1,10 @@
 """What a handler makes of an entry, and the two small interfaces the engine drives.
 
-A handler turns one entry into an outcome: a ``Commit`` (records to publish, parts to fold, then
-acknowledge; a dead letter is a commit whose record goes to the dead-letter stream) or a
-``Retry`` (leave it pending: it is redelivered). A committer applies a batch of commits, each
-atomically, and says which were still this consumer's to acknowledge.
+A handler turns one entry into a ``Commit`` (records to publish, parts to fold, then
+acknowledge; a dead letter is a commit whose record goes to the dead-letter stream); the engine
+turns what cannot finish yet into a ``Retry`` (left pending: it is redelivered). A committer
+applies a batch of commits, each atomically, and says which were still this consumer's to
+acknowledge.
 """
 
 from __future__ import annotations
@@ -47,14 +48,19 @@ Outcome = Commit | Retry
 
 
 class Handler(Protocol):
-    """A pipeline's work on one entry. ``handle`` never raises: a world briefly unavailable is a
-    ``Retry``, anything else a dead letter with the reason."""
+    """A pipeline's work on one entry (the engine has checked its delivery count and that it
+    still exists). It returns the commit to make, or raises: ``PoisonInput`` dead-letters the
+    entry with the reason, ``TransientError``/``RedisError`` leave it pending to retry, and any
+    other exception dead-letters it as ``internal_error``."""
 
-    async def handle(self, entry: Entry) -> Outcome: ...
-
-    def handle_now(self, entry: Entry) -> Outcome | None:
-        """The outcome without waiting, when the handler can reach it inline; None otherwise."""
+    @property
+    def immediate(self) -> bool:
+        """True when every entry is handled inline by ``handle_now``, without waiting."""
         ...
+
+    async def handle(self, entry: Entry) -> Commit: ...
+
+    def handle_now(self, entry: Entry) -> Commit: ...
 
 
 class Committer(Protocol):

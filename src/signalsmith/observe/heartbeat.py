@@ -16,15 +16,15 @@ from typing import cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from signalsmith.engine.stats import EngineStats
 from signalsmith.normalize import utc_now
-from signalsmith.worker import WorkerStats
 
 
 def heartbeat_key(prefix: str, stream: str, group: str, consumer: str) -> str:
     return f"{prefix}:{stream}:{group}:{consumer}"
 
 
-def _beat(stats: WorkerStats, consumer: str) -> str:
+def _beat(stats: EngineStats, consumer: str) -> str:
     return json.dumps(
         {
             "consumer": consumer,
@@ -46,7 +46,7 @@ async def beat_until(
     *,
     key: str,
     ttl_s: float,
-    stats: WorkerStats,
+    stats: EngineStats,
     consumer: str,
 ) -> None:
     """Refresh the key every second (at most a third of its TTL) until stopped; remove it on a

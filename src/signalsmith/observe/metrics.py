@@ -26,6 +26,29 @@ _LATENCY_BUCKETS = (
 )
 
 
+class _Bound:
+    """A labelled family with its first label (the pipeline) filled in."""
+
+    def __init__(self, family: Counter, pipeline: str) -> None:
+        self._family = family
+        self._pipeline = pipeline
+
+    def labels(self, value: str) -> Counter:
+        return self._family.labels(self._pipeline, value)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineMetrics:
+    """The engine's series for one pipeline."""
+
+    messages_in: Counter
+    messages_out: _Bound
+    dead_lettered: _Bound
+    in_flight: Gauge
+    redis_errors: Counter
+    commits_refused: Counter
+
+
 @dataclass
 class Metrics:
     """Every series signalsmith exports; names are the contract dashboards rely on."""
@@ -34,16 +57,7 @@ class Metrics:
 
     def __post_init__(self) -> None:
         r = self.registry
-        self.messages_in = Counter("signalsmith_messages_in", "Stream entries read", registry=r)
-        self.messages_out = Counter(
-            "signalsmith_messages_out",
-            "Stream entries finished, by outcome",
-            ["outcome"],
-            registry=r,
-        )
-        self.dead_lettered = Counter(
-            "signalsmith_dead_lettered", "Entries dead-lettered, by reason", ["reason"], registry=r
-        )
+        self._engine_series(r)
         self.decisions = Counter(
             "signalsmith_decisions",
             "Decisions made, by verdict and status",
@@ -60,25 +74,60 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.in_flight = Gauge(
-            "signalsmith_in_flight", "Posts read and not yet acknowledged", registry=r
-        )
-        self.redis_errors = Counter(
-            "signalsmith_redis_errors", "Redis operations that failed and were retried", registry=r
-        )
         self.tickers_skipped = Counter(
             "signalsmith_tickers_skipped",
             "Tickers of a post left undecided, by reason (unknown, over_limit)",
             ["reason"],
             registry=r,
         )
+        self._llm_series(r)
+
+    def _engine_series(self, r: CollectorRegistry) -> None:
+        """The engine's series, one set per pipeline (label ``pipeline``)."""
+        self.messages_in = Counter(
+            "signalsmith_messages_in", "Stream entries read", ["pipeline"], registry=r
+        )
+        self.messages_out = Counter(
+            "signalsmith_messages_out",
+            "Stream entries finished, by outcome",
+            ["pipeline", "outcome"],
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            "signalsmith_dead_lettered",
+            "Entries dead-lettered, by reason",
+            ["pipeline", "reason"],
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "signalsmith_in_flight",
+            "Entries read and not yet acknowledged",
+            ["pipeline"],
+            registry=r,
+        )
+        self.redis_errors = Counter(
+            "signalsmith_redis_errors",
+            "Reads or commits that failed and were retried (Redis or the store unavailable)",
+            ["pipeline"],
+            registry=r,
+        )
         self.commits_refused = Counter(
             "signalsmith_commits_refused",
-            "Commit batches Redis refused for their content (retried entry by entry)",
+            "Commit batches refused for their content (retried entry by entry)",
+            ["pipeline"],
             registry=r,
         )
 
-        self._llm_series(r)
+    def pipeline(self, name: str) -> PipelineMetrics:
+        """The engine's series bound to one pipeline."""
+        return PipelineMetrics(
+            messages_in=self.messages_in.labels(name),
+            messages_out=_Bound(self.messages_out, name),
+            dead_lettered=_Bound(self.dead_lettered, name),
+            in_flight=self.in_flight.labels(name),
+            redis_errors=self.redis_errors.labels(name),
+            commits_refused=self.commits_refused.labels(name),
+        )
 
     def _llm_series(self, r: CollectorRegistry) -> None:
         self.llm_calls = Counter(

@@ -21,7 +21,7 @@ from signalsmith.envelopes import (
     dump_locating_synthesis,
     legacy_record,
 )
-from signalsmith.sink.redis_publish import HashUpdate
+from signalsmith.sink.consensus import HashUpdate
 
 ACTIONABLE = frozenset({Verdict.BUY, Verdict.SELL})
 FLAT_ORIGINALS = 256  # up to this many original fields stay readable as orig.<name>
@@ -38,6 +38,8 @@ class OutputPolicy:
     hash_prefix: str
     arena_id: str
     signal_maxlen: int
+    decision_stream: str = ""  # every decision's envelope, for the store ("": none)
+    decision_maxlen: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,8 @@ def _records(
     published = decision.verdict in ACTIONABLE or policy.publish_all
     if published and policy.output_format in ("envelope", "both"):
         records.append(Record(policy.signal_stream, {"data": body}, policy.signal_maxlen))
+    if policy.decision_stream:
+        records.append(Record(policy.decision_stream, {"data": body}, policy.decision_maxlen))
     if decision.verdict in ACTIONABLE and policy.output_format in ("legacy", "both"):
         fields = legacy_record(decision, context.post, context.source["entry_id"], context.now)
         records.append(Record(policy.legacy_stream, fields, policy.signal_maxlen))

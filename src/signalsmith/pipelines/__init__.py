@@ -1,0 +1,1 @@
+"""The pipelines: each a handler the engine drives, with its settings and outputs."""
