@@ -45,6 +45,7 @@ async def bench(posts: int, url: str) -> dict[str, object]:
         group=f"{prefix}-g",
         consumer="bench",
         signal_stream=f"{prefix}:out",
+        decision_stream=f"{prefix}:log",
         decision_hash_prefix=f"{prefix}:d",
         publish="all",
     )

@@ -18,6 +18,7 @@ def fresh_keys(url: str, tag: str) -> Iterator[dict[str, str]]:
         "GROUP": "g",
         "CONSUMER": "bench",
         "SIGNAL_STREAM": f"{prefix}:out",
+        "DECISION_STREAM": f"{prefix}:log",
         "DECISION_HASH_PREFIX": f"{prefix}:d",
         "DLQ_STREAM": f"{prefix}:dlq",
         "LLM_CACHE_PREFIX": f"{prefix}:cache",

@@ -110,6 +110,7 @@ def stream_env(redis_target: RedisTarget, prefix: str, tmp_path: Path) -> Iterat
         "GROUP": f"{prefix}-group",
         "CONSUMER": f"{prefix}-consumer",
         "SIGNAL_STREAM": f"{prefix}:signals",
+        "DECISION_STREAM": f"{prefix}:decisions:log",
         "DECISION_HASH_PREFIX": f"{prefix}:decisions",
         "LLM_CACHE_PREFIX": f"{prefix}:llmcache",
         "DEDUP_PREFIX": f"{prefix}:dedup",

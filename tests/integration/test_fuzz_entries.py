@@ -445,6 +445,7 @@ def _renamed(base: Settings, own: str) -> Settings:
             "dlq_stream": f"{own}:in:dlq",
             "group": f"{own}:group",
             "signal_stream": f"{own}:signals",
+            "decision_stream": f"{own}:decisions:log",
             "decision_hash_prefix": f"{own}:decisions",
             "llm_cache_prefix": f"{own}:llmcache",
             "dedup_prefix": f"{own}:dedup",
