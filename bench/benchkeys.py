@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,8 @@ def fresh_keys(url: str, tag: str) -> Iterator[dict[str, str]]:
         "GROUP": "g",
         "CONSUMER": "bench",
         "SIGNAL_STREAM": f"{prefix}:out",
-        "DECISION_STREAM": f"{prefix}:log",
+        # BENCH_DECISION_LOG=off measures the pipeline without its decision log (for the store).
+        "DECISION_STREAM": "" if os.environ.get("BENCH_DECISION_LOG") == "off" else f"{prefix}:log",
         "DECISION_HASH_PREFIX": f"{prefix}:d",
         "DLQ_STREAM": f"{prefix}:dlq",
         "LLM_CACHE_PREFIX": f"{prefix}:cache",

@@ -91,9 +91,12 @@ class Engine:
         *,
         until_idle: float | None = None,
         max_messages: int | None = None,
+        upstream_done: asyncio.Event | None = None,
     ) -> EngineStats:
         """Keep up to MAX_IN_FLIGHT entries in hand; commit what finishes in the background
-        while the next entries are handled (one commit in flight); wait out outages."""
+        while the next entries are handled (one commit in flight); wait out outages.
+        ``until_idle`` counts only once ``upstream_done`` is set (a fan-out consumer outlives
+        the pipelines that feed it)."""
         window = Window(self._limit)
         commits = CommitQueue(self._commit, 2 * max(self._limit, self._config.read_count))
         idle_since = time.monotonic()
@@ -111,7 +114,9 @@ class Engine:
                 )
                 if not started and not window and until_idle is not None:
                     await commits.flush()
-                    if await self._idle(idle_since, until_idle):
+                    if upstream_done is not None and not upstream_done.is_set():
+                        idle_since = time.monotonic()
+                    elif await self._idle(idle_since, until_idle):
                         break
             except (RedisError, TransientError) as exc:  # Redis, or a store that cannot write
                 failures += 1

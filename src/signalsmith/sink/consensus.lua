@@ -154,7 +154,7 @@ local function age(key, r)
   r.from = math.max(from, lo)
   local kept = num(r.kept)
   if kept == 0 then kept = now_bucket end
-  local oldest = now_bucket - S.baseline_buckets
+  local oldest = math.min(now_bucket - S.baseline_buckets, lo)  -- the window still needs lo on
   local gone = {}
   for b = kept, math.min(oldest - 1, kept + S.baseline_buckets + BUCKETS) do
     table.insert(gone, 'm:' .. b)
