@@ -267,6 +267,56 @@ def dlq_replay(
     typer.echo(f"replayed {asyncio.run(go())} dead letters into {settings.stream}")
 
 
+db_app = typer.Typer(no_args_is_help=True, help="The SQL store: migrations and backfill.")
+app.add_typer(db_app, name="db")
+
+
+def _store_failed(exc: Exception, scrubber: SecretScrubber) -> typer.Exit:
+    """The database or Redis cannot be reached: one line, exit status 1."""
+    if isinstance(exc, ConfigError):
+        return _fail(exc)
+    typer.echo(f"signalsmith: {scrubber.scrub(str(exc))}", err=True)
+    return typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Bring the SQL store (DATABASE_URL, or a SQLite file in STATE_DIR) to the newest schema."""
+    from signalsmith.store.commands import upgrade_store
+
+    settings, scrubber = _setup(config)
+    try:
+        target, revision = asyncio.run(upgrade_store(settings))
+    except (ConfigError, TransientError) as exc:
+        raise _store_failed(exc, scrubber) from None
+    typer.echo(f"database {target.shown} is up to date (revision {revision})")
+
+
+@db_app.command("backfill")
+def db_backfill(
+    stream: Annotated[
+        str | None, typer.Option(help="Decision stream to read (default: DECISION_STREAM).")
+    ] = None,
+    batch: Annotated[
+        int | None,
+        typer.Option(min=1, max=10_000, help="Entries per read and transaction (STORE_BATCH)."),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Store every decision already on the decision stream; repeating it stores nothing twice."""
+    from signalsmith.store.commands import backfill_store
+
+    settings, scrubber = _setup(config)
+    try:
+        counts = asyncio.run(backfill_store(settings, stream, batch))
+    except (ConfigError, TransientError, RedisError) as exc:
+        raise _store_failed(exc, scrubber) from None
+    typer.echo(
+        f"backfilled: read {counts.read}, inserted {counts.inserted}, "
+        f"already stored {counts.already_stored}, invalid {counts.invalid}"
+    )
+
+
 @app.command("fake-llm")
 def fake_llm(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 8391,

@@ -318,7 +318,7 @@ class Settings(BaseSettings):
         return (env_settings, ProviderEnvSource(settings_cls), init_settings)
 
 
-SECRET_FIELDS = frozenset({"redis_url", "redis_password", "providers"})
+SECRET_FIELDS = frozenset({"redis_url", "redis_password", "providers", "database_url", "api_token"})
 
 
 def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:

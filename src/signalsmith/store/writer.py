@@ -1,0 +1,99 @@
+"""Write decision rows to SQL, each correlation id once, and the store consumer's committer:
+a batch's rows in one transaction; once it is committed, the batch's dead letters and
+acknowledgements in one MULTI/EXEC. A redelivered entry's row is already there: nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import cast
+
+from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.dml import ReturningInsert
+
+from signalsmith.engine.outcome import Commit
+from signalsmith.source.redis_streams import GroupRef
+from signalsmith.store.database import DatabaseTarget, create_engine, database_errors
+from signalsmith.store.rows import DecisionValues
+from signalsmith.store.schema import DecisionRow
+
+SQLITE_MAX_PARAMETERS = 32_766  # bound parameters in one statement (PostgreSQL's is 32,767)
+_TABLE = cast(Table, DecisionRow.__table__)
+CHUNK_ROWS = SQLITE_MAX_PARAMETERS // len(_TABLE.columns)
+
+
+class RowWriter:
+    """Inserts rows into ``decisions``, skipping any whose correlation id is stored already."""
+
+    def __init__(self, engine: AsyncEngine, target: DatabaseTarget) -> None:
+        self._engine = engine
+        self._target = target
+        self._insert = _insert_new(engine.dialect.name)
+
+    @classmethod
+    def open(cls, target: DatabaseTarget) -> RowWriter:
+        return cls(create_engine(target), target)
+
+    async def aclose(self) -> None:
+        await self._engine.dispose()
+
+    async def write_rows(self, rows: Sequence[DecisionValues]) -> int:
+        """Insert ``rows`` in one transaction; returns how many were new. Raises
+        ``TransientError`` when the database cannot take them now (nothing is written)."""
+        if not rows:
+            return 0
+        # In key order: two writers inserting the same keys wait for each other, not deadlock.
+        ordered = sorted(rows, key=lambda row: row["correlation_id"])
+        inserted = 0
+        with database_errors(self._target):
+            async with self._engine.begin() as connection:
+                for first in range(0, len(ordered), CHUNK_ROWS):
+                    chunk = ordered[first : first + CHUNK_ROWS]
+                    inserted += len((await connection.execute(self._insert, chunk)).all())
+        return inserted
+
+
+def _insert_new(dialect: str) -> ReturningInsert[tuple[int]]:
+    """INSERT ... ON CONFLICT (correlation_id) DO NOTHING RETURNING id: the ids say which rows
+    were new, whichever way the driver batches them."""
+    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    statement = insert(_TABLE).on_conflict_do_nothing(index_elements=[_TABLE.c.correlation_id])
+    return statement.returning(_TABLE.c.id)
+
+
+class SqlCommitter:
+    """The store consumer's ``Committer``: rows first (one transaction), then dead letters and
+    acknowledgements (one MULTI/EXEC). When the database fails, nothing is acknowledged and the
+    entries are redelivered; when Redis fails after the rows are in, they are written again,
+    which changes nothing."""
+
+    def __init__(self, writer: RowWriter, redis: Redis, ref: GroupRef) -> None:
+        self._writer = writer
+        self._redis = redis
+        self._ref = ref
+
+    async def commit(self, commits: Sequence[Commit]) -> list[bool]:
+        if not commits:
+            return []
+        await self._writer.write_rows([_row(part) for c in commits for part in c.parts])
+        await self._publish_and_ack(commits)
+        return [True] * len(commits)
+
+    async def _publish_and_ack(self, commits: Sequence[Commit]) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        for commit in commits:
+            for record in commit.records:
+                fields: dict[FieldT, EncodableT] = {k: v for k, v in record.fields.items()}
+                pipe.xadd(record.stream, fields, maxlen=record.maxlen or None, approximate=True)
+        pipe.xack(self._ref.stream, self._ref.group, *(commit.entry_id for commit in commits))
+        await pipe.execute()
+
+
+def _row(part: object) -> DecisionValues:
+    if not isinstance(part, dict):
+        raise TypeError(f"a store commit's parts are rows, not {type(part).__name__}")
+    return cast(DecisionValues, part)

@@ -1,0 +1,385 @@
+"""The SQL store against a real SQLite file and the real PostgreSQL (each test in a schema of its
+own), fed from a real Redis: migrations, the committer (rows in one transaction, then dead
+letters and acknowledgements), the engine driving it, and ``signalsmith db`` as users run it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import uuid
+from collections.abc import Coroutine, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+import redis as sync_redis
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from redis.asyncio import Redis
+from sqlalchemy import func, select, text
+
+from signalsmith.engine.engine import Engine, EngineConfig
+from signalsmith.errors import ConfigError, TransientError
+from signalsmith.observe.metrics import Metrics
+from signalsmith.settings import Settings
+from signalsmith.source.redis_streams import Entry, GroupRef, StreamSource
+from signalsmith.store.consumer import StoreConfig, StoreHandler
+from signalsmith.store.database import (
+    POSTGRES,
+    SQLITE,
+    create_engine,
+    database_target,
+    parse_database_url,
+)
+from signalsmith.store.migrate import upgrade, upgrade_database
+from signalsmith.store.rows import DecisionValues, row_from_envelope
+from signalsmith.store.schema import Base, DecisionRow
+from signalsmith.store.writer import CHUNK_ROWS, RowWriter, SqlCommitter
+from tests.conftest import free_port
+from tests.unit.test_store_rows import envelope_bytes, spike_envelope
+
+pytestmark = pytest.mark.redis
+T = TypeVar("T")
+POSTGRES_DSN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+CANARY = "pw-canary-5d8e1f"
+STORED = datetime(2025, 11, 21, tzinfo=UTC)
+GROUP = "signalsmith-store"
+
+
+def _in_thread(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` on an event loop of its own (fixtures set up outside the test's loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
+async def _admin(statement: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_DSN, timeout=5)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """The suite's PostgreSQL; skipped when it does not answer, a failure under CI=true."""
+    try:
+        _in_thread(_admin("SELECT 1"))
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and PostgreSQL ({POSTGRES_DSN}) does not answer: {exc}")
+        pytest.skip(f"PostgreSQL ({POSTGRES_DSN}) does not answer: {exc}")
+    return POSTGRES_DSN
+
+
+@pytest.fixture
+def postgres_url(postgres_dsn: str) -> Iterator[str]:
+    """A URL whose connections work in a fresh schema, dropped (with its tables) afterwards."""
+    schema = f"ss_test_{uuid.uuid4().hex[:12]}"
+    _in_thread(_admin(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{postgres_dsn}?options=-csearch_path%3D{schema}"
+    finally:
+        _in_thread(_admin(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on a SQLite file and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+async def _count(url: str) -> int:
+    engine = create_engine(parse_database_url(url))
+    try:
+        async with engine.connect() as connection:
+            counted = select(func.count()).select_from(DecisionRow)
+            return int((await connection.execute(counted)).scalar_one())
+    finally:
+        await engine.dispose()
+
+
+async def _schema_drift(url: str) -> list[Any]:
+    engine = create_engine(parse_database_url(url))
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_migrations_apply_once_and_build_the_models_schema(database_url: str) -> None:
+    """Upgrading twice is fine (the second does nothing); the migrated schema is exactly the
+    one the models declare (no drift between the table and its migration)."""
+    target = parse_database_url(database_url)
+    assert await upgrade_database(target) == "0001"
+    await upgrade(database_url)
+    assert await upgrade_database(target) == "0001"
+    assert await _schema_drift(database_url) == []
+    assert await _count(database_url) == 0
+
+
+async def test_sqlite_runs_in_wal_mode_in_a_private_state_dir(tmp_path: Path) -> None:
+    """With no DATABASE_URL: a SQLite file in STATE_DIR (made 0700), in WAL mode."""
+    settings = Settings(state_dir=tmp_path / "state")
+    target = database_target(settings)
+    assert target.url.drivername == SQLITE
+    await upgrade_database(target)
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+    with sqlite3.connect(tmp_path / "state" / "signalsmith.db") as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_database_urls_are_normalised_and_shown_without_the_password() -> None:
+    """postgres:// and postgresql:// mean asyncpg; libpq's options become server settings;
+    what is shown masks the password; a wrong URL names the setting but never quotes it."""
+    target = parse_database_url(
+        f"postgres://app:{CANARY}@db:5432/signals?options=-c%20search_path%3Dstore&sslmode=require"
+    )
+    assert target.url.drivername == POSTGRES
+    assert dict(target.server_settings) == {"search_path": "store"}
+    assert dict(target.url.query) == {"ssl": "require"}
+    assert CANARY not in target.shown
+    assert target.shown.startswith("postgresql+asyncpg://app:***@db:5432/signals")
+    assert parse_database_url("sqlite:///x.db").url.drivername == SQLITE
+    for wrong in (f"mysql://u:{CANARY}@h/db", f"postgresql://u:{CANARY}@h/db?options=-x", "::"):
+        with pytest.raises(ConfigError, match="DATABASE_URL") as caught:
+            parse_database_url(wrong)
+        assert CANARY not in str(caught.value)
+
+
+async def _feed(redis: Redis, stream: str, raws: Sequence[bytes]) -> list[Entry]:
+    """XADD each envelope, create the store's group, and read them as its consumer."""
+    for raw in raws:
+        await redis.xadd(stream, {"data": raw})
+    source = StreamSource(redis, GroupRef(stream, GROUP, "c1"), block_ms=10, claim_idle_ms=60_000)
+    await source.ensure_group()
+    return await source.read(len(raws), wait=False)
+
+
+def _handler(stream: str) -> StoreHandler:
+    return StoreHandler(StoreConfig(stream, f"{stream}:store:dlq", 1000, 5), clock=lambda: STORED)
+
+
+def _envelopes(count: int) -> list[bytes]:
+    return [envelope_bytes("NVDA", entry_id=f"{n}-0") for n in range(count)]
+
+
+async def _pending(redis: Redis, stream: str) -> int:
+    return int((await redis.xpending(stream, GROUP))["pending"])
+
+
+async def test_committer_stores_rows_then_dead_letters_and_acknowledges(
+    redis: Redis, prefix: str, database_url: str
+) -> None:
+    """One batch: valid entries become rows, a malformed one a dead letter on the store's DLQ;
+    all are acknowledged. The same batch again (a redelivery) adds no row."""
+    stream = f"{prefix}:decisions"
+    await upgrade(database_url)
+    entries = await _feed(redis, stream, [*_envelopes(20), spike_envelope(), b"{broken"])
+    commits = [_handler(stream).handle_now(entry) for entry in entries]
+    writer = RowWriter.open(parse_database_url(database_url))
+    committer = SqlCommitter(writer, redis, GroupRef(stream, GROUP, "c1"))
+    try:
+        assert await committer.commit(commits) == [True] * 22
+        assert await _count(database_url) == 21
+        assert await _pending(redis, stream) == 0
+        dead = await redis.xrange(f"{stream}:store:dlq")
+        assert [fields[b"reason"] for _id, fields in dead] == [b"bad_envelope"]
+        assert dead[0][1][b"orig.data"] == b"{broken"
+        assert await committer.commit(commits[:21]) == [True] * 21
+        assert await _count(database_url) == 21
+    finally:
+        await writer.aclose()
+
+
+async def test_rows_are_written_in_chunks_and_each_key_once(database_url: str) -> None:
+    """More rows than one statement may bind: all inserted in one call; written again, none is
+    new; a batch of old and new rows inserts only the new ones."""
+    await upgrade(database_url)
+    rows = [row_from_envelope(raw, STORED) for raw in _envelopes(CHUNK_ROWS * 2 + 5)]
+    writer = RowWriter.open(parse_database_url(database_url))
+    try:
+        assert await writer.write_rows(rows) == len(rows)
+        assert await writer.write_rows(rows) == 0
+        extra = [row_from_envelope(raw, STORED) for raw in _envelopes(len(rows) + 10)]
+        assert await writer.write_rows(extra) == 10
+        assert await writer.write_rows([]) == 0
+    finally:
+        await writer.aclose()
+    assert await _count(database_url) == len(rows) + 10
+
+
+async def test_stored_row_reads_back_as_written(database_url: str) -> None:
+    """Dates, aware times and text come back as stored (times in UTC)."""
+    await upgrade(database_url)
+    row: DecisionValues = row_from_envelope(envelope_bytes("TSLA", entry_id="9-1"), STORED)
+    writer = RowWriter.open(parse_database_url(database_url))
+    try:
+        await writer.write_rows([row])
+    finally:
+        await writer.aclose()
+    engine = create_engine(parse_database_url(database_url))
+    try:
+        async with engine.connect() as connection:
+            stored = (await connection.execute(select(DecisionRow.__table__))).mappings().one()
+    finally:
+        await engine.dispose()
+    for name, value in row.items():
+        got = stored[name]
+        if isinstance(value, datetime) and got.tzinfo is None:  # SQLite keeps UTC, naive
+            got = got.replace(tzinfo=UTC)
+        assert got == value, name
+
+
+async def test_an_unreachable_database_leaves_every_entry_pending(
+    redis: Redis, prefix: str
+) -> None:
+    """The database refuses connections: TransientError (without the password), no dead letter
+    published, nothing acknowledged; the engine waits it out and the entries are redelivered."""
+    stream = f"{prefix}:decisions"
+    entries = await _feed(redis, stream, [*_envelopes(5), b"{broken"])
+    commits = [_handler(stream).handle_now(entry) for entry in entries]
+    url = f"postgresql://postgres:{CANARY}@127.0.0.1:{free_port()}/test"
+    writer = RowWriter.open(parse_database_url(url))
+    committer = SqlCommitter(writer, redis, GroupRef(stream, GROUP, "c1"))
+    try:
+        with pytest.raises(TransientError) as caught:
+            await committer.commit(commits)
+    finally:
+        await writer.aclose()
+    assert CANARY not in str(caught.value)
+    assert "postgres:***@127.0.0.1" in str(caught.value)
+    assert await _pending(redis, stream) == 6
+    assert await redis.exists(f"{stream}:store:dlq") == 0
+
+
+async def test_an_unmigrated_database_is_waited_out_too(tmp_path: Path) -> None:
+    """No table yet (``db upgrade`` not run): a transient error naming the cause, not a crash."""
+    writer = RowWriter.open(parse_database_url(f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"))
+    try:
+        with pytest.raises(TransientError, match="decisions"):
+            await writer.write_rows([row_from_envelope(envelope_bytes(), STORED)])
+    finally:
+        await writer.aclose()
+
+
+async def test_the_engine_drives_the_store_until_idle(
+    redis: Redis, prefix: str, database_url: str
+) -> None:
+    """The real engine with the store's handler and committer: every entry stored or
+    dead-lettered to the store's DLQ, nothing left pending."""
+    stream = f"{prefix}:decisions"
+    await upgrade(database_url)
+    for raw in [*_envelopes(300), b"not json", spike_envelope()]:
+        await redis.xadd(stream, {"data": raw})
+    ref = GroupRef(stream, GROUP, "c1")
+    writer = RowWriter.open(parse_database_url(database_url))
+    engine = Engine(
+        EngineConfig(stream=stream, dlq_stream=f"{stream}:store:dlq", dlq_maxlen=0, read_count=64),
+        source=StreamSource(redis, ref, block_ms=50, claim_idle_ms=60_000),
+        committer=SqlCommitter(writer, redis, ref),
+        handler=_handler(stream),
+        metrics=Metrics().pipeline("store"),
+    )
+    try:
+        stats = await asyncio.wait_for(engine.run(asyncio.Event(), until_idle=0.3), timeout=60)
+    finally:
+        await writer.aclose()
+    assert (stats.read, stats.acknowledged, stats.dead_lettered) == (302, 302, 1)
+    assert await _count(database_url) == 301
+    assert await _pending(redis, stream) == 0
+
+
+CLI = [sys.executable, "-m", "signalsmith"]
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    dropped = {"REDIS_URL", "REDIS_ADDR", "DATABASE_URL", "DECISION_STREAM", "SIGNALSMITH_CONFIG"}
+    base = {k: v for k, v in os.environ.items() if k not in dropped}
+    return subprocess.run(
+        [*CLI, *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_db_upgrade_command_shows_where_without_the_password(
+    stream_env: dict[str, str], postgres_url: str
+) -> None:
+    """``signalsmith db upgrade`` migrates the configured database and says which, password
+    masked; run again, it is still at the newest revision."""
+    url = postgres_url.replace("postgresql://postgres@", f"postgresql://postgres:{CANARY}@")
+    for _ in range(2):
+        result = _cli(["db", "upgrade"], {**stream_env, "DATABASE_URL": url})
+        assert result.returncode == 0, result.stderr
+        assert "postgresql+asyncpg://postgres:***@" in result.stdout
+        assert "revision 0001" in result.stdout
+        assert CANARY not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_db_upgrade_command_fails_in_one_line_when_unreachable(
+    stream_env: dict[str, str],
+) -> None:
+    """A database that refuses connections: exit 1, one line, no password, no traceback."""
+    url = f"postgresql://postgres:{CANARY}@127.0.0.1:{free_port()}/test"
+    result = _cli(["db", "upgrade"], {**stream_env, "DATABASE_URL": url})
+    assert result.returncode == 1
+    assert "unavailable" in result.stderr
+    assert CANARY not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_db_backfill_stores_the_stream_once(
+    stream_env: dict[str, str], database_url: str, prefix: str
+) -> None:
+    """``signalsmith db backfill`` reads the decision stream from the start in pages and stores
+    each decision; the second run finds every one stored already; invalid entries are counted."""
+    stream = f"{prefix}:trade-decisions"
+    client = sync_redis.Redis.from_url(stream_env["REDIS_URL"])
+    try:
+        for raw in [*_envelopes(23), spike_envelope(), b"[]", _envelopes(1)[0]]:
+            client.xadd(stream, {"data": raw})
+    finally:
+        client.close()
+    env = {**stream_env, "DECISION_STREAM": stream, "DATABASE_URL": database_url}
+    first = _cli(["db", "backfill", "--batch", "7"], env)
+    assert first.returncode == 0, first.stderr
+    assert "backfilled: read 26, inserted 24, already stored 1, invalid 1" in first.stdout
+    again = _cli(["db", "backfill"], env)
+    assert again.returncode == 0, again.stderr
+    assert "backfilled: read 26, inserted 0, already stored 25, invalid 1" in again.stdout
+    assert _in_thread(_count(database_url)) == 24
+
+
+@pytest.mark.postgres
+async def test_postgres_sessions_use_the_urls_schema(postgres_url: str) -> None:
+    """The schema in the URL's options is where the tables are made and looked for."""
+    await upgrade(postgres_url)
+    engine = create_engine(parse_database_url(postgres_url))
+    try:
+        async with engine.connect() as connection:
+            schema = (await connection.execute(text("SELECT current_schema()"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert postgres_url.endswith(f"%3D{schema}")
