@@ -7,33 +7,47 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from fastapi import FastAPI, Response
+from pydantic import SecretStr
 
 from signalsmith import __version__
 from signalsmith.engine.stats import EngineStats
 from signalsmith.observe.logging import SecretScrubber
 from signalsmith.observe.metrics import Metrics
+from signalsmith.query import ApiAccess, query_router
 from signalsmith.source.redis_streams import GroupRef
 
 if TYPE_CHECKING:
     from signalsmith.analyze.llm.chain import LLMChain
+    from signalsmith.store.database import DatabaseTarget
 
 _PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
 _JSON = "application/json"
 # Scrapers poll every 10-60 s and probes every few seconds: bodies this old are still fresh.
 _HEALTH_TTL_S = 0.5
 _METRICS_TTL_S = 1.0
-_GET = ["GET", "HEAD"]  # probes that only want the status send HEAD
+# Probes that only want the status send HEAD; GET and HEAD of one route share an operation id,
+# which OpenAPI cannot hold, so the probes stay out of /docs.
+_GET = ["GET", "HEAD"]
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
+class PipelineView:
+    """One running pipeline or fan-out consumer: where it reads, and its counts."""
+
+    ref: GroupRef
+    stats: EngineStats
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceView:
-    """What the endpoints may show: nothing here holds a secret."""
+    """What the endpoints may show: nothing here holds a secret. ``ref`` and ``stats`` are the
+    first pipeline's (posts, when it runs); ``pipelines`` holds every one by name."""
 
     redis_where: str  # already redacted
     embedded: bool
@@ -44,6 +58,11 @@ class ServiceView:
     stats: EngineStats
     metrics: Metrics
     scrubber: SecretScrubber
+    pipelines: Mapping[str, PipelineView] = field(default_factory=dict)
+    # The query API under /api, served only with a database (else those paths are 404).
+    database: DatabaseTarget | None = None
+    api_token: SecretStr | None = None  # API_TOKEN: masked in any repr, never shown
+    require_token: bool = False  # HTTP_HOST is not loopback: /api needs the token
 
 
 class Cached(Generic[T]):
@@ -74,41 +93,53 @@ def create_app(view: ServiceView) -> FastAPI:
     app = FastAPI(
         title="signalsmith",
         version=__version__,
-        docs_url=None,
+        docs_url="/docs",
         redoc_url=None,
-        openapi_url=None,
+        openapi_url="/openapi.json",
     )
     health = Cached(lambda: render_health(view), _HEALTH_TTL_S)
     metrics = Cached(view.metrics.render, _METRICS_TTL_S)
 
-    @app.api_route("/livez", methods=_GET)
+    @app.api_route("/livez", methods=_GET, include_in_schema=False)
     async def livez() -> Response:
         return Response(b'{"status":"ok"}', media_type=_JSON)
 
-    @app.api_route("/readyz", methods=_GET)
+    @app.api_route("/readyz", methods=_GET, include_in_schema=False)
     async def readyz() -> Response:
-        rendered = render_ready(view.stats)
+        rendered = render_ready(view)
         return Response(rendered.body, status_code=rendered.status, media_type=_JSON)
 
-    @app.api_route("/health", methods=_GET)
+    @app.api_route("/health", methods=_GET, include_in_schema=False)
     async def health_() -> Response:
         rendered = health.get()
         return Response(rendered.body, status_code=rendered.status, media_type=_JSON)
 
-    @app.api_route("/metrics", methods=_GET)
+    @app.api_route("/metrics", methods=_GET, include_in_schema=False)
     async def metrics_() -> Response:
         return Response(metrics.get(), media_type=_PROMETHEUS)
 
+    if view.database is not None:
+        access = ApiAccess(view.api_token, view.require_token)
+        app.include_router(query_router(view.database, access))
     return app
 
 
-def render_ready(stats: EngineStats) -> Rendered:
-    """Ready once the worker has reached Redis and its group, and until it loses them or its
-    commits start failing (a Redis that answers reads but refuses writes stalls the pipeline)."""
+def render_ready(view: ServiceView) -> Rendered:
+    """Ready once every pipeline has reached Redis and its group, and until one loses them or
+    its commits start failing (a Redis that answers reads but refuses writes, or a database that
+    is down, stalls that pipeline)."""
+    every = view.pipelines or {"posts": PipelineView(view.ref, view.stats)}
+    states = {name: _ready(pipeline.stats) for name, pipeline in every.items()}
+    ready = all(state["ready"] for state in states.values())
+    first = states[next(iter(states))]
+    body = {**first, "ready": ready, "pipelines": states}
+    return Rendered(200 if ready else 503, _json(body))
+
+
+def _ready(stats: EngineStats) -> dict[str, bool]:
     reachable, group, commits = stats.redis_ok, stats.group_ready, stats.commits_ok
     ready = reachable and group and commits
-    body = {"ready": ready, "redis": reachable, "group": group, "commits": commits}
-    return Rendered(200 if ready else 503, _json(body))
+    return {"ready": ready, "redis": reachable, "group": group, "commits": commits}
 
 
 def render_health(view: ServiceView) -> Rendered:
@@ -144,15 +175,36 @@ def _health_body(view: ServiceView, reachable: bool) -> dict[str, object]:
         "signal_stream": view.signal_stream,
         "analyzers": [{"name": name, "state": "ok"} for name in view.analyzers],
         "providers": _providers(view),
-        "counts": {
-            "read": stats.read,
-            "processed": stats.acknowledged,
-            "published": stats.published,
-            "dead_lettered": stats.dead_lettered,
-            "retried": stats.retried,
-            "skipped": stats.skipped,
-        },
+        "counts": _counts(stats),
         "last_error": view.scrubber.scrub(stats.last_error) or None,
         "last_error_at": stats.last_error_at.isoformat() if stats.last_error_at else None,
         "started_at": stats.started_at.isoformat(),
+        "pipelines": {
+            name: _pipeline_health(pipeline, view.scrubber)
+            for name, pipeline in view.pipelines.items()
+        },
+    }
+
+
+def _counts(stats: EngineStats) -> dict[str, int]:
+    return {
+        "read": stats.read,
+        "processed": stats.acknowledged,
+        "published": stats.published,
+        "dead_lettered": stats.dead_lettered,
+        "retried": stats.retried,
+        "skipped": stats.skipped,
+    }
+
+
+def _pipeline_health(pipeline: PipelineView, scrubber: SecretScrubber) -> dict[str, object]:
+    stats = pipeline.stats
+    ok = stats.redis_ok and stats.group_ready and stats.commits_ok
+    return {
+        "status": "ok" if ok else "degraded",
+        "stream": pipeline.ref.stream,
+        "group": pipeline.ref.group,
+        "commits_ok": stats.commits_ok,
+        "counts": _counts(stats),
+        "last_error": scrubber.scrub(stats.last_error) or None,
     }

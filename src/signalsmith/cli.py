@@ -75,13 +75,18 @@ def run(
     workers: Annotated[
         int, typer.Option(min=1, max=256, help="Worker processes in the consumer group.")
     ] = 1,
+    only: Annotated[
+        str | None,
+        typer.Option(help="Run only these, comma-separated: posts, store (default: all enabled)."),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Run the worker and its HTTP endpoints (/livez /readyz /health /metrics)."""
+    """Run every enabled pipeline, the SQL store and the HTTP API (/api, /health, /metrics)."""
     from signalsmith.demo import demo_sidecar
-    from signalsmith.lifecycle import RunOptions, run_service
+    from signalsmith.service import RunOptions, run_service
 
     settings, scrubber = _setup(config)
+    chosen = frozenset(name.strip() for name in (only or "").split(",") if name.strip())
     if workers > 1:
         from signalsmith.supervise import run_workers
 
@@ -89,20 +94,29 @@ def run(
             *(["--until-idle", str(until_idle)] if until_idle is not None else []),
             *(["--max-messages", str(max_messages)] if max_messages is not None else []),
             *(["--config", str(config)] if config is not None else []),
+            *(["--only", only] if only else []),
         ]
         raise typer.Exit(run_workers(settings, workers, forwarded, demo))
     console = Console(highlight=False, soft_wrap=True)
     sidecars = (demo_sidecar(settings.stream, settings.signal_stream, console),) if demo else ()
-    options = RunOptions(until_idle=until_idle, max_messages=max_messages)
+    options = RunOptions(until_idle=until_idle, max_messages=max_messages, only=chosen)
     try:
-        stats = asyncio.run(run_service(settings, scrubber, options, sidecars, console.print))
+        every = asyncio.run(run_service(settings, scrubber, options, sidecars, console.print))
     except ConfigError as exc:
         raise _fail(exc) from None
-    console.print(
-        f"done: read {stats.read}, acknowledged {stats.acknowledged}, published {stats.published}, "
-        f"dead-lettered {stats.dead_lettered}, retried {stats.retried}",
-        style="dim",
-    )
+    if (stats := every.get("posts")) is not None:
+        console.print(
+            f"done: read {stats.read}, acknowledged {stats.acknowledged}, "
+            f"published {stats.published}, dead-lettered {stats.dead_lettered}, "
+            f"retried {stats.retried}",
+            style="dim",
+        )
+    if (stored := every.get("store")) is not None:
+        console.print(
+            f"stored: read {stored.read}, acknowledged {stored.acknowledged}, "
+            f"dead-lettered {stored.dead_lettered}, retried {stored.retried}",
+            style="dim",
+        )
 
 
 @app.command()

@@ -1,16 +1,14 @@
-"""Start-up wiring: the one place that knows the concrete Redis, HTTP server and analyzers, and
-runs the worker with signal handling and a clean drain.
+"""Start-up wiring: the one place that knows the concrete Redis, SQL store and analyzers, and
+builds each pipeline's engine from the settings (``service`` runs them).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
-import signal
 import socket
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
@@ -24,15 +22,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from signalsmith.analyze.base import Analyzer
 from signalsmith.analyze.llm.providers import ProviderConfig, resolve_providers
 from signalsmith.analyze.offline import OfflineAnalyzer
-from signalsmith.api import ServiceView, create_app
 from signalsmith.decide import DEAD_ZONE
 from signalsmith.embedded import EmbeddedRedis
 from signalsmith.engine.engine import Engine, EngineConfig
 from signalsmith.engine.stats import EngineStats
 from signalsmith.errors import ConfigError
-from signalsmith.http_server import HttpThread, bind_listener
-from signalsmith.observe.heartbeat import beat_until, heartbeat_key
-from signalsmith.observe.logging import SecretScrubber
 from signalsmith.observe.metrics import Metrics
 from signalsmith.pipelines.posts import PostsConfig, PostsHandler
 from signalsmith.redact import redact_url, url_secrets
@@ -49,6 +43,7 @@ if TYPE_CHECKING:  # the LLM stack (the openai SDK, aiohttp) loads only when a p
     from signalsmith.analyze.llm.openai_compat import HttpPool
     from signalsmith.analyze.llm.reuse import Reuse
     from signalsmith.dedup import StoryIndex
+    from signalsmith.store.writer import RowWriter
 
 log = structlog.get_logger("signalsmith")
 
@@ -194,6 +189,45 @@ def build_posts(
         metrics=metrics.pipeline("posts"),
         stats=stats,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConsumer:
+    """The SQL store's engine and the writer to close when it is done."""
+
+    engine: Engine
+    writer: RowWriter
+    where: str  # the database, password masked
+
+
+async def build_store(settings: Settings, redis: Redis, metrics: Metrics) -> StoreConsumer:
+    """The SQL store as a fan-out consumer of the decision stream, its schema brought up to
+    date first (several processes starting together apply each migration once)."""
+    from signalsmith.store.consumer import StoreConfig, StoreHandler
+    from signalsmith.store.database import database_target
+    from signalsmith.store.migrate import upgrade_database
+    from signalsmith.store.writer import RowWriter, SqlCommitter
+
+    target = database_target(settings)
+    await upgrade_database(target)
+    writer = RowWriter.open(target)
+    ref = GroupRef(settings.decision_stream, settings.store_group, settings.consumer)
+    dlq = settings.store_dead_letter_stream
+    config = StoreConfig(
+        settings.decision_stream, dlq, settings.dlq_maxlen, settings.max_deliveries
+    )
+    engine = Engine(
+        replace(
+            _engine_config(settings, settings.decision_stream, dlq),
+            read_count=settings.store_batch,
+            log_stream="",
+        ),
+        source=_source(settings, redis, ref),
+        committer=SqlCommitter(writer, redis, ref),
+        handler=StoreHandler(config),
+        metrics=metrics.pipeline("store"),
+    )
+    return StoreConsumer(engine, writer, target.shown)
 
 
 def _source(settings: Settings, redis: Redis, ref: GroupRef) -> StreamSource:
@@ -350,137 +384,4 @@ def _slot(
         ),
         gate=asyncio.Semaphore(config.max_in_flight),
         rejected_cooldown=settings.llm_breaker_cooldown_s,
-    )
-
-
-async def start_http(settings: Settings, view: ServiceView) -> HttpThread:
-    """Serve the API from its own thread and event loop, on a socket bound here so that a taken
-    port or a wrong host stops start-up with one line; returns once it accepts connections."""
-    listener = bind_listener(settings.http_host, settings.http_port)
-    http = HttpThread(create_app(view), listener, settings.http_host)
-    await http.start()
-    return http
-
-
-def install_stop_handlers(stop: asyncio.Event) -> None:
-    """SIGTERM/SIGINT: stop reading, finish what is in flight, acknowledge, exit."""
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    until_idle: float | None = None
-    max_messages: int | None = None
-    http: bool = True
-
-
-Sidecar = Callable[[Redis, asyncio.Event, Callable[[str], None]], Coroutine[Any, Any, None]]
-
-
-async def run_service(
-    settings: Settings,
-    scrubber: SecretScrubber,
-    options: RunOptions,
-    sidecars: tuple[Sidecar, ...] = (),
-    announce: Callable[[str], None] = print,
-) -> EngineStats:
-    """Worker + HTTP in one process until stopped or idle; returns the final counts."""
-    async with open_redis(settings) as handle:
-        metrics = Metrics()
-        stack = build_analyzers(settings, metrics, handle.client)
-        worker = build_posts(settings, handle.client, metrics, stack.analyzers)
-        stop = asyncio.Event()
-        install_stop_handlers(stop)
-        http = None
-        if options.http:
-            http = await start_http(
-                settings,
-                _view(
-                    settings,
-                    handle,
-                    worker=worker,
-                    stack=stack,
-                    metrics=metrics,
-                    scrubber=scrubber,
-                ),
-            )
-            url = http.url
-            announce(f"HTTP: {url}/health  {url}/metrics  {url}/readyz  {url}/livez")
-        if handle.embedded:
-            announce(f"embedded Redis ({handle.where}); connect with: {handle.cli_hint}")
-        log.info(
-            "worker started",
-            stream=settings.stream,
-            group=settings.group,
-            consumer=settings.consumer,
-            redis=handle.where,
-        )
-        helpers = [asyncio.create_task(car(handle.client, stop, announce)) for car in sidecars]
-        helpers.append(asyncio.create_task(_heartbeat(settings, handle.client, stop, worker)))
-        settle_memory()
-        stats = await worker.run(
-            stop, until_idle=options.until_idle, max_messages=options.max_messages
-        )
-        stop.set()
-        await asyncio.gather(*helpers, return_exceptions=True)
-        if http is not None:
-            await http.stop()
-        await stack.aclose()
-        log.info(
-            "worker stopped",
-            read=stats.read,
-            acknowledged=stats.acknowledged,
-            published=stats.published,
-            dead_lettered=stats.dead_lettered,
-            retried=stats.retried,
-        )
-        return stats
-
-
-def settle_memory() -> None:
-    """Once everything long-lived is built (the lexicon's tables, the symbol book, clients):
-    keep it out of the cyclic garbage collector's way, and collect the young generation less
-    often. Nearly all of a post's garbage is freed by reference counting; with the defaults the
-    collector ran every 700 allocations and its full passes walked every table built at start-up
-    (at 100 ms per LLM call, one process moved 5-9% fewer posts, measured)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-
-
-def _view(
-    settings: Settings,
-    handle: RedisHandle,
-    *,
-    worker: Engine,
-    stack: AnalyzerStack,
-    metrics: Metrics,
-    scrubber: SecretScrubber,
-) -> ServiceView:
-    return ServiceView(
-        redis_where=handle.where,
-        embedded=handle.embedded,
-        ref=group_ref(settings),
-        signal_stream=settings.signal_stream,
-        analyzers=tuple(analyzer.name for analyzer in stack.analyzers),
-        llm=stack.chain,
-        stats=worker.stats,
-        metrics=metrics,
-        scrubber=scrubber,
-    )
-
-
-async def _heartbeat(settings: Settings, redis: Redis, stop: asyncio.Event, worker: Engine) -> None:
-    key = heartbeat_key(
-        settings.heartbeat_prefix, settings.stream, settings.group, settings.consumer
-    )
-    await beat_until(
-        redis,
-        stop,
-        key=key,
-        ttl_s=settings.heartbeat_ttl,
-        stats=worker.stats,
-        consumer=settings.consumer,
     )

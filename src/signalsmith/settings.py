@@ -217,6 +217,8 @@ class Settings(BaseSettings):
     # HTTP and logging.
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65_535)
+    # Bearer token of the query API (/api); required when HTTP_HOST is not loopback.
+    api_token: SecretStr | None = None
     log_level: LogLevel = "INFO"
     log_format: Literal["console", "json"] = "console"
 

@@ -1,0 +1,101 @@
+"""The shapes of the query API's answers, for its OpenAPI document (/docs) and its tests; the
+endpoints render the same fields directly (``render``), without a validation pass per row."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, JsonValue
+
+Kind = Literal["post", "consensus", "spike", "insight", "strategy"]
+VerdictName = Literal["BUY", "SELL", "HOLD"]
+StatusName = Literal["ok", "degraded", "abstain", "error"]
+
+
+class Decision(BaseModel):
+    """One row of the store: a decision on one ticker (a post's, a spike's, ...)."""
+
+    id: int
+    correlation_id: str
+    kind: Kind
+    ticker: str
+    trade_date: date
+    verdict: VerdictName
+    confidence: float
+    score: float = Field(description="the synthesis' ensemble score, -1..1")
+    status: StatusName
+    source_stream: str | None
+    source_entry_id: str | None
+    post_id: str | None
+    post_url: str | None
+    post_author: str | None
+    post_subreddit: str | None
+    post_created: datetime | None
+    analyzers: str = Field(description="comma-separated")
+    models: str = Field(description="provider/model, comma-separated")
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    published_at: datetime
+    stored_at: datetime
+
+
+class DecisionDetail(Decision):
+    envelope: dict[str, JsonValue] = Field(description="the v1 envelope as published")
+
+
+class DecisionPage(BaseModel):
+    items: list[Decision]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page")
+
+
+class ConsensusView(BaseModel):
+    """The confidence-weighted consensus of the post rows with status ok or degraded, as the
+    live (ticker, trade date) hash computes it (``signalsmith.consensus.day_consensus``)."""
+
+    verdict: VerdictName
+    confidence: float
+    score: float
+    posts: int
+    buy: int
+    sell: int
+    hold: int
+
+
+class TickerMentions(BaseModel):
+    ticker: str
+    mentions: int = Field(description="post rows in the window, whatever their status")
+    last_seen: datetime
+    consensus: ConsensusView
+
+
+class TickerList(BaseModel):
+    since: datetime
+    until: datetime | None
+    items: list[TickerMentions]
+
+
+class TradeDay(BaseModel):
+    trade_date: date
+    mentions: int
+    consensus: ConsensusView
+
+
+class RollingWindow(BaseModel):
+    window_s: int
+    since: datetime
+    mentions: int
+    consensus: ConsensusView
+
+
+class TickerDetail(BaseModel):
+    ticker: str
+    days: list[TradeDay] = Field(description="newest first; days without posts are left out")
+    window: RollingWindow
+    recent: list[Decision] = Field(description="the latest decisions of any kind")
+    spikes: list[Decision] = Field(description="the latest spikes within the days shown")
+
+
+class Problem(BaseModel):
+    detail: str

@@ -1,0 +1,291 @@
+"""The /api endpoints. Each one checks its parameters, runs its statements on one pooled
+connection and renders the rows; nothing here writes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Final, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from signalsmith.consensus import DayTotals, day_consensus
+from signalsmith.decide import DEAD_ZONE
+from signalsmith.normalize import utc_now
+from signalsmith.query import render, statements
+from signalsmith.query.access import ApiAccess, Credentials
+from signalsmith.query.cursor import Position, decode_cursor, encode_cursor
+from signalsmith.query.database import QueryDatabase, StoreUnavailable
+from signalsmith.query.models import DecisionDetail, DecisionPage, Problem, TickerDetail, TickerList
+from signalsmith.query.params import (
+    KINDS,
+    STATUSES,
+    VERDICTS,
+    choice_param,
+    only_known,
+    text_param,
+    window_param,
+)
+from signalsmith.query.statements import AnyRow, DecisionFilter, Statement
+from signalsmith.store.database import DatabaseTarget
+
+_JSON: Final = "application/json"
+_CSV: Final = "text/csv; charset=utf-8"
+_RETRY_AFTER_S: Final = "5"
+TICKER_PATTERN: Final = r"^[A-Za-z0-9.\-^=/]{1,32}$"
+DEFAULT_TICKER_WINDOW: Final = timedelta(hours=24)
+RECENT: Final = 20  # decisions and spikes on the ticker page
+MAX_CORRELATION_ID: Final = 64  # the column's width
+
+Rows = Sequence[AnyRow]
+TickerQuery = Annotated[
+    str | None,
+    Query(pattern=TICKER_PATTERN, description="case-insensitive; 1-32 of A-Z 0-9 . - ^ = /"),
+]
+Since = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="published at or after: an ISO 8601 date-time (UTC unless it says) or a "
+        "date (its first instant)",
+    ),
+]
+Until = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="published before: an ISO 8601 date-time, or a date (that whole day included)",
+    ),
+]
+Cursor = Annotated[
+    str | None, Query(max_length=256, description="the next_cursor of the previous page")
+]
+Format = Annotated[
+    Literal["json", "csv"],
+    Query(description="csv: the same rows as a spreadsheet-safe CSV; next cursor in X-Next-Cursor"),
+]
+PageSize = Annotated[int, Query(ge=1, le=1000, description="rows per page")]
+
+_ERRORS: Final[dict[int | str, dict[str, object]]] = {
+    401: {"model": Problem, "description": "API_TOKEN required (server not on loopback)"},
+    503: {"model": Problem, "description": "the store cannot answer now, or API_TOKEN unset"},
+}
+_PAGE: Final[dict[int | str, dict[str, object]]] = {
+    200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}
+}
+
+
+def query_router(
+    target: DatabaseTarget, access: ApiAccess, *, clock: Callable[[], datetime] = utc_now
+) -> APIRouter:
+    """The /api routes over the store at ``target``."""
+    database = QueryDatabase(target)
+
+    async def guard(credentials: Credentials) -> None:
+        access.check(credentials)
+
+    router = APIRouter(
+        prefix="/api",
+        tags=["query"],
+        dependencies=[Depends(guard), Depends(_known_parameters_only)],
+        responses=_ERRORS,
+    )
+
+    @router.get("/decisions", response_model=DecisionPage, responses=_PAGE)
+    async def decisions(
+        *,
+        ticker: TickerQuery = None,
+        kind: Annotated[str | None, Query(description=" | ".join(KINDS))] = None,
+        verdict: Annotated[str | None, Query(description="BUY | SELL | HOLD")] = None,
+        status: Annotated[str | None, Query(description=" | ".join(STATUSES))] = None,
+        since: Since = None,
+        until: Until = None,
+        min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+        limit: PageSize = 100,
+        cursor: Cursor = None,
+        format: Format = "json",
+    ) -> Response:
+        """Decisions newest first (published_at, then id), filtered, a page at a time."""
+        window = window_param(since, until)
+        filters = DecisionFilter(
+            ticker=None if ticker is None else ticker.upper(),
+            kind=choice_param(kind, "kind", KINDS),
+            verdict=choice_param(verdict, "verdict", VERDICTS),
+            status=choice_param(status, "status", STATUSES),
+            since=window.since,
+            until=window.until,
+            min_confidence=min_confidence,
+        )
+        return await _page(database, filters, cursor, limit, format)
+
+    @router.get(
+        "/decisions/{correlation_id:path}",
+        response_model=DecisionDetail,
+        responses={404: {"model": Problem}},
+    )
+    async def decision(correlation_id: Annotated[str, Path()]) -> Response:
+        """One decision: its row and its envelope as published."""
+        key = text_param(correlation_id, "correlation_id", MAX_CORRELATION_ID)
+        async with _reading(database) as connection:
+            row = (await connection.execute(statements.decision(key))).first()
+        if row is None:
+            raise HTTPException(404, "no decision has this correlation_id")
+        body = render.item(row)
+        body["envelope"] = render.envelope(row._mapping["envelope"])
+        return Response(render.json_body(body), media_type=_JSON)
+
+    @router.get("/tickers", response_model=TickerList)
+    async def tickers(
+        *,
+        since: Since = None,
+        until: Until = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    ) -> Response:
+        """The most mentioned tickers (post rows) in a window, by default the last 24 hours,
+        each with its consensus over the window."""
+        window = window_param(since, until)
+        start = window.since or (window.until or clock()) - DEFAULT_TICKER_WINDOW
+        async with _reading(database) as connection:
+            result = await connection.execute(statements.top_tickers(start, window.until, limit))
+            rows = result.all()
+        items = [_mentions(row) for row in rows]
+        until_shown = None if window.until is None else window.until.isoformat()
+        body = {"since": start.isoformat(), "until": until_shown, "items": items}
+        return Response(render.json_body(body), media_type=_JSON)
+
+    @router.get(
+        "/tickers/{ticker:path}", response_model=TickerDetail, responses={404: {"model": Problem}}
+    )
+    async def ticker_page(
+        *,
+        ticker: Annotated[str, Path(pattern=TICKER_PATTERN)],
+        days: Annotated[int, Query(ge=1, le=366, description="trade dates shown")] = 30,
+        window_s: Annotated[int, Query(ge=1, le=30 * 86_400)] = 3_600,
+    ) -> Response:
+        """A ticker's daily consensus (per trade date), its consensus over the last
+        ``window_s`` seconds, its latest decisions and spikes. The window is computed from the
+        stored rows, each post counting once; the live per-ticker view in Redis also discounts
+        reposts of one story and authors who post often, so its numbers can differ."""
+        name = ticker.upper()
+        now = clock()
+        first_day = now.astimezone(UTC).date() - timedelta(days=days - 1)
+        day_start = datetime.combine(first_day, time(), UTC)
+        since = now - timedelta(seconds=window_s)
+        async with _reading(database) as connection:
+            recent = await _rows(
+                connection, statements.decisions(DecisionFilter(name), None, RECENT)
+            )
+            if not recent:
+                raise HTTPException(404, "no decision on this ticker")
+            # A post is published after its trade date begins; a day's slack for clock skew.
+            daily = await _rows(
+                connection, statements.daily(name, first_day, day_start - timedelta(days=1))
+            )
+            totals = (await connection.execute(statements.window(name, since))).one()
+            spike_filter = DecisionFilter(name, kind="spike", since=day_start)
+            spikes = await _rows(connection, statements.decisions(spike_filter, None, RECENT))
+        mentions, window_totals = statements.totals_of(totals)
+        body = {
+            "ticker": name,
+            "days": [_day(row) for row in daily],
+            "window": {
+                "window_s": window_s,
+                "since": since.astimezone(UTC).isoformat(),
+                "mentions": mentions,
+                "consensus": _consensus(window_totals),
+            },
+            "recent": [render.item(row) for row in recent],
+            "spikes": [render.item(row) for row in spikes],
+        }
+        return Response(render.json_body(body), media_type=_JSON)
+
+    @router.get("/spikes", response_model=DecisionPage, responses=_PAGE)
+    async def spikes(
+        *,
+        ticker: TickerQuery = None,
+        since: Since = None,
+        until: Until = None,
+        limit: PageSize = 100,
+        cursor: Cursor = None,
+        format: Format = "json",
+    ) -> Response:
+        """Mention spikes (kind=spike rows) newest first, a page at a time."""
+        window = window_param(since, until)
+        name = None if ticker is None else ticker.upper()
+        filters = DecisionFilter(name, kind="spike", since=window.since, until=window.until)
+        return await _page(database, filters, cursor, limit, format)
+
+    return router
+
+
+async def _known_parameters_only(request: Request) -> None:
+    route = request.scope.get("route")
+    if isinstance(route, APIRoute):
+        known = (field.alias for field in route.dependant.query_params)
+        only_known(request.query_params.keys(), known)
+
+
+@contextlib.asynccontextmanager
+async def _reading(database: QueryDatabase) -> AsyncIterator[AsyncConnection]:
+    try:
+        async with database.connect() as connection:
+            yield connection
+    except StoreUnavailable:
+        raise HTTPException(
+            503,
+            "the decision store cannot answer now (database unreachable or not migrated yet)",
+            {"Retry-After": _RETRY_AFTER_S},
+        ) from None
+
+
+async def _rows(connection: AsyncConnection, statement: Statement) -> Rows:
+    return (await connection.execute(statement)).all()
+
+
+async def _page(
+    database: QueryDatabase,
+    filters: DecisionFilter,
+    cursor: str | None,
+    limit: int,
+    form: Literal["json", "csv"],
+) -> Response:
+    after = None if cursor is None else decode_cursor(cursor)
+    async with _reading(database) as connection:
+        rows = await _rows(connection, statements.decisions(filters, after, limit + 1))
+    following = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]._mapping
+        following = encode_cursor(Position(render.utc(last["published_at"]), last["id"]))
+    if form == "csv":
+        headers = {"Content-Disposition": 'attachment; filename="decisions.csv"'}
+        if following is not None:
+            headers["X-Next-Cursor"] = following
+        return StreamingResponse(render.csv_chunks(rows), media_type=_CSV, headers=headers)
+    body = {"items": [render.item(row) for row in rows], "next_cursor": following}
+    return Response(render.json_body(body), media_type=_JSON)
+
+
+def _consensus(totals: DayTotals) -> render.Item:
+    return render.consensus(day_consensus(totals, DEAD_ZONE))
+
+
+def _mentions(row: AnyRow) -> render.Item:
+    mentions, totals = statements.totals_of(row)
+    values = row._mapping
+    return {
+        "ticker": values["ticker"],
+        "mentions": mentions,
+        "last_seen": render.utc(values["last_seen"]).isoformat(),
+        "consensus": _consensus(totals),
+    }
+
+
+def _day(row: AnyRow) -> render.Item:
+    mentions, totals = statements.totals_of(row)
+    day = row._mapping["trade_date"]
+    return {"trade_date": day.isoformat(), "mentions": mentions, "consensus": _consensus(totals)}
