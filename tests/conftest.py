@@ -7,6 +7,7 @@ or a silent fallback.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -15,10 +16,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
+import asyncpg
 import pytest
 import redis as sync_redis
 from redis.asyncio import Redis
@@ -160,3 +164,54 @@ def private_redis_server(directory: Path, password: str | None = None) -> Iterat
         client.close()
         process.terminate()
         process.wait(10)
+
+
+# PostgreSQL: the machine's server (TEST_POSTGRES_URL), each test in a schema of its own.
+POSTGRES_DSN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+T = TypeVar("T")
+
+
+def in_thread(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` on an event loop of its own (fixtures set up outside the test's loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
+async def _admin(statement: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_DSN, timeout=5)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """The suite's PostgreSQL; skipped when it does not answer, a failure under CI=true."""
+    try:
+        in_thread(_admin("SELECT 1"))
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and PostgreSQL ({POSTGRES_DSN}) does not answer: {exc}")
+        pytest.skip(f"PostgreSQL ({POSTGRES_DSN}) does not answer: {exc}")
+    return POSTGRES_DSN
+
+
+@pytest.fixture
+def postgres_url(postgres_dsn: str) -> Iterator[str]:
+    """A URL whose connections work in a fresh schema, dropped (with its tables) afterwards."""
+    schema = f"ss_test_{uuid.uuid4().hex[:12]}"
+    in_thread(_admin(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{postgres_dsn}?options=-csearch_path%3D{schema}"
+    finally:
+        in_thread(_admin(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on a SQLite file and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url

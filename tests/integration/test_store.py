@@ -11,14 +11,11 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import uuid
-from collections.abc import Coroutine, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import asyncpg
 import pytest
 import redis as sync_redis
 from alembic.autogenerate import compare_metadata
@@ -43,61 +40,13 @@ from signalsmith.store.migrate import upgrade, upgrade_database
 from signalsmith.store.rows import DecisionValues, row_from_envelope
 from signalsmith.store.schema import Base, DecisionRow
 from signalsmith.store.writer import CHUNK_ROWS, RowWriter, SqlCommitter
-from tests.conftest import free_port
+from tests.conftest import free_port, in_thread
 from tests.unit.test_store_rows import envelope_bytes, spike_envelope
 
 pytestmark = pytest.mark.redis
-T = TypeVar("T")
-POSTGRES_DSN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 CANARY = "pw-canary-5d8e1f"
 STORED = datetime(2025, 11, 21, tzinfo=UTC)
 GROUP = "signalsmith-store"
-
-
-def _in_thread(work: Coroutine[Any, Any, T]) -> T:
-    """Run ``work`` on an event loop of its own (fixtures set up outside the test's loop)."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, work).result()
-
-
-async def _admin(statement: str) -> None:
-    connection = await asyncpg.connect(POSTGRES_DSN, timeout=5)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-@pytest.fixture(scope="session")
-def postgres_dsn() -> str:
-    """The suite's PostgreSQL; skipped when it does not answer, a failure under CI=true."""
-    try:
-        _in_thread(_admin("SELECT 1"))
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and PostgreSQL ({POSTGRES_DSN}) does not answer: {exc}")
-        pytest.skip(f"PostgreSQL ({POSTGRES_DSN}) does not answer: {exc}")
-    return POSTGRES_DSN
-
-
-@pytest.fixture
-def postgres_url(postgres_dsn: str) -> Iterator[str]:
-    """A URL whose connections work in a fresh schema, dropped (with its tables) afterwards."""
-    schema = f"ss_test_{uuid.uuid4().hex[:12]}"
-    _in_thread(_admin(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{postgres_dsn}?options=-csearch_path%3D{schema}"
-    finally:
-        _in_thread(_admin(f'DROP SCHEMA "{schema}" CASCADE'))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The same test on a SQLite file and on PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
 
 
 async def _count(url: str) -> int:
@@ -369,7 +318,7 @@ def test_db_backfill_stores_the_stream_once(
     again = _cli(["db", "backfill"], env)
     assert again.returncode == 0, again.stderr
     assert "backfilled: read 26, inserted 0, already stored 25, invalid 1" in again.stdout
-    assert _in_thread(_count(database_url)) == 24
+    assert in_thread(_count(database_url)) == 24
 
 
 @pytest.mark.postgres
