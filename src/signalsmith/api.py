@@ -93,10 +93,11 @@ def create_app(view: ServiceView) -> FastAPI:
     app = FastAPI(
         title="signalsmith",
         version=__version__,
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
     )
+    _docs(app)
     health = Cached(lambda: render_health(view), _HEALTH_TTL_S)
     metrics = Cached(view.metrics.render, _METRICS_TTL_S)
 
@@ -122,6 +123,30 @@ def create_app(view: ServiceView) -> FastAPI:
         access = ApiAccess(view.api_token, view.require_token)
         app.include_router(query_router(view.database, access))
     return app
+
+
+def _docs(app: FastAPI) -> None:
+    """/docs: Swagger UI over /openapi.json, its assets served from the installed package (no
+    CDN: the page works on a machine without internet)."""
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount(
+        "/docs-assets",
+        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        name="docs-assets",
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="signalsmith API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
 
 def render_ready(view: ServiceView) -> Rendered:

@@ -33,6 +33,12 @@ log = structlog.get_logger("signalsmith")
 _CPU_SHARE = 0.02
 _BATCH = 8
 _CREDIT_S = 0.25
+# The query API (/api/...) answers people and dashboards from the database: a page costs a few
+# ms of this thread's CPU, which at 2% would make the next request wait a quarter of a second.
+# It has a budget of its own, a quarter of one CPU, measured around its own requests and not
+# charged to the probes' budget: a flood of queries slows queries, never /livez or /health.
+_API_PREFIX = "/api/"
+_API_CPU_SHARE = 0.25
 # Beyond this many open connections uvicorn answers 503 at once: what is queued stays bounded.
 _MAX_CONNECTIONS = 1024
 _BACKLOG = 2048
@@ -46,17 +52,36 @@ _JOIN_TIMEOUT_S = 3.0
 _Turn = tuple[float, int, "asyncio.Future[None]"]
 
 
+class CpuLedger:
+    """CPU time spent by requests that another budget pays for (this thread's, in seconds)."""
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+
+
 class Paced:
     """ASGI middleware: requests wait for their turn, which comes only as often as the thread's
-    CPU budget allows, a few at a time. The connection served least recently goes first, and
+    CPU budget allows, a few at a time. With ``own`` the budget pays for the CPU measured
+    around its own requests, which it records there; with ``excluding``, for the thread's CPU
+    less what that ledger recorded. The connection served least recently goes first, and
     a fresh one before any served one, so a probe passes a flood of keep-alive clients instead
     of queueing behind all of them. Runs on one event loop (the HTTP thread's); ``close`` may
     come from any thread."""
 
-    def __init__(self, app: ASGIApp, *, share: float = _CPU_SHARE, batch: int = _BATCH) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        share: float = _CPU_SHARE,
+        batch: int = _BATCH,
+        own: CpuLedger | None = None,
+        excluding: CpuLedger | None = None,
+    ) -> None:
         self._app = app
         self._share = share
         self._batch = batch
+        self._own = own
+        self._excluding = excluding
         self._queue: list[_Turn] = []
         self._arrivals = itertools.count()
         self._served: dict[object, float] = {}  # client address -> when its last answer ended
@@ -86,7 +111,7 @@ class Paced:
                 return
             if first["type"] == "http.disconnect":
                 return  # the client gave up while it waited: answering would only cost CPU
-            await self._app(scope, _replay(first, receive), send)
+            await self._serve(scope, _replay(first, receive), send)
         finally:
             if not turn.cancelled():  # it had its turn: give the place back
                 self._running -= 1
@@ -94,6 +119,16 @@ class Paced:
                     self._served.clear()
                 self._served[client] = loop.time()
                 self._dispatch()
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._own is None:
+            await self._app(scope, receive, send)
+            return
+        started = time.thread_time()  # includes what ran meanwhile: it errs on paying more
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            self._own.spent += time.thread_time() - started
 
     def close(self) -> None:
         """From now on, let every request through at once: the server is stopping."""
@@ -127,10 +162,33 @@ class Paced:
 
     def _charge(self, now: float) -> None:
         """Push the next batch back by the CPU spent since the last one, over the share."""
-        cpu = time.thread_time()
-        spent = 0.0 if self._cpu_seen is None else cpu - self._cpu_seen
+        cpu = self._own.spent if self._own is not None else self._thread_cpu()
+        spent = 0.0 if self._cpu_seen is None else max(0.0, cpu - self._cpu_seen)
         self._cpu_seen = cpu
         self._free_at = max(self._free_at, now - _CREDIT_S) + spent / self._share
+
+    def _thread_cpu(self) -> float:
+        """This thread's CPU time, less what the excluded ledger's requests spent."""
+        excluded = self._excluding.spent if self._excluding is not None else 0.0
+        return time.thread_time() - excluded
+
+
+class PathPaced:
+    """Two budgets on one thread: the query API's (``/api/...``) and everyone else's."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        ledger = CpuLedger()
+        self._api = Paced(app, share=_API_CPU_SHARE, own=ledger)
+        self._rest = Paced(app, excluding=ledger)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        paced = self._api if path.startswith(_API_PREFIX) else self._rest
+        await paced(scope, receive, send)
+
+    def close(self) -> None:
+        self._api.close()
+        self._rest.close()
 
 
 def _replay(first: Message, receive: Receive) -> Receive:
@@ -192,7 +250,7 @@ class HttpThread:
     pipeline's event loop never waits on a request, nor a request on the pipeline."""
 
     def __init__(self, app: ASGIApp, listener: socket.socket, host: str) -> None:
-        self._paced = Paced(app)
+        self._paced = PathPaced(app)
         config = uvicorn.Config(
             self._paced,
             log_level="warning",

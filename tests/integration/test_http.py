@@ -85,7 +85,11 @@ def test_head_answers_like_get_without_a_body_and_openapi_documents_the_api(work
         schema = client.get("/openapi.json")
         assert schema.status_code == 200
         assert "/api/decisions" in schema.json()["paths"]
-        assert client.get("/docs").status_code == 200
+        page = client.get("/docs")
+        assert page.status_code == 200
+        assert "cdn" not in page.text.lower()
+        assert "/docs-assets/swagger-ui-bundle.js" in page.text
+        assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
         assert client.get("/redoc").status_code == 404
 
 

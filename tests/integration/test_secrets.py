@@ -120,7 +120,9 @@ def test_url_secrets_appear_nowhere_while_running(
             process.communicate(timeout=10)
     assert process.returncode == 0, err[-2000:]
     shown += [out, err]
-    assert "password=***" in next(line for line in err.splitlines() if "worker started" in line)
+    assert "password=***" in next(
+        line for line in err.splitlines() if "signalsmith started" in line
+    )
     for text in shown:
         for secret in (PASSWORD, GATEWAY_KEY, API_KEY):
             assert secret not in text

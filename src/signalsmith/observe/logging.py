@@ -68,7 +68,8 @@ def configure_logging(level: str, fmt: str, secrets: Iterable[str] = ()) -> Secr
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # The LLM SDK's HTTP client logs every request at INFO: metrics count them instead.
-    for noisy in ("httpx", "httpx2", "httpcore", "openai"):
+    # The LLM SDK's HTTP client logs every request at INFO (metrics count them instead), and
+    # Alembic every plugin and migration step (signalsmith says what it did in a line of its own).
+    for noisy in ("httpx", "httpx2", "httpcore", "openai", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     return scrubber

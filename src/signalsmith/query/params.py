@@ -1,5 +1,5 @@
-"""The query parameters that FastAPI cannot check alone (a ticker's pattern, ISO 8601 times, a
-time window, enumerations read case-insensitively), each refused the way FastAPI refuses its
+"""The query parameters that FastAPI cannot check alone (ISO 8601 times, a time window,
+enumerations read case-insensitively, unknown names), each refused the way FastAPI refuses its
 own: a 422 whose ``loc`` names the parameter."""
 
 from __future__ import annotations
@@ -8,19 +8,21 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 from fastapi.exceptions import RequestValidationError
 
+from signalsmith.domain import Status, Verdict
+from signalsmith.query.models import Kind
+
 Place = Literal["query", "path"]
 
-KINDS: Final = ("post", "consensus", "spike", "insight", "strategy")
-VERDICTS: Final = ("BUY", "SELL", "HOLD")
-STATUSES: Final = ("ok", "degraded", "abstain", "error")
+KINDS: Final[tuple[str, ...]] = get_args(Kind)
+VERDICTS: Final = tuple(verdict.value for verdict in Verdict)
+STATUSES: Final = tuple(status.value for status in Status)
 MAX_TIME_CHARS: Final = 64
 MAX_SHOWN_INPUT: Final = 80  # an error quotes at most this much of what it refuses
 
-_TICKER = re.compile(r"[A-Za-z0-9.\-^=/]{1,32}")
 # A "+" in a query string arrives as a space: "10:00:00 02:00" meant "10:00:00+02:00".
 _SPACED_OFFSET = re.compile(
     r"(.*[T ]\d{2}(?::?\d{2}(?::?\d{2}(?:[.,]\d+)?)?)?) (\d{2}(?::?\d{2})?)"
@@ -33,14 +35,6 @@ def invalid(place: Place, name: str, message: str, value: object = None) -> Requ
     shown = value[:MAX_SHOWN_INPUT] if isinstance(value, str) else value
     error = {"type": "value_error", "loc": (place, name), "msg": message, "input": shown}
     return RequestValidationError([error])
-
-
-def ticker_param(raw: str, place: Place = "query") -> str:
-    """A ticker, upper-cased: 1 to 32 of A-Z, 0-9 and ``. - ^ = /`` (ASCII only, checked
-    before upper-casing, so no other character can become one of them)."""
-    if not _TICKER.fullmatch(raw):
-        raise invalid(place, "ticker", "a ticker is 1 to 32 of A-Z 0-9 . - ^ = /", raw)
-    return raw.upper()
 
 
 def choice_param(raw: str | None, name: str, allowed: Iterable[str]) -> str | None:

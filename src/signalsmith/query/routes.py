@@ -74,6 +74,8 @@ _ERRORS: Final[dict[int | str, dict[str, object]]] = {
     401: {"model": Problem, "description": "API_TOKEN required (server not on loopback)"},
     503: {"model": Problem, "description": "the store cannot answer now, or API_TOKEN unset"},
 }
+_NONE: Final[dict[int | str, dict[str, object]]] = {}
+_MISSING: Final[dict[int | str, dict[str, object]]] = {404: {"model": Problem}}
 _PAGE: Final[dict[int | str, dict[str, object]]] = {
     200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}
 }
@@ -83,7 +85,6 @@ def query_router(
     target: DatabaseTarget, access: ApiAccess, *, clock: Callable[[], datetime] = utc_now
 ) -> APIRouter:
     """The /api routes over the store at ``target``."""
-    database = QueryDatabase(target)
 
     async def guard(credentials: Credentials) -> None:
         access.check(credentials)
@@ -94,9 +95,30 @@ def query_router(
         dependencies=[Depends(guard), Depends(_known_parameters_only)],
         responses=_ERRORS,
     )
+    api = _Endpoints(QueryDatabase(target), clock)
+    routes = (
+        ("/decisions", api.decisions, DecisionPage, _PAGE),
+        ("/decisions/{correlation_id:path}", api.decision, DecisionDetail, _MISSING),
+        ("/tickers", api.tickers, TickerList, _NONE),
+        ("/tickers/{ticker:path}", api.ticker, TickerDetail, _MISSING),
+        ("/spikes", api.spikes, DecisionPage, _PAGE),
+    )
+    for path, endpoint, model, responses in routes:
+        router.add_api_route(
+            path, endpoint, methods=["GET"], response_model=model, responses=responses
+        )
+    return router
 
-    @router.get("/decisions", response_model=DecisionPage, responses=_PAGE)
+
+class _Endpoints:
+    """The handlers; FastAPI reads each one's parameters from its signature."""
+
+    def __init__(self, database: QueryDatabase, clock: Callable[[], datetime]) -> None:
+        self._database = database
+        self._clock = clock
+
     async def decisions(
+        self,
         *,
         ticker: TickerQuery = None,
         kind: Annotated[str | None, Query(description=" | ".join(KINDS))] = None,
@@ -120,17 +142,12 @@ def query_router(
             until=window.until,
             min_confidence=min_confidence,
         )
-        return await _page(database, filters, cursor, limit, format)
+        return await self._page(filters, cursor, limit, form=format, name="decisions")
 
-    @router.get(
-        "/decisions/{correlation_id:path}",
-        response_model=DecisionDetail,
-        responses={404: {"model": Problem}},
-    )
-    async def decision(correlation_id: Annotated[str, Path()]) -> Response:
+    async def decision(self, correlation_id: Annotated[str, Path()]) -> Response:
         """One decision: its row and its envelope as published."""
         key = text_param(correlation_id, "correlation_id", MAX_CORRELATION_ID)
-        async with _reading(database) as connection:
+        async with _reading(self._database) as connection:
             row = (await connection.execute(statements.decision(key))).first()
         if row is None:
             raise HTTPException(404, "no decision has this correlation_id")
@@ -138,8 +155,8 @@ def query_router(
         body["envelope"] = render.envelope(row._mapping["envelope"])
         return Response(render.json_body(body), media_type=_JSON)
 
-    @router.get("/tickers", response_model=TickerList)
     async def tickers(
+        self,
         *,
         since: Since = None,
         until: Until = None,
@@ -148,19 +165,15 @@ def query_router(
         """The most mentioned tickers (post rows) in a window, by default the last 24 hours,
         each with its consensus over the window."""
         window = window_param(since, until)
-        start = window.since or (window.until or clock()) - DEFAULT_TICKER_WINDOW
-        async with _reading(database) as connection:
-            result = await connection.execute(statements.top_tickers(start, window.until, limit))
-            rows = result.all()
-        items = [_mentions(row) for row in rows]
+        start = window.since or (window.until or self._clock()) - DEFAULT_TICKER_WINDOW
+        async with _reading(self._database) as connection:
+            items = await _top_tickers(connection, start, window.until, limit)
         until_shown = None if window.until is None else window.until.isoformat()
         body = {"since": start.isoformat(), "until": until_shown, "items": items}
         return Response(render.json_body(body), media_type=_JSON)
 
-    @router.get(
-        "/tickers/{ticker:path}", response_model=TickerDetail, responses={404: {"model": Problem}}
-    )
-    async def ticker_page(
+    async def ticker(
+        self,
         *,
         ticker: Annotated[str, Path(pattern=TICKER_PATTERN)],
         days: Annotated[int, Query(ge=1, le=366, description="trade dates shown")] = 30,
@@ -170,23 +183,20 @@ def query_router(
         ``window_s`` seconds, its latest decisions and spikes. The window is computed from the
         stored rows, each post counting once; the live per-ticker view in Redis also discounts
         reposts of one story and authors who post often, so its numbers can differ."""
-        name = ticker.upper()
-        now = clock()
+        name, now = ticker.upper(), self._clock()
         first_day = now.astimezone(UTC).date() - timedelta(days=days - 1)
         day_start = datetime.combine(first_day, time(), UTC)
         since = now - timedelta(seconds=window_s)
-        async with _reading(database) as connection:
-            recent = await _rows(
-                connection, statements.decisions(DecisionFilter(name), None, RECENT)
-            )
+        recent_filter = DecisionFilter(name)
+        spike_filter = DecisionFilter(name, kind="spike", since=day_start)
+        async with _reading(self._database) as connection:
+            recent = await _rows(connection, statements.decisions(recent_filter, None, RECENT))
             if not recent:
                 raise HTTPException(404, "no decision on this ticker")
             # A post is published after its trade date begins; a day's slack for clock skew.
-            daily = await _rows(
-                connection, statements.daily(name, first_day, day_start - timedelta(days=1))
-            )
-            totals = (await connection.execute(statements.window(name, since))).one()
-            spike_filter = DecisionFilter(name, kind="spike", since=day_start)
+            history = statements.daily(name, first_day, day_start - timedelta(days=1))
+            daily = await _rows(connection, history)
+            (totals,) = await _rows(connection, statements.window(name, since))
             spikes = await _rows(connection, statements.decisions(spike_filter, None, RECENT))
         mentions, window_totals = statements.totals_of(totals)
         body = {
@@ -203,8 +213,8 @@ def query_router(
         }
         return Response(render.json_body(body), media_type=_JSON)
 
-    @router.get("/spikes", response_model=DecisionPage, responses=_PAGE)
     async def spikes(
+        self,
         *,
         ticker: TickerQuery = None,
         since: Since = None,
@@ -217,9 +227,32 @@ def query_router(
         window = window_param(since, until)
         name = None if ticker is None else ticker.upper()
         filters = DecisionFilter(name, kind="spike", since=window.since, until=window.until)
-        return await _page(database, filters, cursor, limit, format)
+        return await self._page(filters, cursor, limit, form=format, name="spikes")
 
-    return router
+    async def _page(
+        self,
+        filters: DecisionFilter,
+        cursor: str | None,
+        limit: int,
+        *,
+        form: Literal["json", "csv"],
+        name: str,
+    ) -> Response:
+        after = None if cursor is None else decode_cursor(cursor)
+        async with _reading(self._database) as connection:
+            rows = await _rows(connection, statements.decisions(filters, after, limit + 1))
+        following = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]._mapping
+            following = encode_cursor(Position(render.utc(last["published_at"]), last["id"]))
+        if form == "csv":
+            headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+            if following is not None:
+                headers["X-Next-Cursor"] = following
+            return StreamingResponse(render.csv_chunks(rows), media_type=_CSV, headers=headers)
+        body = {"items": [render.item(row) for row in rows], "next_cursor": following}
+        return Response(render.json_body(body), media_type=_JSON)
 
 
 async def _known_parameters_only(request: Request) -> None:
@@ -246,37 +279,34 @@ async def _rows(connection: AsyncConnection, statement: Statement) -> Rows:
     return (await connection.execute(statement)).all()
 
 
-async def _page(
-    database: QueryDatabase,
-    filters: DecisionFilter,
-    cursor: str | None,
-    limit: int,
-    form: Literal["json", "csv"],
-) -> Response:
-    after = None if cursor is None else decode_cursor(cursor)
-    async with _reading(database) as connection:
-        rows = await _rows(connection, statements.decisions(filters, after, limit + 1))
-    following = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]._mapping
-        following = encode_cursor(Position(render.utc(last["published_at"]), last["id"]))
-    if form == "csv":
-        headers = {"Content-Disposition": 'attachment; filename="decisions.csv"'}
-        if following is not None:
-            headers["X-Next-Cursor"] = following
-        return StreamingResponse(render.csv_chunks(rows), media_type=_CSV, headers=headers)
-    body = {"items": [render.item(row) for row in rows], "next_cursor": following}
-    return Response(render.json_body(body), media_type=_JSON)
-
-
 def _consensus(totals: DayTotals) -> render.Item:
     return render.consensus(day_consensus(totals, DEAD_ZONE))
 
 
-def _mentions(row: AnyRow) -> render.Item:
-    mentions, totals = statements.totals_of(row)
-    values = row._mapping
+async def _top_tickers(
+    connection: AsyncConnection, since: datetime, until: datetime | None, limit: int
+) -> list[render.Item]:
+    """The ranked tickers with their consensus: in one statement on PostgreSQL, in two on
+    SQLite (see ``statements.top_tickers``)."""
+    together = connection.dialect.name != "sqlite"
+    ranking = statements.top_tickers(since, until, limit, with_totals=together)
+    ranked = await _rows(connection, ranking)
+    if together:
+        return [_mentions(row, row) for row in ranked]
+    names = [row._mapping["ticker"] for row in ranked]
+    sums = await _rows(connection, statements.ticker_totals(names, since, until))
+    by_name = {row._mapping["ticker"]: row for row in sums}
+    return [_mentions(row, by_name.get(row._mapping["ticker"])) for row in ranked]
+
+
+def _mentions(ranked: AnyRow, sums: AnyRow | None) -> render.Item:
+    """A ranked ticker with its consensus; its mentions are the ones counted with the sums,
+    so that the two agree even if rows arrived between two statements."""
+    values = ranked._mapping
+    if sums is None:  # gone between the two statements
+        mentions, totals = int(values["mentions"]), DayTotals()
+    else:
+        mentions, totals = statements.totals_of(sums)
     return {
         "ticker": values["ticker"],
         "mentions": mentions,

@@ -5,6 +5,7 @@ summed in the database (GROUP BY), never by loading rows."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final, TypeAlias, cast
@@ -107,16 +108,34 @@ def _totals(posts_only: bool) -> list[ColumnElement[Any]]:
 
 
 def _labelled(totals: list[ColumnElement[Any]]) -> list[ColumnElement[Any]]:
-    return [column.label(name) for column, name in zip(totals, _TOTAL_NAMES, strict=True)]
+    """Named as ``totals_of`` reads them (the first ones only, when fewer)."""
+    return [column.label(name) for column, name in zip(totals, _TOTAL_NAMES, strict=False)]
 
 
-def top_tickers(since: datetime, until: datetime | None, limit: int) -> Statement:
-    """The most mentioned tickers among post rows published in [since, until), with totals:
-    a range of the (kind, published_at) index, grouped."""
-    totals = _totals(posts_only=True)
-    statement = select(_C.ticker, func.max(_C.published_at).label("last_seen"), *_labelled(totals))
+def top_tickers(
+    since: datetime, until: datetime | None, limit: int, *, with_totals: bool
+) -> Statement:
+    """The tickers with the most post rows published in [since, until), when each was last
+    mentioned and, ``with_totals``, their consensus totals: a range of the (kind,
+    published_at) index, grouped by ticker. Without the totals, ``ticker_totals`` sums them
+    for the tickers ranked: SQLite groups by sorting, and summing every ticker of the window
+    there costs as much again as counting them (measured); PostgreSQL sums them all in its
+    hash aggregate for less than a second statement costs."""
+    totals = _labelled(_totals(posts_only=True) if with_totals else [func.count()])
+    mentions = totals[0]
+    last_seen = func.max(_C.published_at).label("last_seen")
+    statement = select(_C.ticker, last_seen, *totals)
     statement = statement.where(_C.kind == "post", *_published(since, until))
-    return statement.group_by(_C.ticker).order_by(totals[0].desc(), _C.ticker).limit(limit)
+    return statement.group_by(_C.ticker).order_by(mentions.desc(), _C.ticker).limit(limit)
+
+
+def ticker_totals(tickers: Sequence[str], since: datetime, until: datetime | None) -> Statement:
+    """The totals of these tickers over [since, until): one range of the (ticker,
+    published_at) index per ticker (the kind is left to the sums, as in ``daily``)."""
+    totals = _labelled(_totals(posts_only=False))
+    statement = select(_C.ticker, *totals)
+    statement = statement.where(_C.ticker.in_(tickers), *_published(since, until))
+    return statement.group_by(_C.ticker)
 
 
 def daily(ticker: str, first_day: date, published_from: datetime) -> Statement:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from alembic import command
@@ -24,10 +23,6 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # Held for the upgrade's transaction on PostgreSQL, so that workers starting together apply
 # each migration once; a SQLite file takes its write lock on the first DDL statement instead.
 _ADVISORY_LOCK = 0x5157_0001
-
-
-# Alembic narrates every step at INFO; signalsmith says what it did in one line of its own.
-logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def alembic_config() -> Config:

@@ -44,8 +44,32 @@ class DecisionRow(Base):
     stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     envelope: Mapped[str] = mapped_column(Text)  # the v1 envelope JSON, as published
 
+    # Pages are ranges of (…, published_at, id) read newest first; the query API's sums
+    # (consensus per ticker, daily history) read the trailing columns from the index alone.
     __table_args__ = (
-        Index("ix_decisions_ticker_published", "ticker", "published_at", "id"),
+        Index(
+            "ix_decisions_ticker_published",
+            "ticker",
+            "published_at",
+            "id",
+            "kind",
+            "status",
+            "verdict",
+            "confidence",
+            "score",
+            "trade_date",
+        ),
         Index("ix_decisions_published", "published_at", "id"),
-        Index("ix_decisions_kind_published", "kind", "published_at", "id"),
+        Index(
+            "ix_decisions_kind_published",
+            "kind",
+            "published_at",
+            "id",
+            "ticker",
+            "status",
+            "verdict",
+            "confidence",
+            "score",
+        ),
+        Index("ix_decisions_ticker_kind_published", "ticker", "kind", "published_at", "id"),
     )
