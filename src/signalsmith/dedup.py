@@ -20,8 +20,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Final, Literal, Protocol, cast
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from signalsmith.redisclient import RedisClient
 
 __all__ = [
     "MemoryStoryIndex",
@@ -284,7 +285,9 @@ class RedisStoryIndex:
     the post its own story: dedup only saves cost, it never fails an analysis.
     """
 
-    def __init__(self, redis: Redis, *, prefix: str, ttl_s: int, min_similarity: float) -> None:
+    def __init__(
+        self, redis: RedisClient, *, prefix: str, ttl_s: int, min_similarity: float
+    ) -> None:
         self._redis = redis
         self._prefix = prefix
         self._ttl = ttl_s

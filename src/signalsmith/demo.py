@@ -8,10 +8,10 @@ from collections.abc import Callable, Coroutine, Iterator
 from importlib.resources import files
 from typing import Any, cast
 
-from redis.asyncio import Redis
 from rich.console import Console
 from rich.text import Text
 
+from signalsmith.redisclient import RedisClient
 from signalsmith.source.files import jsonl_fields
 
 _COLOURS = {"BUY": "bold green", "SELL": "bold red", "HOLD": "yellow", "SPIKE": "bold magenta"}
@@ -26,7 +26,7 @@ def demo_posts() -> Iterator[dict[str, str]]:
             yield jsonl_fields(line)
 
 
-async def feed(redis: Redis, stream: str) -> int:
+async def feed(redis: RedisClient, stream: str) -> int:
     """XADD every demo post to ``stream``; returns how many."""
     posts = list(demo_posts())
     for start in range(0, len(posts), _FEED_BATCH):
@@ -71,13 +71,13 @@ def _cues(decision: dict[str, Any]) -> str:
     return "; ".join(signals[0].get("key_factors", [])[:3])
 
 
-Sidecar = Callable[[Redis, asyncio.Event, Callable[[str], None]], Coroutine[Any, Any, None]]
+Sidecar = Callable[[RedisClient, asyncio.Event, Callable[[str], None]], Coroutine[Any, Any, None]]
 
 
 def demo_sidecar(stream: str, signal_stream: str, console: Console) -> Sidecar:
     """Feed the demo posts, then print every new signal until stopped (and once more after)."""
 
-    async def run(redis: Redis, stop: asyncio.Event, announce: Callable[[str], None]) -> None:
+    async def run(redis: RedisClient, stop: asyncio.Event, announce: Callable[[str], None]) -> None:
         newest = cast(list[tuple[bytes, object]], await redis.xrevrange(signal_stream, count=1))
         last: bytes | str = newest[0][0] if newest else "0-0"
         announce(f"demo: feeding {await feed(redis, stream)} sample posts into {stream!r}")

@@ -15,13 +15,14 @@ import structlog
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import AuthenticationError, NoPermissionError
+from redis.exceptions import AuthenticationError, NoPermissionError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from signalsmith.analyze.base import Analyzer
 from signalsmith.analyze.llm.providers import ProviderConfig, resolve_providers
 from signalsmith.analyze.offline import OfflineAnalyzer
+from signalsmith.cluster import check_cluster_slots, open_cluster
 from signalsmith.decide import DEAD_ZONE
 from signalsmith.embedded import EmbeddedRedis
 from signalsmith.engine.engine import Engine, EngineConfig
@@ -30,6 +31,7 @@ from signalsmith.errors import ConfigError
 from signalsmith.observe.metrics import Metrics
 from signalsmith.pipelines.posts import PostsConfig, PostsHandler
 from signalsmith.redact import redact_url, url_secrets
+from signalsmith.redisclient import RedisClient
 from signalsmith.settings import Settings
 from signalsmith.sink.consensus import ConsensusPart, RollingConfig
 from signalsmith.sink.outputs import OutputPolicy
@@ -53,7 +55,8 @@ _GC_YOUNG_THRESHOLD = 50_000  # allocations between young-generation collections
 
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret value the settings hold, for the log scrubber."""
-    values = [settings.redis_password] + [p.api_key for p in settings.providers.values()]
+    values = [settings.redis_password, settings.api_token]
+    values += [p.api_key for p in settings.providers.values()]
     found = [value.get_secret_value() for value in values if value is not None]
     if settings.redis_url is not None:
         found += url_secrets(settings.redis_url.get_secret_value())
@@ -66,7 +69,7 @@ def secrets_of(settings: Settings) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class RedisHandle:
-    client: Redis
+    client: RedisClient  # a RedisCluster with REDIS_CLUSTER=true
     where: str  # for logs and /health: never holds a password
     cli_hint: str
     embedded: bool
@@ -78,7 +81,12 @@ async def open_redis(settings: Settings) -> AsyncIterator[RedisHandle]:
     embedded: EmbeddedRedis | None = None
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
     options: dict[str, Any] = {"socket_connect_timeout": 5, "health_check_interval": 30}
-    if settings.redis_url is not None:
+    client: RedisClient
+    if settings.redis_cluster:
+        check_cluster_slots(settings)
+        client, where, hint = open_cluster(settings, password, options)
+        handle = RedisHandle(client, where, hint, False)
+    elif settings.redis_url is not None:
         url = settings.redis_url.get_secret_value()
         client = Redis.from_url(url, password=password, **options)
         handle = RedisHandle(client, redact_url(url), f"redis-cli -u {redact_url(url)}", False)
@@ -112,15 +120,20 @@ def _unknown_host(cause: BaseException | None) -> bool:
     return isinstance(cause, socket.gaierror) and cause.errno in final
 
 
-async def _check_credentials(client: Redis, settings: Settings) -> None:
+async def _check_credentials(client: RedisClient, settings: Settings) -> None:
     """At start-up, a refused password or a host name that does not resolve is the operator's
     mistake and stops with one line (REDIS_STRICT_START=false waits them out instead); a server
-    that refuses connections or does not answer yet is waited out by the worker."""
+    that refuses connections or does not answer yet is waited out by the worker. With
+    REDIS_CLUSTER=true, a server that is no cluster node stops start-up too."""
     setting = "REDIS_URL" if settings.redis_url is not None else "REDIS_ADDR"
-    retry = client.get_retry()
+    retry = client.get_retry() if isinstance(client, Redis) else client.retry
     client.set_retry(Retry(NoBackoff(), 0))  # redis-py would retry a refused password for a while
     try:
         await client.ping()
+    except RedisClusterException as exc:
+        if "Cluster mode is not enabled" not in str(exc):
+            raise
+        raise ConfigError("REDIS_CLUSTER", f"{setting} is no cluster node") from None
     except (AuthenticationError, NoPermissionError):
         credential = "REDIS_PASSWORD" if settings.redis_password is not None else setting
         raise ConfigError(credential, "Redis refused the credentials") from None
@@ -160,7 +173,7 @@ def consensus_part(settings: Settings) -> ConsensusPart:
 
 def build_posts(
     settings: Settings,
-    redis: Redis,
+    redis: RedisClient,
     metrics: Metrics,
     analyzers: Sequence[Analyzer] | None = None,
 ) -> Engine:
@@ -200,7 +213,7 @@ class StoreConsumer:
     where: str  # the database, password masked
 
 
-async def build_store(settings: Settings, redis: Redis, metrics: Metrics) -> StoreConsumer:
+async def build_store(settings: Settings, redis: RedisClient, metrics: Metrics) -> StoreConsumer:
     """The SQL store as a fan-out consumer of the decision stream, its schema brought up to
     date first (several processes starting together apply each migration once)."""
     from signalsmith.store.consumer import StoreConfig, StoreHandler
@@ -230,7 +243,7 @@ async def build_store(settings: Settings, redis: Redis, metrics: Metrics) -> Sto
     return StoreConsumer(engine, writer, target.shown)
 
 
-def _source(settings: Settings, redis: Redis, ref: GroupRef) -> StreamSource:
+def _source(settings: Settings, redis: RedisClient, ref: GroupRef) -> StreamSource:
     return StreamSource(
         redis, ref, block_ms=settings.block_ms, claim_idle_ms=settings.claim_idle_ms
     )
@@ -277,7 +290,9 @@ class AnalyzerStack:
             await self.pool.aclose()
 
 
-def build_analyzers(settings: Settings, metrics: Metrics, redis: Redis | None) -> AnalyzerStack:
+def build_analyzers(
+    settings: Settings, metrics: Metrics, redis: RedisClient | None
+) -> AnalyzerStack:
     """The offline lexicon alone, or tiered with the LLM chain when providers are configured."""
     offline = OfflineAnalyzer()
     providers = resolve_providers(settings)
@@ -293,7 +308,7 @@ def build_analyzers(settings: Settings, metrics: Metrics, redis: Redis | None) -
 def _tiered(
     settings: Settings,
     metrics: Metrics,
-    redis: Redis | None,
+    redis: RedisClient | None,
     providers: Sequence[ProviderConfig],
     *,
     offline: OfflineAnalyzer,
@@ -333,7 +348,7 @@ def _tiered(
     return AnalyzerStack((tiered,), chain, pool)
 
 
-def _reuse(settings: Settings, redis: Redis | None) -> Reuse:
+def _reuse(settings: Settings, redis: RedisClient | None) -> Reuse:
     """Answers reused in this process, and through Redis (LLM_CACHE) when there is one."""
     from signalsmith.analyze.llm.cache import ReplyCache
     from signalsmith.analyze.llm.reuse import Reuse
@@ -349,7 +364,7 @@ def _reuse(settings: Settings, redis: Redis | None) -> Reuse:
     return Reuse(cache, settings.llm_cache)
 
 
-def _story_index(settings: Settings, redis: Redis | None) -> StoryIndex | None:
+def _story_index(settings: Settings, redis: RedisClient | None) -> StoryIndex | None:
     """The shared story index in Redis, or this process's own without one (DEDUP_ENABLED)."""
     from signalsmith.dedup import MemoryStoryIndex, RedisStoryIndex
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from redis.asyncio import Redis
-
 from signalsmith.lifecycle import open_redis
+from signalsmith.redisclient import RedisClient
 from signalsmith.settings import Settings
 from signalsmith.source.files import Fields, read_posts
 
@@ -28,7 +27,7 @@ async def replay_file(settings: Settings, path: Path, stream: str) -> int:
     return count
 
 
-async def _flush(redis: Redis, stream: str, batch: list[Fields]) -> int:
+async def _flush(redis: RedisClient, stream: str, batch: list[Fields]) -> int:
     if not batch:
         return 0
     async with redis.pipeline(transaction=False) as pipe:

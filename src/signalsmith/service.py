@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
 
 from signalsmith.api import PipelineView, ServiceView, create_app
 from signalsmith.engine.engine import Engine
@@ -37,6 +36,7 @@ from signalsmith.observe.heartbeat import beat_until, heartbeat_key
 from signalsmith.observe.logging import SecretScrubber
 from signalsmith.observe.metrics import Metrics
 from signalsmith.query.access import is_loopback
+from signalsmith.redisclient import RedisClient
 from signalsmith.settings import Settings
 from signalsmith.source.redis_streams import GroupRef
 from signalsmith.store.database import DatabaseTarget, database_target
@@ -56,7 +56,7 @@ class RunOptions:
     only: frozenset[str] = frozenset()  # empty: every enabled pipeline
 
 
-Sidecar = Callable[[Redis, asyncio.Event, Callable[[str], None]], Coroutine[Any, Any, None]]
+Sidecar = Callable[[RedisClient, asyncio.Event, Callable[[str], None]], Coroutine[Any, Any, None]]
 
 
 def selected(settings: Settings, only: frozenset[str]) -> tuple[str, ...]:
@@ -118,7 +118,7 @@ async def run_service(
             announce(f"HTTP: {url}/health  {url}/metrics  {url}/readyz  {url}/livez")
         if handle.embedded:
             announce(f"embedded Redis ({handle.where}); connect with: {handle.cli_hint}")
-        log.info("started", pipelines=list(engines), redis=handle.where)
+        log.info("signalsmith started", pipelines=list(engines), redis=handle.where)
         helpers = [asyncio.create_task(car(handle.client, stop, announce)) for car in sidecars]
         if "posts" in engines:
             helpers.append(
@@ -246,13 +246,16 @@ def _queried(settings: Settings, engines: Mapping[str, Engine]) -> DatabaseTarge
 
 def check_api_access(settings: Settings) -> None:
     """An API reachable from other machines must ask for a token."""
-    if not is_loopback(settings.http_host) and settings.api_token is None:
+    token = settings.api_token.get_secret_value() if settings.api_token is not None else ""
+    if not is_loopback(settings.http_host) and not token:
         raise ConfigError(
             "API_TOKEN", f"HTTP_HOST={settings.http_host} is not loopback: set a token for /api"
         )
 
 
-async def _heartbeat(settings: Settings, redis: Redis, stop: asyncio.Event, posts: Engine) -> None:
+async def _heartbeat(
+    settings: Settings, redis: RedisClient, stop: asyncio.Event, posts: Engine
+) -> None:
     key = heartbeat_key(
         settings.heartbeat_prefix, settings.stream, settings.group, settings.consumer
     )

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -134,6 +135,9 @@ class Settings(BaseSettings):
     # A refused password or a host name that does not resolve stops start-up (exit 2); false
     # waits them out like an outage (for a Redis whose DNS name or ACL appears after us).
     redis_strict_start: bool = True
+    # REDIS_URL / REDIS_ADDR name one node of a Redis Cluster, from which the client learns the
+    # others; the keys a commit touches together must then share one hash tag (checked at start).
+    redis_cluster: bool = False
     state_dir: Path = Path(".signalsmith")
 
     # Streams and group (seed 000's names and defaults).
@@ -262,6 +266,22 @@ class Settings(BaseSettings):
             raise ValueError(
                 "the port must be a number from 1 to 65535 (percent-encode / ? # in a password)"
             )
+        return value
+
+    @field_validator("redis_cluster")
+    @classmethod
+    def _check_cluster(cls, value: bool, info: ValidationInfo) -> bool:
+        if not value:
+            return value
+        url, addr = info.data.get("redis_url"), info.data.get("redis_addr")
+        if url is None and addr is None:
+            raise ValueError("needs REDIS_URL or REDIS_ADDR, a node of the cluster")
+        if isinstance(url, SecretStr):
+            parts = urlsplit(url.get_secret_value())
+            if parts.scheme == "unix":
+                raise ValueError("a cluster is reached over TCP: use a redis:// or rediss:// URL")
+            if parts.path.strip("/") not in {"", "0"}:
+                raise ValueError("a cluster has database 0 only: drop the /N from REDIS_URL")
         return value
 
     @field_validator("prompt_file")

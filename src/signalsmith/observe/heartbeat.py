@@ -13,11 +13,11 @@ import os
 import socket
 from typing import cast
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from signalsmith.engine.stats import EngineStats
 from signalsmith.normalize import utc_now
+from signalsmith.redisclient import RedisClient
 
 
 def heartbeat_key(prefix: str, stream: str, group: str, consumer: str) -> str:
@@ -41,7 +41,7 @@ def _beat(stats: EngineStats, consumer: str) -> str:
 
 
 async def beat_until(
-    redis: Redis,
+    redis: RedisClient,
     stop: asyncio.Event,
     *,
     key: str,
@@ -61,8 +61,12 @@ async def beat_until(
         await redis.delete(key)
 
 
-async def live_workers(redis: Redis, pattern: str) -> list[dict[str, object]]:
-    """Every live heartbeat matching ``pattern``."""
+async def live_workers(redis: RedisClient, pattern: str) -> list[dict[str, object]]:
+    """Every live heartbeat matching ``pattern`` (on a cluster, found on every node and read
+    key by key in one pipeline: the keys need not share a slot)."""
     keys = [key async for key in redis.scan_iter(match=pattern, count=1000)]
-    values = cast(list[bytes | None], await redis.mget(keys)) if keys else []
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.get(key)
+        values = cast(list[bytes | None], await pipe.execute()) if keys else []
     return [json.loads(value) for value in values if value is not None]

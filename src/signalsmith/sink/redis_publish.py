@@ -18,11 +18,11 @@ from importlib import resources
 from typing import Protocol
 
 from pydantic_core import to_json
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from signalsmith.engine.outcome import Commit
 from signalsmith.errors import CommitRefused
+from signalsmith.redisclient import RedisClient
 from signalsmith.source.redis_streams import GroupRef
 
 _FIRST_RAW_ARG = 5  # ARGV index of the first raw value (see commit.lua)
@@ -64,7 +64,7 @@ def script_text(part: CommitPart) -> str:
 class RedisCommitter:
     """Commits a batch in one script call: one round trip, and each commit atomic on its own."""
 
-    def __init__(self, redis: Redis, ref: GroupRef, part: CommitPart | None = None) -> None:
+    def __init__(self, redis: RedisClient, ref: GroupRef, part: CommitPart | None = None) -> None:
         self._redis = redis
         self._stream, self._group, self._consumer = ref.stream, ref.group, ref.consumer
         self._part: CommitPart = part if part is not None else PlainPart()

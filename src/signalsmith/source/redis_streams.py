@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import cast
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+
+from signalsmith.redisclient import RedisClient
 
 RawFields = dict[bytes, bytes]
 Rows = list[tuple[bytes, RawFields | None]]
@@ -37,7 +38,9 @@ class StreamSource:
     reconnect), then new entries, then entries idle too long anywhere in the group (reclaim).
     """
 
-    def __init__(self, redis: Redis, ref: GroupRef, *, block_ms: int, claim_idle_ms: int) -> None:
+    def __init__(
+        self, redis: RedisClient, ref: GroupRef, *, block_ms: int, claim_idle_ms: int
+    ) -> None:
         self._redis = redis
         self.stream, self.group, self.consumer = ref.stream, ref.group, ref.consumer
         self._block_ms = block_ms

@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import cast
 
 import structlog
-from redis.asyncio import Redis
 
 from signalsmith.errors import PoisonInput
 from signalsmith.normalize import utc_now
+from signalsmith.redisclient import RedisClient
 from signalsmith.store.rows import DecisionValues, row_from_fields
 from signalsmith.store.writer import RowWriter
 
@@ -34,7 +34,7 @@ class BackfillCounts:
 
 
 async def backfill(
-    redis: Redis,
+    redis: RedisClient,
     writer: RowWriter,
     stream: str,
     *,

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
-from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import ReturningInsert
 
 from signalsmith.engine.outcome import Commit
+from signalsmith.redisclient import RedisClient
 from signalsmith.source.redis_streams import GroupRef
 from signalsmith.store.database import DatabaseTarget, create_engine, database_errors
 from signalsmith.store.rows import DecisionValues
@@ -71,7 +71,7 @@ class SqlCommitter:
     entries are redelivered; when Redis fails after the rows are in, they are written again,
     which changes nothing."""
 
-    def __init__(self, writer: RowWriter, redis: Redis, ref: GroupRef) -> None:
+    def __init__(self, writer: RowWriter, redis: RedisClient, ref: GroupRef) -> None:
         self._writer = writer
         self._redis = redis
         self._ref = ref

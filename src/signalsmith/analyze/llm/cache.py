@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from signalsmith.analyze.llm.prompt import prompt_fingerprint
 from signalsmith.analyze.llm.providers import ProviderConfig
+from signalsmith.redisclient import RedisClient
 
 CacheMode = Literal["readwrite", "readonly", "off"]
 
@@ -50,7 +50,9 @@ def question_key(
 class ReplyCache:
     """Get/put replies; a Redis failure is a miss, never a failed analysis."""
 
-    def __init__(self, redis: Redis, *, prefix: str, ttl_seconds: int, mode: CacheMode) -> None:
+    def __init__(
+        self, redis: RedisClient, *, prefix: str, ttl_seconds: int, mode: CacheMode
+    ) -> None:
         self._redis = redis
         self._prefix = prefix
         self._ttl = ttl_seconds
