@@ -107,7 +107,10 @@ def create_app(view: ServiceView) -> FastAPI:
 
     @app.api_route("/readyz", methods=_GET, include_in_schema=False)
     async def readyz() -> Response:
-        rendered = render_ready(view)
+        rendered = render_ready(
+            {name: pipeline.stats for name, pipeline in view.pipelines.items()}
+            or {"posts": view.stats}
+        )
         return Response(rendered.body, status_code=rendered.status, media_type=_JSON)
 
     @app.api_route("/health", methods=_GET, include_in_schema=False)
@@ -149,12 +152,11 @@ def _docs(app: FastAPI) -> None:
         )
 
 
-def render_ready(view: ServiceView) -> Rendered:
+def render_ready(pipelines: Mapping[str, EngineStats]) -> Rendered:
     """Ready once every pipeline has reached Redis and its group, and until one loses them or
     its commits start failing (a Redis that answers reads but refuses writes, or a database that
-    is down, stalls that pipeline)."""
-    every = view.pipelines or {"posts": PipelineView(view.ref, view.stats)}
-    states = {name: _ready(pipeline.stats) for name, pipeline in every.items()}
+    is down, stalls that pipeline). The top-level fields are the first pipeline's."""
+    states = {name: _ready(stats) for name, stats in pipelines.items()}
     ready = all(state["ready"] for state in states.values())
     first = states[next(iter(states))]
     body = {**first, "ready": ready, "pipelines": states}

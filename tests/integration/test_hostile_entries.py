@@ -277,7 +277,7 @@ async def test_a_server_that_cannot_write_is_waited_out_not_blamed_on_entries(
     running = asyncio.create_task(worker.run(asyncio.Event(), until_idle=0.3))
 
     await _until(lambda: not worker.stats.commits_ok)
-    assert render_ready(worker.stats).status == 503
+    assert render_ready({"posts": worker.stats}).status == 503
     assert worker.stats.dead_lettered == 0
     assert await redis.xlen(settings.signal_stream) == 0
     assert not running.done()
@@ -285,7 +285,7 @@ async def test_a_server_that_cannot_write_is_waited_out_not_blamed_on_entries(
     await redis.config_set("maxmemory", 0)
     stats = await asyncio.wait_for(running, timeout=60)
     assert stats.commits_ok
-    assert render_ready(stats).status == 200
+    assert render_ready({"posts": stats}).status == 200
     assert (stats.acknowledged, stats.dead_lettered) == (20, 0)
     assert await redis.xlen(settings.signal_stream) == 20
     assert await _pending(redis, settings) == 0
@@ -360,7 +360,7 @@ async def test_a_clobbered_dead_letter_stream_is_waited_out_not_miscounted(
     running = asyncio.create_task(worker.run(asyncio.Event(), until_idle=0.3))
 
     await _until(lambda: not worker.stats.commits_ok)
-    assert render_ready(worker.stats).status == 503
+    assert render_ready({"posts": worker.stats}).status == 503
     assert worker.stats.dead_lettered == 0
     assert await _pending(redis, settings) == 1
 
