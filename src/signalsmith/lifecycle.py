@@ -216,7 +216,7 @@ class StoreConsumer:
 async def build_store(settings: Settings, redis: RedisClient, metrics: Metrics) -> StoreConsumer:
     """The SQL store as a fan-out consumer of the decision stream, its schema brought up to
     date first (several processes starting together apply each migration once)."""
-    from signalsmith.store.consumer import StoreConfig, StoreHandler
+    from signalsmith.store.consumer import StoreHandler
     from signalsmith.store.database import database_target
     from signalsmith.store.migrate import upgrade_database
     from signalsmith.store.writer import RowWriter, SqlCommitter
@@ -226,9 +226,6 @@ async def build_store(settings: Settings, redis: RedisClient, metrics: Metrics) 
     writer = RowWriter.open(target)
     ref = GroupRef(settings.decision_stream, settings.store_group, settings.consumer)
     dlq = settings.store_dead_letter_stream
-    config = StoreConfig(
-        settings.decision_stream, dlq, settings.dlq_maxlen, settings.max_deliveries
-    )
     engine = Engine(
         replace(
             _engine_config(settings, settings.decision_stream, dlq),
@@ -237,7 +234,7 @@ async def build_store(settings: Settings, redis: RedisClient, metrics: Metrics) 
         ),
         source=_source(settings, redis, ref),
         committer=SqlCommitter(writer, redis, ref),
-        handler=StoreHandler(config),
+        handler=StoreHandler(),
         metrics=metrics.pipeline("store"),
     )
     return StoreConsumer(engine, writer, target.shown)

@@ -24,11 +24,13 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, text
 
 from signalsmith.engine.engine import Engine, EngineConfig
-from signalsmith.errors import ConfigError, TransientError
+from signalsmith.engine.outcome import Commit
+from signalsmith.errors import ConfigError, PoisonInput, TransientError
 from signalsmith.observe.metrics import Metrics
 from signalsmith.settings import Settings
+from signalsmith.sink.outputs import dead_letter_commit
 from signalsmith.source.redis_streams import Entry, GroupRef, StreamSource
-from signalsmith.store.consumer import StoreConfig, StoreHandler
+from signalsmith.store.consumer import StoreHandler
 from signalsmith.store.database import (
     POSTGRES,
     SQLITE,
@@ -119,8 +121,25 @@ async def _feed(redis: Redis, stream: str, raws: Sequence[bytes]) -> list[Entry]
     return await source.read(len(raws), wait=False)
 
 
-def _handler(stream: str) -> StoreHandler:
-    return StoreHandler(StoreConfig(stream, f"{stream}:store:dlq", 1000, 5), clock=lambda: STORED)
+def _handler() -> StoreHandler:
+    return StoreHandler(clock=lambda: STORED)
+
+
+def _commit(stream: str, entry: Entry) -> Commit:
+    """The handler's commit, or the dead letter the engine makes of what it refuses."""
+    try:
+        return _handler().handle_now(entry)
+    except PoisonInput as exc:
+        return dead_letter_commit(
+            entry.id,
+            entry.fields,
+            stream=stream,
+            dlq_stream=f"{stream}:store:dlq",
+            reason=exc.reason,
+            detail=exc.detail,
+            now=STORED,
+            maxlen=1000,
+        )
 
 
 def _envelopes(count: int) -> list[bytes]:
@@ -139,7 +158,7 @@ async def test_committer_stores_rows_then_dead_letters_and_acknowledges(
     stream = f"{prefix}:decisions"
     await upgrade(database_url)
     entries = await _feed(redis, stream, [*_envelopes(20), spike_envelope(), b"{broken"])
-    commits = [_handler(stream).handle_now(entry) for entry in entries]
+    commits = [_commit(stream, entry) for entry in entries]
     writer = RowWriter.open(parse_database_url(database_url))
     committer = SqlCommitter(writer, redis, GroupRef(stream, GROUP, "c1"))
     try:
@@ -201,7 +220,7 @@ async def test_an_unreachable_database_leaves_every_entry_pending(
     published, nothing acknowledged; the engine waits it out and the entries are redelivered."""
     stream = f"{prefix}:decisions"
     entries = await _feed(redis, stream, [*_envelopes(5), b"{broken"])
-    commits = [_handler(stream).handle_now(entry) for entry in entries]
+    commits = [_commit(stream, entry) for entry in entries]
     url = f"postgresql://postgres:{CANARY}@127.0.0.1:{free_port()}/test"
     writer = RowWriter.open(parse_database_url(url))
     committer = SqlCommitter(writer, redis, GroupRef(stream, GROUP, "c1"))
@@ -241,7 +260,7 @@ async def test_the_engine_drives_the_store_until_idle(
         EngineConfig(stream=stream, dlq_stream=f"{stream}:store:dlq", dlq_maxlen=0, read_count=64),
         source=StreamSource(redis, ref, block_ms=50, claim_idle_ms=60_000),
         committer=SqlCommitter(writer, redis, ref),
-        handler=_handler(stream),
+        handler=_handler(),
         metrics=Metrics().pipeline("store"),
     )
     try:

@@ -13,11 +13,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from signalsmith.domain import Decision, Opinion, Post, Status, Verdict, Vote
-from signalsmith.engine.outcome import Commit
 from signalsmith.envelopes import EnvelopeV1, build_envelope, dump, source_ref, trade_date
 from signalsmith.errors import PoisonInput
 from signalsmith.source.redis_streams import Entry
-from signalsmith.store.consumer import StoreConfig, StoreHandler
+from signalsmith.store.consumer import StoreHandler
 from signalsmith.store.rows import (
     MAX_ENVELOPE_BYTES,
     MAX_URL_CHARS,
@@ -356,13 +355,7 @@ def test_a_valid_envelope_with_any_one_value_changed_gives_a_row_or_poison(
 
 
 def _handler() -> StoreHandler:
-    config = StoreConfig(
-        stream="trade-decisions",
-        dlq_stream="trade-decisions:store:dlq",
-        dlq_maxlen=1000,
-        max_deliveries=5,
-    )
-    return StoreHandler(config, clock=lambda: STORED)
+    return StoreHandler(clock=lambda: STORED)
 
 
 async def test_the_handler_makes_a_row_commit() -> None:
@@ -380,20 +373,12 @@ async def test_the_handler_makes_a_row_commit() -> None:
     [
         (Entry("6-0", {b"data": b"{broken"}), "bad_envelope"),
         (Entry("6-0", {b"data": _with("schema_version", "9")}), "unknown_schema"),
-        (Entry("6-0", None), "deleted"),
-        (Entry("6-0", {b"data": envelope_bytes()}, deliveries=6), "max_deliveries"),
+        (Entry("6-0", {b"other": b"x"}), "bad_envelope"),
     ],
-    ids=["malformed", "unknown schema", "deleted", "delivered too often"],
+    ids=["malformed", "unknown schema", "no data field"],
 )
-def test_the_handler_dead_letters_what_cannot_be_stored(entry: Entry, reason: str) -> None:
-    """A dead letter on the store's own DLQ: reason, detail, where it came from, the original."""
-    commit = _handler().handle_now(entry)
-    assert commit == Commit("6-0", records=commit.records)
-    (record,) = commit.records
-    assert (record.stream, record.maxlen) == ("trade-decisions:store:dlq", 1000)
-    assert record.fields["reason"] == reason
-    assert record.fields["stream"] == "trade-decisions"
-    assert record.fields["entry_id"] == "6-0"
-    assert record.fields["failed_at"] == STORED.isoformat()
-    if entry.fields is not None:
-        assert record.fields["orig.data"] == entry.fields[b"data"]
+def test_the_handler_refuses_what_cannot_be_stored(entry: Entry, reason: str) -> None:
+    """Poison with the reason: the engine dead-letters it on the store's own DLQ."""
+    with pytest.raises(PoisonInput) as refused:
+        _handler().handle_now(entry)
+    assert refused.value.reason == reason
