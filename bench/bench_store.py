@@ -16,7 +16,9 @@ then for each database:
                   complete, decision stream, into a new empty database with a new group
                   (STORE_GROUP=bench-<n>), once per STORE_BATCH in --batches
 Every case with a database checks that it holds one row per decision stream entry (SQL count =
-XLEN) and that the store dead-lettered nothing. The last lines are each database's medians.
+XLEN) and that the store dead-lettered nothing. A case whose process stopped before its input
+was all acknowledged (e.g. it was sent SIGTERM: it drains and exits 0) says "complete": false and
+is left out of the medians. The last lines are each database's medians and ratios.
 
 Figures:
   posts_per_s   N / (last - first decision on the decision stream, by entry id time)
@@ -28,10 +30,12 @@ Figures:
   rows_per_s    store alone: rows acknowledged between the first sample showing an
                 acknowledgement and the first showing them all, over that time. Start-up
                 (imports, migrations) and the idle second are outside it; wall_s has them.
-With --profile, the store alone (STORE_BATCH=500) runs once more per database inside this
-process under cProfile (every thread): time in its steps (read, parse rows, SQL insert,
-acknowledge), waiting, and the functions with the most time of their own. The profiler slows
-Python code more than C code: read its shares as a rough guide.
+With --profile, the store alone (STORE_BATCH=500) then runs once more per database inside this
+process under cProfile (every thread): the main thread's own time summed by where it is spent
+(parsing rows, SQLAlchemy, the driver, the Redis client, the engine, the event loop, waiting),
+the other threads' busy time (SQLite runs in a thread of its own), the rows per transaction,
+and the functions with the most time of their own. The profiler slows Python code more than C
+code: read its shares as a rough guide.
 Uses REDIS_URL, else redis://127.0.0.1:6379/0, and --postgres-url (a new schema per database,
 dropped afterwards); cleans up its keys, schemas and files.
 """
@@ -71,7 +75,15 @@ STORE_GROUP = "signalsmith-store"
 SAMPLE_S = 0.05
 TARGET_ROWS_PER_S = 5_000
 # Settings a run must not take from the caller's environment.
-_DROPPED = ("REDIS_ADDR", "LLM_PROVIDERS", "SIGNALSMITH_CONFIG", "DATABASE_URL", "STORE_BATCH")
+_DROPPED = (
+    "REDIS_ADDR",
+    "LLM_PROVIDERS",
+    "SIGNALSMITH_CONFIG",
+    "DATABASE_URL",
+    "STORE_BATCH",
+    "STORE_GROUP",
+    "STORE_DLQ_STREAM",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +276,8 @@ def pipeline_case(run: Run, posts: int) -> dict[str, object]:
         "posts_per_s": round(posts / span_s, 1),
         "decisions_per_s": round(logged / span_s, 1),
         "posts_per_s_by_input_acks": _rate(samples, "posts_done")[0],
+        "posts_acknowledged": samples[-1].posts_done,
+        "complete": samples[-1].posts_done == posts,
         "wall_s": round(wall, 2),
     }
 
@@ -287,7 +301,9 @@ def pipeline_store_case(kind: str, run: Run, posts: int) -> dict[str, object]:
         "decisions_per_s": round(logged / span_s, 1),
         "posts_per_s_by_input_acks": _rate(samples, "posts_done")[0],
         "rows": rows,
+        "posts_acknowledged": samples[-1].posts_done,
         "rows_match": rows == logged == samples[-1].stored and dead == 0,
+        "complete": samples[-1].posts_done == posts and rows == logged == samples[-1].stored,
         "store_dead_letters": dead,
         "behind_p50": round(statistics.median(behind)) if behind else 0,
         "behind_max": max(behind, default=0),
@@ -315,6 +331,7 @@ def store_case(kind: str, run: Run, batch: int, group: str) -> dict[str, object]
         "decisions": logged,
         "rows": rows,
         "rows_match": rows == logged == done.stored and dead == 0,
+        "complete": rows == logged == done.stored,
         "rows_per_s": rate,
         "target_met": rate >= TARGET_ROWS_PER_S,
         "ingest_s": round((done.ms - first.ms) / 1000, 3),
@@ -323,41 +340,55 @@ def store_case(kind: str, run: Run, batch: int, group: str) -> dict[str, object]
     }
 
 
-def _median_of(results: list[dict[str, object]], key: str) -> float:
-    return round(statistics.median(float(str(result[key])) for result in results), 1)
+def _median_of(results: list[dict[str, object]], key: str) -> float | None:
+    values = [float(str(result[key])) for result in results]
+    return round(statistics.median(values), 2) if values else None
 
 
-def summary(
-    kind: str, reference: list[dict[str, object]], results: list[dict[str, object]]
-) -> dict[str, object]:
-    """Medians over the rounds, and the ratios between them (all measured in this run)."""
-    together = [r for r in results if r["case"] == "pipeline+store"]
-    alone = [r for r in results if r["case"] == "store"]
+def _ratio(top: float | None, bottom: float | None) -> float | None:
+    return round(top / bottom, 2) if top is not None and bottom else None
+
+
+def summary(kind: str, results: list[dict[str, object]]) -> dict[str, object]:
+    """Medians over the complete cases of the rounds, and ratios between figures of this run
+    (the pipeline with the store against the pipeline alone: round by round, then the median)."""
+    mine = [r for r in results if r.get("db") in (kind, None)]
+    complete = [r for r in mine if r["complete"]]
+    reference = {r["round"]: r for r in complete if r["case"] == "pipeline"}
+    together = [r for r in complete if r["case"] == "pipeline+store"]
+    alone = [r for r in complete if r["case"] == "store"]
     batches = sorted({int(str(r["store_batch"])) for r in alone})
     rates = {
         b: _median_of([r for r in alone if r["store_batch"] == b], "rows_per_s") for b in batches
     }
-    pipeline = _median_of(reference, "posts_per_s")
-    with_store = _median_of(together, "posts_per_s")
-    default = rates.get(500, rates[batches[0]])
+    ratios = [
+        _ratio(float(str(r["posts_per_s"])), float(str(reference[r["round"]]["posts_per_s"])))
+        for r in together
+        if r["round"] in reference
+    ]
+    decisions = _median_of(together, "decisions_per_s")
     return {
         "case": "summary",
         "db": kind,
-        "rounds": len(together),
-        "pipeline_posts_per_s": pipeline,
-        "pipeline_with_store_posts_per_s": with_store,
-        "with_store_vs_alone": round(with_store / pipeline, 2),
-        "decisions_per_s_with_store": _median_of(together, "decisions_per_s"),
+        "rounds_complete": len(together),
+        "cases_left_out": len(mine) - len(complete),
+        "pipeline_posts_per_s": _median_of(list(reference.values()), "posts_per_s"),
+        "pipeline_with_store_posts_per_s": _median_of(together, "posts_per_s"),
+        "with_store_vs_alone_by_round": ratios,
+        "with_store_vs_alone": statistics.median(ratios) if ratios else None,
+        "decisions_per_s_with_store": decisions,
+        "behind_p50": _median_of(together, "behind_p50"),
         "behind_max": _median_of(together, "behind_max"),
         "catch_up_s": _median_of(together, "catch_up_s"),
         "store_rows_per_s_by_batch": rates,
-        "store_500_vs_pipeline_decisions": round(
-            default / _median_of(together, "decisions_per_s"), 2
-        ),
-        "largest_vs_smallest_batch": round(rates[batches[-1]] / rates[batches[0]], 2),
+        "store_500_vs_decisions_with_store": _ratio(rates.get(500), decisions),
+        "largest_vs_smallest_batch": _ratio(rates[batches[-1]], rates[batches[0]])
+        if batches
+        else None,
         "target_rows_per_s": TARGET_ROWS_PER_S,
-        "target_met": min(rates.values()) >= TARGET_ROWS_PER_S,
-        "all_rows_match": all(r["rows_match"] for r in results),
+        "target_met_by_batch": {
+            b: rate is not None and rate >= TARGET_ROWS_PER_S for b, rate in rates.items()
+        },
     }
 
 
@@ -384,39 +415,61 @@ class _ThreadProfiles:
         threading.setprofile(None)
 
 
-# The store's steps, each timed inclusively from its function (a coroutine's time counts only
-# while it runs, not while it waits); the epoll wait is the main thread's idle time.
-_STEPS = {
-    "start-up (migrations)": ("signalsmith/lifecycle.py", "build_store"),
-    "read (XREADGROUP)": ("signalsmith/source/redis_streams.py", "read"),
-    "parse rows": ("signalsmith/store/rows.py", "row_from_fields"),
-    "SQL insert": ("signalsmith/store/writer.py", "write_rows"),
-    "acknowledge (MULTI/XACK/EXEC)": ("signalsmith/store/writer.py", "_publish_and_ack"),
-    "waiting (epoll)": ("~", "<method 'poll' of 'select.epoll' objects>"),
-}
+# Where a function's own time goes, by its file (first match wins). A built-in (file "~") counts
+# where its callers are, in proportion to the time each call site spent in it. Own time rather
+# than time under a step: SQLAlchemy's async layer switches greenlets, which cProfile cannot
+# follow, so a step's inclusive time would take in the event loop's waits.
+_PLACES = (
+    ("waiting (epoll; includes the idle second)", ("<method 'poll' of 'select.epoll'",)),
+    ("start-up (imports, migrations, gc)", ("alembic/", "importlib", "migrate.py", "service.py")),
+    ("parse rows (store/rows.py)", ("signalsmith/store/rows.py", "pydantic_core")),
+    ("SQLAlchemy", ("sqlalchemy/", "greenlet")),
+    ("driver (asyncpg / aiosqlite)", ("asyncpg/", "aiosqlite/", "sqlite3")),
+    ("redis client (reads, acks)", ("redis/", "hiredis")),
+    ("engine + store handler", ("signalsmith/",)),
+    ("event loop", ("asyncio/", "selectors.py")),
+)
 _WAITS = ("<method 'get' of '_queue.SimpleQueue' objects>", "<method 'acquire'")
-Row = tuple[int, int, float, float, object]
+Key = tuple[str, int, str]
+Row = tuple[int, int, float, float, dict[Key, tuple[int, int, float, float]]]
 
 
-def _rows(stats: pstats.Stats) -> dict[tuple[str, int, str], Row]:
+def _rows(stats: pstats.Stats) -> dict[Key, Row]:
     return stats.stats  # type: ignore[attr-defined,no-any-return]
 
 
-def _step_seconds(stats: pstats.Stats) -> dict[str, float]:
+def _place(key: Key, rows: dict[Key, Row], depth: int = 0) -> list[tuple[str, float]]:
+    """Where ``key``'s own time goes: one place, or for a built-in its callers' places."""
+    where, builtin = f"{key[0]} {key[2]}", key[0] == "~"
+    for place, marks in _PLACES:
+        direct = not builtin or place.startswith("waiting")
+        if direct and any(mark in where for mark in marks):
+            return [(place, 1.0)]
+    callers = rows[key][4]
+    spent = sum(row[2] for row in callers.values())
+    if not builtin or not spent or depth > 3:
+        return [("other", 1.0)]
+    return [
+        (place, share * row[2] / spent)
+        for caller, row in callers.items()
+        for place, share in _place(caller, rows, depth + 1)
+    ]
+
+
+def _by_place(stats: pstats.Stats) -> dict[str, float]:
     rows = _rows(stats)
-    steps: dict[str, float] = {}
-    for step, (file, function) in _STEPS.items():
-        matched = [row for key, row in rows.items() if key[0].endswith(file) and key[2] == function]
-        own = file == "~"  # a wait: its own time; a step: everything under it
-        steps[step] = round(sum(row[2] if own else row[3] for row in matched), 3)
-    total = sum(row[2] for row in rows.values())
-    steps["everything else"] = round(total - sum(steps.values()), 3)
-    steps["main thread total"] = round(total, 3)
-    return steps
+    seconds: dict[str, float] = {}
+    for key, row in rows.items():
+        for place, share in _place(key, rows):
+            seconds[place] = seconds.get(place, 0.0) + row[2] * share
+    ranked = sorted(seconds.items(), key=lambda item: item[1], reverse=True)
+    return {place: round(s, 3) for place, s in ranked} | {
+        "main thread total": round(sum(seconds.values()), 3)
+    }
 
 
 def _busy_seconds(profiles: list[cProfile.Profile]) -> float:
-    """Time the other threads spent not waiting for work."""
+    """Time the other threads spent not waiting for work (with SQLite: the database's own)."""
     busy = 0.0
     for profile in profiles:
         for key, row in _rows(pstats.Stats(profile)).items():
@@ -477,7 +530,7 @@ def profile_case(kind: str, run: Run) -> dict[str, object]:
         "transactions": transactions,
         "rows_per_transaction": round(rows / transactions, 1) if transactions else None,
         "wall_s_under_profiler": round(wall, 2),
-        "main_thread_s": _step_seconds(main),
+        "main_thread_own_s": _by_place(main),
         "other_threads_busy_s": _busy_seconds(profiles.others),
         "main_thread_top_own": _top(main, 10),
     }
@@ -527,14 +580,13 @@ def main() -> None:
     results: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="bench-store-") as folder:
         run = Run({}, Path(folder), args.postgres_url)
-        for _round in range(args.rounds):
-            for result in one_round(kinds, args.posts, batches, run):
+        for number in range(1, args.rounds + 1):
+            for case in one_round(kinds, args.posts, batches, run):
+                result = {"round": number, **case}
                 print(json.dumps(result), flush=True)
                 results.append(result)
-        reference = [r for r in results if r["case"] == "pipeline"]
         for kind in kinds:
-            mine = [r for r in results if r.get("db") == kind]
-            print(json.dumps(summary(kind, reference, mine)), flush=True)
+            print(json.dumps(summary(kind, results)), flush=True)
         if args.profile:
             for result in profiles(kinds, args.posts, run):
                 print(json.dumps(result), flush=True)
