@@ -375,7 +375,7 @@ def summary(kind: str, results: list[dict[str, object]]) -> dict[str, object]:
         "pipeline_posts_per_s": _median_of(list(reference.values()), "posts_per_s"),
         "pipeline_with_store_posts_per_s": _median_of(together, "posts_per_s"),
         "with_store_vs_alone_by_round": ratios,
-        "with_store_vs_alone": statistics.median(ratios) if ratios else None,
+        "with_store_vs_alone": round(statistics.median(ratios), 2) if ratios else None,
         "decisions_per_s_with_store": decisions,
         "behind_p50": _median_of(together, "behind_p50"),
         "behind_max": _median_of(together, "behind_max"),
