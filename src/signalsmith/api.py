@@ -17,7 +17,6 @@ from signalsmith import __version__
 from signalsmith.engine.stats import EngineStats
 from signalsmith.observe.logging import SecretScrubber
 from signalsmith.observe.metrics import Metrics
-from signalsmith.query import ApiAccess, query_router
 from signalsmith.source.redis_streams import GroupRef
 
 if TYPE_CHECKING:
@@ -123,6 +122,10 @@ def create_app(view: ServiceView) -> FastAPI:
         return Response(metrics.get(), media_type=_PROMETHEUS)
 
     if view.database is not None:
+        # SQLAlchemy loads only when there is a database to query (about 20 MB resident).
+        from signalsmith.query.access import ApiAccess
+        from signalsmith.query.routes import query_router
+
         access = ApiAccess(view.api_token, view.require_token)
         app.include_router(query_router(view.database, access))
     return app

@@ -14,7 +14,7 @@ import gc
 import signal
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -39,7 +39,9 @@ from signalsmith.query.access import is_loopback
 from signalsmith.redisclient import RedisClient
 from signalsmith.settings import Settings
 from signalsmith.source.redis_streams import GroupRef
-from signalsmith.store.database import DatabaseTarget, database_target
+
+if TYPE_CHECKING:  # SQLAlchemy loads only when the store runs or is queried
+    from signalsmith.store.database import DatabaseTarget
 
 log = structlog.get_logger("signalsmith")
 
@@ -240,6 +242,8 @@ def _view(
 def _queried(settings: Settings, engines: Mapping[str, Engine]) -> DatabaseTarget | None:
     """The database the query API reads: the store's, when it runs here or is configured."""
     if "store" in engines or settings.database_url is not None:
+        from signalsmith.store.database import database_target
+
         return database_target(settings)
     return None
 

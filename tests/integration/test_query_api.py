@@ -36,7 +36,7 @@ from signalsmith.engine.stats import EngineStats
 from signalsmith.http_server import HttpThread, bind_listener
 from signalsmith.observe.logging import SecretScrubber
 from signalsmith.observe.metrics import Metrics
-from signalsmith.query import is_loopback
+from signalsmith.query.access import is_loopback
 from signalsmith.query.database import QueryDatabase, StoreUnavailable
 from signalsmith.query.models import (
     Decision,
