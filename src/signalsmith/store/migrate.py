@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from alembic import command
@@ -43,13 +47,30 @@ async def upgrade_database(target: DatabaseTarget) -> str | None:
     revision these migrations do not know (a newer signalsmith migrated it)."""
     engine = create_engine(target)
     try:
-        with database_errors(target):
-            async with engine.begin() as connection:
-                return await connection.run_sync(_upgrade)
+        async with _file_lock(target):
+            with database_errors(target):
+                async with engine.begin() as connection:
+                    return await connection.run_sync(_upgrade)
     except CommandError as exc:
         raise ConfigError("DATABASE_URL", f"{target.shown}: {exc}") from None
     finally:
         await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def _file_lock(target: DatabaseTarget) -> AsyncIterator[None]:
+    """For a SQLite file, an exclusive lock on ``<file>.migrate.lock`` while migrating: two
+    processes starting together would otherwise both find no schema and both create it."""
+    database = target.url.database if target.is_sqlite else None
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate.lock", "a") as handle:  # noqa: ASYNC230 - start-up only
+        await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _upgrade(connection: Connection) -> str | None:
