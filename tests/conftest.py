@@ -353,3 +353,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+async def count_decisions(url: str) -> int:
+    """Rows in the store's ``decisions`` table at ``url``."""
+    from sqlalchemy import func, select
+
+    from signalsmith.store.database import create_engine, parse_database_url
+    from signalsmith.store.schema import DecisionRow
+
+    engine = create_engine(parse_database_url(url))
+    try:
+        async with engine.connect() as connection:
+            counted = select(func.count()).select_from(DecisionRow)
+            return int((await connection.execute(counted)).scalar_one())
+    finally:
+        await engine.dispose()

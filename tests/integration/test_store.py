@@ -21,7 +21,7 @@ import redis as sync_redis
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from redis.asyncio import Redis
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from signalsmith.engine.engine import Engine, EngineConfig
 from signalsmith.engine.outcome import Commit
@@ -42,23 +42,13 @@ from signalsmith.store.migrate import upgrade, upgrade_database
 from signalsmith.store.rows import DecisionValues, row_from_envelope
 from signalsmith.store.schema import Base, DecisionRow
 from signalsmith.store.writer import CHUNK_ROWS, RowWriter, SqlCommitter
-from tests.conftest import free_port, in_thread
+from tests.conftest import count_decisions, free_port, in_thread
 from tests.unit.test_store_rows import envelope_bytes, spike_envelope
 
 pytestmark = pytest.mark.redis
 CANARY = "pw-canary-5d8e1f"
 STORED = datetime(2025, 11, 21, tzinfo=UTC)
 GROUP = "signalsmith-store"
-
-
-async def _count(url: str) -> int:
-    engine = create_engine(parse_database_url(url))
-    try:
-        async with engine.connect() as connection:
-            counted = select(func.count()).select_from(DecisionRow)
-            return int((await connection.execute(counted)).scalar_one())
-    finally:
-        await engine.dispose()
 
 
 async def _schema_drift(url: str) -> list[Any]:
@@ -80,7 +70,7 @@ async def test_migrations_apply_once_and_build_the_models_schema(database_url: s
     await upgrade(database_url)
     assert await upgrade_database(target) == "0002"
     assert await _schema_drift(database_url) == []
-    assert await _count(database_url) == 0
+    assert await count_decisions(database_url) == 0
 
 
 async def test_sqlite_runs_in_wal_mode_in_a_private_state_dir(tmp_path: Path) -> None:
@@ -163,13 +153,13 @@ async def test_committer_stores_rows_then_dead_letters_and_acknowledges(
     committer = SqlCommitter(writer, redis, GroupRef(stream, GROUP, "c1"))
     try:
         assert await committer.commit(commits) == [True] * 22
-        assert await _count(database_url) == 21
+        assert await count_decisions(database_url) == 21
         assert await _pending(redis, stream) == 0
         dead = await redis.xrange(f"{stream}:store:dlq")
         assert [fields[b"reason"] for _id, fields in dead] == [b"bad_envelope"]
         assert dead[0][1][b"orig.data"] == b"{broken"
         assert await committer.commit(commits[:21]) == [True] * 21
-        assert await _count(database_url) == 21
+        assert await count_decisions(database_url) == 21
     finally:
         await writer.aclose()
 
@@ -188,7 +178,7 @@ async def test_rows_are_written_in_chunks_and_each_key_once(database_url: str) -
         assert await writer.write_rows([]) == 0
     finally:
         await writer.aclose()
-    assert await _count(database_url) == len(rows) + 10
+    assert await count_decisions(database_url) == len(rows) + 10
 
 
 async def test_stored_row_reads_back_as_written(database_url: str) -> None:
@@ -268,7 +258,7 @@ async def test_the_engine_drives_the_store_until_idle(
     finally:
         await writer.aclose()
     assert (stats.read, stats.acknowledged, stats.dead_lettered) == (302, 302, 1)
-    assert await _count(database_url) == 301
+    assert await count_decisions(database_url) == 301
     assert await _pending(redis, stream) == 0
 
 
@@ -337,7 +327,7 @@ def test_db_backfill_stores_the_stream_once(
     again = _cli(["db", "backfill"], env)
     assert again.returncode == 0, again.stderr
     assert "backfilled: read 26, inserted 0, already stored 25, invalid 1" in again.stdout
-    assert in_thread(_count(database_url)) == 24
+    assert in_thread(count_decisions(database_url)) == 24
 
 
 @pytest.mark.postgres

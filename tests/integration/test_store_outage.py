@@ -20,11 +20,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import redis as sync_redis
-from sqlalchemy import func, select
 
-from signalsmith.store.database import create_engine, parse_database_url
-from signalsmith.store.schema import DecisionRow
-from tests.conftest import free_port, in_thread
+from tests.conftest import count_decisions, free_port, in_thread
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
 POSTS = 3_000
@@ -95,16 +92,6 @@ def relay() -> Iterator[Relay]:
         running.cut()
 
 
-async def _stored(url: str) -> int:
-    engine = create_engine(parse_database_url(url))
-    try:
-        async with engine.connect() as connection:
-            counted = select(func.count()).select_from(DecisionRow)
-            return int((await connection.execute(counted)).scalar_one())
-    finally:
-        await engine.dispose()
-
-
 def _ready(url: str) -> dict[str, object] | None:
     with contextlib.suppress(httpx.HTTPError):
         return dict(httpx.get(f"{url}/readyz", timeout=2).json())
@@ -170,4 +157,4 @@ def test_a_database_outage_is_waited_out_and_nothing_is_lost(
     finally:
         client.close()
     assert len(ids) == len(set(ids)) >= POSTS
-    assert in_thread(_stored(postgres_url)) == len(ids)
+    assert in_thread(count_decisions(postgres_url)) == len(ids)
