@@ -185,13 +185,8 @@ class Engine:
             if (refused := self._refuse(entry)) is not None:
                 return refused
             return await self.handler.handle(entry)
-        except PoisonInput as exc:
-            return self._dead_letter(entry, exc)
-        except (TransientError, RedisError) as exc:  # waited out, the entry retried
-            self._remember_error(entry.id, str(exc))
-            return Retry(entry.id, str(exc))
-        except Exception as exc:  # a bug met on this entry must cost the entry, not the engine
-            return self._internal_error(entry, exc)
+        except Exception as exc:  # never raises: see _failed
+            return self._failed(entry, exc)
 
     def _handle_now(self, entry: Entry) -> Outcome:
         """``_handle`` without a task or an await, for a handler that answers inline."""
@@ -199,13 +194,19 @@ class Engine:
             if (refused := self._refuse(entry)) is not None:
                 return refused
             return self.handler.handle_now(entry)
-        except PoisonInput as exc:
+        except Exception as exc:  # never raises: see _failed
+            return self._failed(entry, exc)
+
+    def _failed(self, entry: Entry, exc: Exception) -> Outcome:
+        """What a handler's exception makes of the entry: poison is dead-lettered with its
+        reason, an outage leaves it pending (retried), and anything else is a bug met on this
+        entry, which must cost the entry, not the engine."""
+        if isinstance(exc, PoisonInput):
             return self._dead_letter(entry, exc)
-        except (TransientError, RedisError) as exc:
+        if isinstance(exc, TransientError | RedisError):
             self._remember_error(entry.id, str(exc))
             return Retry(entry.id, str(exc))
-        except Exception as exc:  # a bug met on this entry must cost the entry, not the engine
-            return self._internal_error(entry, exc)
+        return self._internal_error(entry, exc)
 
     def _refuse(self, entry: Entry) -> Commit | None:
         """An entry delivered too often, or deleted since it was added: a dead letter."""
