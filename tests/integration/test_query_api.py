@@ -27,7 +27,7 @@ import httpx
 import pytest
 import uvicorn
 from pydantic import SecretStr
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 
 from signalsmith.api import ServiceView, create_app
 from signalsmith.consensus import DayTotals, day_consensus
@@ -49,6 +49,7 @@ from signalsmith.source.redis_streams import GroupRef
 from signalsmith.store.database import DatabaseTarget, create_engine, parse_database_url
 from signalsmith.store.migrate import upgrade
 from signalsmith.store.schema import DecisionRow
+from signalsmith.store.writer import RowWriter
 from tests.conftest import in_thread
 
 TOKEN = "query-token-7c1e9a44"
@@ -171,11 +172,17 @@ def _values(fact: Fact) -> dict[str, object]:
 
 
 async def _fill(url: str, facts: list[Fact]) -> list[Fact]:
+    """Through the store's writer, in two batches that overlap: what /api/tickers reads from
+    ``ticker_hours`` is what the writer kept there."""
     await upgrade(url)
-    engine = create_engine(parse_database_url(url))
+    target = parse_database_url(url)
+    engine = create_engine(target)
+    writer = RowWriter(engine, target)
+    values = [_values(fact) for fact in facts]
     try:
+        await writer.write_rows(values[: len(values) * 2 // 3])
+        await writer.write_rows(values[len(values) // 3 :])
         async with engine.begin() as connection:
-            await connection.execute(insert(TABLE), [_values(fact) for fact in facts])
             stored = await connection.execute(select(TABLE.c.correlation_id, TABLE.c.id))
             ids = {cid: row_id for cid, row_id in stored.all()}
     finally:
@@ -536,6 +543,55 @@ def test_tickers_window_can_be_chosen(client: httpx.Client, store: Store) -> Non
     mentions, consensus = _reference(tsla)
     assert items["TSLA"]["mentions"] == mentions == 3
     _same_consensus(items["TSLA"]["consensus"], consensus)
+
+
+def _hour(hours_ago: float) -> datetime:
+    """The start of the hour ``hours_ago`` hours before NOW."""
+    return (NOW - timedelta(hours=hours_ago)).replace(minute=0, second=0, microsecond=0)
+
+
+AT_A_POST = NOW - timedelta(hours=3.25)  # AAPL's post k=3 is published at exactly this time
+WINDOWS = {
+    "whole hours": (_hour(30), _hour(2)),
+    "inside one hour": (_hour(5) + timedelta(minutes=1), _hour(5) + timedelta(minutes=59)),
+    "open end": (NOW - timedelta(hours=6.3), None),
+    "starts at a post": (AT_A_POST, _hour(1)),
+    "ends at a post": (_hour(20) + timedelta(seconds=7), AT_A_POST),
+    "two partial hours": (_hour(8) + timedelta(minutes=30), _hour(7) + timedelta(minutes=30)),
+    "everything": (NOW - timedelta(days=60), NOW + timedelta(hours=1)),
+}
+
+
+@pytest.mark.parametrize("name", WINDOWS)
+def test_tickers_in_any_window_match_the_rows(
+    client: httpx.Client, store: Store, name: str
+) -> None:
+    """Whole hours come from ``ticker_hours`` and partial ones from the rows: wherever a
+    window's ends fall (on an hour, inside one, on a post's own time), the ranking, mentions,
+    last mention and consensus are the rows' own."""
+    since, until = WINDOWS[name]
+    params = {"since": since.isoformat(), "limit": "200"}
+    if until is not None:
+        params["until"] = until.isoformat()
+    got = client.get("/api/tickers", params=params)
+    assert got.status_code == 200, got.text
+    window: dict[str, list[Fact]] = {}
+    for fact in store.facts:
+        if fact.kind == "post" and since <= fact.published_at and (
+            until is None or fact.published_at < until
+        ):
+            window.setdefault(fact.ticker, []).append(fact)
+    assert window, "the window holds posts"
+    want = sorted(window, key=lambda ticker: (-len(window[ticker]), ticker))
+    items = got.json()["items"]
+    assert [item["ticker"] for item in items] == want
+    for item in items:
+        facts = window[item["ticker"]]
+        mentions, consensus = _reference(facts)
+        assert item["mentions"] == mentions
+        _same_consensus(item["consensus"], consensus)
+        last = max(fact.published_at for fact in facts)
+        assert datetime.fromisoformat(item["last_seen"]) == last
 
 
 def test_ticker_page_has_days_window_recent_decisions_and_spikes(

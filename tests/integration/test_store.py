@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import sqlite3
 import stat
 import subprocess
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis as sync_redis
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from redis.asyncio import Redis
@@ -27,6 +29,7 @@ from signalsmith.engine.engine import Engine, EngineConfig
 from signalsmith.engine.outcome import Commit
 from signalsmith.errors import ConfigError, PoisonInput, TransientError
 from signalsmith.observe.metrics import Metrics
+from signalsmith.query.render import utc as render_utc
 from signalsmith.settings import Settings
 from signalsmith.sink.outputs import dead_letter_commit
 from signalsmith.source.redis_streams import Entry, GroupRef, StreamSource
@@ -38,9 +41,10 @@ from signalsmith.store.database import (
     database_target,
     parse_database_url,
 )
-from signalsmith.store.migrate import upgrade, upgrade_database
+from signalsmith.store.migrate import alembic_config, upgrade, upgrade_database
 from signalsmith.store.rows import DecisionValues, row_from_envelope
 from signalsmith.store.schema import Base, DecisionRow
+from signalsmith.store.summary import SUMMARIES, Summary, recompute
 from signalsmith.store.writer import CHUNK_ROWS, RowWriter, SqlCommitter
 from tests.conftest import count_decisions, free_port, in_thread
 from tests.unit.test_store_rows import envelope_bytes, spike_envelope
@@ -66,9 +70,9 @@ async def test_migrations_apply_once_and_build_the_models_schema(database_url: s
     """Upgrading twice is fine (the second does nothing); the migrated schema is exactly the
     one the models declare (no drift between the table and its migration)."""
     target = parse_database_url(database_url)
-    assert await upgrade_database(target) == "0002"
+    assert await upgrade_database(target) == "0003"
     await upgrade(database_url)
-    assert await upgrade_database(target) == "0002"
+    assert await upgrade_database(target) == "0003"
     assert await _schema_drift(database_url) == []
     assert await count_decisions(database_url) == 0
 
@@ -181,6 +185,128 @@ async def test_rows_are_written_in_chunks_and_each_key_once(database_url: str) -
     assert await count_decisions(database_url) == len(rows) + 10
 
 
+def _varied_rows(count: int, seed: int) -> list[DecisionValues]:
+    """Rows of every kind, status and verdict over three days, some on an hour's first
+    microsecond and some on its last, for a handful of tickers."""
+    rng = random.Random(seed)
+    base = datetime(2026, 3, 1, tzinfo=UTC)
+    rows: list[DecisionValues] = []
+    for n, raw in enumerate(_envelopes(count)):
+        row = row_from_envelope(raw, STORED)
+        hour = base + timedelta(hours=rng.randrange(72))
+        offset = rng.choice(
+            [
+                timedelta(0),
+                timedelta(hours=1, microseconds=-1),
+                timedelta(seconds=rng.random() * 3600),
+            ]
+        )
+        row.update(
+            correlation_id=f"varied-{n}",
+            ticker=rng.choice(["NVDA", "TSLA", "BRK/B", "GME", "BTC-USD"]),
+            kind=rng.choice(["post", "post", "post", "spike", "consensus"]),
+            status=rng.choice(["ok", "ok", "degraded", "abstain", "error"]),
+            verdict=rng.choice(["BUY", "SELL", "HOLD"]),
+            confidence=rng.choice([0.0, 0.01, 0.05, 0.3, 0.99]),
+            score=rng.uniform(-1, 1),
+            published_at=hour + offset,
+            trade_date=(hour + offset).date() - timedelta(days=rng.choice([0, 0, 1])),
+        )
+        rows.append(row)
+    return rows
+
+
+async def _summary(
+    url: str, summary: Summary, *, recomputed: bool
+) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """A summary table as the writer left it, or as ``recompute`` makes it from the rows."""
+    engine = create_engine(parse_database_url(url))
+    try:
+        async with engine.begin() as connection:
+            if recomputed:
+                for statement in recompute(engine.dialect.name):
+                    await connection.execute(statement)
+            rows = (await connection.execute(select(summary.table))).mappings().all()
+            if recomputed:
+                await connection.rollback()
+    finally:
+        await engine.dispose()
+    return {
+        tuple(row[key] for key in summary.keys): (
+            *(row[name] for name in ("mentions", "posts", "buy", "sell")),
+            *(
+                pytest.approx(row[name])
+                for name in ("weight_sum", "weighted_score", "confidence_sum")
+            ),
+            render_utc(row["last_seen"]),
+        )
+        for row in rows
+    }
+
+
+async def test_summaries_are_the_sums_of_the_rows_however_they_arrive(
+    database_url: str,
+) -> None:
+    """Overlapping batches, redeliveries and two writers at once: every post row is counted in
+    its hour exactly once, and what the writer kept equals what ``recompute`` sums from the
+    rows in SQL (the hour computed the same in Python and in the database)."""
+    await upgrade(database_url)
+    rows = _varied_rows(3_000, seed=11)
+    rng = random.Random(5)
+    first, second = rows[:2_000], rows[1_000:]
+    rng.shuffle(second)
+    writers = [RowWriter.open(parse_database_url(database_url)) for _ in range(2)]
+    try:
+        for start in range(0, len(first), 250):
+            await writers[0].write_rows(first[start : start + 250])
+        together = await asyncio.gather(
+            *(writers[0].write_rows(second[n : n + 400]) for n in range(0, len(second), 800)),
+            *(writers[1].write_rows(second[n : n + 400]) for n in range(400, len(second), 800)),
+        )
+        assert sum(together) == 1_000
+        assert await writers[1].write_rows(rows) == 0  # a backfill of everything: nothing new
+    finally:
+        for writer in writers:
+            await writer.aclose()
+    posts = [row for row in rows if row["kind"] == "post"]
+    for summary in SUMMARIES:
+        kept = await _summary(database_url, summary, recomputed=False)
+        assert kept == await _summary(database_url, summary, recomputed=True)
+        assert sum(value[0] for value in kept.values()) == len(posts)
+        assert len(kept) == len({summary.key_of(row) for row in posts})
+
+
+async def test_upgrading_a_filled_store_sums_its_rows_into_the_summaries(
+    database_url: str,
+) -> None:
+    """A store written before ``ticker_hours`` existed (revision 0002) gets them from its
+    rows when upgraded: the same sums the writer would have kept."""
+    target = parse_database_url(database_url)
+    engine = create_engine(target)
+
+    def to_0002(connection: Any) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+
+    rows = _varied_rows(500, seed=3)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(to_0002)
+            await connection.execute(DecisionRow.__table__.insert(), rows)
+    finally:
+        await engine.dispose()
+    await upgrade(database_url)
+    posts = [row for row in rows if row["kind"] == "post"]
+    for summary in SUMMARIES:
+        kept = await _summary(database_url, summary, recomputed=False)
+        by_key: dict[tuple[Any, ...], int] = {}
+        for row in posts:
+            key = summary.key_of(row)
+            by_key[key] = by_key.get(key, 0) + 1
+        assert {key: value[0] for key, value in kept.items()} == by_key
+
+
 async def test_stored_row_reads_back_as_written(database_url: str) -> None:
     """Dates, aware times and text come back as stored (times in UTC)."""
     await upgrade(database_url)
@@ -290,7 +416,7 @@ def test_db_upgrade_command_shows_where_without_the_password(
         result = _cli(["db", "upgrade"], {**stream_env, "DATABASE_URL": url})
         assert result.returncode == 0, result.stderr
         assert "postgresql+asyncpg://postgres:***@" in result.stdout
-        assert "revision 0002" in result.stdout
+        assert "revision 0003" in result.stdout
         assert CANARY not in result.stdout + result.stderr
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 import redis as sync_redis
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from signalsmith.store.database import create_engine, parse_database_url
 from signalsmith.store.schema import DecisionRow
+from signalsmith.store.summary import SUMMARIES
 from tests.conftest import in_thread
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -61,6 +62,25 @@ async def _rows(url: str) -> list[tuple[str, str, str]]:
         async with engine.connect() as connection:
             columns = (DecisionRow.correlation_id, DecisionRow.kind, DecisionRow.verdict)
             return [tuple(row) for row in await connection.execute(select(*columns))]
+    finally:
+        await engine.dispose()
+
+
+async def _mentions(url: str) -> list[dict[str, int]]:
+    """Post rows per ticker: counted in ``decisions``, and summed in each summary table."""
+    engine = create_engine(parse_database_url(url))
+    c = DecisionRow.__table__.c
+    counted = select(c.ticker, func.count()).where(c.kind == "post").group_by(c.ticker)
+    summed = [
+        select(s.table.c.ticker, func.sum(s.table.c.mentions)).group_by(s.table.c.ticker)
+        for s in SUMMARIES
+    ]
+    try:
+        async with engine.connect() as connection:
+            return [
+                {ticker: int(n) for ticker, n in await connection.execute(statement)}
+                for statement in (counted, *summed)
+            ]
     finally:
         await engine.dispose()
 
@@ -136,3 +156,5 @@ def test_every_decision_is_stored_once_through_a_kill_and_a_backfill(
     assert verdicts["SELL"] > 0
     assert any(kind == "spike" for _id, kind, _verdict in rows)
     assert f"read {len(logged)}, inserted 0, already stored {len(logged)}" in backfill.stdout
+    counted, *summed = in_thread(_mentions(database_url))
+    assert all(sums == counted for sums in summed), "a summary counts a post twice or not at all"

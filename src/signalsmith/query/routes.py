@@ -193,9 +193,7 @@ class _Endpoints:
             recent = await _rows(connection, statements.decisions(recent_filter, None, RECENT))
             if not recent:
                 raise HTTPException(404, "no decision on this ticker")
-            # A post is published after its trade date begins; a day's slack for clock skew.
-            history = statements.daily(name, first_day, day_start - timedelta(days=1))
-            daily = await _rows(connection, history)
+            daily = await _rows(connection, statements.daily(name, first_day))
             (totals,) = await _rows(connection, statements.window(name, since))
             spikes = await _rows(connection, statements.decisions(spike_filter, None, RECENT))
         mentions, window_totals = statements.totals_of(totals)
@@ -292,21 +290,19 @@ async def _top_tickers(
     ranking = statements.top_tickers(since, until, limit, with_totals=together)
     ranked = await _rows(connection, ranking)
     if together:
-        return [_mentions(row, row) for row in ranked]
+        return [_mentions(row) for row in ranked]
     names = [row._mapping["ticker"] for row in ranked]
     sums = await _rows(connection, statements.ticker_totals(names, since, until))
     by_name = {row._mapping["ticker"]: row for row in sums}
-    return [_mentions(row, by_name.get(row._mapping["ticker"])) for row in ranked]
+    # Rows are never deleted: every ticker ranked has its sums (counted again, so that its
+    # mentions agree with them even if rows arrived between the two statements).
+    return [_mentions(by_name[name]) for name in names if name in by_name]
 
 
-def _mentions(ranked: AnyRow, sums: AnyRow | None) -> render.Item:
-    """A ranked ticker with its consensus; its mentions are the ones counted with the sums,
-    so that the two agree even if rows arrived between two statements."""
-    values = ranked._mapping
-    if sums is None:  # gone between the two statements
-        mentions, totals = int(values["mentions"]), DayTotals()
-    else:
-        mentions, totals = statements.totals_of(sums)
+def _mentions(sums: AnyRow) -> render.Item:
+    """A ticker's mentions, last mention and consensus."""
+    values = sums._mapping
+    mentions, totals = statements.totals_of(sums)
     return {
         "ticker": values["ticker"],
         "mentions": mentions,

@@ -10,25 +10,37 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final, TypeAlias, cast
 
-from sqlalchemy import ColumnElement, Row, Select, Table, and_, case, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Subquery,
+    Table,
+    and_,
+    case,
+    func,
+    or_,
+    select,
+    union_all,
+)
 
-from signalsmith.consensus import MIN_WEIGHT, DayTotals
+from signalsmith.consensus import DayTotals
 from signalsmith.query.cursor import Position
-from signalsmith.store.schema import DecisionRow
+from signalsmith.store.schema import FOLDED, DecisionRow
+from signalsmith.store.summary import (
+    DAYS,
+    HOURS,
+    SUMMED,
+    folded_sums,
+    hour_after,
+    hour_of,
+    hour_start,
+)
 
 TABLE: Final = cast(Table, DecisionRow.__table__)
 ROW_COLUMNS: Final = tuple(column for column in TABLE.columns if column.name != "envelope")
 ROW_NAMES: Final = tuple(column.name for column in ROW_COLUMNS)
-FOLDED: Final = ("ok", "degraded")  # the statuses the live consensus folds in
-_TOTAL_NAMES: Final = (
-    "mentions",
-    "posts",
-    "buy",
-    "sell",
-    "weight_sum",
-    "weighted_score",
-    "confidence_sum",
-)
+_TOTAL_NAMES: Final = SUMMED
 _C = TABLE.c
 # Rows of any columns (SQLAlchemy 2.1 types a row by each of its columns).
 Statement: TypeAlias = Select[*tuple[Any, ...]]
@@ -94,17 +106,8 @@ def _totals(posts_only: bool) -> list[ColumnElement[Any]]:
     clause keeps post rows only already."""
     post = _C.kind == "post"
     folded = _C.status.in_(FOLDED) if posts_only else and_(post, _C.status.in_(FOLDED))
-    weight = case((_C.confidence > MIN_WEIGHT, _C.confidence), else_=literal(MIN_WEIGHT))
-    zero = literal(0.0)
-    return [
-        func.count() if posts_only else func.sum(case((post, 1), else_=0)),
-        func.sum(case((folded, 1), else_=0)),
-        func.sum(case((and_(folded, _C.verdict == "BUY"), 1), else_=0)),
-        func.sum(case((and_(folded, _C.verdict == "SELL"), 1), else_=0)),
-        func.sum(case((folded, weight), else_=zero)),
-        func.sum(case((folded, weight * _C.score), else_=zero)),
-        func.sum(case((folded, _C.confidence), else_=zero)),
-    ]
+    mentions = func.count() if posts_only else func.sum(case((post, 1), else_=0))
+    return [mentions, *folded_sums(folded)]
 
 
 def _labelled(totals: list[ColumnElement[Any]]) -> list[ColumnElement[Any]]:
@@ -116,39 +119,84 @@ def top_tickers(
     since: datetime, until: datetime | None, limit: int, *, with_totals: bool
 ) -> Statement:
     """The tickers with the most post rows published in [since, until), when each was last
-    mentioned and, ``with_totals``, their consensus totals: a range of the (kind,
-    published_at) index, grouped by ticker. Without the totals, ``ticker_totals`` sums them
-    for the tickers ranked: SQLite groups by sorting, and summing every ticker of the window
-    there costs as much again as counting them (measured); PostgreSQL sums them all in its
-    hash aggregate for less than a second statement costs."""
-    totals = _labelled(_totals(posts_only=True) if with_totals else [func.count()])
-    mentions = totals[0]
-    last_seen = func.max(_C.published_at).label("last_seen")
-    statement = select(_C.ticker, last_seen, *totals)
-    statement = statement.where(_C.kind == "post", *_published(since, until))
-    return statement.group_by(_C.ticker).order_by(mentions.desc(), _C.ticker).limit(limit)
+    mentioned and their consensus totals (not ``with_totals``: their mentions only). The
+    window's whole hours are summed from ``ticker_hours`` (a few thousand rows a day), its
+    partial first and last hours from ``decisions`` through the (kind, published_at) index.
+    Without the totals,
+    ``ticker_totals`` sums them for the tickers ranked: SQLite groups by sorting, and the
+    sorter's cost grows with every column it carries (measured: the totals of every ticker of
+    a day cost twice the ranking); PostgreSQL sums them all in its hash aggregate for less
+    than a second statement costs."""
+    names = _TOTAL_NAMES if with_totals else _TOTAL_NAMES[:1]
+    both = _window_sums(since, until, names, None)
+    mentions = func.sum(both.c.mentions).label("mentions")
+    shown = [func.max(both.c.last_seen).label("last_seen")] if with_totals else []
+    ranked = select(
+        both.c.ticker,
+        *shown,
+        mentions,
+        *(func.sum(both.c[name]).label(name) for name in names[1:]),
+    )
+    return ranked.group_by(both.c.ticker).order_by(mentions.desc(), both.c.ticker).limit(limit)
 
 
 def ticker_totals(tickers: Sequence[str], since: datetime, until: datetime | None) -> Statement:
-    """The totals of these tickers over [since, until): one range of the (ticker,
-    published_at) index per ticker (the kind is left to the sums, as in ``daily``)."""
-    totals = _labelled(_totals(posts_only=False))
-    statement = select(_C.ticker, *totals)
-    statement = statement.where(_C.ticker.in_(tickers), *_published(since, until))
-    return statement.group_by(_C.ticker)
+    """The totals of these tickers' post rows over [since, until), and when each was last
+    mentioned, as ``top_tickers``."""
+    both = _window_sums(since, until, _TOTAL_NAMES, tickers)
+    return select(
+        both.c.ticker,
+        func.max(both.c.last_seen).label("last_seen"),
+        *(func.sum(both.c[name]).label(name) for name in _TOTAL_NAMES),
+    ).group_by(both.c.ticker)
 
 
-def daily(ticker: str, first_day: date, published_from: datetime) -> Statement:
+def _window_sums(
+    since: datetime, until: datetime | None, names: Sequence[str], tickers: Sequence[str] | None
+) -> Subquery:
+    """Per ticker, ``last_seen`` and the ``names`` sums over the whole hours of the window
+    (``ticker_hours``) and, as further rows, over its partial hours (``decisions``)."""
+    first, end, edges = split_hours(since, until)
+    hours = HOURS.c
+    whole = select(
+        hours.ticker,
+        func.max(hours.last_seen).label("last_seen"),
+        *(func.sum(hours[name]).label(name) for name in names),
+    ).where(hours.hour >= first)
+    if end is not None:
+        whole = whole.where(hours.hour < end)
+    partial = select(
+        _C.ticker,
+        func.max(_C.published_at).label("last_seen"),
+        *_labelled(_totals(posts_only=True))[: len(names)],
+    ).where(_C.kind == "post", or_(*(and_(*_published(a, b)) for a, b in edges)))
+    if tickers is not None:
+        whole = whole.where(hours.ticker.in_(tickers))
+        partial = partial.where(_C.ticker.in_(tickers))
+    return union_all(whole.group_by(hours.ticker), partial.group_by(_C.ticker)).subquery()
+
+
+def split_hours(
+    since: datetime, until: datetime | None
+) -> tuple[int, int | None, list[tuple[datetime, datetime | None]]]:
+    """[since, until) as the whole hours [first, end) (end None: open) and the partial spans
+    around them; a window inside one hour is one partial span and no whole hour."""
+    first = hour_after(since)
+    if until is None:
+        return first, None, [(since, hour_start(first))]
+    end = hour_of(until)
+    if end <= first:
+        return first, first, [(since, until)]
+    return first, end, [(since, hour_start(first)), (hour_start(end), until)]
+
+
+def daily(ticker: str, first_day: date) -> Statement:
     """A ticker's totals per trade date from ``first_day`` on, newest first, days with posts
-    only. ``published_from`` bounds the range of the (ticker, published_at) index: a post is
-    published after the day it speaks for begins. The kind is left to the sums so that no
-    database is tempted by the (kind, published_at) index, which every ticker shares."""
-    totals = _totals(posts_only=False)
-    statement = select(_C.trade_date, *_labelled(totals)).where(
-        _C.ticker == ticker, _C.published_at >= published_from, _C.trade_date >= first_day
-    )
-    statement = statement.group_by(_C.trade_date).having(totals[0] > 0)
-    return statement.order_by(_C.trade_date.desc())
+    only: rows of ``ticker_days``, one per day."""
+    days = DAYS.c
+    statement = select(days.trade_date, *(days[name].label(name) for name in _TOTAL_NAMES))
+    statement = statement.where(days.ticker == ticker, days.trade_date >= first_day)
+    return statement.order_by(days.trade_date.desc())
 
 
 def window(ticker: str, since: datetime) -> Statement:

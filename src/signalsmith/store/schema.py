@@ -1,15 +1,18 @@
-"""The store's one table: a row per decision (one per post and ticker, one per spike), with the
-columns users filter on, and the envelope as published. Alembic migrations create it."""
+"""The store's tables: a row per decision (one per post and ticker, one per spike), with the
+columns users filter on and the envelope as published, and per ticker and hour the sums that
+rank tickers. Alembic migrations create them."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Final
 
 from sqlalchemy import BigInteger, Date, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite's rowid alias must be INTEGER; PostgreSQL gets a 64-bit identity.
 RowId = BigInteger().with_variant(Integer(), "sqlite")
+FOLDED: Final = ("ok", "degraded")  # the statuses a consensus folds in
 
 
 class Base(DeclarativeBase):
@@ -73,3 +76,43 @@ class DecisionRow(Base):
         ),
         Index("ix_decisions_ticker_kind_published", "ticker", "kind", "published_at", "id"),
     )
+
+
+class _PostSums:
+    """The sums of a group of post rows that a consensus is computed from."""
+
+    mentions: Mapped[int] = mapped_column(Integer)  # post rows, any status
+    posts: Mapped[int] = mapped_column(Integer)  # post rows whose status is FOLDED
+    buy: Mapped[int] = mapped_column(Integer)
+    sell: Mapped[int] = mapped_column(Integer)
+    weight_sum: Mapped[float] = mapped_column(Float)
+    weighted_score: Mapped[float] = mapped_column(Float)
+    confidence_sum: Mapped[float] = mapped_column(Float)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TickerHourRow(_PostSums, Base):
+    """Per ticker and hour of publication, the sums of its post rows that ``/api/tickers``
+    ranks by: a day's window reads a few thousand of these instead of every row. The store's
+    writer keeps them in the transaction that inserts the rows, for new rows only, so a
+    redelivery or a backfill never counts a row twice."""
+
+    __tablename__ = "ticker_hours"
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # published_at // 3600 s
+    ticker: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+    # An hour's range is the table itself on SQLite (clustered on the key).
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy's own attribute
+
+
+class TickerDayRow(_PostSums, Base):
+    """Per ticker and trade date, the same sums: a ticker's daily history, kept like
+    ``ticker_hours``."""
+
+    __tablename__ = "ticker_days"
+
+    ticker: Mapped[str] = mapped_column(String(32), primary_key=True)
+    trade_date: Mapped[date] = mapped_column(Date, primary_key=True)
+
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy's own attribute

@@ -1,6 +1,7 @@
 """Write decision rows to SQL, each correlation id once, and the store consumer's committer:
-a batch's rows in one transaction; once it is committed, the batch's dead letters and
-acknowledgements in one MULTI/EXEC. A redelivered entry's row is already there: nothing changes.
+a batch's rows, and what the new ones add to the summary tables, in one transaction; once it is
+committed, the batch's dead letters and acknowledgements in one MULTI/EXEC. A redelivered
+entry's row is already there: nothing changes.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from typing import cast
 from redis.typing import EncodableT, FieldT
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.dml import ReturningInsert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.dml import Insert, ReturningInsert
 
 from signalsmith.engine.outcome import Commit
 from signalsmith.redisclient import RedisClient
@@ -20,19 +21,23 @@ from signalsmith.source.redis_streams import GroupRef
 from signalsmith.store.database import DatabaseTarget, create_engine, database_errors
 from signalsmith.store.rows import DecisionValues
 from signalsmith.store.schema import DecisionRow
+from signalsmith.store.summary import HOURS, SUMMARIES, add_sums, summed
 
 SQLITE_MAX_PARAMETERS = 32_766  # bound parameters in one statement (PostgreSQL's is 32,767)
 _TABLE = cast(Table, DecisionRow.__table__)
 CHUNK_ROWS = SQLITE_MAX_PARAMETERS // len(_TABLE.columns)
+CHUNK_SUMS = SQLITE_MAX_PARAMETERS // len(HOURS.columns)
 
 
 class RowWriter:
-    """Inserts rows into ``decisions``, skipping any whose correlation id is stored already."""
+    """Inserts rows into ``decisions``, skipping any whose correlation id is stored already,
+    and adds the new ones to the summary tables (``store.summary``)."""
 
     def __init__(self, engine: AsyncEngine, target: DatabaseTarget) -> None:
         self._engine = engine
         self._target = target
         self._insert = _insert_new(engine.dialect.name)
+        self._summaries = [(s, add_sums(engine.dialect.name, s)) for s in SUMMARIES]
 
     @classmethod
     def open(cls, target: DatabaseTarget) -> RowWriter:
@@ -48,21 +53,38 @@ class RowWriter:
             return 0
         # In key order: two writers inserting the same keys wait for each other, not deadlock.
         ordered = sorted(rows, key=lambda row: row["correlation_id"])
-        inserted = 0
         with database_errors(self._target):
             async with self._engine.begin() as connection:
-                for first in range(0, len(ordered), CHUNK_ROWS):
-                    chunk = ordered[first : first + CHUNK_ROWS]
-                    inserted += len((await connection.execute(self._insert, chunk)).all())
-        return inserted
+                new = await self._insert_rows(connection, ordered)
+                for summary, add in self._summaries:
+                    await _execute_chunked(connection, add, summed(summary, new), CHUNK_SUMS)
+        return len(new)
+
+    async def _insert_rows(
+        self, connection: AsyncConnection, ordered: Sequence[DecisionValues]
+    ) -> list[DecisionValues]:
+        """The rows of ``ordered`` that were not stored yet, now inserted."""
+        new: set[str] = set()
+        for first in range(0, len(ordered), CHUNK_ROWS):
+            chunk = ordered[first : first + CHUNK_ROWS]
+            result = await connection.execute(self._insert, chunk)
+            new.update(row[0] for row in result.all())
+        return [row for row in ordered if row["correlation_id"] in new]
 
 
-def _insert_new(dialect: str) -> ReturningInsert[tuple[int]]:
-    """INSERT ... ON CONFLICT (correlation_id) DO NOTHING RETURNING id: the ids say which rows
-    were new, whichever way the driver batches them."""
+async def _execute_chunked(
+    connection: AsyncConnection, statement: Insert, values: Sequence[dict[str, object]], size: int
+) -> None:
+    for first in range(0, len(values), size):
+        await connection.execute(statement, values[first : first + size])
+
+
+def _insert_new(dialect: str) -> ReturningInsert[str]:
+    """INSERT ... ON CONFLICT (correlation_id) DO NOTHING RETURNING correlation_id: the keys
+    say which rows were new, whichever way the driver batches them."""
     insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
     statement = insert(_TABLE).on_conflict_do_nothing(index_elements=[_TABLE.c.correlation_id])
-    return statement.returning(_TABLE.c.id)
+    return statement.returning(_TABLE.c.correlation_id)
 
 
 class SqlCommitter:
