@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
+from signalsmith.store.schema import SUMS
 from signalsmith.store.summary import recompute
 
 revision = "0003"
@@ -40,8 +41,18 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
     bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        op.create_index(
+            "ix_ticker_hours_covering",
+            "ticker_hours",
+            ["hour"],
+            postgresql_include=["ticker", *SUMS],
+        )
     for statement in recompute(bind.dialect.name):
         bind.execute(statement)
+    if bind.dialect.name == "postgresql":  # plan the first reads with the filled tables' sizes
+        bind.execute(sa.text("ANALYZE ticker_hours"))
+        bind.execute(sa.text("ANALYZE ticker_days"))
 
 
 def _sums() -> list[sa.Column[Any]]:
