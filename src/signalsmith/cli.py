@@ -77,12 +77,14 @@ def run(
     ] = 1,
     only: Annotated[
         str | None,
-        typer.Option(help="Run only these, comma-separated: posts, store (default: all enabled)."),
+        typer.Option(
+            help="Run only these, comma-separated: posts, market, store (default: all enabled)."
+        ),
     ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Run every enabled pipeline, the SQL store and the HTTP API (/api, /health, /metrics)."""
-    from signalsmith.demo import demo_sidecar
+    from signalsmith.demo import DemoStreams, demo_sidecar
     from signalsmith.service import RunOptions, run_service
 
     settings, scrubber = _setup(config)
@@ -98,7 +100,14 @@ def run(
         ]
         raise typer.Exit(run_workers(settings, workers, forwarded, demo))
     console = Console(highlight=False, soft_wrap=True)
-    sidecars = (demo_sidecar(settings.stream, settings.signal_stream, console),) if demo else ()
+    market = settings.market_enabled and (not chosen or "market" in chosen)
+    streams = DemoStreams(
+        settings.stream,
+        settings.signal_stream,
+        settings.market_stream if market else "",
+        settings.insight_stream,
+    )
+    sidecars = (demo_sidecar(streams, console),) if demo else ()
     options = RunOptions(until_idle=until_idle, max_messages=max_messages, only=chosen)
     try:
         every = asyncio.run(run_service(settings, scrubber, options, sidecars, console.print))
@@ -160,6 +169,42 @@ def analyze(
         raise typer.Exit(1) from None
     if failures:
         raise typer.Exit(1)
+
+
+@app.command()
+def insight(
+    product: Annotated[str, typer.Argument(help="Product id, e.g. BTC-USD or AAPL.")],
+    candles: Annotated[
+        Path | None,
+        typer.Option(dir_okay=False, help="CSV or Parquet candles (default: MARKET_* sources)."),
+    ] = None,
+    granularity: Annotated[
+        str | None, typer.Option(help="Candle size: 1m 5m 15m 1h 6h 1d (MARKET_GRANULARITY).")
+    ] = None,
+    lookback: Annotated[
+        int | None, typer.Option(min=2, max=1_000, help="Candles to read (MARKET_LOOKBACK).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the envelope as JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """A trend insight on one product: its indicators, the trend read and the insight text."""
+    from signalsmith.errors import PoisonInput
+    from signalsmith.market.show import insight_lines, one_insight
+
+    settings, _ = _setup(config)
+    try:
+        made = asyncio.run(one_insight(settings, product, candles, granularity, lookback))
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    except (PoisonInput, TransientError) as exc:
+        typer.echo(f"signalsmith: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(made.envelope, ensure_ascii=False))
+        return
+    console = Console(highlight=False, soft_wrap=True)
+    for line in insight_lines(made):
+        console.print(line)
 
 
 @app.command("eval")

@@ -53,7 +53,9 @@ def hash_tag(name: str) -> str | None:
 def commit_keys(settings: Settings, pipelines: Collection[str]) -> list[list[KeyName]]:
     """Groups of key names each of which one script call or transaction touches together:
     the posts commit (input, dead letters, outputs, the decision log, the consensus hashes and
-    rolling view) and the store's acknowledgement (the decision log and its dead letters)."""
+    rolling view), the market commit (requests, dead letters, insights, the decision log, the
+    per-product hashes) and the store's acknowledgement (the decision log and its dead
+    letters). They share the decision log, so they make one group."""
     groups: list[list[KeyName]] = []
     log = [KeyName("DECISION_STREAM", settings.decision_stream)] if settings.decision_stream else []
     if "posts" in pipelines:
@@ -67,17 +69,37 @@ def commit_keys(settings: Settings, pipelines: Collection[str]) -> list[list[Key
             posts.append(KeyName("LEGACY_STREAM", legacy, derived=not settings.legacy_stream))
         posts += [*log, KeyName("DECISION_HASH_PREFIX", settings.decision_hash_prefix, prefix=True)]
         groups.append(posts)
+    if "market" in pipelines:
+        market = [
+            KeyName("MARKET_STREAM", settings.market_stream),
+            KeyName(
+                "MARKET_DLQ_STREAM",
+                settings.market_dead_letter_stream,
+                derived=not settings.market_dlq_stream,
+            ),
+            KeyName("INSIGHT_STREAM", settings.insight_stream),
+            *log,
+            KeyName("DECISION_HASH_PREFIX", settings.decision_hash_prefix, prefix=True),
+        ]
+        # Shares the decision log and the hashes with the posts commit: one slot for both.
+        _join(groups, market)
     if "store" in pipelines and settings.store_enabled and log:
         store = KeyName(
             "STORE_DLQ_STREAM",
             settings.store_dead_letter_stream,
             derived=not settings.store_dlq_stream,
         )
-        if groups:
-            groups[0].append(store)  # shares the decision log with the posts commit
-        else:
-            groups.append([*log, store])
+        _join(groups, [*log, store])  # shares the decision log with the pipelines' commits
     return groups
+
+
+def _join(groups: list[list[KeyName]], keys: list[KeyName]) -> None:
+    """Add ``keys`` to the first group (each name once), or make them the first."""
+    if not groups:
+        groups.append(keys)
+        return
+    known = {(key.setting, key.name) for key in groups[0]}
+    groups[0] += [key for key in keys if (key.setting, key.name) not in known]
 
 
 def prefix_keys(settings: Settings) -> list[KeyName]:
@@ -93,14 +115,14 @@ def prefix_keys(settings: Settings) -> list[KeyName]:
     return prefixes
 
 
-def check_cluster_slots(
-    settings: Settings, pipelines: Collection[str] = ("posts", "store")
-) -> None:
+def check_cluster_slots(settings: Settings, pipelines: Collection[str] | None = None) -> None:
     """With REDIS_CLUSTER=true, raise ConfigError unless every group of keys touched together
     shares one slot and every prefix carries a hash tag; the message names the settings and
     gives tagged examples."""
     if not settings.redis_cluster:
         return
+    if pipelines is None:
+        pipelines = ("posts", "store", *(["market"] if settings.market_enabled else []))
     for group in commit_keys(settings, pipelines):
         slots = {key.slot for key in group}
         if len(slots) > 1 or any(key.spread for key in group):

@@ -1,10 +1,13 @@
-"""The demo: feed the bundled posts into the input stream and print signals as they appear."""
+"""The demo: feed the bundled posts into the input stream, and trend requests over the bundled
+candles into the market stream, and print signals and insights as they appear."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any, cast
 
@@ -16,6 +19,7 @@ from signalsmith.source.files import jsonl_fields
 
 _COLOURS = {"BUY": "bold green", "SELL": "bold red", "HOLD": "yellow", "SPIKE": "bold magenta"}
 _FEED_BATCH = 50
+_CANDLE_FIELDS = ("time", "open", "high", "low", "close", "volume")
 
 
 def demo_posts() -> Iterator[dict[str, str]]:
@@ -74,28 +78,82 @@ def _cues(decision: dict[str, Any]) -> str:
 Sidecar = Callable[[RedisClient, asyncio.Event, Callable[[str], None]], Coroutine[Any, Any, None]]
 
 
-def demo_sidecar(stream: str, signal_stream: str, console: Console) -> Sidecar:
-    """Feed the demo posts, then print every new signal until stopped (and once more after)."""
+@dataclass(frozen=True, slots=True)
+class DemoStreams:
+    """Where the demo feeds and what it prints; ``market`` empty: no market requests."""
+
+    posts: str
+    signals: str
+    market: str = ""
+    insights: str = ""
+
+
+DEMO_PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD")
+
+
+def demo_requests() -> Iterator[dict[str, str]]:
+    """Seed 001's request for each bundled product, its candles inline (no exchange needed)."""
+    for product in DEMO_PRODUCTS:
+        path = files("signalsmith").joinpath("data", "candles", f"{product}.csv")
+        with path.open(encoding="utf-8") as handle:
+            rows = [[row[name] for name in _CANDLE_FIELDS] for row in csv.DictReader(handle)]
+        yield {
+            "correlation_id": f"demo-{product.lower()}",
+            "product_id": product,
+            "prompt": "trend_analysis",
+            "candles": json.dumps(rows),
+        }
+
+
+def insight_line(fields: dict[bytes, bytes]) -> Text | None:
+    """The insight an insight stream entry carries, as a printable line."""
+    if b"data" not in fields:
+        return None
+    envelope = json.loads(fields[b"data"])
+    decision = envelope["decision"]
+    verdict = decision["synthesis"]["verdict"]
+    line = Text("insight ", style="bold cyan")
+    line.append(f"{verdict:<4} ", style=_COLOURS.get(verdict, ""))
+    line.append(f"conf {decision['synthesis']['confidence']:.2f}  ")
+    line.append(decision["synthesis"]["reasoning"])
+    return line
+
+
+def demo_sidecar(streams: DemoStreams, console: Console) -> Sidecar:
+    """Feed the demo posts and requests, then print every new signal and insight until stopped
+    (and once more after)."""
 
     async def run(redis: RedisClient, stop: asyncio.Event, announce: Callable[[str], None]) -> None:
-        newest = cast(list[tuple[bytes, object]], await redis.xrevrange(signal_stream, count=1))
-        last: bytes | str = newest[0][0] if newest else "0-0"
-        announce(f"demo: feeding {await feed(redis, stream)} sample posts into {stream!r}")
+        printers = {streams.signals: signal_line}
+        if streams.market:
+            printers[streams.insights] = insight_line
+        last = {name: await _newest(redis, name) for name in printers}
+        announce(
+            f"demo: feeding {await feed(redis, streams.posts)} sample posts into {streams.posts!r}"
+        )
+        if streams.market:
+            for request in demo_requests():
+                await redis.xadd(streams.market, request)  # type: ignore[arg-type]
+            announce(f"demo: {len(DEMO_PRODUCTS)} trend requests into {streams.market!r}")
         while True:
             stopping = stop.is_set()
             reply = cast(
                 list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None,
-                await redis.xread(
-                    {signal_stream: last}, count=100, block=None if stopping else 200
-                ),
+                await redis.xread(last, count=100, block=None if stopping else 200),  # type: ignore[arg-type]
             )
-            for _stream, rows in reply or []:
+            for stream, rows in reply or []:
+                name = stream.decode()
                 for entry_id, fields in rows:
-                    last = entry_id
-                    line = signal_line(fields)
+                    last[name] = entry_id
+                    line = printers[name](fields)
                     if line is not None:
                         console.print(line)
             if stopping and not reply:
                 return
 
     return run
+
+
+async def _newest(redis: RedisClient, stream: str) -> bytes | str:
+    newest = cast(list[tuple[bytes, object]], await redis.xrevrange(stream, count=1))
+    return newest[0][0] if newest else "0-0"

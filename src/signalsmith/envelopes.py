@@ -22,7 +22,7 @@ ARENA: Literal["trading_intelligence"] = "trading_intelligence"
 SUMMARY_LIMIT = 300
 FACTORS_LIMIT = 10
 
-Kind = Literal["post", "consensus", "spike"]
+Kind = Literal["post", "consensus", "spike", "insight", "strategy"]
 
 
 # The v1 shapes as typed dicts: checked by the type checker where they are built, and dumped

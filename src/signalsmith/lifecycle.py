@@ -34,6 +34,7 @@ from signalsmith.redact import redact_url, url_secrets
 from signalsmith.redisclient import RedisClient
 from signalsmith.settings import Settings
 from signalsmith.sink.consensus import ConsensusPart, RollingConfig
+from signalsmith.sink.hash_part import HashPart
 from signalsmith.sink.outputs import OutputPolicy
 from signalsmith.sink.redis_publish import RedisCommitter
 from signalsmith.source.redis_streams import GroupRef, StreamSource
@@ -45,6 +46,8 @@ if TYPE_CHECKING:  # the LLM stack (the openai SDK, aiohttp) loads only when a p
     from signalsmith.analyze.llm.openai_compat import HttpPool
     from signalsmith.analyze.llm.reuse import Reuse
     from signalsmith.dedup import StoryIndex
+    from signalsmith.market.finder import SourceFinder
+    from signalsmith.pipelines.market import CandleFinder, MarketConfig
     from signalsmith.store.writer import RowWriter
 
 log = structlog.get_logger("signalsmith")
@@ -64,6 +67,7 @@ def secrets_of(settings: Settings) -> list[str]:
         found += url_secrets(settings.database_url.get_secret_value())
     for provider in settings.providers.values():
         found += url_secrets(provider.base_url or "")
+    found += url_secrets(settings.market_exchange_url or "")
     return found
 
 
@@ -201,6 +205,74 @@ def build_posts(
         handler=handler,
         metrics=metrics.pipeline("posts"),
         stats=stats,
+    )
+
+
+def build_market(
+    settings: Settings, redis: RedisClient, metrics: Metrics, candles: CandleFinder
+) -> Engine:
+    """The market pipeline, concretely: its stream, committer and candle sources (numpy and
+    TA-Lib load only when it runs)."""
+    from signalsmith.pipelines.market import MarketHandler
+
+    ref = GroupRef(settings.market_stream, settings.market_group, settings.consumer)
+    handler = MarketHandler(market_config(settings), candles)
+    config = _engine_config(settings, settings.market_stream, settings.market_dead_letter_stream)
+    return Engine(
+        replace(config, max_in_flight=settings.market_max_in_flight),
+        source=_source(settings, redis, ref),
+        committer=RedisCommitter(redis, ref, HashPart()),
+        handler=handler,
+        metrics=metrics.pipeline("market"),
+    )
+
+
+def build_candle_finder(settings: Settings, redis: RedisClient | None) -> SourceFinder:
+    """Where a request without candles gets them, in order: the configured file or directory,
+    a Redis stream per product, the exchange's public API."""
+    from signalsmith.market.candle_files import FileCandles
+    from signalsmith.market.candle_stream import StreamCandles
+    from signalsmith.market.exchange import ExchangeCandles
+    from signalsmith.market.finder import SourceFinder
+    from signalsmith.market.sources import CandleSource
+
+    sources: list[CandleSource] = []
+    if settings.market_candles is not None:
+        sources.append(FileCandles(settings.market_candles))
+    if redis is not None:
+        sources.append(StreamCandles(redis, prefix=settings.market_candle_prefix))
+    if settings.market_exchange:
+        sources.append(
+            ExchangeCandles(
+                settings.market_exchange,
+                base_url=settings.market_exchange_url,
+                ttl_s=settings.market_candle_cache_s,
+            )
+        )
+    return SourceFinder(*sources)
+
+
+def market_config(settings: Settings) -> MarketConfig:
+    from signalsmith.market.insight import InsightOptions
+    from signalsmith.pipelines.market import MarketConfig
+
+    return MarketConfig(
+        stream=settings.market_stream,
+        max_message_bytes=settings.max_message_bytes,
+        insight_stream=settings.insight_stream,
+        insight_maxlen=settings.insight_maxlen,
+        decision_stream=settings.decision_stream,
+        decision_maxlen=settings.decision_maxlen,
+        hash_prefix=settings.decision_hash_prefix,
+        hash_ttl_s=int(settings.decision_ttl_days * _SECONDS_PER_DAY),
+        granularity=settings.market_granularity,
+        lookback=settings.market_lookback,
+        options=InsightOptions(
+            short_window=settings.market_short_window,
+            long_window=settings.market_long_window,
+            exchange=settings.market_exchange,
+            arena_id=settings.arena_id,
+        ),
     )
 
 

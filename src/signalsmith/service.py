@@ -27,6 +27,8 @@ from signalsmith.lifecycle import (
     AnalyzerStack,
     RedisHandle,
     build_analyzers,
+    build_candle_finder,
+    build_market,
     build_posts,
     build_store,
     group_ref,
@@ -45,7 +47,7 @@ if TYPE_CHECKING:  # SQLAlchemy loads only when the store runs or is queried
 
 log = structlog.get_logger("signalsmith")
 
-PIPELINES = ("posts", "store")  # the pipelines, then the fan-out consumers they feed
+PIPELINES = ("posts", "market", "store")  # the pipelines, then the fan-out consumers they feed
 _GC_YOUNG_THRESHOLD = 50_000  # allocations between young-generation collections (default 700)
 _CATCH_UP_S = 0.5  # a fan-out consumer's idleness once its pipelines have stopped
 
@@ -69,7 +71,8 @@ def selected(settings: Settings, only: frozenset[str]) -> tuple[str, ...]:
     store = settings.store_enabled and bool(settings.decision_stream)
     if "store" in only and not settings.decision_stream:
         raise ConfigError("DECISION_STREAM", "the store reads the decision stream: set it")
-    wanted = only or {"posts", *(["store"] if store else [])}
+    market = ["market"] if settings.market_enabled else []
+    wanted = only or {"posts", *market, *(["store"] if store else [])}
     return tuple(name for name in PIPELINES if name in wanted)
 
 
@@ -94,6 +97,13 @@ async def run_service(
             closing.push_async_callback(stack.aclose)
             engines["posts"] = build_posts(settings, handle.client, metrics, stack.analyzers)
             refs["posts"] = group_ref(settings)
+        if "market" in names:
+            candles = build_candle_finder(settings, handle.client)
+            closing.push_async_callback(candles.aclose)
+            engines["market"] = build_market(settings, handle.client, metrics, candles)
+            refs["market"] = GroupRef(
+                settings.market_stream, settings.market_group, settings.consumer
+            )
         if "store" in names:
             store = await build_store(settings, handle.client, metrics)
             closing.push_async_callback(store.writer.aclose)
@@ -153,14 +163,7 @@ async def _run_all(
 
     async def upstream() -> list[EngineStats]:
         try:
-            return await asyncio.gather(
-                *(
-                    engine.run(
-                        stop, until_idle=options.until_idle, max_messages=options.max_messages
-                    )
-                    for engine in pipelines.values()
-                )
-            )
+            return await _pipelines(pipelines, stop, options)
         finally:
             upstream_done.set()
 
@@ -180,6 +183,39 @@ async def _run_all(
     if store is not None:
         stats["store"] = tasks["store"].result()
     return stats
+
+
+async def _pipelines(
+    pipelines: Mapping[str, Engine], stop: asyncio.Event, options: RunOptions
+) -> list[EngineStats]:
+    """Every pipeline until stopped or idle; with ``max_messages``, until the first has read
+    that many, and the others then stop too (their streams may stay empty)."""
+    if options.max_messages is None:
+        return list(
+            await asyncio.gather(
+                *(e.run(stop, until_idle=options.until_idle) for e in pipelines.values())
+            )
+        )
+    enough = asyncio.Event()
+
+    async def run(engine: Engine) -> EngineStats:
+        try:
+            return await engine.run(
+                enough, until_idle=options.until_idle, max_messages=options.max_messages
+            )
+        finally:
+            enough.set()
+
+    relay = asyncio.ensure_future(_relay(stop, enough))
+    try:
+        return list(await asyncio.gather(*(run(engine) for engine in pipelines.values())))
+    finally:
+        relay.cancel()
+
+
+async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()
 
 
 async def start_http(settings: Settings, view: ServiceView) -> HttpThread:

@@ -218,6 +218,27 @@ class Settings(BaseSettings):
     store_batch: int = Field(default=500, ge=1, le=10_000)
     store_dlq_stream: str = ""  # empty means "<DECISION_STREAM>:store:dlq"
 
+    # The market pipeline (seed 001): requests on MARKET_STREAM -> insights on INSIGHT_STREAM.
+    # Its stream, group and dead letters follow the posts pipeline's pattern with a prefix.
+    market_enabled: bool = True
+    market_stream: NonEmpty = "market-requests"
+    market_group: NonEmpty = "signalsmith-market"
+    market_dlq_stream: str = ""  # empty means "<MARKET_STREAM>:dlq"
+    market_max_in_flight: int = Field(default=64, ge=1, le=4_096)
+    insight_stream: NonEmpty = "market-insights"
+    insight_maxlen: int = Field(default=100_000, ge=0)
+    # Candles when a request carries none: a file or directory, then a Redis stream per product
+    # (<MARKET_CANDLE_PREFIX>:<PRODUCT>), then the exchange's public OHLCV API through ccxt.
+    market_candles: Path | None = None  # a CSV/Parquet file, or a directory of <PRODUCT>.csv
+    market_candle_prefix: NonEmpty = "candles"
+    market_exchange: str = "coinbaseexchange"  # a ccxt exchange id; empty: no exchange
+    market_exchange_url: str | None = None  # the exchange API's base URL (a proxy, a test server)
+    market_candle_cache_s: float = Field(default=30.0, ge=0, le=3_600)
+    market_granularity: Literal["1m", "5m", "15m", "1h", "6h", "1d"] = "1m"
+    market_lookback: int = Field(default=300, ge=2, le=1_000)
+    market_short_window: int = Field(default=5, ge=2, le=500)
+    market_long_window: int = Field(default=20, ge=2, le=500)
+
     # HTTP and logging.
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65_535)
@@ -298,6 +319,14 @@ class Settings(BaseSettings):
             raise ValueError("STREAM, SIGNAL_STREAM and DLQ_STREAM must be three different streams")
         if self.decision_stream in names:
             raise ValueError("DECISION_STREAM must differ from STREAM, SIGNAL_STREAM, DLQ_STREAM")
+        market = {self.market_stream, self.market_dead_letter_stream, self.insight_stream}
+        if len(market) != 3 or market & (names | {self.decision_stream}):
+            raise ValueError(
+                "MARKET_STREAM, MARKET_DLQ_STREAM and INSIGHT_STREAM must be three streams of"
+                " their own"
+            )
+        if self.market_short_window >= self.market_long_window:
+            raise ValueError("MARKET_SHORT_WINDOW must be shorter than MARKET_LONG_WINDOW")
         if self.spike_bucket_s > self.consensus_window_s:
             raise ValueError("SPIKE_BUCKET_S must not exceed CONSENSUS_WINDOW_S")
         if (
@@ -313,6 +342,10 @@ class Settings(BaseSettings):
     @property
     def dead_letter_stream(self) -> str:
         return self.dlq_stream or f"{self.stream}:dlq"
+
+    @property
+    def market_dead_letter_stream(self) -> str:
+        return self.market_dlq_stream or f"{self.market_stream}:dlq"
 
     @property
     def store_dead_letter_stream(self) -> str:

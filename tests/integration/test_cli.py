@@ -233,6 +233,12 @@ def test_demo_on_embedded_redis_prints_signals_and_keeps_data(tmp_path: Path) ->
     printed = ("BUY ", "SELL ", "SPIKE ")
     signals = [line for line in first.stdout.splitlines() if line.startswith(printed)]
     assert len(signals) >= 50
+    insights = [line for line in first.stdout.splitlines() if line.startswith("insight ")]
+    assert sorted(line.split()[4].rstrip(":") for line in insights) == [
+        "BTC-USD",
+        "ETH-USD",
+        "SOL-USD",
+    ]
     second = _cli(["run", "--until-idle", "0.5"], env)
     assert second.returncode == 0, second.stderr
     from signalsmith.embedded import EmbeddedRedis

@@ -55,6 +55,8 @@ def cluster_env(redis_cluster: str, tmp_path: Path) -> Iterator[dict[str, str]]:
         "SIGNAL_STREAM": f"{{{tag}}}:signals",
         "DECISION_STREAM": f"{{{tag}}}:decisions:log",
         "DECISION_HASH_PREFIX": f"{{{tag}}}:decisions",
+        "MARKET_STREAM": f"{{{tag}}}:market",
+        "INSIGHT_STREAM": f"{{{tag}}}:insights",
         "HEARTBEAT_PREFIX": f"{{{tag}}}:heartbeat",
         "STATE_DIR": str(tmp_path / "state"),
         "HTTP_PORT": "0",
@@ -215,6 +217,8 @@ async def test_check_finds_heartbeats_on_every_node(redis_cluster: str) -> None:
         signal_stream="{hb}:signals",
         decision_stream="{hb}:log",
         decision_hash_prefix="{hb}:decisions",
+        market_stream="{hb}:market",
+        insight_stream="{hb}:insights",
     )
     consumers = [f"worker-{n}" for n in range(12)]
     async with open_redis(settings) as handle:
@@ -240,6 +244,7 @@ def test_names_without_a_common_tag_stop_run_with_one_line(tmp_path: Path) -> No
             "SIGNAL_STREAM": "trade-signals",
             "DECISION_STREAM": "trade-decisions",
             "DECISION_HASH_PREFIX": "signalsmith:decisions",
+            "MARKET_ENABLED": "false",
             "STATE_DIR": str(tmp_path / "state"),
         }
     )
@@ -260,6 +265,8 @@ def test_a_server_that_is_no_cluster_node_stops_start_up(tmp_path: Path) -> None
                 "SIGNAL_STREAM": "{t}:signals",
                 "DECISION_STREAM": "{t}:log",
                 "DECISION_HASH_PREFIX": "{t}:decisions",
+                "MARKET_STREAM": "{t}:market",
+                "INSIGHT_STREAM": "{t}:insights",
                 "STATE_DIR": str(tmp_path / "state"),
             }
         )
@@ -276,6 +283,8 @@ def test_a_cluster_not_reachable_at_start_up_is_waited_out(tmp_path: Path) -> No
         "SIGNAL_STREAM": "{t}:signals",
         "DECISION_STREAM": "{t}:log",
         "DECISION_HASH_PREFIX": "{t}:decisions",
+        "MARKET_STREAM": "{t}:market",
+        "INSIGHT_STREAM": "{t}:insights",
         "STATE_DIR": str(tmp_path / "state"),
         "HTTP_PORT": "0",
     }
@@ -334,6 +343,8 @@ def test_a_worker_started_before_its_cluster_is_formed_waits_then_works(tmp_path
             "SIGNAL_STREAM": "{early}:signals",
             "DECISION_STREAM": "{early}:log",
             "DECISION_HASH_PREFIX": "{early}:decisions",
+            "MARKET_STREAM": "{early}:market",
+            "INSIGHT_STREAM": "{early}:insights",
             "STATE_DIR": str(tmp_path / "state"),
             "HTTP_PORT": "0",
             "BLOCK_MS": "100",

@@ -577,8 +577,10 @@ def test_tickers_in_any_window_match_the_rows(
     assert got.status_code == 200, got.text
     window: dict[str, list[Fact]] = {}
     for fact in store.facts:
-        if fact.kind == "post" and since <= fact.published_at and (
-            until is None or fact.published_at < until
+        if (
+            fact.kind == "post"
+            and since <= fact.published_at
+            and (until is None or fact.published_at < until)
         ):
             window.setdefault(fact.ticker, []).append(fact)
     assert window, "the window holds posts"

@@ -21,6 +21,8 @@ TAGGED = {
     "signal_stream": "{ss}:trade-signals",
     "decision_stream": "{ss}:trade-decisions",
     "decision_hash_prefix": "{ss}:decisions",
+    "market_stream": "{ss}:market-requests",
+    "insight_stream": "{ss}:market-insights",
 }
 
 
@@ -80,9 +82,15 @@ def test_the_default_names_are_refused_with_one_line_naming_the_settings() -> No
         signal_stream="trade-signals",
         decision_stream="trade-decisions",
         decision_hash_prefix="signalsmith:decisions",
+        market_stream="market-requests",
+        insight_stream="market-insights",
     )
     assert "\n" not in message
-    assert message.startswith("STREAM, SIGNAL_STREAM, DECISION_STREAM, DECISION_HASH_PREFIX:")
+    assert message.startswith(
+        "STREAM, SIGNAL_STREAM, DECISION_STREAM, DECISION_HASH_PREFIX, MARKET_STREAM,"
+        " INSIGHT_STREAM:"
+    )
+    assert "MARKET_STREAM={signalsmith}:market-requests" in message
     assert "DECISION_HASH_PREFIX has no hash tag" in message
     assert "STREAM={signalsmith}:reddit-events" in message
     assert "SIGNAL_STREAM={signalsmith}:trade-signals" in message
@@ -111,6 +119,7 @@ def test_a_prefix_without_a_tag_is_refused_even_when_one_of_its_keys_matches() -
         decision_stream=same[3],
         decision_hash_prefix=prefix,
         store_enabled=False,
+        market_enabled=False,
     )
     assert "DECISION_HASH_PREFIX has no hash tag" in message
     assert "they span" not in message
