@@ -309,8 +309,12 @@ def _report(name: str, times: list[float], extra: dict[str, object]) -> None:
     )
 
 
-def measure(base: str, requests: int, now: datetime, extra: dict[str, object]) -> None:
-    """Each query, ``requests`` times after a warm-up (the ticker pages a fifth as often)."""
+def measure(
+    base: str, requests: int, now: datetime, extra: dict[str, object], rate: float = 0.0
+) -> None:
+    """Each query, ``requests`` times after a warm-up (the ticker pages a fifth as often),
+    back to back, or ``rate`` a second as a dashboard or a person asks (the service paces a
+    flood of queries to a quarter of a CPU, so back to back measures its pacing too)."""
     rng = random.Random(11)
     names = _tickers(random.Random(7))  # the same tickers, in the same Zipf order
     weights = list(itertools.accumulate(1 / (rank**ZIPF_S) for rank in range(1, TICKERS + 1)))
@@ -339,7 +343,13 @@ def measure(base: str, requests: int, now: datetime, extra: dict[str, object]) -
         for name, (request, count) in cases.items():
             for _ in range(20):  # warm-up
                 _timed(client, *request())
-            _report(name, [_timed(client, *request()) for _ in range(count)], extra)
+            times = []
+            for _ in range(count):
+                started = time.perf_counter()
+                times.append(_timed(client, *request()))
+                if rate > 0:
+                    time.sleep(max(0.0, 1 / rate - (time.perf_counter() - started)))
+            _report(name, times, extra)
 
 
 def _wait_until_up(base: str, child: subprocess.Popen[bytes]) -> None:
@@ -386,6 +396,7 @@ def main() -> None:
     parser.add_argument("--server", choices=("uvicorn", "service"), default="uvicorn")
     parser.add_argument("--index", choices=sorted(INDEXES), action="append", default=[])
     parser.add_argument("--keep", action="store_true", help="leave the database in place")
+    parser.add_argument("--rate", type=float, default=0.0, help="requests/s (0: back to back)")
     parser.add_argument("--url", help="measure this database (already filled)")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -404,8 +415,8 @@ def main() -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_until_up(base, child)
-        extra = {"db": args.db, "rows": args.rows, "server": args.server, "index": args.index}
-        measure(base, args.requests, now, extra)
+        extra = {"db": args.db, "rows": args.rows, "server": args.server, "rate": args.rate}
+        measure(base, args.requests, now, extra, args.rate)
     finally:
         child.terminate()
         child.wait(10)

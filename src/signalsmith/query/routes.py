@@ -273,8 +273,10 @@ async def _reading(database: QueryDatabase) -> AsyncIterator[AsyncConnection]:
         ) from None
 
 
-async def _rows(connection: AsyncConnection, statement: Statement) -> Rows:
-    return (await connection.execute(statement)).all()
+async def _rows(
+    connection: AsyncConnection, statement: Statement, params: statements.Params | None = None
+) -> Rows:
+    return (await connection.execute(statement, params)).all()
 
 
 def _consensus(totals: DayTotals) -> render.Item:
@@ -287,12 +289,13 @@ async def _top_tickers(
     """The ranked tickers with their consensus: in one statement on PostgreSQL, in two on
     SQLite (see ``statements.top_tickers``)."""
     together = connection.dialect.name != "sqlite"
-    ranking = statements.top_tickers(since, until, limit, with_totals=together)
-    ranked = await _rows(connection, ranking)
+    ranked = await _rows(
+        connection, *statements.top_tickers(since, until, limit, with_totals=together)
+    )
     if together:
         return [_mentions(row) for row in ranked]
     names = [row._mapping["ticker"] for row in ranked]
-    sums = await _rows(connection, statements.ticker_totals(names, since, until))
+    sums = await _rows(connection, *statements.ticker_totals(names, since, until))
     by_name = {row._mapping["ticker"]: row for row in sums}
     # Rows are never deleted: every ticker ranked has its sums (counted again, so that its
     # mentions agree with them even if rows arrived between the two statements).

@@ -8,15 +8,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any, Final, TypeAlias, cast
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Row,
     Select,
     Subquery,
     Table,
     and_,
+    bindparam,
     case,
     func,
     or_,
@@ -115,20 +118,37 @@ def _labelled(totals: list[ColumnElement[Any]]) -> list[ColumnElement[Any]]:
     return [column.label(name) for column, name in zip(totals, _TOTAL_NAMES, strict=False)]
 
 
+Params: TypeAlias = dict[str, Any]
+_NEVER: Final = 2**62  # an hour no window reaches: "no upper bound"
+
+
 def top_tickers(
     since: datetime, until: datetime | None, limit: int, *, with_totals: bool
-) -> Statement:
+) -> tuple[Statement, Params]:
     """The tickers with the most post rows published in [since, until), when each was last
     mentioned and their consensus totals (not ``with_totals``: their mentions only). The
     window's whole hours are summed from ``ticker_hours`` (a few thousand rows a day), its
     partial first and last hours from ``decisions`` through the (kind, published_at) index.
-    Without the totals,
-    ``ticker_totals`` sums them for the tickers ranked: SQLite groups by sorting, and the
-    sorter's cost grows with every column it carries (measured: the totals of every ticker of
-    a day cost twice the ranking); PostgreSQL sums them all in its hash aggregate for less
-    than a second statement costs."""
+    Without the totals, ``ticker_totals`` sums them for the tickers ranked: SQLite groups by
+    sorting, and the sorter's cost grows with every column it carries (measured: the totals and
+    last mention of every ticker of a day cost twice the ranking); PostgreSQL sums them all in
+    its hash aggregate for less than a second statement costs. The statement is built once
+    (building it cost more than running it, measured) and takes the window as parameters."""
+    return _ranking(with_totals), {**window_params(since, until), "limit": limit}
+
+
+def ticker_totals(
+    tickers: Sequence[str], since: datetime, until: datetime | None
+) -> tuple[Statement, Params]:
+    """The totals of these tickers' post rows over [since, until), and when each was last
+    mentioned, as ``top_tickers``."""
+    return _totals_of_tickers(), {**window_params(since, until), "tickers": list(tickers)}
+
+
+@cache
+def _ranking(with_totals: bool) -> Statement:
     names = _TOTAL_NAMES if with_totals else _TOTAL_NAMES[:1]
-    both = _window_sums(since, until, names, None)
+    both = _window_sums(names, tickers=False, last_seen=with_totals)
     mentions = func.sum(both.c.mentions).label("mentions")
     shown = [func.max(both.c.last_seen).label("last_seen")] if with_totals else []
     ranked = select(
@@ -136,14 +156,13 @@ def top_tickers(
         *shown,
         mentions,
         *(func.sum(both.c[name]).label(name) for name in names[1:]),
-    )
-    return ranked.group_by(both.c.ticker).order_by(mentions.desc(), both.c.ticker).limit(limit)
+    ).group_by(both.c.ticker)
+    return ranked.order_by(mentions.desc(), both.c.ticker).limit(bindparam("limit"))
 
 
-def ticker_totals(tickers: Sequence[str], since: datetime, until: datetime | None) -> Statement:
-    """The totals of these tickers' post rows over [since, until), and when each was last
-    mentioned, as ``top_tickers``."""
-    both = _window_sums(since, until, _TOTAL_NAMES, tickers)
+@cache
+def _totals_of_tickers() -> Statement:
+    both = _window_sums(_TOTAL_NAMES, tickers=True, last_seen=True)
     return select(
         both.c.ticker,
         func.max(both.c.last_seen).label("last_seen"),
@@ -151,29 +170,52 @@ def ticker_totals(tickers: Sequence[str], since: datetime, until: datetime | Non
     ).group_by(both.c.ticker)
 
 
-def _window_sums(
-    since: datetime, until: datetime | None, names: Sequence[str], tickers: Sequence[str] | None
-) -> Subquery:
-    """Per ticker, ``last_seen`` and the ``names`` sums over the whole hours of the window
-    (``ticker_hours``) and, as further rows, over its partial hours (``decisions``)."""
-    first, end, edges = split_hours(since, until)
+def _window_sums(names: Sequence[str], *, tickers: bool, last_seen: bool) -> Subquery:
+    """Per ticker, the ``names`` sums (and ``last_seen``) over the whole hours
+    [``hour_from``, ``hour_to``) of ``ticker_hours`` and, as further rows, over each partial
+    span [``a_from``, ``a_to``) and [``b_from``, ``b_to``) of ``decisions``."""
     hours = HOURS.c
-    whole = select(
-        hours.ticker,
-        func.max(hours.last_seen).label("last_seen"),
-        *(func.sum(hours[name]).label(name) for name in names),
-    ).where(hours.hour >= first)
-    if end is not None:
-        whole = whole.where(hours.hour < end)
-    partial = select(
-        _C.ticker,
-        func.max(_C.published_at).label("last_seen"),
-        *_labelled(_totals(posts_only=True))[: len(names)],
-    ).where(_C.kind == "post", or_(*(and_(*_published(a, b)) for a, b in edges)))
-    if tickers is not None:
-        whole = whole.where(hours.ticker.in_(tickers))
-        partial = partial.where(_C.ticker.in_(tickers))
-    return union_all(whole.group_by(hours.ticker), partial.group_by(_C.ticker)).subquery()
+    # The hours' rows as they are: the outer GROUP BY sums them (grouping them here too makes
+    # SQLite sort every row twice).
+    shown: list[ColumnElement[Any]] = [hours.last_seen] if last_seen else []
+    whole = select(hours.ticker, *shown, *(hours[name] for name in names))
+    whole = whole.where(hours.hour >= bindparam("hour_from"), hours.hour < bindparam("hour_to"))
+    latest = [func.max(_C.published_at).label("last_seen")] if last_seen else []
+    sums = _labelled(_totals(posts_only=True))[: len(names)]
+    # One select per span: an OR of two ranges is no range to an index (measured: a scan of
+    # every post row, 190 ms).
+    partials = [
+        select(_C.ticker, *latest, *sums).where(
+            _C.kind == "post",
+            _C.published_at >= _at(f"{span}_from"),
+            _C.published_at < _at(f"{span}_to"),
+        )
+        for span in "ab"
+    ]
+    if tickers:
+        whole = whole.where(hours.ticker.in_(bindparam("tickers", expanding=True)))
+        partials = [p.where(_C.ticker.in_(bindparam("tickers", expanding=True))) for p in partials]
+    parts = [whole, *(p.group_by(_C.ticker) for p in partials)]
+    return union_all(*parts).subquery()
+
+
+def _at(name: str) -> BindParameter[datetime]:
+    return bindparam(name, type_=_C.published_at.type)
+
+
+def window_params(since: datetime, until: datetime | None) -> Params:
+    """[since, until) as ``_window_sums`` takes it: the whole hours, and the partial spans
+    before and after them (empty ones where there is none)."""
+    first, end, edges = split_hours(since, until)
+    (a_from, a_to), (b_from, b_to) = (*edges, (since, since))[:2]
+    return {
+        "hour_from": first,
+        "hour_to": _NEVER if end is None else end,
+        "a_from": a_from,
+        "a_to": a_to if a_to is not None else hour_start(first),
+        "b_from": b_from,
+        "b_to": b_to if b_to is not None else b_from,
+    }
 
 
 def split_hours(
