@@ -78,7 +78,7 @@ def run(
     only: Annotated[
         str | None,
         typer.Option(
-            help="Run only these, comma-separated: posts, market, store (default: all enabled)."
+            help="Run only these, comma-separated: posts, market, store, notify (default: all)."
         ),
     ] = None,
     config: ConfigOption = None,

@@ -18,8 +18,9 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from types import TracebackType
 from typing import Final
@@ -46,6 +47,10 @@ class FakeConfig:
     Fault rates are fractions of chat calls. One uniform draw per call is matched against the
     rates stacked in a fixed order (429, 5xx, timeout, drop, malformed, prose, think,
     wrong_ticker, seed000): if they sum past 1 the earlier ones win.
+
+    ``replies`` scripts free-text answers: each answered call (one not failed with a status)
+    takes the next one as its content, whatever the request asked and whatever content fault
+    was drawn; once they are used up, the usual answers resume.
     """
 
     latency_ms: float = 0.0  # added to every answer
@@ -64,6 +69,7 @@ class FakeConfig:
     rate_seed000: float = 0.0  # legacy "analysis---TICKER---code" lines
     status_override: int | None = None  # every /v1 call answers this status (400-599)
     model_name: str = "fake-1"
+    replies: list[str] = field(default_factory=list)  # scripted contents, consumed in order
 
     def bands(self) -> tuple[tuple[str, float], ...]:
         """The random outcomes with their rates, in draw order."""
@@ -196,6 +202,9 @@ class _Draw:
     jitter: float  # -1..1, scaled by jitter_ms
 
 
+RECEIVED_KEPT: Final = 256  # requests whose messages are kept: bounded for long benchmarks
+
+
 class _Fake:
     """The state one app serves from: config, RNG, counters, request ids and labeled answers."""
 
@@ -207,6 +216,9 @@ class _Fake:
         self._rng_lock = threading.Lock()
         self._rng = random.Random(config.seed)
         self._ids = itertools.count(1)
+        self._replies_lock = threading.Lock()
+        # The messages of the latest requests, oldest first, for tests to read what was asked.
+        self.received: deque[object] = deque(maxlen=RECEIVED_KEPT)
 
     def draw(self) -> _Draw:
         with self._rng_lock:
@@ -218,6 +230,11 @@ class _Fake:
 
     def next_id(self) -> int:
         return next(self._ids)
+
+    def next_reply(self) -> str | None:
+        """The next scripted reply, taken off the queue, or None when none is left."""
+        with self._replies_lock:
+            return self.config.replies.pop(0) if self.config.replies else None
 
     def update(self, changes: object) -> None:
         """Apply admin changes atomically: all validated first, then copied onto the live config."""
@@ -595,6 +612,7 @@ async def _answer(fake: _Fake, request: Request, draw: _Draw) -> Response:
         fake.stats.outcome("bad_request")
         return _error(fake, call_id, 400, "bad_request")
     fake.stats.response_format(_response_format_kind(body))
+    fake.received.append(body["messages"])
     outcome = _pick(fake.config, draw.fault)
     fake.stats.outcome(outcome)
     await asyncio.sleep(delay)
@@ -604,16 +622,23 @@ async def _answer(fake: _Fake, request: Request, draw: _Draw) -> Response:
         return _error(fake, call_id, _5XX[int(draw.variant * len(_5XX))], outcome)
     if outcome == "timeout":
         await _hold(request, fake.config.timeout_s)
-    messages = body["messages"]
-    user = _last_user_text(messages if isinstance(messages, list) else [])
-    text, tickers = post_text(user), requested_tickers(user)
-    if fake.answers is not None and fake.answers.lookup(text) is not None:
-        fake.stats.labeled()
-    content = reply_content(outcome, text, tickers, fake.answers)
+    content = _content(fake, outcome, body["messages"])
     payload = json.dumps(_completion(fake, call_id, body, content)).encode()
     headers = _headers(fake, call_id, outcome, limited=False)
     kind = _DroppedResponse if outcome == "drop" else Response
     return kind(payload, headers=headers, media_type="application/json")
+
+
+def _content(fake: _Fake, outcome: str, messages: object) -> str:
+    """A scripted reply when one is queued, else the answer the request asks for."""
+    scripted = fake.next_reply()
+    if scripted is not None:
+        return scripted
+    user = _last_user_text(messages if isinstance(messages, list) else [])
+    text, tickers = post_text(user), requested_tickers(user)
+    if fake.answers is not None and fake.answers.lookup(text) is not None:
+        fake.stats.labeled()
+    return reply_content(outcome, text, tickers, fake.answers)
 
 
 def _build_app(fake: _Fake) -> FastAPI:
@@ -664,6 +689,7 @@ def _admin_routes(app: FastAPI, fake: _Fake) -> None:
         # Reseeding too means a reset server replays the same fault sequence as a fresh one.
         fake.stats.reset()
         fake.reseed()
+        fake.received.clear()
         return fake.stats.snapshot().as_dict()
 
 
@@ -750,10 +776,18 @@ class FakeLLMServer:
             raise RuntimeError("FakeLLMServer is not started")
         return self._url
 
+    @property
+    def received(self) -> list[object]:
+        """The ``messages`` of the latest chat requests (at most ``RECEIVED_KEPT``), oldest
+        first, as the client sent them: what a test reads to see what was asked."""
+        return list(self._fake.received)
+
     def reset(self) -> None:
-        """Zero the stats and reseed the fault RNG, as ``POST /_fake/reset`` does."""
+        """Zero the stats, reseed the fault RNG and forget the requests received, as
+        ``POST /_fake/reset`` does."""
         self._fake.stats.reset()
         self._fake.reseed()
+        self._fake.received.clear()
 
     def start(self, ready_timeout_s: float = 10.0) -> str:
         """Serve on a daemon thread and return the base URL once connections are accepted."""

@@ -47,7 +47,8 @@ if TYPE_CHECKING:  # the LLM stack (the openai SDK, aiohttp) loads only when a p
     from signalsmith.analyze.llm.reuse import Reuse
     from signalsmith.dedup import StoryIndex
     from signalsmith.market.finder import SourceFinder
-    from signalsmith.pipelines.market import CandleFinder, MarketConfig
+    from signalsmith.market.llm_insight import InsightWriter
+    from signalsmith.pipelines.market import CandleFinder, MarketConfig, ModelWriter
     from signalsmith.store.writer import RowWriter
 
 log = structlog.get_logger("signalsmith")
@@ -68,6 +69,10 @@ def secrets_of(settings: Settings) -> list[str]:
     for provider in settings.providers.values():
         found += url_secrets(provider.base_url or "")
     found += url_secrets(settings.market_exchange_url or "")
+    if settings.notify_urls is not None:
+        from signalsmith.notify.build import notify_secrets
+
+        found += notify_secrets(settings)
     return found
 
 
@@ -209,14 +214,18 @@ def build_posts(
 
 
 def build_market(
-    settings: Settings, redis: RedisClient, metrics: Metrics, candles: CandleFinder
+    settings: Settings,
+    redis: RedisClient,
+    metrics: Metrics,
+    candles: CandleFinder,
+    model: ModelWriter | None = None,
 ) -> Engine:
     """The market pipeline, concretely: its stream, committer and candle sources (numpy and
     TA-Lib load only when it runs)."""
     from signalsmith.pipelines.market import MarketHandler
 
     ref = GroupRef(settings.market_stream, settings.market_group, settings.consumer)
-    handler = MarketHandler(market_config(settings), candles)
+    handler = MarketHandler(market_config(settings), candles, model)
     config = _engine_config(settings, settings.market_stream, settings.market_dead_letter_stream)
     return Engine(
         replace(config, max_in_flight=settings.market_max_in_flight),
@@ -384,23 +393,10 @@ def _tiered(
     policy: Literal["uncertain", "always"],
 ) -> AnalyzerStack:
     from signalsmith.analyze.llm.analyzer import LLMAnalyzer, LLMOptions, TieredAnalyzer
-    from signalsmith.analyze.llm.chain import LLMChain
-    from signalsmith.analyze.llm.limits import SystemClock
-    from signalsmith.analyze.llm.openai_compat import shared_pool
     from signalsmith.analyze.llm.prompt import load_prompt
     from signalsmith.analyze.route import Thresholds
 
-    clock = SystemClock()
-    pool = shared_pool()
-    chain = LLMChain(
-        [_slot(config, settings, clock, pool) for config in providers],
-        clock=clock,
-        metrics=metrics,
-        max_wait_s=settings.llm_max_wait_s,
-        attempts=settings.llm_attempts,
-        max_tokens=settings.llm_max_output_tokens,
-        temperature=settings.llm_temperature,
-    )
+    chain, pool = build_chain(settings, metrics, providers)
     llm = LLMAnalyzer(
         chain,
         load_prompt(settings.prompt_file),
@@ -415,6 +411,57 @@ def _tiered(
     thresholds = Thresholds(settings.llm_uncertain_below, settings.llm_contested_below)
     tiered = TieredAnalyzer(offline, llm, policy, thresholds)
     return AnalyzerStack((tiered,), chain, pool)
+
+
+def build_chain(
+    settings: Settings, metrics: Metrics, providers: Sequence[ProviderConfig]
+) -> tuple[LLMChain, HttpPool]:
+    """The one provider chain of a process (one limit, budget and breaker per provider) and
+    the HTTP pool its clients share."""
+    from signalsmith.analyze.llm.chain import LLMChain
+    from signalsmith.analyze.llm.limits import SystemClock
+    from signalsmith.analyze.llm.openai_compat import shared_pool
+
+    clock = SystemClock()
+    pool = shared_pool()
+    chain = LLMChain(
+        [_slot(config, settings, clock, pool) for config in providers],
+        clock=clock,
+        metrics=metrics,
+        max_wait_s=settings.llm_max_wait_s,
+        attempts=settings.llm_attempts,
+        max_tokens=settings.llm_max_output_tokens,
+        temperature=settings.llm_temperature,
+    )
+    return chain, pool
+
+
+def market_writer(
+    settings: Settings, metrics: Metrics, redis: RedisClient | None, stack: AnalyzerStack
+) -> tuple[InsightWriter | None, AnalyzerStack]:
+    """The market pipeline's model, on the posts pipeline's chain when there is one (one chain
+    per process), else on a chain of its own; none without providers or with
+    LLM_POLICY=never. Returns the stack that now holds the chain, to close."""
+    from signalsmith.market.llm_insight import InsightWriter
+    from signalsmith.market.prompt import load_market_prompt
+
+    template = load_market_prompt(settings.market_prompt_file)  # a bad file stops start-up
+    providers = resolve_providers(settings)
+    if settings.llm_policy == "never" or not providers:
+        return None, stack
+    if stack.chain is None:
+        chain, pool = build_chain(settings, metrics, providers)
+        stack = AnalyzerStack(stack.analyzers, chain, pool)
+    assert stack.chain is not None
+    writer = InsightWriter(
+        stack.chain,
+        template,
+        max_tokens=settings.llm_max_output_tokens,
+        temperature=settings.llm_temperature,
+        reuse=_reuse(settings, redis),
+        metrics=metrics,
+    )
+    return writer, stack
 
 
 def _reuse(settings: Settings, redis: RedisClient | None) -> Reuse:

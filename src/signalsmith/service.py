@@ -32,6 +32,7 @@ from signalsmith.lifecycle import (
     build_posts,
     build_store,
     group_ref,
+    market_writer,
     open_redis,
 )
 from signalsmith.observe.heartbeat import beat_until, heartbeat_key
@@ -47,7 +48,8 @@ if TYPE_CHECKING:  # SQLAlchemy loads only when the store runs or is queried
 
 log = structlog.get_logger("signalsmith")
 
-PIPELINES = ("posts", "market", "store")  # the pipelines, then the fan-out consumers they feed
+# The pipelines, then the fan-out consumers they feed.
+PIPELINES = ("posts", "market", "store", "notify")
 _GC_YOUNG_THRESHOLD = 50_000  # allocations between young-generation collections (default 700)
 _CATCH_UP_S = 0.5  # a fan-out consumer's idleness once its pipelines have stopped
 
@@ -72,7 +74,10 @@ def selected(settings: Settings, only: frozenset[str]) -> tuple[str, ...]:
     if "store" in only and not settings.decision_stream:
         raise ConfigError("DECISION_STREAM", "the store reads the decision stream: set it")
     market = ["market"] if settings.market_enabled else []
-    wanted = only or {"posts", *market, *(["store"] if store else [])}
+    notify = ["notify"] if _notify_urls(settings) else []
+    if "notify" in only and not notify:
+        raise ConfigError("NOTIFY_URLS", "notifications need at least one apprise URL: set it")
+    wanted = only or {"posts", *market, *(["store"] if store else []), *notify}
     return tuple(name for name in PIPELINES if name in wanted)
 
 
@@ -89,29 +94,8 @@ async def run_service(
         check_api_access(settings)
     async with open_redis(settings) as handle, contextlib.AsyncExitStack() as closing:
         metrics = Metrics()
-        stack = AnalyzerStack((), None, None)
-        engines: dict[str, Engine] = {}
-        refs: dict[str, GroupRef] = {}
-        if "posts" in names:
-            stack = build_analyzers(settings, metrics, handle.client)
-            closing.push_async_callback(stack.aclose)
-            engines["posts"] = build_posts(settings, handle.client, metrics, stack.analyzers)
-            refs["posts"] = group_ref(settings)
-        if "market" in names:
-            candles = build_candle_finder(settings, handle.client)
-            closing.push_async_callback(candles.aclose)
-            engines["market"] = build_market(settings, handle.client, metrics, candles)
-            refs["market"] = GroupRef(
-                settings.market_stream, settings.market_group, settings.consumer
-            )
-        if "store" in names:
-            store = await build_store(settings, handle.client, metrics)
-            closing.push_async_callback(store.writer.aclose)
-            engines["store"] = store.engine
-            refs["store"] = GroupRef(
-                settings.decision_stream, settings.store_group, settings.consumer
-            )
-            announce(f"SQL store: {store.where}")
+        built = await _build(settings, names, handle, metrics, closing=closing, announce=announce)
+        engines, refs, stack = built.engines, built.refs, built.stack
         stop = asyncio.Event()
         install_stop_handlers(stop)
         view = _view(
@@ -153,13 +137,86 @@ async def run_service(
         return stats
 
 
+@dataclass(slots=True)
+class _Built:
+    engines: dict[str, Engine]
+    refs: dict[str, GroupRef]
+    stack: AnalyzerStack
+
+
+async def _build(
+    settings: Settings,
+    names: tuple[str, ...],
+    handle: RedisHandle,
+    metrics: Metrics,
+    *,
+    closing: contextlib.AsyncExitStack,
+    announce: Callable[[str], None],
+) -> _Built:
+    """Every selected pipeline's and consumer's engine, with what to close when done."""
+    built = _Built({}, {}, AnalyzerStack((), None, None))
+    redis = handle.client
+    if "posts" in names:
+        built.stack = build_analyzers(settings, metrics, redis)
+        closing.push_async_callback(built.stack.aclose)
+        built.engines["posts"] = build_posts(settings, redis, metrics, built.stack.analyzers)
+        built.refs["posts"] = group_ref(settings)
+    if "market" in names:
+        had_chain = built.stack.chain is not None
+        model, built.stack = market_writer(settings, metrics, redis, built.stack)
+        if built.stack.chain is not None and not had_chain:
+            closing.push_async_callback(built.stack.aclose)
+        candles = build_candle_finder(settings, redis)
+        closing.push_async_callback(candles.aclose)
+        built.engines["market"] = build_market(settings, redis, metrics, candles, model)
+        built.refs["market"] = GroupRef(
+            settings.market_stream, settings.market_group, settings.consumer
+        )
+    if "store" in names:
+        store = await build_store(settings, redis, metrics)
+        closing.push_async_callback(store.writer.aclose)
+        built.engines["store"] = store.engine
+        built.refs["store"] = GroupRef(
+            settings.decision_stream, settings.store_group, settings.consumer
+        )
+        announce(f"SQL store: {store.where}")
+    if "notify" in names:
+        await _add_notifiers(settings, redis, metrics, built, announce)
+    return built
+
+
+async def _add_notifiers(
+    settings: Settings,
+    redis: RedisClient,
+    metrics: Metrics,
+    built: _Built,
+    announce: Callable[[str], None],
+) -> None:
+    """A consumer per notification channel (apprise loads only when one is configured)."""
+    from signalsmith.notify.build import build_notifiers
+    from signalsmith.notify.config import NotifyConfig
+
+    notifiers = build_notifiers(NotifyConfig.from_settings(settings), redis, metrics)
+    await notifiers.prepare()  # before any pipeline publishes (NOTIFY_START=new)
+    built.engines.update(notifiers.engines)
+    built.refs.update(notifiers.refs)
+    for channel in notifiers.channels:
+        announce(f"notifications: {channel.shown} ({channel.id})")
+
+
+def is_fan_out(name: str) -> bool:
+    """The consumers of the pipelines' output: the store and each notification channel."""
+    return name == "store" or name.startswith("notify:")
+
+
 async def _run_all(
     engines: Mapping[str, Engine], stop: asyncio.Event, options: RunOptions
 ) -> dict[str, EngineStats]:
-    """The pipelines until stopped, idle or spent; the store beside them, and after them until
-    it has caught up when the run ends on its own."""
+    """The pipelines until stopped, idle or spent; the fan-out consumers beside them, and after
+    them until they have caught up when the run ends on its own."""
     upstream_done = asyncio.Event()
-    pipelines = {name: engine for name, engine in engines.items() if name != "store"}
+    pipelines = {name: engine for name, engine in engines.items() if not is_fan_out(name)}
+    consumers = {name: engine for name, engine in engines.items() if is_fan_out(name)}
 
     async def upstream() -> list[EngineStats]:
         try:
@@ -167,22 +224,21 @@ async def _run_all(
         finally:
             upstream_done.set()
 
-    tasks: dict[str, asyncio.Future[Any]] = {"pipelines": asyncio.ensure_future(upstream())}
-    store = engines.get("store")
-    if store is not None:
-        ends_itself = options.until_idle is not None or options.max_messages is not None
-        tasks["store"] = asyncio.ensure_future(
-            store.run(
+    ends_itself = options.until_idle is not None or options.max_messages is not None
+    first = asyncio.ensure_future(upstream())
+    behind = {
+        name: asyncio.ensure_future(
+            engine.run(
                 stop,
                 until_idle=(options.until_idle or _CATCH_UP_S) if ends_itself else None,
                 upstream_done=upstream_done if pipelines else None,
             )
         )
-    await asyncio.gather(*tasks.values())
-    stats = dict(zip(pipelines, tasks["pipelines"].result(), strict=True))
-    if store is not None:
-        stats["store"] = tasks["store"].result()
-    return stats
+        for name, engine in consumers.items()
+    }
+    await asyncio.gather(first, *behind.values())
+    stats = dict(zip(pipelines, first.result(), strict=True))
+    return stats | {name: task.result() for name, task in behind.items()}
 
 
 async def _pipelines(
@@ -282,6 +338,11 @@ def _queried(settings: Settings, engines: Mapping[str, Engine]) -> DatabaseTarge
 
         return database_target(settings)
     return None
+
+
+def _notify_urls(settings: Settings) -> bool:
+    urls = settings.notify_urls
+    return urls is not None and bool(urls.get_secret_value().strip())
 
 
 def check_api_access(settings: Settings) -> None:

@@ -236,8 +236,25 @@ class Settings(BaseSettings):
     market_candle_cache_s: float = Field(default=30.0, ge=0, le=3_600)
     market_granularity: Literal["1m", "5m", "15m", "1h", "6h", "1d"] = "1m"
     market_lookback: int = Field(default=300, ge=2, le=1_000)
+    # The prompt asking a model for an insight ({placeholders} for the values; see the README);
+    # none means the built-in one. A model is asked when providers are configured.
+    market_prompt_file: Path | None = None
     market_short_window: int = Field(default=5, ge=2, le=500)
     market_long_window: int = Field(default=20, ge=2, le=500)
+
+    # Notifications: a fan-out consumer per channel of NOTIFY_URLS (apprise URLs separated by
+    # commas, semicolons or spaces; empty: none) on each stream of NOTIFY_STREAMS, sending each
+    # record whose decision.kind is in NOTIFY_KINDS once per channel.
+    notify_urls: SecretStr | None = None
+    notify_kinds: CommaList = ("insight",)  # post, consensus, spike, insight, strategy
+    notify_streams: str = ""  # comma separated, case kept; empty means INSIGHT_STREAM
+    notify_group: NonEmpty = "signalsmith-notify"  # per channel: <NOTIFY_GROUP>:<channel id>
+    notify_prefix: NonEmpty = "signalsmith:notify"  # <prefix>:sent:<channel id>:<correlation id>
+    notify_sent_ttl_days: float = Field(default=7.0, gt=0)  # how long a send is remembered
+    notify_start: Literal["new", "all"] = "new"  # a new channel's group starts at the stream end
+    notify_max_in_flight: int = Field(default=1, ge=1, le=64)  # per channel: keeps order
+    notify_backoff_s: float = Field(default=1.0, ge=0, le=600)  # first wait after a failure
+    notify_backoff_max_s: float = Field(default=30.0, ge=0, le=3_600)
 
     # HTTP and logging.
     http_host: str = "127.0.0.1"
@@ -305,7 +322,7 @@ class Settings(BaseSettings):
                 raise ValueError("a cluster has database 0 only: drop the /N from REDIS_URL")
         return value
 
-    @field_validator("prompt_file")
+    @field_validator("prompt_file", "market_prompt_file")
     @classmethod
     def _check_prompt_file(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():

@@ -18,11 +18,13 @@ import pytest
 import redis as sync_redis
 from sqlalchemy import select
 
+from signalsmith.fakellm import FakeConfig, FakeLLMServer
 from signalsmith.store.database import create_engine, parse_database_url
 from signalsmith.store.schema import DecisionRow
 from tests.conftest import in_thread
 from tests.contracts.v1 import decode
 from tests.integration.test_market_exchange import FakeCoinbase, coinbase  # noqa: F401
+from tests.integration.test_notify import Webhook, webhook  # noqa: F401
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 SEED_REQUEST = {"correlation_id": "abc-123", "product_id": "BTC-USD", "prompt": "trend_analysis"}
@@ -179,3 +181,87 @@ async def test_requests_without_candles_take_the_file_the_stream_then_the_exchan
         (b"DOGE-USD", b"unknown_product")
     ]
     assert coinbase.candle_calls == 1
+
+
+def test_seed_request_reaches_a_webhook_once_through_the_running_service(
+    stream_env: dict[str, str],
+    webhook: Webhook,  # noqa: F811 - the fixture, imported
+) -> None:
+    """Seed 001's example XADDed → an insight → one message at the channel; a second run over
+    the same stream (a restart) sends nothing again."""
+    env = {
+        **stream_env,
+        "MARKET_EXCHANGE": "",
+        "STORE_ENABLED": "false",
+        "NOTIFY_URLS": webhook.url("hook"),
+        "NOTIFY_GROUP": f"{stream_env['GROUP']}-notify",
+        "NOTIFY_PREFIX": f"{stream_env['DECISION_HASH_PREFIX']}:notify",
+    }
+    client = sync_redis.Redis.from_url(env["REDIS_URL"])
+    try:
+        rows = bundled_rows("SOL-USD")
+        client.xadd(
+            env["MARKET_STREAM"],
+            {**SEED_REQUEST, "product_id": "SOL-USD", "candles": json.dumps(rows)},
+        )
+        first = _cli(["run", "--until-idle", "1"], env)
+        assert first.returncode == 0, first.stderr[-2000:]
+        assert "notifications: json://127.0.0.1" in first.stdout
+        again = _cli(["run", "--until-idle", "0.5"], env)
+        assert again.returncode == 0, again.stderr[-2000:]
+    finally:
+        client.close()
+    messages = webhook.messages("hook")
+    assert len(messages) == 1
+    assert messages[0].title.startswith("SOL-USD ")
+    assert messages[0].message.startswith("SOL-USD")
+
+
+GOOD = "BTC-USD trends higher: buyers lead and price holds above its averages, momentum intact."
+INVENTED = "BTC-USD will reach 250000 by Friday as RSI hits 91.3."
+
+
+@pytest.mark.parametrize(
+    ("replies", "status", "calls"),
+    [([INVENTED, GOOD], "ok", 2), ([INVENTED, INVENTED], "degraded", 2), ([GOOD], "ok", 1)],
+)
+def test_the_model_writes_the_insight_and_an_invented_number_is_asked_for_again(
+    stream_env: dict[str, str], replies: list[str], status: str, calls: int
+) -> None:
+    """Through the running service with a provider configured (the local fake): a reply that
+    quotes a number the indicators do not hold is asked for once more; a second bad reply
+    publishes the trend read's own text with status degraded and both rejected texts kept."""
+    with FakeLLMServer(FakeConfig(seed=3, replies=list(replies))) as fake:
+        env = {
+            **stream_env,
+            "MARKET_EXCHANGE": "",
+            "STORE_ENABLED": "false",
+            "LLM_PROVIDERS": "custom",
+            "CUSTOM_BASE_URL": fake.base_url,
+            "CUSTOM_API_KEY": "sk-market-e2e",
+            "CUSTOM_MODEL": "fake-1",
+            "LLM_CACHE": "off",
+        }
+        client = sync_redis.Redis.from_url(env["REDIS_URL"])
+        try:
+            request = {**SEED_REQUEST, "candles": json.dumps(bundled_rows("BTC-USD"))}
+            client.xadd(env["MARKET_STREAM"], request)
+            result = _cli(["run", "--until-idle", "1"], env)
+            assert result.returncode == 0, result.stderr[-2000:]
+            (insight,) = [json.loads(f[b"data"]) for _id, f in client.xrange(env["INSIGHT_STREAM"])]
+        finally:
+            client.close()
+        assert fake.stats.calls == calls
+    decision, meta = insight["decision"], insight["meta"]
+    assert decision["status"] == status
+    assert meta["insight"]["llm"]["calls"] == calls
+    assert meta["analyzers"] == ["technicals", "llm"]
+    assert meta["models"]
+    assert meta["tokens"]["input"] > 0
+    if status == "ok":
+        assert decision["synthesis"]["reasoning"] == GOOD
+    else:
+        assert [r["text"] for r in meta["insight"]["llm"]["rejected"]] == [INVENTED, INVENTED]
+        assert decision["synthesis"]["reasoning"] == meta["insight"]["text"] != INVENTED
+        assert decision["synthesis"]["reasoning"].startswith("BTC-USD:")
+    assert "sk-market-e2e" not in result.stdout + result.stderr

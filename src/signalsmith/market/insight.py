@@ -21,6 +21,7 @@ from signalsmith.market.requests import MarketRequest
 from signalsmith.market.trend import TrendRead, read_trend, render_insight
 
 TECHNICALS = "technicals"
+LLM = "llm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,41 @@ class Insight:
     envelope: EnvelopeV1
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What the candles say: the series, its indicators and the trend read."""
+
+    series: CandleSeries
+    indicators: Indicators
+    read: TrendRead
+
+
+@dataclass(frozen=True, slots=True)
+class ModelText:
+    """What the model made of a reading (``market.llm_insight``): the accepted text, or none
+    and ``degraded``; what it cost; and its record for ``meta.insight.llm``."""
+
+    status: str  # ok | degraded
+    text: str | None
+    problems: tuple[str, ...]  # of the last rejected reply
+    models: tuple[str, ...]
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    latency_ms: float
+    record: dict[str, JsonValue]
+
+
+def read_candles(candles: Candles, options: InsightOptions, *, now: datetime) -> Reading:
+    """Validate ``candles`` and read them. Raises ``PoisonInput`` when they cannot make a
+    series (none usable, malformed)."""
+    series = validate_candles(candles.rows, candles.granularity_s, now.timestamp())
+    indicators = compute_indicators(
+        series, short_window=options.short_window, long_window=options.long_window
+    )
+    return Reading(series, indicators, read_trend(indicators))
+
+
 def make_insight(
     request: MarketRequest,
     candles: Candles,
@@ -71,15 +107,17 @@ def make_insight(
     now: datetime,
     origin: Origin = Origin(),
     timings: Mapping[str, float] | None = None,
+    reading: Reading | None = None,
+    model: ModelText | None = None,
 ) -> Insight:
-    """The insight on ``request``'s product from ``candles``. Raises ``PoisonInput`` when the
-    candles cannot make a series (none usable, malformed)."""
-    series = validate_candles(candles.rows, candles.granularity_s, now.timestamp())
-    indicators = compute_indicators(
-        series, short_window=options.short_window, long_window=options.long_window
-    )
-    read = read_trend(indicators)
-    text = render_insight(request.product_id, indicators, read)
+    """The insight on ``request``'s product from ``candles`` (already ``reading`` them, when
+    given): the model's text when it passed the check, else the trend read's own text, with
+    status ``degraded`` when a model was asked and failed twice."""
+    if reading is None:
+        reading = read_candles(candles, options, now=now)
+    series, indicators, read = reading.series, reading.indicators, reading.read
+    own = render_insight(request.product_id, indicators, read)
+    text = own if model is None or model.text is None else model.text
     technicals = Opinion(
         agent=TECHNICALS,
         domain="technical",
@@ -89,22 +127,46 @@ def make_insight(
         summary=f"{read.direction} trend, strength {read.strength:.2f}",
         factors=read.reasons,
     )
+    opinions = [technicals] if model is None else [technicals, _model_opinion(read, model)]
+    meta = _meta(request, candles, series, indicators, read=read, text=text)
+    if model is not None:
+        _add_model(meta, model)
     facts = InsightFacts(
         correlation_id=request.correlation_id,
         product_id=request.product_id,
         trade_date=datetime.fromtimestamp(indicators.last_time, UTC).date().isoformat(),
         exchange=options.exchange if candles.source == "exchange" else "",
         text=text,
-        status="ok",
+        status="ok" if model is None else model.status,
         stream=origin.stream,
         entry_id=origin.entry_id,
         published_at=now,
         arena_id=options.arena_id,
         timings=timings or {},
-        meta=_meta(request, candles, series, indicators, read=read, text=text),
+        meta=meta,
     )
-    envelope = insight_envelope(facts, technicals, [technicals])
+    envelope = insight_envelope(facts, technicals, opinions)
     return Insight(request, candles.source, series, indicators, read, text, envelope)
+
+
+def _model_opinion(read: TrendRead, model: ModelText) -> Opinion:
+    """The model's agent signal: it writes the text, never the verdict, so it carries the
+    read's verdict when its text passed the check, and stands aside (HOLD, 0) when not."""
+    if model.text is None:
+        summary = "rejected twice: " + "; ".join(model.problems)
+        return Opinion(LLM, "narrative", "HOLD", 0.0, 0.0, summary, model.problems)
+    summary = "insight text checked against the indicators"
+    return Opinion(LLM, "narrative", read.verdict.value, read.confidence, read.score, summary, ())
+
+
+def _add_model(meta: dict[str, JsonValue], model: ModelText) -> None:
+    insight = meta["insight"]
+    if isinstance(insight, dict):
+        insight["llm"] = model.record
+    meta["analyzers"] = [TECHNICALS, LLM]
+    meta["models"] = list(model.models)
+    meta["tokens"] = {"input": model.tokens_in, "output": model.tokens_out}
+    meta["cost_usd"] = round(model.cost_usd, 6)
 
 
 def _meta(

@@ -26,8 +26,15 @@ async def one_insight(
     lookback: int | None,
 ) -> Insight:
     """The insight on ``product`` from ``candles`` (a CSV or Parquet file, whatever its name),
-    else from the configured sources that need no Redis (MARKET_CANDLES, the exchange)."""
-    from signalsmith.lifecycle import build_candle_finder, market_config
+    else from the configured sources that need no Redis (MARKET_CANDLES, the exchange); written
+    by the configured model, if any, as the pipeline would."""
+    from signalsmith.lifecycle import (
+        AnalyzerStack,
+        build_candle_finder,
+        market_config,
+        market_writer,
+    )
+    from signalsmith.observe.metrics import Metrics
     from signalsmith.pipelines.market import MarketHandler
 
     values: dict[str, object] = {"product_id": product, "correlation_id": derived_id("cli", "")}
@@ -36,13 +43,15 @@ async def one_insight(
     if lookback is not None:
         values["lookback"] = lookback
     request = request_from_values(values)
+    model, stack = market_writer(settings, Metrics(), None, AnalyzerStack((), None, None))
     finder = build_candle_finder(settings, None)
     try:
-        handler = MarketHandler(market_config(settings), finder)
+        handler = MarketHandler(market_config(settings), finder, model)
         given = None if candles is None else await _from_file(candles, request, settings)
         return await handler.insight(request, candles=given)
     finally:
         await finder.aclose()
+        await stack.aclose()
 
 
 async def _from_file(path: Path, request: MarketRequest, settings: Settings) -> Candles:

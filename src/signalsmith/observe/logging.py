@@ -70,6 +70,6 @@ def configure_logging(level: str, fmt: str, secrets: Iterable[str] = ()) -> Secr
     root.setLevel(level)
     # The LLM SDK's HTTP client logs every request at INFO (metrics count them instead), and
     # Alembic every plugin and migration step (signalsmith says what it did in a line of its own).
-    for noisy in ("httpx", "httpx2", "httpcore", "openai", "alembic"):
+    for noisy in ("httpx", "httpx2", "httpcore", "openai", "alembic", "apprise"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     return scrubber

@@ -15,13 +15,28 @@ from signalsmith.engine.outcome import Commit, Record
 from signalsmith.envelopes import dump
 from signalsmith.errors import PoisonInput
 from signalsmith.market.candles import parse_granularity
-from signalsmith.market.insight import Candles, Insight, InsightOptions, Origin, make_insight
+from signalsmith.market.indicators import Indicators
+from signalsmith.market.insight import (
+    Candles,
+    Insight,
+    InsightOptions,
+    ModelText,
+    Origin,
+    make_insight,
+    read_candles,
+)
 from signalsmith.market.requests import MarketRequest, request_from_fields
 from signalsmith.normalize import decode_fields, utc_now
 from signalsmith.sink.hash_part import HashWrite
 from signalsmith.source.redis_streams import Entry
 
 NOWHERE = Origin()  # a request over HTTP or from the CLI
+
+
+class ModelWriter(Protocol):
+    """Asks a model for the insight on a reading (``market.llm_insight.InsightWriter``)."""
+
+    async def write(self, product_id: str, indicators: Indicators) -> ModelText: ...
 
 
 class CandleFinder(Protocol):
@@ -55,9 +70,12 @@ class MarketHandler:
 
     immediate = False  # candles may come over the network
 
-    def __init__(self, config: MarketConfig, candles: CandleFinder) -> None:
+    def __init__(
+        self, config: MarketConfig, candles: CandleFinder, model: ModelWriter | None = None
+    ) -> None:
         self._config = config
         self._candles = candles
+        self._model = model
 
     async def handle(self, entry: Entry) -> Commit:
         fields = decode_fields(entry.fields or {}, self._config.max_message_bytes)
@@ -77,13 +95,24 @@ class MarketHandler:
         if candles is None:
             candles = await self._request_candles(request)
         fetched = time.perf_counter()
+        now = utc_now()
+        timings = {"candles": (fetched - started) * 1000}
+        if self._model is None:
+            return make_insight(
+                request, candles, self._config.options, now=now, origin=origin, timings=timings
+            )
+        reading = read_candles(candles, self._config.options, now=now)
+        model = await self._model.write(request.product_id, reading.indicators)
+        timings["llm"] = model.latency_ms
         return make_insight(
             request,
             candles,
             self._config.options,
-            now=utc_now(),
+            now=now,
             origin=origin,
-            timings={"candles": (fetched - started) * 1000},
+            timings=timings,
+            reading=reading,
+            model=model,
         )
 
     async def _request_candles(self, request: MarketRequest) -> Candles:

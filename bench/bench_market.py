@@ -1,0 +1,152 @@
+"""Market requests per second through the market pipeline, with no provider and with a model.
+
+    python bench/bench_market.py [--requests N] [--llm-requests N] [--latency-ms L]
+                                 [--in-flight K] [--redis-url URL]
+
+Each request carries its own 300 one-minute candles (a random walk per request, so no two
+prompts are alike and no answer is reused), as a market-data producer would send them. One
+market engine, in this process, handles them until idle:
+  offline   no provider: candles -> indicators -> trend read -> insight -> commit
+  llm       a fake OpenAI-compatible provider in its own process answering after L ms with a
+            text that passes the check; MARKET_MAX_IN_FLIGHT=K. The ideal is K / L requests/s.
+Prints one JSON object per scenario: requests/s, and for llm the share of the ideal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import time
+import uuid
+
+import httpx
+from redis.asyncio import Redis
+
+from fakeproc import FakeProcess
+from signalsmith.lifecycle import (
+    AnalyzerStack,
+    build_candle_finder,
+    build_market,
+    market_writer,
+)
+from signalsmith.observe.logging import configure_logging
+from signalsmith.observe.metrics import Metrics
+from signalsmith.settings import load_settings
+
+CANDLES = 300
+PRODUCT = "BTC-USD"
+REPLY = f"{PRODUCT} holds its trend: buyers lead, price rides above its averages, momentum firm."
+IDLE_S = 0.3
+
+
+def _candles(rng: random.Random) -> list[list[float]]:
+    end = int(time.time()) // 60 * 60 - 60
+    price, rows = 60_000 * rng.uniform(0.5, 1.5), []
+    for n in range(CANDLES):
+        close = price * math.exp(rng.gauss(0, 0.001))
+        high, low = max(price, close) * 1.0005, min(price, close) * 0.9995
+        rows.append([end - (CANDLES - n) * 60, price, high, low, close, rng.uniform(1, 9)])
+        price = close
+    return rows
+
+
+async def _scenario(name: str, requests: int, url: str, env: dict[str, str]) -> dict[str, object]:
+    prefix = f"bench-market-{uuid.uuid4().hex[:8]}"
+    os.environ.update(
+        {
+            "REDIS_URL": url,
+            "MARKET_STREAM": f"{prefix}:requests",
+            "MARKET_GROUP": "g",
+            "CONSUMER": "c",
+            "INSIGHT_STREAM": f"{prefix}:insights",
+            "DECISION_STREAM": f"{prefix}:decisions",
+            "DECISION_HASH_PREFIX": f"{prefix}:d",
+            "MARKET_EXCHANGE": "",
+            "LLM_CACHE": "off",
+            **env,
+        }
+    )
+    settings = load_settings()
+    redis = Redis.from_url(url)
+    metrics = Metrics()
+    rng = random.Random(5)
+    model, stack = market_writer(settings, metrics, redis, AnalyzerStack((), None, None))
+    finder = build_candle_finder(settings, None)
+    try:
+        for first in range(0, requests, 100):
+            async with redis.pipeline(transaction=False) as pipe:
+                for n in range(first, min(requests, first + 100)):
+                    fields = {"correlation_id": f"r{n}", "product_id": PRODUCT}
+                    pipe.xadd(
+                        settings.market_stream, {**fields, "candles": json.dumps(_candles(rng))}
+                    )
+                await pipe.execute()
+        engine = build_market(settings, redis, metrics, finder, model)
+        started = time.perf_counter()
+        stats = await engine.run(asyncio.Event(), until_idle=IDLE_S)
+        elapsed = time.perf_counter() - started - IDLE_S
+        statuses: dict[str, int] = {}
+        for _id, fields in await redis.xrange(settings.insight_stream):
+            status = json.loads(fields[b"data"])["decision"]["status"]
+            statuses[status] = statuses.get(status, 0) + 1
+    finally:
+        await finder.aclose()
+        await stack.aclose()
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+    return {
+        "scenario": name,
+        "requests": requests,
+        "acknowledged": stats.acknowledged,
+        "dead_lettered": stats.dead_lettered,
+        "statuses": statuses,
+        "requests_per_s": round(stats.acknowledged / elapsed, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--llm-requests", type=int, default=1280)
+    parser.add_argument("--latency-ms", type=float, default=500.0)
+    parser.add_argument("--in-flight", type=int, default=64)
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    args = parser.parse_args()
+    configure_logging("ERROR", "console")
+    offline = asyncio.run(_scenario("offline", args.requests, args.redis_url, {}))
+    print(json.dumps(offline), flush=True)
+    fake = FakeProcess(1, args.latency_ms, {})
+    try:
+        replies = [REPLY] * (args.llm_requests + 64)
+        httpx.post(f"{fake.admin}/config", json={"replies": replies}).raise_for_status()
+        env = {
+            "LLM_PROVIDERS": "custom",
+            "CUSTOM_BASE_URL": fake.start(),
+            "CUSTOM_API_KEY": "bench",
+            "CUSTOM_MODEL": "fake-1",
+            "CUSTOM_MAX_IN_FLIGHT": str(args.in_flight),
+            "MARKET_MAX_IN_FLIGHT": str(args.in_flight),
+        }
+        llm = asyncio.run(_scenario("llm", args.llm_requests, args.redis_url, env))
+    finally:
+        fake.stop()
+    ideal = args.in_flight / (args.latency_ms / 1000)
+    llm |= {
+        "latency_ms": args.latency_ms,
+        "in_flight": args.in_flight,
+        "ideal_per_s": round(ideal, 1),
+        "share_of_ideal": round(float(str(llm["requests_per_s"])) / ideal, 3),
+    }
+    print(json.dumps(llm), flush=True)
+
+
+if __name__ == "__main__":
+    main()
