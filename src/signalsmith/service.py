@@ -92,12 +92,12 @@ async def run_service(
     names = selected(settings, options.only)
     if options.http:
         check_api_access(settings)
+    stop = asyncio.Event()
+    install_stop_handlers(stop)  # before building: SIGTERM during start-up ends it cleanly
     async with open_redis(settings) as handle, contextlib.AsyncExitStack() as closing:
         metrics = Metrics()
         built = await _build(settings, names, handle, metrics, closing=closing, announce=announce)
         engines, refs, stack = built.engines, built.refs, built.stack
-        stop = asyncio.Event()
-        install_stop_handlers(stop)
         view = _view(
             settings,
             handle,

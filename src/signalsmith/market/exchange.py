@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib
+import importlib.util
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self, cast
 from urllib.parse import unquote, urlsplit, urlunsplit
-
-import ccxt.async_support as ccxt
 
 from signalsmith.errors import ConfigError, PoisonInput, TransientError
 from signalsmith.market.requests import MAX_LOOKBACK
@@ -72,10 +73,17 @@ class ExchangeCandles:
         max_lookback: int = MAX_LOOKBACK,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.exchange_id = exchange_id
-        self._exchange = _open_exchange(exchange_id, timeout_s)
+        _check_exchange_id(exchange_id)
         if base_url:
-            _point_at(self._exchange, base_url)
+            _check_base_url(base_url)
+        self.exchange_id = exchange_id
+        self._base_url = base_url
+        self._timeout_s = timeout_s
+        # ccxt takes over a second to import: it loads on the first request, so start-up (and
+        # a run that never needs an exchange) does not wait for it.
+        self._exchange: Any = None
+        self._opening = asyncio.Lock()  # concurrent first requests make one client
+        self._closed = False
         self._ttl_s = ttl_s
         self._max_lookback = max_lookback
         self._clock = clock  # monotonic seconds; tests pass their own to expire the cache
@@ -87,6 +95,7 @@ class ExchangeCandles:
         """The newest ``lookback`` closed candles of ``product_id`` (an exchange id such as
         ``BTC-USD`` or a ccxt symbol such as ``BTC/USD``), oldest first."""
         check_lookback(lookback, self._max_lookback)
+        await self._open()
         seconds = self._timeframe_s(granularity)
         key = (self.exchange_id, product_id, granularity, lookback)
         cached = self._cache.get(key)
@@ -102,12 +111,28 @@ class ExchangeCandles:
             raise
 
     async def aclose(self) -> None:
-        """Stop downloads in flight and close the exchange's HTTP session."""
+        """Stop downloads in flight and close the exchange's HTTP session; a request after
+        this (or waiting for the client meanwhile) is a transient error."""
+        self._closed = True
         flights = list(self._flights.values())
         for flight in flights:
             flight.cancel()
         await asyncio.gather(*flights, return_exceptions=True)
-        await self._exchange.close()
+        if self._exchange is not None:
+            await self._exchange.close()
+
+    async def _open(self) -> None:
+        """The exchange's client, made on the first request (ccxt imported in a thread)."""
+        async with self._opening:
+            if self._exchange is not None and not self._closed:
+                return
+            module = await asyncio.to_thread(_ccxt)
+            if self._closed:
+                raise TransientError(f"candles from {self.exchange_id}: the source was closed")
+            exchange = _open_exchange(module, self.exchange_id, self._timeout_s)
+            if self._base_url:
+                _point_at(exchange, self._base_url)
+            self._exchange = exchange
 
     async def __aenter__(self) -> Self:
         return self
@@ -152,7 +177,9 @@ class ExchangeCandles:
             for since_ms, count in candle_windows(time.time(), seconds, lookback, self._per_call()):
                 raw = await self._exchange.fetch_ohlcv(symbol, granularity, since_ms, count)
                 rows += _rows(raw)
-        except ccxt.BaseError as exc:
+        except Exception as exc:
+            if not isinstance(exc, _ccxt().BaseError):
+                raise
             raise _translated(exc, self.exchange_id, product_id) from exc
         newest = _newest(rows, lookback)
         self._keep(key, newest)
@@ -225,18 +252,40 @@ def market_symbol(
     return None
 
 
-def _open_exchange(exchange_id: str, timeout_s: float) -> Any:
-    """ccxt's client for ``exchange_id``; a name ccxt does not know, or an exchange without an
-    OHLCV endpoint, is the operator's mistake and stops start-up."""
-    if exchange_id not in ccxt.exchanges:
+@cache
+def _ccxt() -> Any:
+    return importlib.import_module("ccxt.async_support")
+
+
+def _check_exchange_id(exchange_id: str) -> None:
+    """A name ccxt does not know is the operator's mistake and stops start-up; checked against
+    ccxt's files, without importing it."""
+    spec = importlib.util.find_spec("ccxt")
+    origin = Path(spec.origin) if spec is not None and spec.origin else None
+    known = origin is not None and (origin.parent / "async_support" / f"{exchange_id}.py").is_file()
+    if not known or not exchange_id.isidentifier() or exchange_id.startswith("_"):
         raise ConfigError(
             "MARKET_EXCHANGE",
             f"{exchange_id!r:.40} is not a ccxt exchange id (for Coinbase: {DEFAULT_EXCHANGE})",
         )
+
+
+def _open_exchange(ccxt: Any, exchange_id: str, timeout_s: float) -> Any:
+    """ccxt's client for ``exchange_id``. An exchange without an OHLCV endpoint can never
+    answer: every request to it is refused with the reason."""
     exchange = getattr(ccxt, exchange_id)({"timeout": int(timeout_s * 1000)})
     if not exchange.has.get("fetchOHLCV"):
-        raise ConfigError("MARKET_EXCHANGE", f"{exchange_id} offers no OHLCV candles in ccxt")
+        raise PoisonInput("no_candles", f"{exchange_id} offers no OHLCV candles in ccxt")
     return exchange
+
+
+def _check_base_url(base_url: str) -> None:
+    parts = urlsplit(base_url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query:
+        raise ConfigError(
+            "MARKET_EXCHANGE_URL",
+            f"{redact_url(base_url)} is not an http(s) base URL such as http://127.0.0.1:8080",
+        )
 
 
 def _point_at(exchange: Any, base_url: str) -> None:
@@ -244,11 +293,6 @@ def _point_at(exchange: Any, base_url: str) -> None:
     keeping each endpoint's path. A user and password in the URL become a Basic header, so the
     URLs ccxt logs and puts in its errors never carry them."""
     parts = urlsplit(base_url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query:
-        raise ConfigError(
-            "MARKET_EXCHANGE_URL",
-            f"{redact_url(base_url)} is not an http(s) base URL such as http://127.0.0.1:8080",
-        )
     if parts.username is not None or parts.password is not None:
         user_pass = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
         basic = base64.b64encode(user_pass.encode()).decode("ascii")
@@ -291,7 +335,7 @@ def _translated(exc: Exception, exchange_id: str, product_id: str) -> PoisonInpu
     """ccxt's error as signalsmith's: a symbol the exchange does not know is the request's
     fault; everything else (network, timeout, 429, 5xx, a reply ccxt could not read, a refusal)
     is the exchange's, retried later and dead-lettered by the engine if it never clears."""
-    if isinstance(exc, ccxt.BadSymbol):
+    if isinstance(exc, _ccxt().BadSymbol):
         return PoisonInput("unknown_product", _not_listed(exchange_id, product_id))
     detail = _SPACE.sub(" ", str(exc))[:_REASON_CHARS]
     kind = type(exc).__name__
