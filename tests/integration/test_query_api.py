@@ -531,6 +531,13 @@ def test_tickers_consensus_matches_the_hand_computed_numbers(client: httpx.Clien
     }
 
 
+def test_tickers_at_the_end_of_time_is_an_empty_window(client: httpx.Client) -> None:
+    """A window opening in the last hour that dates can name holds nothing, and says so."""
+    got = client.get("/api/tickers", params={"since": "9999-12-31T23:30:00Z"})
+    assert got.status_code == 200, got.text
+    assert got.json()["items"] == []
+
+
 def test_tickers_window_can_be_chosen(client: httpx.Client, store: Store) -> None:
     since, until = NOW - timedelta(hours=40), NOW - timedelta(hours=20)
     got = client.get(

@@ -284,6 +284,22 @@ async def test_summaries_are_the_sums_of_the_rows_however_they_arrive(
         assert len(kept) == len({summary.key_of(row) for row in posts})
 
 
+async def test_a_key_twice_in_one_batch_is_one_row_counted_once(database_url: str) -> None:
+    """A stream may carry an envelope twice (a backfill of a replayed stream): one row, one
+    mention in each summary, and one row reported new."""
+    await upgrade(database_url)
+    (row,) = _varied_rows(1, seed=9)
+    row.update(kind="post", status="ok")
+    writer = RowWriter.open(parse_database_url(database_url))
+    try:
+        assert await writer.write_rows([row, dict(row)]) == 1  # type: ignore[list-item]
+    finally:
+        await writer.aclose()
+    for summary in SUMMARIES:
+        kept = await _summary(database_url, summary, recomputed=False)
+        assert [value[0] for value in kept.values()] == [1]
+
+
 async def test_upgrading_a_filled_store_sums_its_rows_into_the_summaries(
     database_url: str,
 ) -> None:

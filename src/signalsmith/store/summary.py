@@ -68,7 +68,11 @@ def hour_after(when: datetime) -> int:
 
 
 def hour_start(hour: int) -> datetime:
-    return _EPOCH + hour * _ONE_HOUR
+    """When ``hour`` begins; past the year 9999, the last time there is."""
+    try:
+        return _EPOCH + hour * _ONE_HOUR
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def _since_epoch(when: datetime) -> timedelta:

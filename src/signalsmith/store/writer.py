@@ -52,7 +52,10 @@ class RowWriter:
         if not rows:
             return 0
         # In key order: two writers inserting the same keys wait for each other, not deadlock.
-        ordered = sorted(rows, key=lambda row: row["correlation_id"])
+        # One row per key (a stream may carry an envelope twice): the first of each is kept,
+        # so a batch never adds a row to the summaries twice.
+        unique = {row["correlation_id"]: row for row in reversed(rows)}
+        ordered = sorted(unique.values(), key=lambda row: row["correlation_id"])
         with database_errors(self._target):
             async with self._engine.begin() as connection:
                 new = await self._insert_rows(connection, ordered)
