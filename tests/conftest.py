@@ -124,6 +124,7 @@ def stream_env(redis_target: RedisTarget, prefix: str, tmp_path: Path) -> Iterat
         "MARKET_GROUP": f"{prefix}-market",
         "INSIGHT_STREAM": f"{prefix}:insights",
         "MARKET_CANDLE_PREFIX": f"{prefix}:candles",
+        "INSIGHT_REQUEST_PREFIX": f"{prefix}:insight-requests",
         "STATE_DIR": str(tmp_path / "state"),
         "HTTP_PORT": "0",
         "BLOCK_MS": "100",

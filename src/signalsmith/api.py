@@ -21,6 +21,7 @@ from signalsmith.source.redis_streams import GroupRef
 
 if TYPE_CHECKING:
     from signalsmith.analyze.llm.chain import LLMChain
+    from signalsmith.market.intake import InsightIntake
     from signalsmith.store.database import DatabaseTarget
 
 _PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
@@ -62,6 +63,8 @@ class ServiceView:
     database: DatabaseTarget | None = None
     api_token: SecretStr | None = None  # API_TOKEN: masked in any repr, never shown
     require_token: bool = False  # HTTP_HOST is not loopback: /api needs the token
+    # POST /api/insights, when the market pipeline runs here (its client made on first use).
+    intake: InsightIntake | None = None
 
 
 class Cached(Generic[T]):
@@ -121,14 +124,27 @@ def create_app(view: ServiceView) -> FastAPI:
     async def metrics_() -> Response:
         return Response(metrics.get(), media_type=_PROMETHEUS)
 
+    if view.database is not None or view.intake is not None:
+        _api(app, view)
+    return app
+
+
+def _api(app: FastAPI, view: ServiceView) -> None:
+    """/api: the query API over the store, and /api/insights (the store's insights, and market
+    requests queued over HTTP). SQLAlchemy loads only when there is a database to query (about
+    20 MB resident)."""
+    from signalsmith.query.access import ApiAccess
+    from signalsmith.query.insight_routes import insight_router
+
+    access = ApiAccess(view.api_token, view.require_token)
+    database = None
     if view.database is not None:
-        # SQLAlchemy loads only when there is a database to query (about 20 MB resident).
-        from signalsmith.query.access import ApiAccess
+        from signalsmith.query.database import QueryDatabase
         from signalsmith.query.routes import query_router
 
-        access = ApiAccess(view.api_token, view.require_token)
-        app.include_router(query_router(view.database, access))
-    return app
+        database = QueryDatabase(view.database)
+        app.include_router(query_router(database, access))
+    app.include_router(insight_router(database, view.intake, access))
 
 
 def _docs(app: FastAPI) -> None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -82,6 +83,8 @@ class RedisHandle:
     where: str  # for logs and /health: never holds a password
     cli_hint: str
     embedded: bool
+    # Another client to the same Redis, for another event loop (the HTTP thread's).
+    connect: Callable[[], RedisClient]
 
 
 @contextlib.asynccontextmanager
@@ -90,35 +93,39 @@ async def open_redis(settings: Settings) -> AsyncIterator[RedisHandle]:
     embedded: EmbeddedRedis | None = None
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
     options: dict[str, Any] = {"socket_connect_timeout": 5, "health_check_interval": 30}
-    client: RedisClient
+    connect: Callable[[], RedisClient]
     if settings.redis_cluster:
         check_cluster_slots(settings)
         client, where, hint = open_cluster(settings, password, options)
-        handle = RedisHandle(client, where, hint, False)
+        handle = RedisHandle(
+            client, where, hint, False, lambda: open_cluster(settings, password, options)[0]
+        )
     elif settings.redis_url is not None:
         url = settings.redis_url.get_secret_value()
-        client = Redis.from_url(url, password=password, **options)
-        handle = RedisHandle(client, redact_url(url), f"redis-cli -u {redact_url(url)}", False)
+        connect = functools.partial(Redis.from_url, url, password=password, **options)
+        shown = redact_url(url)
+        handle = RedisHandle(connect(), shown, f"redis-cli -u {shown}", False, connect)
     elif settings.redis_addr is not None:
         host, _, port = settings.redis_addr.rpartition(":")
-        client = Redis(host=host, port=int(port), password=password, **options)
+        connect = functools.partial(Redis, host=host, port=int(port), password=password, **options)
         handle = RedisHandle(
-            client,
+            connect(),
             redact_url(f"redis://{settings.redis_addr}"),
             f"redis-cli -h {host} -p {port}",
             False,
+            connect,
         )
     else:
         embedded = EmbeddedRedis(settings.state_dir)
         socket_path = await asyncio.to_thread(embedded.start)
-        client = Redis(unix_socket_path=socket_path, **options)
-        handle = RedisHandle(client, f"unix://{socket_path}", embedded.cli_hint, True)
+        connect = functools.partial(Redis, unix_socket_path=socket_path, **options)
+        handle = RedisHandle(connect(), f"unix://{socket_path}", embedded.cli_hint, True, connect)
     try:
         if not handle.embedded and settings.redis_strict_start:
-            await _check_credentials(client, settings)
+            await _check_credentials(handle.client, settings)
         yield handle
     finally:
-        await client.aclose()
+        await handle.client.aclose()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
 

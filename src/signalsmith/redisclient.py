@@ -8,6 +8,8 @@ and "slot not covered" outside ``RedisError``, where every caller would miss an 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, TypeAlias
 
 from redis.asyncio import Redis
@@ -20,6 +22,8 @@ from redis.exceptions import (
     SlotNotCoveredError,
 )
 from redis.typing import EncodableT
+
+from signalsmith.errors import TransientError
 
 RedisClient: TypeAlias = Redis | RedisCluster
 
@@ -78,3 +82,13 @@ def node_error(exc: RedisClusterException) -> Exception:
     if outage or str(exc).startswith(_NOT_READY):
         return RedisConnectionError(str(exc))
     return exc
+
+
+@contextlib.contextmanager
+def redis_errors(doing: str) -> Iterator[None]:
+    """Redis failing (down, timing out, refusing) while ``doing`` something, as a
+    ``TransientError`` naming the error's class (never its text, which may quote an address)."""
+    try:
+        yield
+    except RedisError as exc:
+        raise TransientError(f"Redis failed while {doing}: {type(exc).__name__}") from None

@@ -44,6 +44,7 @@ from signalsmith.settings import Settings
 from signalsmith.source.redis_streams import GroupRef
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when the store runs or is queried
+    from signalsmith.market.intake import InsightIntake
     from signalsmith.store.database import DatabaseTarget
 
 log = structlog.get_logger("signalsmith")
@@ -328,7 +329,23 @@ def _view(
         database=_queried(settings, engines),
         api_token=settings.api_token,
         require_token=not is_loopback(settings.http_host),
+        intake=_intake(settings, handle) if "market" in engines else None,
     )
+
+
+def _intake(settings: Settings, handle: RedisHandle) -> InsightIntake:
+    """POST /api/insights: requests queued on MARKET_STREAM with a client of their own, on the
+    HTTP thread's event loop."""
+    from signalsmith.market.intake import InsightIntake, IntakeConfig
+
+    config = IntakeConfig(
+        stream=settings.market_stream,
+        dead_letter_stream=settings.market_dead_letter_stream,
+        max_body_bytes=settings.max_message_bytes,
+        key_prefix=settings.insight_request_prefix,
+        ttl_s=settings.insight_request_ttl_s,
+    )
+    return InsightIntake(config, handle.connect)
 
 
 def _queried(settings: Settings, engines: Mapping[str, Engine]) -> DatabaseTarget | None:

@@ -241,6 +241,10 @@ class Settings(BaseSettings):
     market_prompt_file: Path | None = None
     market_short_window: int = Field(default=5, ge=2, le=500)
     market_long_window: int = Field(default=20, ge=2, le=500)
+    # POST /api/insights: a request queued over HTTP is remembered this long under
+    # <INSIGHT_REQUEST_PREFIX>:<correlation id>, so GET /api/insights/{id} can say "pending".
+    insight_request_prefix: NonEmpty = "signalsmith:insight-requests"
+    insight_request_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
 
     # Notifications: a fan-out consumer per channel of NOTIFY_URLS (apprise URLs separated by
     # commas, semicolons or spaces; empty: none) on each stream of NOTIFY_STREAMS, sending each

@@ -97,5 +97,55 @@ class TickerDetail(BaseModel):
     spikes: list[Decision] = Field(description="the latest spikes within the days shown")
 
 
+class Insight(BaseModel):
+    """One market insight: what the store keeps of it besides its envelope."""
+
+    id: int
+    correlation_id: str
+    product_id: str
+    trade_date: date
+    status: StatusName
+    verdict: VerdictName
+    confidence: float
+    score: float = Field(description="the synthesis' ensemble score, -1..1")
+    direction: str | None = Field(description="the trend read's: up | down | sideways")
+    strength: float | None
+    text: str = Field(description="the insight, at most 100 words")
+    prompt: str | None
+    granularity: str | None
+    candles: int | None = Field(description="how many candles were read")
+    candle_source: str | None = Field(description="request | file | stream | exchange")
+    last_candle: datetime | None
+    models: str = Field(description="provider/model, comma-separated")
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    indicators: dict[str, float]
+    published_at: datetime
+    stored_at: datetime
+
+
+class InsightDetail(Insight):
+    envelope: dict[str, JsonValue] | None = Field(description="the v1 envelope as published")
+
+
+class InsightPage(BaseModel):
+    items: list[Insight]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page")
+
+
+class QueuedInsight(BaseModel):
+    """A request queued by POST /api/insights (202), or one not answered yet (GET, 202)."""
+
+    correlation_id: str
+    state: Literal["pending", "failed"]
+    product_id: str | None = None
+    queued: bool | None = Field(None, description="false: this id was queued already")
+    entry_id: str | None = Field(None, description="its entry on MARKET_STREAM")
+    result: str | None = Field(None, description="where the insight will be")
+    reason: str | None = Field(None, description="why it failed (state failed)")
+    detail: str | None = None
+
+
 class Problem(BaseModel):
     detail: str

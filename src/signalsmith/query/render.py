@@ -33,10 +33,10 @@ def _plain(value: object) -> object:
     return value
 
 
-def item(row: AnyRow) -> Item:
-    """A decision row's columns (the envelope aside) as JSON values."""
+def item(row: AnyRow, names: Sequence[str] = ROW_NAMES) -> Item:
+    """A row's columns ``names`` (a decision's: all but the envelope) as JSON values."""
     values = row._mapping
-    return {name: _plain(values[name]) for name in ROW_NAMES}
+    return {name: _plain(values[name]) for name in names}
 
 
 def consensus(result: Consensus) -> Item:
@@ -64,15 +64,15 @@ def _cell(value: object) -> object:
     return "" if plain is None else plain
 
 
-def csv_chunks(rows: Sequence[AnyRow]) -> Iterator[bytes]:
-    """A header line, then the rows, a few hundred per chunk."""
+def csv_chunks(rows: Sequence[AnyRow], names: Sequence[str] = ROW_NAMES) -> Iterator[bytes]:
+    """A header line, then the rows' columns ``names``, a few hundred rows per chunk."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(ROW_NAMES)
+    writer.writerow(names)
     for first in range(0, len(rows), CSV_CHUNK_ROWS):
         for row in rows[first : first + CSV_CHUNK_ROWS]:
             values = row._mapping
-            writer.writerow([_cell(values[name]) for name in ROW_NAMES])
+            writer.writerow([_cell(values[name]) for name in names])
         yield buffer.getvalue().encode()
         buffer.seek(0)
         buffer.truncate()

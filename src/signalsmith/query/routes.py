@@ -31,7 +31,6 @@ from signalsmith.query.params import (
     window_param,
 )
 from signalsmith.query.statements import AnyRow, DecisionFilter, Statement
-from signalsmith.store.database import DatabaseTarget
 
 _JSON: Final = "application/json"
 _CSV: Final = "text/csv; charset=utf-8"
@@ -82,9 +81,9 @@ _PAGE: Final[dict[int | str, dict[str, object]]] = {
 
 
 def query_router(
-    target: DatabaseTarget, access: ApiAccess, *, clock: Callable[[], datetime] = utc_now
+    database: QueryDatabase, access: ApiAccess, *, clock: Callable[[], datetime] = utc_now
 ) -> APIRouter:
-    """The /api routes over the store at ``target``."""
+    """The /api routes over the store ``database`` reads."""
 
     async def guard(credentials: Credentials) -> None:
         access.check(credentials)
@@ -92,10 +91,10 @@ def query_router(
     router = APIRouter(
         prefix="/api",
         tags=["query"],
-        dependencies=[Depends(guard), Depends(_known_parameters_only)],
+        dependencies=[Depends(guard), Depends(known_parameters_only)],
         responses=_ERRORS,
     )
-    api = _Endpoints(QueryDatabase(target), clock)
+    api = _Endpoints(database, clock)
     routes = (
         ("/decisions", api.decisions, DecisionPage, _PAGE),
         ("/decisions/{correlation_id:path}", api.decision, DecisionDetail, _MISSING),
@@ -147,7 +146,7 @@ class _Endpoints:
     async def decision(self, correlation_id: Annotated[str, Path()]) -> Response:
         """One decision: its row and its envelope as published."""
         key = text_param(correlation_id, "correlation_id", MAX_CORRELATION_ID)
-        async with _reading(self._database) as connection:
+        async with reading(self._database) as connection:
             row = (await connection.execute(statements.decision(key))).first()
         if row is None:
             raise HTTPException(404, "no decision has this correlation_id")
@@ -166,7 +165,7 @@ class _Endpoints:
         each with its consensus over the window."""
         window = window_param(since, until)
         start = window.since or (window.until or self._clock()) - DEFAULT_TICKER_WINDOW
-        async with _reading(self._database) as connection:
+        async with reading(self._database) as connection:
             items = await _top_tickers(connection, start, window.until, limit)
         until_shown = None if window.until is None else window.until.isoformat()
         body = {"since": start.isoformat(), "until": until_shown, "items": items}
@@ -189,13 +188,13 @@ class _Endpoints:
         since = now - timedelta(seconds=window_s)
         recent_filter = DecisionFilter(name)
         spike_filter = DecisionFilter(name, kind="spike", since=day_start)
-        async with _reading(self._database) as connection:
-            recent = await _rows(connection, statements.decisions(recent_filter, None, RECENT))
+        async with reading(self._database) as connection:
+            recent = await fetch_rows(connection, statements.decisions(recent_filter, None, RECENT))
             if not recent:
                 raise HTTPException(404, "no decision on this ticker")
-            daily = await _rows(connection, statements.daily(name, first_day))
-            (totals,) = await _rows(connection, statements.window(name, since))
-            spikes = await _rows(connection, statements.decisions(spike_filter, None, RECENT))
+            daily = await fetch_rows(connection, statements.daily(name, first_day))
+            (totals,) = await fetch_rows(connection, statements.window(name, since))
+            spikes = await fetch_rows(connection, statements.decisions(spike_filter, None, RECENT))
         mentions, window_totals = statements.totals_of(totals)
         body = {
             "ticker": name,
@@ -237,8 +236,8 @@ class _Endpoints:
         name: str,
     ) -> Response:
         after = None if cursor is None else decode_cursor(cursor)
-        async with _reading(self._database) as connection:
-            rows = await _rows(connection, statements.decisions(filters, after, limit + 1))
+        async with reading(self._database) as connection:
+            rows = await fetch_rows(connection, statements.decisions(filters, after, limit + 1))
         following = None
         if len(rows) > limit:
             rows = rows[:limit]
@@ -253,7 +252,7 @@ class _Endpoints:
         return Response(render.json_body(body), media_type=_JSON)
 
 
-async def _known_parameters_only(request: Request) -> None:
+async def known_parameters_only(request: Request) -> None:
     route = request.scope.get("route")
     if isinstance(route, APIRoute):
         known = (field.alias for field in route.dependant.query_params)
@@ -261,7 +260,7 @@ async def _known_parameters_only(request: Request) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _reading(database: QueryDatabase) -> AsyncIterator[AsyncConnection]:
+async def reading(database: QueryDatabase) -> AsyncIterator[AsyncConnection]:
     try:
         async with database.connect() as connection:
             yield connection
@@ -273,7 +272,7 @@ async def _reading(database: QueryDatabase) -> AsyncIterator[AsyncConnection]:
         ) from None
 
 
-async def _rows(
+async def fetch_rows(
     connection: AsyncConnection, statement: Statement, params: statements.Params | None = None
 ) -> Rows:
     return (await connection.execute(statement, params)).all()
@@ -289,13 +288,13 @@ async def _top_tickers(
     """The ranked tickers with their consensus: in one statement on PostgreSQL, in two on
     SQLite (see ``statements.top_tickers``)."""
     together = connection.dialect.name != "sqlite"
-    ranked = await _rows(
+    ranked = await fetch_rows(
         connection, *statements.top_tickers(since, until, limit, with_totals=together)
     )
     if together:
         return [_mentions(row) for row in ranked]
     names = [row._mapping["ticker"] for row in ranked]
-    sums = await _rows(connection, *statements.ticker_totals(names, since, until))
+    sums = await fetch_rows(connection, *statements.ticker_totals(names, since, until))
     by_name = {row._mapping["ticker"]: row for row in sums}
     # Rows are never deleted: every ticker ranked has its sums (counted again, so that its
     # mentions agree with them even if rows arrived between the two statements).

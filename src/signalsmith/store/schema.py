@@ -134,3 +134,40 @@ class TickerDayRow(_PostSums, Base):
     trade_date: Mapped[date] = mapped_column(Date, primary_key=True)
 
     __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy's own attribute
+
+
+class InsightRow(Base):
+    """One market insight (a ``decisions`` row of kind ``insight``) with what an insight says:
+    its text, the trend read, its candles and its indicators. The store's writer derives it from
+    the envelope in the transaction that inserts the decision row; ``/api/insights`` reads it."""
+
+    __tablename__ = "insights"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    correlation_id: Mapped[str] = mapped_column(String(64), unique=True)
+    product_id: Mapped[str] = mapped_column(String(32))
+    trade_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))  # ok | degraded
+    verdict: Mapped[str] = mapped_column(String(8))
+    confidence: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    direction: Mapped[str | None] = mapped_column(String(16))  # up | down | sideways
+    strength: Mapped[float | None] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    prompt: Mapped[str | None] = mapped_column(String(64))
+    granularity: Mapped[str | None] = mapped_column(String(16))
+    candles: Mapped[int | None] = mapped_column(Integer)
+    candle_source: Mapped[str | None] = mapped_column(String(16))
+    last_candle: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    models: Mapped[str] = mapped_column(String(1024), default="")
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    indicators: Mapped[str] = mapped_column(Text)  # JSON object: name -> value
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_insights_product_published", "product_id", "published_at", "id"),
+        Index("ix_insights_published", "published_at", "id"),
+    )

@@ -1,12 +1,13 @@
 """Write decision rows to SQL, each correlation id once, and the store consumer's committer:
-a batch's rows, and what the new ones add to the summary tables, in one transaction; once it is
-committed, the batch's dead letters and acknowledgements in one MULTI/EXEC. A redelivered
-entry's row is already there: nothing changes.
+a batch's rows, what the new ones add to the summary tables, and the new insights' own rows
+(``insights``), in one transaction; once it is committed, the batch's dead letters and
+acknowledgements in one MULTI/EXEC. A redelivered entry's row is already there: nothing
+changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import cast
 
 from redis.typing import EncodableT, FieldT
@@ -19,24 +20,29 @@ from signalsmith.engine.outcome import Commit
 from signalsmith.redisclient import RedisClient
 from signalsmith.source.redis_streams import GroupRef
 from signalsmith.store.database import DatabaseTarget, create_engine, database_errors
+from signalsmith.store.insight_rows import insight_row
 from signalsmith.store.rows import DecisionValues
-from signalsmith.store.schema import DecisionRow
+from signalsmith.store.schema import DecisionRow, InsightRow
 from signalsmith.store.summary import HOURS, SUMMARIES, add_sums, summed
 
 SQLITE_MAX_PARAMETERS = 32_766  # bound parameters in one statement (PostgreSQL's is 32,767)
 _TABLE = cast(Table, DecisionRow.__table__)
 CHUNK_ROWS = SQLITE_MAX_PARAMETERS // len(_TABLE.columns)
 CHUNK_SUMS = SQLITE_MAX_PARAMETERS // len(HOURS.columns)
+_INSIGHTS = cast(Table, InsightRow.__table__)
+CHUNK_INSIGHTS = SQLITE_MAX_PARAMETERS // len(_INSIGHTS.columns)
 
 
 class RowWriter:
     """Inserts rows into ``decisions``, skipping any whose correlation id is stored already,
-    and adds the new ones to the summary tables (``store.summary``)."""
+    adds the new ones to the summary tables (``store.summary``), and gives each new insight
+    its row in ``insights``."""
 
     def __init__(self, engine: AsyncEngine, target: DatabaseTarget) -> None:
         self._engine = engine
         self._target = target
         self._insert = _insert_new(engine.dialect.name)
+        self._insert_insights = _insert_insights(engine.dialect.name)
         self._summaries = [(s, add_sums(engine.dialect.name, s)) for s in SUMMARIES]
 
     @classmethod
@@ -61,6 +67,8 @@ class RowWriter:
                 new = await self._insert_rows(connection, ordered)
                 for summary, add in self._summaries:
                     await _execute_chunked(connection, add, summed(summary, new), CHUNK_SUMS)
+                insights = [insight_row(row) for row in new if row["kind"] == "insight"]
+                await _execute_chunked(connection, self._insert_insights, insights, CHUNK_INSIGHTS)
         return len(new)
 
     async def _insert_rows(
@@ -76,7 +84,10 @@ class RowWriter:
 
 
 async def _execute_chunked(
-    connection: AsyncConnection, statement: Insert, values: Sequence[dict[str, object]], size: int
+    connection: AsyncConnection,
+    statement: Insert,
+    values: Sequence[Mapping[str, object]],
+    size: int,
 ) -> None:
     for first in range(0, len(values), size):
         await connection.execute(statement, values[first : first + size])
@@ -88,6 +99,13 @@ def _insert_new(dialect: str) -> ReturningInsert[str]:
     insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
     statement = insert(_TABLE).on_conflict_do_nothing(index_elements=[_TABLE.c.correlation_id])
     return statement.returning(_TABLE.c.correlation_id)
+
+
+def _insert_insights(dialect: str) -> Insert:
+    """Insights of new decision rows only: a conflict here would be a row inserted outside the
+    writer, which is left as it is."""
+    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    return insert(_INSIGHTS).on_conflict_do_nothing(index_elements=[_INSIGHTS.c.correlation_id])
 
 
 class SqlCommitter:

@@ -1,0 +1,160 @@
+"""Market requests over HTTP: ``POST /api/insights`` queues one on MARKET_STREAM and answers at
+once; ``GET /api/insights/{correlation_id}`` asks here where a request without a stored insight
+stands.
+
+A queued request is remembered under ``<INSIGHT_REQUEST_PREFIX>:<correlation id>`` (its stream
+entry id, for INSIGHT_REQUEST_TTL_S):
+
+1. ``SET key queued NX EX ttl``: a correlation id already queued is not queued again (a client
+   retrying its POST gets the same answer, and the pipeline computes the insight once);
+2. ``XADD`` the request (seed 001's payload, one ``data`` JSON field);
+3. ``SET key <entry id> XX KEEPTTL``, so a request that failed can be found among the dead
+   letters written after it.
+
+A failed XADD deletes the key again. The three steps touch two keys that a Redis Cluster may
+hold on two nodes, so they are not one transaction: a crash between 1 and 2 leaves a key saying
+"queued" for a request that never was, until the key expires (the POST itself failed, so the
+client knows to send it again, under a new id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Literal, cast
+
+from pydantic_core import from_json, to_json
+
+from signalsmith.errors import PoisonInput
+from signalsmith.market.requests import MarketRequest, request_from_values
+from signalsmith.redisclient import RedisClient, redis_errors
+
+QUEUED: Final = b"queued"
+DEAD_LETTERS_SEARCHED: Final = 1_000  # dead letters written after a request, newest first
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeConfig:
+    stream: str  # MARKET_STREAM
+    dead_letter_stream: str
+    max_body_bytes: int
+    key_prefix: str
+    ttl_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    correlation_id: str
+    entry_id: str | None  # None: queued by an earlier POST with this id
+    product_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestState:
+    """Where a request without a stored insight stands."""
+
+    state: Literal["pending", "failed"]
+    reason: str = ""
+    detail: str = ""
+
+
+class InsightIntake:
+    """Queues requests from HTTP bodies and finds what became of them. Its Redis client is made
+    on first use, on the event loop that uses it (the HTTP thread's)."""
+
+    def __init__(self, config: IntakeConfig, connect: Callable[[], RedisClient]) -> None:
+        self._config = config
+        self._connect = connect
+        self._client: RedisClient | None = None
+        self._keeper: asyncio.Task[None] | None = None
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self._config.max_body_bytes
+
+    @property
+    def _redis(self) -> RedisClient:
+        if self._client is None:
+            self._client = self._connect()
+            self._keeper = asyncio.get_running_loop().create_task(self._close_at_loop_end())
+        return self._client
+
+    async def _close_at_loop_end(self) -> None:
+        """Closes the client when the loop's runner cancels what is left at shutdown (the HTTP
+        thread's does), in the loop its connections belong to."""
+        try:
+            await asyncio.Event().wait()
+        finally:
+            client, self._client = self._client, None
+            if client is not None:
+                await client.aclose()
+
+    async def submit(self, body: bytes) -> Queued:
+        """Queue the request in ``body``. Raises ``PoisonInput`` for a body that is no request
+        and ``TransientError`` when Redis cannot take it now."""
+        request = parse_body(body, self._config.max_body_bytes)
+        key = self._key(request.correlation_id)
+        with redis_errors("queueing a market request"):
+            if not await self._redis.set(key, QUEUED, nx=True, ex=self._config.ttl_s):
+                return Queued(request.correlation_id, None, request.product_id)
+            try:
+                entry_id = await self._xadd(request)
+            except BaseException:
+                await self._redis.delete(key)
+                raise
+            await self._redis.set(key, entry_id, xx=True, keepttl=True)
+        return Queued(request.correlation_id, entry_id, request.product_id)
+
+    async def state(self, correlation_id: str) -> RequestState | None:
+        """``pending`` while the request waits or is being computed, ``failed`` once it was
+        dead-lettered (with the reason); None for an id not queued here (or long ago)."""
+        with redis_errors("reading a market request's state"):
+            value = await self._redis.get(self._key(correlation_id))
+            if value is None:
+                return None
+            if value == QUEUED:
+                return RequestState("pending")
+            entry_id = value.decode() if isinstance(value, bytes) else str(value)
+            return await self._dead_letter(entry_id) or RequestState("pending")
+
+    async def _xadd(self, request: MarketRequest) -> str:
+        data = to_json(request.model_dump(exclude_none=True)).decode()
+        # Never trimmed here: an input stream loses only what its consumers acknowledged.
+        entry_id = await self._redis.xadd(self._config.stream, {"data": data})
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def _dead_letter(self, entry_id: str) -> RequestState | None:
+        """The dead letter of the request queued as ``entry_id``, among those written since."""
+        letters = cast(
+            list[tuple[bytes, dict[bytes, bytes]]],
+            await self._redis.xrevrange(
+                self._config.dead_letter_stream, max="+", min=entry_id, count=DEAD_LETTERS_SEARCHED
+            ),
+        )
+        wanted = entry_id.encode()
+        for _, fields in letters:
+            if fields.get(b"entry_id") == wanted:
+                reason = fields.get(b"reason", b"").decode("utf-8", "replace")
+                detail = fields.get(b"detail", b"").decode("utf-8", "replace")
+                return RequestState("failed", reason, detail)
+        return None
+
+    def _key(self, correlation_id: str) -> str:
+        return f"{self._config.key_prefix}:{correlation_id}"
+
+
+def parse_body(body: bytes, limit: int) -> MarketRequest:
+    """The request a POST body holds: a JSON object with seed 001's fields; without a
+    ``correlation_id`` it gets a new one."""
+    if len(body) > limit:
+        raise PoisonInput("oversize", f"{len(body)} bytes, limit {limit}")
+    try:
+        values = from_json(body, allow_inf_nan=False)
+    except ValueError as exc:
+        raise PoisonInput("bad_request", f"not JSON: {str(exc)[:200]}") from None
+    if not isinstance(values, dict):
+        raise PoisonInput("bad_request", f"a JSON object is needed, not {type(values).__name__}")
+    values.setdefault("correlation_id", uuid.uuid4().hex)
+    return request_from_values(values)

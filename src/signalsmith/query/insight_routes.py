@@ -1,0 +1,225 @@
+"""/api/insights: market insights from the store (a page, or one by correlation id), and
+``POST`` to ask for one (queued on MARKET_STREAM, answered 202 at once).
+
+``GET /api/insights/{correlation_id}``: 200 with the insight once stored; before that, for a
+request queued over HTTP, 202 ``{"state": "pending"}`` while it waits or is computed, and 200
+``{"state": "failed", "reason", "detail"}`` once it was dead-lettered; 404 for an id unknown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Final
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from signalsmith.errors import PoisonInput, TransientError
+from signalsmith.market.intake import InsightIntake, Queued
+from signalsmith.query import render
+from signalsmith.query.access import ApiAccess, Credentials
+from signalsmith.query.cursor import Position, decode_cursor, encode_cursor
+from signalsmith.query.database import QueryDatabase
+from signalsmith.query.insight_statements import (
+    INSIGHT_NAMES,
+    InsightFilter,
+    insight,
+    insights,
+)
+from signalsmith.query.models import InsightDetail, InsightPage, Problem, QueuedInsight
+from signalsmith.query.params import STATUSES, VERDICTS, choice_param, text_param, window_param
+from signalsmith.query.routes import (
+    MAX_CORRELATION_ID,
+    Cursor,
+    Format,
+    PageSize,
+    Since,
+    TickerQuery,
+    Until,
+    fetch_rows,
+    known_parameters_only,
+    reading,
+)
+from signalsmith.query.statements import AnyRow
+
+_JSON: Final = "application/json"
+_CSV: Final = "text/csv; charset=utf-8"
+_RETRY_AFTER_S: Final = "1"
+_ROW_NAMES: Final = tuple(name for name in INSIGHT_NAMES if name != "indicators")
+_ERRORS: Final[dict[int | str, dict[str, object]]] = {
+    401: {"model": Problem, "description": "API_TOKEN required (server not on loopback)"},
+    503: {"model": Problem, "description": "the store or Redis cannot answer now"},
+}
+
+
+def insight_router(
+    database: QueryDatabase | None, intake: InsightIntake | None, access: ApiAccess
+) -> APIRouter:
+    """The /api/insights routes: reading them needs the store (``database``), asking for one
+    needs the market pipeline's stream (``intake``)."""
+
+    async def guard(credentials: Credentials) -> None:
+        access.check(credentials)
+
+    router = APIRouter(
+        prefix="/api",
+        tags=["insights"],
+        dependencies=[Depends(guard), Depends(known_parameters_only)],
+        responses=_ERRORS,
+    )
+    api = _Insights(database, intake)
+    if database is not None:
+        router.add_api_route(
+            "/insights",
+            api.page,
+            methods=["GET"],
+            response_model=InsightPage,
+            responses={200: {"content": {"text/csv": {}}}},
+        )
+    if database is not None or intake is not None:
+        router.add_api_route(
+            "/insights/{correlation_id:path}",
+            api.one,
+            methods=["GET"],
+            response_model=InsightDetail,
+            responses={202: {"model": QueuedInsight}, 404: {"model": Problem}},
+        )
+    if intake is not None:
+        router.add_api_route(
+            "/insights",
+            api.ask,
+            methods=["POST"],
+            status_code=202,
+            response_model=QueuedInsight,
+            responses={413: {"model": Problem}, 422: {"model": Problem}},
+        )
+    return router
+
+
+class _Insights:
+    def __init__(self, database: QueryDatabase | None, intake: InsightIntake | None) -> None:
+        self._database = database
+        self._intake = intake
+
+    async def page(
+        self,
+        *,
+        product: TickerQuery = None,
+        status: Annotated[str | None, Query(description=" | ".join(STATUSES))] = None,
+        verdict: Annotated[str | None, Query(description="BUY | SELL | HOLD")] = None,
+        since: Since = None,
+        until: Until = None,
+        limit: PageSize = 100,
+        cursor: Cursor = None,
+        format: Format = "json",
+    ) -> Response:
+        """Insights newest first (published_at, then id), filtered, a page at a time."""
+        assert self._database is not None  # routed only with a store
+        window = window_param(since, until)
+        filters = InsightFilter(
+            product_id=None if product is None else product.upper().replace("/", "-"),
+            status=choice_param(status, "status", STATUSES),
+            verdict=choice_param(verdict, "verdict", VERDICTS),
+            since=window.since,
+            until=window.until,
+        )
+        after = None if cursor is None else decode_cursor(cursor)
+        async with reading(self._database) as connection:
+            rows = await fetch_rows(connection, insights(filters, after, limit + 1))
+        following = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]._mapping
+            following = encode_cursor(Position(render.utc(last["published_at"]), last["id"]))
+        if format == "csv":
+            headers = {"Content-Disposition": 'attachment; filename="insights.csv"'}
+            if following is not None:
+                headers["X-Next-Cursor"] = following
+            chunks = render.csv_chunks(rows, INSIGHT_NAMES)
+            return StreamingResponse(chunks, media_type=_CSV, headers=headers)
+        body = {"items": [_item(row) for row in rows], "next_cursor": following}
+        return Response(render.json_body(body), media_type=_JSON)
+
+    async def one(self, correlation_id: Annotated[str, Path()]) -> Response:
+        """One insight with its indicators and envelope; 202 while a request queued over HTTP
+        is still pending."""
+        key = text_param(correlation_id, "correlation_id", MAX_CORRELATION_ID)
+        if self._database is not None:
+            async with reading(self._database) as connection:
+                row = (await connection.execute(insight(key))).first()
+            if row is not None:
+                body = _item(row)
+                body["envelope"] = render.envelope(row._mapping["envelope"])
+                return Response(render.json_body(body), media_type=_JSON)
+        state = None
+        if self._intake is not None:
+            with _redis_unavailable():
+                state = await self._intake.state(key)
+        if state is None:
+            raise HTTPException(404, "no insight and no pending request has this correlation_id")
+        shown = {"correlation_id": key, "state": state.state}
+        if state.state == "failed":
+            return _json({**shown, "reason": state.reason, "detail": state.detail}, 200)
+        return _json(shown, 202, {"Retry-After": _RETRY_AFTER_S})
+
+    async def ask(self, request: Request) -> Response:
+        """Queue a market request (seed 001's payload: ``product_id``, optional
+        ``correlation_id``, ``prompt``, ``granularity``, ``lookback``, ``candles``) and answer
+        at once with its correlation id; the insight is at ``/api/insights/{correlation_id}``
+        when ready. A correlation id already queued is not queued again."""
+        assert self._intake is not None  # routed only with the market pipeline
+        body = await _body(request, self._intake.max_body_bytes)
+        with _redis_unavailable():
+            try:
+                queued = await self._intake.submit(body)
+            except PoisonInput as exc:
+                raise HTTPException(422, f"{exc.reason}: {exc.detail}") from None
+        location = f"/api/insights/{queued.correlation_id}"
+        return _json(_queued(queued, location), 202, {"Location": location})
+
+
+def _item(row: AnyRow) -> render.Item:
+    item = render.item(row, _ROW_NAMES)
+    item["indicators"] = json.loads(row._mapping["indicators"])
+    return item
+
+
+def _queued(queued: Queued, location: str) -> dict[str, object]:
+    return {
+        "correlation_id": queued.correlation_id,
+        "product_id": queued.product_id,
+        "state": "pending",
+        "queued": queued.entry_id is not None,
+        "entry_id": queued.entry_id,
+        "result": location,
+    }
+
+
+def _json(
+    body: Mapping[str, object], status: int, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(render.json_body(body), status_code=status, media_type=_JSON, headers=headers)
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"the body is larger than {limit} bytes")
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > limit:
+            raise HTTPException(413, f"the body is larger than {limit} bytes")
+    return bytes(received)
+
+
+@contextlib.contextmanager
+def _redis_unavailable() -> Iterator[None]:
+    """``TransientError`` (Redis down) as a 503 with Retry-After."""
+    try:
+        yield
+    except TransientError as exc:
+        raise HTTPException(503, str(exc), {"Retry-After": _RETRY_AFTER_S}) from None
