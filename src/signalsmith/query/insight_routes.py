@@ -13,14 +13,13 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Final
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from signalsmith.errors import PoisonInput, TransientError
 from signalsmith.market.intake import InsightIntake, Queued
 from signalsmith.query import render
-from signalsmith.query.access import ApiAccess, Credentials
-from signalsmith.query.cursor import Position, decode_cursor, encode_cursor
+from signalsmith.query.access import ApiAccess
+from signalsmith.query.cursor import decode_cursor
 from signalsmith.query.database import QueryDatabase
 from signalsmith.query.insight_statements import (
     INSIGHT_NAMES,
@@ -38,8 +37,9 @@ from signalsmith.query.routes import (
     Since,
     TickerQuery,
     Until,
+    api_router,
     fetch_rows,
-    known_parameters_only,
+    page_response,
     reading,
 )
 from signalsmith.query.statements import AnyRow
@@ -48,10 +48,6 @@ _JSON: Final = "application/json"
 _CSV: Final = "text/csv; charset=utf-8"
 _RETRY_AFTER_S: Final = "1"
 _ROW_NAMES: Final = tuple(name for name in INSIGHT_NAMES if name != "indicators")
-_ERRORS: Final[dict[int | str, dict[str, object]]] = {
-    401: {"model": Problem, "description": "API_TOKEN required (server not on loopback)"},
-    503: {"model": Problem, "description": "the store or Redis cannot answer now"},
-}
 
 
 def insight_router(
@@ -59,16 +55,7 @@ def insight_router(
 ) -> APIRouter:
     """The /api/insights routes: reading them needs the store (``database``), asking for one
     needs the market pipeline's stream (``intake``)."""
-
-    async def guard(credentials: Credentials) -> None:
-        access.check(credentials)
-
-    router = APIRouter(
-        prefix="/api",
-        tags=["insights"],
-        dependencies=[Depends(guard), Depends(known_parameters_only)],
-        responses=_ERRORS,
-    )
+    router = api_router(access, "insights")
     api = _Insights(database, intake)
     if database is not None:
         router.add_api_route(
@@ -128,19 +115,9 @@ class _Insights:
         after = None if cursor is None else decode_cursor(cursor)
         async with reading(self._database) as connection:
             rows = await fetch_rows(connection, insights(filters, after, limit + 1))
-        following = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            last = rows[-1]._mapping
-            following = encode_cursor(Position(render.utc(last["published_at"]), last["id"]))
-        if format == "csv":
-            headers = {"Content-Disposition": 'attachment; filename="insights.csv"'}
-            if following is not None:
-                headers["X-Next-Cursor"] = following
-            chunks = render.csv_chunks(rows, INSIGHT_NAMES)
-            return StreamingResponse(chunks, media_type=_CSV, headers=headers)
-        body = {"items": [_item(row) for row in rows], "next_cursor": following}
-        return Response(render.json_body(body), media_type=_JSON)
+        return page_response(
+            rows, limit, form=format, name="insights", names=INSIGHT_NAMES, item=_item
+        )
 
     async def one(self, correlation_id: Annotated[str, Path()]) -> Response:
         """One insight with its indicators and envelope; 202 while a request queued over HTTP

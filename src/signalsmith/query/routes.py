@@ -84,16 +84,7 @@ def query_router(
     database: QueryDatabase, access: ApiAccess, *, clock: Callable[[], datetime] = utc_now
 ) -> APIRouter:
     """The /api routes over the store ``database`` reads."""
-
-    async def guard(credentials: Credentials) -> None:
-        access.check(credentials)
-
-    router = APIRouter(
-        prefix="/api",
-        tags=["query"],
-        dependencies=[Depends(guard), Depends(known_parameters_only)],
-        responses=_ERRORS,
-    )
+    router = api_router(access, "query")
     api = _Endpoints(database, clock)
     routes = (
         ("/decisions", api.decisions, DecisionPage, _PAGE),
@@ -238,18 +229,46 @@ class _Endpoints:
         after = None if cursor is None else decode_cursor(cursor)
         async with reading(self._database) as connection:
             rows = await fetch_rows(connection, statements.decisions(filters, after, limit + 1))
-        following = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            last = rows[-1]._mapping
-            following = encode_cursor(Position(render.utc(last["published_at"]), last["id"]))
-        if form == "csv":
-            headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
-            if following is not None:
-                headers["X-Next-Cursor"] = following
-            return StreamingResponse(render.csv_chunks(rows), media_type=_CSV, headers=headers)
-        body = {"items": [render.item(row) for row in rows], "next_cursor": following}
-        return Response(render.json_body(body), media_type=_JSON)
+        return page_response(rows, limit, form=form, name=name)
+
+
+def page_response(
+    rows: Rows,
+    limit: int,
+    *,
+    form: Literal["json", "csv"],
+    name: str,
+    names: Sequence[str] = statements.ROW_NAMES,
+    item: Callable[[AnyRow], render.Item] = render.item,
+) -> Response:
+    """A page of at most ``limit`` of ``rows`` (read one more, to know whether another page
+    follows) as JSON items or as CSV columns ``names``, with the next page's cursor."""
+    following = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]._mapping
+        following = encode_cursor(Position(render.utc(last["published_at"]), last["id"]))
+    if form == "csv":
+        headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+        if following is not None:
+            headers["X-Next-Cursor"] = following
+        return StreamingResponse(render.csv_chunks(rows, names), media_type=_CSV, headers=headers)
+    body = {"items": [item(row) for row in rows], "next_cursor": following}
+    return Response(render.json_body(body), media_type=_JSON)
+
+
+def api_router(access: ApiAccess, tag: str) -> APIRouter:
+    """A router under /api that checks who asks (``access``) and refuses unknown parameters."""
+
+    async def guard(credentials: Credentials) -> None:
+        access.check(credentials)
+
+    return APIRouter(
+        prefix="/api",
+        tags=[tag],
+        dependencies=[Depends(guard), Depends(known_parameters_only)],
+        responses=_ERRORS,
+    )
 
 
 async def known_parameters_only(request: Request) -> None:
