@@ -84,10 +84,12 @@ def run(
     config: ConfigOption = None,
 ) -> None:
     """Run every enabled pipeline, the SQL store and the HTTP API (/api, /health, /metrics)."""
-    from signalsmith.demo import DemoStreams, demo_sidecar
+    from signalsmith.demo import DemoStreams, demo_candles, demo_sidecar
     from signalsmith.service import RunOptions, run_service
 
     settings, scrubber = _setup(config)
+    if demo and settings.market_candles is None:  # requests for the demo's products work offline
+        settings = settings.model_copy(update={"market_candles": demo_candles()})
     chosen = frozenset(name.strip() for name in (only or "").split(",") if name.strip())
     if workers > 1:
         from signalsmith.supervise import run_workers

@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from importlib.resources import files
+from pathlib import Path
 from typing import Any, cast
 
 from rich.console import Console
@@ -89,6 +90,11 @@ class DemoStreams:
 
 
 DEMO_PRODUCTS = ("BTC-USD", "ETH-USD", "SOL-USD")
+
+
+def demo_candles() -> Path:
+    """The bundled candle files' directory (``<PRODUCT>.csv``), MARKET_CANDLES of the demo."""
+    return Path(str(files("signalsmith").joinpath("data", "candles")))
 
 
 def demo_requests() -> Iterator[dict[str, str]]:
