@@ -34,6 +34,7 @@ class Status(StrEnum):
     DEGRADED = "degraded"
     ABSTAIN = "abstain"
     ERROR = "error"
+    EXPIRED = "expired"  # a strategy signal too old to act on when its turn came
 
 
 DIRECTION_OF: Mapping[Verdict, Direction] = {

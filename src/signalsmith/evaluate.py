@@ -267,7 +267,8 @@ def report(
     result: dict[str, object] = {
         "analyzer": analyzer,
         **classification(pairs),
-        "statuses": {status.value: statuses[status] for status in Status},
+        # an analysis' statuses (EXPIRED is the strategy pipeline's, for signals never rated)
+        "statuses": {status.value: statuses[status] for status in Status if status != "expired"},
         "elapsed_s": round(elapsed_s, 3),
         "texts_per_s": round(len(scored) / elapsed_s, 1) if elapsed_s > 0 else 0.0,
         "llm": llm_usage(scored),

@@ -246,6 +246,23 @@ class Settings(BaseSettings):
     insight_request_prefix: NonEmpty = "signalsmith:insight-requests"
     insight_request_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
 
+    # The strategy pipeline (seed 002): a trading system's signals on STRATEGY_STREAM -> rated
+    # signals on ENHANCED_STREAM. Its stream, group and dead letters follow the same pattern.
+    strategy_enabled: bool = True
+    strategy_stream: NonEmpty = "strategy-signals"
+    strategy_group: NonEmpty = "signalsmith-strategy"
+    strategy_dlq_stream: str = ""  # empty means "<STRATEGY_STREAM>:dlq"
+    strategy_max_in_flight: int = Field(default=64, ge=1, le=4_096)
+    enhanced_stream: NonEmpty = "enhanced-signals"
+    enhanced_maxlen: int = Field(default=100_000, ge=0)
+    strategy_max_age_s: float = Field(default=300.0, gt=0, le=30 * 86_400)
+    strategy_max_bars: int = Field(default=500, ge=0, le=10_000)
+    strategy_prompt_file: Path | None = None
+    # The seed's three files, kept by a fan-out consumer of ENHANCED_STREAM; none means
+    # <STATE_DIR>/llm_enhanced/.
+    csv_output_dir: Path | None = None
+    csv_group: NonEmpty = "signalsmith-csv"
+
     # Notifications: a fan-out consumer per channel of NOTIFY_URLS (apprise URLs separated by
     # commas, semicolons or spaces; empty: none) on each stream of NOTIFY_STREAMS, sending each
     # record whose decision.kind is in NOTIFY_KINDS once per channel.
@@ -367,6 +384,14 @@ class Settings(BaseSettings):
     @property
     def market_dead_letter_stream(self) -> str:
         return self.market_dlq_stream or f"{self.market_stream}:dlq"
+
+    @property
+    def strategy_dead_letter_stream(self) -> str:
+        return self.strategy_dlq_stream or f"{self.strategy_stream}:dlq"
+
+    @property
+    def csv_directory(self) -> Path:
+        return self.csv_output_dir or self.state_dir / "llm_enhanced"
 
     @property
     def store_dead_letter_stream(self) -> str:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, JsonValue
 
 Kind = Literal["post", "consensus", "spike", "insight", "strategy"]
 VerdictName = Literal["BUY", "SELL", "HOLD"]
-StatusName = Literal["ok", "degraded", "abstain", "error"]
+StatusName = Literal["ok", "degraded", "abstain", "error", "expired"]
 
 
 class Decision(BaseModel):

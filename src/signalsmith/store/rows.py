@@ -24,7 +24,7 @@ MAX_LISTED: Final = 64  # analyzers or models joined into one column
 MAX_TIMESTAMP_CHARS: Final = 64
 KINDS: Final = frozenset({"post", "consensus", "spike", "insight", "strategy"})
 VERDICTS: Final = frozenset({"BUY", "SELL", "HOLD"})
-STATUSES: Final = frozenset({"ok", "degraded", "abstain", "error"})
+STATUSES: Final = frozenset({"ok", "degraded", "abstain", "error", "expired"})
 INT32_MAX: Final = 2**31 - 1
 # No SQL text column takes NUL, and no UTF-8 encoder a lone surrogate (JSON may escape either).
 _UNSAFE = re.compile("[\x00\ud800-\udfff]")
