@@ -21,7 +21,7 @@ from signalsmith.source.redis_streams import GroupRef
 
 if TYPE_CHECKING:
     from signalsmith.analyze.llm.chain import LLMChain
-    from signalsmith.market.intake import InsightIntake
+    from signalsmith.intake import StreamIntake
     from signalsmith.store.database import DatabaseTarget
 
 _PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
@@ -64,7 +64,7 @@ class ServiceView:
     api_token: SecretStr | None = None  # API_TOKEN: masked in any repr, never shown
     require_token: bool = False  # HTTP_HOST is not loopback: /api needs the token
     # POST /api/insights, when the market pipeline runs here (its client made on first use).
-    intake: InsightIntake | None = None
+    insight_intake: StreamIntake | None = None
 
 
 class Cached(Generic[T]):
@@ -124,7 +124,7 @@ def create_app(view: ServiceView) -> FastAPI:
     async def metrics_() -> Response:
         return Response(metrics.get(), media_type=_PROMETHEUS)
 
-    if view.database is not None or view.intake is not None:
+    if view.database is not None or view.insight_intake is not None:
         _api(app, view)
     return app
 
@@ -144,7 +144,7 @@ def _api(app: FastAPI, view: ServiceView) -> None:
 
         database = QueryDatabase(view.database)
         app.include_router(query_router(database, access))
-    app.include_router(insight_router(database, view.intake, access))
+    app.include_router(insight_router(database, view.insight_intake, access))
 
 
 def _docs(app: FastAPI) -> None:

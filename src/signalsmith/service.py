@@ -44,7 +44,7 @@ from signalsmith.settings import Settings
 from signalsmith.source.redis_streams import GroupRef
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when the store runs or is queried
-    from signalsmith.market.intake import InsightIntake
+    from signalsmith.intake import StreamIntake
     from signalsmith.store.database import DatabaseTarget
 
 log = structlog.get_logger("signalsmith")
@@ -329,14 +329,15 @@ def _view(
         database=_queried(settings, engines),
         api_token=settings.api_token,
         require_token=not is_loopback(settings.http_host),
-        intake=_intake(settings, handle) if "market" in engines else None,
+        insight_intake=_insight_intake(settings, handle) if "market" in engines else None,
     )
 
 
-def _intake(settings: Settings, handle: RedisHandle) -> InsightIntake:
+def _insight_intake(settings: Settings, handle: RedisHandle) -> StreamIntake:
     """POST /api/insights: requests queued on MARKET_STREAM with a client of their own, on the
     HTTP thread's event loop."""
-    from signalsmith.market.intake import InsightIntake, IntakeConfig
+    from signalsmith.intake import IntakeConfig, StreamIntake
+    from signalsmith.market.submission import market_submission
 
     config = IntakeConfig(
         stream=settings.market_stream,
@@ -345,7 +346,7 @@ def _intake(settings: Settings, handle: RedisHandle) -> InsightIntake:
         key_prefix=settings.insight_request_prefix,
         ttl_s=settings.insight_request_ttl_s,
     )
-    return InsightIntake(config, handle.connect)
+    return StreamIntake(config, handle.connect, market_submission)
 
 
 def _queried(settings: Settings, engines: Mapping[str, Engine]) -> DatabaseTarget | None:

@@ -16,7 +16,7 @@ from typing import Annotated, Final
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from signalsmith.errors import PoisonInput, TransientError
-from signalsmith.market.intake import InsightIntake, Queued
+from signalsmith.intake import Queued, StreamIntake
 from signalsmith.query import render
 from signalsmith.query.access import ApiAccess
 from signalsmith.query.cursor import decode_cursor
@@ -51,7 +51,7 @@ _ROW_NAMES: Final = tuple(name for name in INSIGHT_NAMES if name != "indicators"
 
 
 def insight_router(
-    database: QueryDatabase | None, intake: InsightIntake | None, access: ApiAccess
+    database: QueryDatabase | None, intake: StreamIntake | None, access: ApiAccess
 ) -> APIRouter:
     """The /api/insights routes: reading them needs the store (``database``), asking for one
     needs the market pipeline's stream (``intake``)."""
@@ -86,7 +86,7 @@ def insight_router(
 
 
 class _Insights:
-    def __init__(self, database: QueryDatabase | None, intake: InsightIntake | None) -> None:
+    def __init__(self, database: QueryDatabase | None, intake: StreamIntake | None) -> None:
         self._database = database
         self._intake = intake
 
@@ -153,7 +153,7 @@ class _Insights:
                 queued = await self._intake.submit(body)
             except PoisonInput as exc:
                 raise HTTPException(422, f"{exc.reason}: {exc.detail}") from None
-        location = f"/api/insights/{queued.correlation_id}"
+        location = f"/api/insights/{queued.key}"
         return _json(_queued(queued, location), 202, {"Location": location})
 
 
@@ -165,8 +165,8 @@ def _item(row: AnyRow) -> render.Item:
 
 def _queued(queued: Queued, location: str) -> dict[str, object]:
     return {
-        "correlation_id": queued.correlation_id,
-        "product_id": queued.product_id,
+        "correlation_id": queued.key,
+        "product_id": queued.subject,
         "state": "pending",
         "queued": queued.entry_id is not None,
         "entry_id": queued.entry_id,

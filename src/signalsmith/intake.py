@@ -1,13 +1,13 @@
-"""Market requests over HTTP: ``POST /api/insights`` queues one on MARKET_STREAM and answers at
-once; ``GET /api/insights/{correlation_id}`` asks here where a request without a stored insight
-stands.
+"""Requests over HTTP, queued on a pipeline's input stream: ``POST /api/insights`` (market
+requests) and ``POST /api/strategy-signals`` validate the body, queue it and answer at once;
+``state`` says where a request without a stored result stands.
 
-A queued request is remembered under ``<INSIGHT_REQUEST_PREFIX>:<correlation id>`` (its stream
-entry id, for INSIGHT_REQUEST_TTL_S):
+A queued request is remembered under ``<prefix>:<key>`` (its key: the correlation id or the
+signal id; its value: the stream entry id, for the configured TTL):
 
-1. ``SET key queued NX EX ttl``: a correlation id already queued is not queued again (a client
-   retrying its POST gets the same answer, and the pipeline computes the insight once);
-2. ``XADD`` the request (seed 001's payload, one ``data`` JSON field);
+1. ``SET key queued NX EX ttl``: a key already queued is not queued again (a client retrying
+   its POST gets the same answer, and the pipeline does the work once);
+2. ``XADD`` the request (one ``data`` JSON field, as the pipeline reads it);
 3. ``SET key <entry id> XX KEEPTTL``, so a request that failed can be found among the dead
    letters written after it.
 
@@ -20,15 +20,13 @@ client knows to send it again, under a new id).
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Literal, cast
+from typing import Any, Final, Literal, cast
 
-from pydantic_core import from_json, to_json
+from pydantic_core import from_json
 
 from signalsmith.errors import PoisonInput
-from signalsmith.market.requests import MarketRequest, request_from_values
 from signalsmith.redisclient import RedisClient, redis_errors
 
 QUEUED: Final = b"queued"
@@ -45,10 +43,22 @@ class IntakeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Submission:
+    """A request as it is queued: its key, its ``data`` field, and what it is about."""
+
+    key: str  # the correlation id, or the signal id
+    data: str  # JSON
+    subject: str  # the product or symbol
+
+
+@dataclass(frozen=True, slots=True)
 class Queued:
-    correlation_id: str
-    entry_id: str | None  # None: queued by an earlier POST with this id
-    product_id: str
+    key: str
+    entry_id: str | None  # None: queued by an earlier POST with this key
+    subject: str
+
+
+Parse = Callable[[Any], Submission]  # a parsed JSON body -> its submission, or PoisonInput
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +70,16 @@ class RequestState:
     detail: str = ""
 
 
-class InsightIntake:
+class StreamIntake:
     """Queues requests from HTTP bodies and finds what became of them. Its Redis client is made
     on first use, on the event loop that uses it (the HTTP thread's)."""
 
-    def __init__(self, config: IntakeConfig, connect: Callable[[], RedisClient]) -> None:
+    def __init__(
+        self, config: IntakeConfig, connect: Callable[[], RedisClient], parse: Parse
+    ) -> None:
         self._config = config
         self._connect = connect
+        self._parse = parse
         self._client: RedisClient | None = None
         self._keeper: asyncio.Task[None] | None = None
 
@@ -94,24 +107,24 @@ class InsightIntake:
     async def submit(self, body: bytes) -> Queued:
         """Queue the request in ``body``. Raises ``PoisonInput`` for a body that is no request
         and ``TransientError`` when Redis cannot take it now."""
-        request = parse_body(body, self._config.max_body_bytes)
-        key = self._key(request.correlation_id)
-        with redis_errors("queueing a market request"):
+        submission = self._parse(json_body(body, self._config.max_body_bytes))
+        key = self._key(submission.key)
+        with redis_errors("queueing a request"):
             if not await self._redis.set(key, QUEUED, nx=True, ex=self._config.ttl_s):
-                return Queued(request.correlation_id, None, request.product_id)
+                return Queued(submission.key, None, submission.subject)
             try:
-                entry_id = await self._xadd(request)
+                entry_id = await self._xadd(submission.data)
             except BaseException:
                 await self._redis.delete(key)
                 raise
             await self._redis.set(key, entry_id, xx=True, keepttl=True)
-        return Queued(request.correlation_id, entry_id, request.product_id)
+        return Queued(submission.key, entry_id, submission.subject)
 
-    async def state(self, correlation_id: str) -> RequestState | None:
-        """``pending`` while the request waits or is being computed, ``failed`` once it was
-        dead-lettered (with the reason); None for an id not queued here (or long ago)."""
-        with redis_errors("reading a market request's state"):
-            value = await self._redis.get(self._key(correlation_id))
+    async def state(self, key: str) -> RequestState | None:
+        """``pending`` while the request waits or is being worked on, ``failed`` once it was
+        dead-lettered (with the reason); None for a key not queued here (or long ago)."""
+        with redis_errors("reading a request's state"):
+            value = await self._redis.get(self._key(key))
             if value is None:
                 return None
             if value == QUEUED:
@@ -119,8 +132,7 @@ class InsightIntake:
             entry_id = value.decode() if isinstance(value, bytes) else str(value)
             return await self._dead_letter(entry_id) or RequestState("pending")
 
-    async def _xadd(self, request: MarketRequest) -> str:
-        data = to_json(request.model_dump(exclude_none=True)).decode()
+    async def _xadd(self, data: str) -> str:
         # Never trimmed here: an input stream loses only what its consumers acknowledged.
         entry_id = await self._redis.xadd(self._config.stream, {"data": data})
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
@@ -141,13 +153,12 @@ class InsightIntake:
                 return RequestState("failed", reason, detail)
         return None
 
-    def _key(self, correlation_id: str) -> str:
-        return f"{self._config.key_prefix}:{correlation_id}"
+    def _key(self, key: str) -> str:
+        return f"{self._config.key_prefix}:{key}"
 
 
-def parse_body(body: bytes, limit: int) -> MarketRequest:
-    """The request a POST body holds: a JSON object with seed 001's fields; without a
-    ``correlation_id`` it gets a new one."""
+def json_body(body: bytes, limit: int) -> dict[str, Any]:
+    """The JSON object a POST body holds."""
     if len(body) > limit:
         raise PoisonInput("oversize", f"{len(body)} bytes, limit {limit}")
     try:
@@ -156,5 +167,4 @@ def parse_body(body: bytes, limit: int) -> MarketRequest:
         raise PoisonInput("bad_request", f"not JSON: {str(exc)[:200]}") from None
     if not isinstance(values, dict):
         raise PoisonInput("bad_request", f"a JSON object is needed, not {type(values).__name__}")
-    values.setdefault("correlation_id", uuid.uuid4().hex)
-    return request_from_values(values)
+    return values
