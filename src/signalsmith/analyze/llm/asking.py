@@ -1,0 +1,153 @@
+"""Asking the shared provider chain one question (and its follow-ups), through the reply cache
+when there is one, and keeping the tally of what it cost: the market insight's and the
+strategy rating's asking. A reply is returned as text; judging it is the caller's."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+from signalsmith.analyze.llm.cache import CachedReply, question_key
+from signalsmith.analyze.llm.chain import FormatFor
+from signalsmith.analyze.llm.limits import estimate_tokens
+from signalsmith.analyze.llm.providers import ProviderConfig
+from signalsmith.analyze.llm.reuse import Answered
+
+if TYPE_CHECKING:
+    from signalsmith.analyze.llm.chain import LLMChain
+    from signalsmith.analyze.llm.reuse import Reuse
+    from signalsmith.observe.metrics import Metrics
+
+Messages = list[dict[str, str]]
+KEPT_CHARS: Final = 2_000  # of a rejected text, so one bad reply cannot bloat the envelope
+# A reasoning model's scratchpad before its answer; never part of the reply.
+_THINKING: Final = re.compile(r"^\s*<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A reply that failed its check, and why (kept for inspection, never published)."""
+
+    text: str
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AskOptions:
+    max_tokens: int
+    temperature: float
+
+
+@dataclass
+class Tally:
+    """What the asking has cost so far, and the replies it turned down."""
+
+    models: list[str] = field(default_factory=list)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    calls: int = 0
+    reused: int = 0
+    latency_ms: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+class Asker:
+    """One request's questions to the chain, through the reply cache when there is one."""
+
+    def __init__(
+        self,
+        chain: LLMChain,
+        options: AskOptions,
+        reuse: Reuse | None,
+        metrics: Metrics | None,
+        format_for: FormatFor | None = None,
+    ) -> None:
+        self._chain = chain
+        self._options = options
+        self._reuse = reuse
+        self._metrics = metrics
+        self._format_for = format_for or free_text
+        self.tally = Tally()
+
+    async def reply(self, messages: Messages) -> str | None:
+        """The reply's text (a reasoning block removed), or None when LLM_CACHE=readonly has
+        no answer and no provider may be asked."""
+        if self._reuse is None:
+            return self._paid(await self._call(messages))
+        params = {"max_tokens": self._options.max_tokens, "temperature": self._options.temperature}
+        question = question_key(None, (), messages, "", params)
+        cached = await self._reuse.cached(question, self._chain.providers)
+        if cached is not None:
+            self._count_cache("hit")
+            return self._free(cached)
+        if self._reuse.mode != "off":
+            self._count_cache("miss")
+        if self._reuse.readonly:
+            return None
+        asked, shared = await self._reuse.once(question, lambda: self._call(messages))
+        if shared:  # an identical request was asking the same question at the same time
+            self._count_cache("shared")
+            return self._free(_reply_of(asked))
+        await self._reuse.keep(question, asked.answer.provider, _reply_of(asked))
+        return self._paid(asked)
+
+    def reject(self, text: str, problems: Sequence[str]) -> None:
+        self.tally.rejected.append(Rejected(text[:KEPT_CHARS], tuple(problems)))
+
+    async def _call(self, messages: Messages) -> Answered:
+        started = time.perf_counter()
+        answer = await self._chain.complete(
+            messages, self._format_for, estimate_tokens(messages, self._options.max_tokens)
+        )
+        return Answered(answer, (time.perf_counter() - started) * 1000)
+
+    def _paid(self, asked: Answered) -> str:
+        answer, completion, tally = asked.answer, asked.answer.completion, self.tally
+        cost = answer.provider.cost(completion.tokens_in, completion.tokens_out)
+        tally.calls += 1
+        tally.models.append(f"{answer.provider.name}/{completion.model}")
+        tally.tokens_in += completion.tokens_in
+        tally.tokens_out += completion.tokens_out
+        tally.cost_usd += cost
+        tally.latency_ms += asked.latency_ms
+        tally.errors += answer.errors
+        if self._metrics is not None:
+            name, model = answer.provider.name, completion.model
+            self._metrics.llm_tokens.labels(name, model, "input").inc(completion.tokens_in)
+            self._metrics.llm_tokens.labels(name, model, "output").inc(completion.tokens_out)
+            self._metrics.llm_cost.labels(name, model).inc(cost)
+        return reply_text(completion.content)
+
+    def _free(self, reply: CachedReply) -> str:
+        self.tally.reused += 1
+        self.tally.models.append(f"{reply.provider}/{reply.model}")
+        return reply_text(reply.content)
+
+    def _count_cache(self, result: str) -> None:
+        if self._metrics is not None:
+            self._metrics.llm_cache.labels(result).inc()
+
+
+def free_text(_provider: ProviderConfig) -> Mapping[str, object] | None:
+    """No structured output: the reply is prose."""
+    return None
+
+
+def reply_text(content: str) -> str:
+    return _THINKING.sub("", content, count=1).strip()
+
+
+def _reply_of(asked: Answered) -> CachedReply:
+    completion = asked.answer.completion
+    return CachedReply(
+        provider=asked.answer.provider.name,
+        model=completion.model,
+        content=completion.content,
+        tokens_in=completion.tokens_in,
+        tokens_out=completion.tokens_out,
+    )
