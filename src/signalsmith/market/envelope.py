@@ -17,6 +17,7 @@ from signalsmith.envelopes import (
     SUMMARY_LIMIT,
     AgentSignalV1,
     EnvelopeV1,
+    Kind,
 )
 
 _DIRECTION = {"BUY": "BULLISH", "SELL": "BEARISH", "HOLD": "NEUTRAL"}
@@ -53,6 +54,7 @@ class InsightFacts:
     arena_id: str
     timings: Mapping[str, float]
     meta: Mapping[str, JsonValue]
+    kind: Kind = "insight"  # the strategy pipeline's envelopes share the shape: "strategy"
 
 
 def asset_class(product_id: str) -> str:
@@ -102,7 +104,7 @@ def insight_envelope(
                 "title": "",
             },
             "status": facts.status,
-            "kind": "insight",
+            "kind": facts.kind,
         },
         "published_at": facts.published_at.isoformat(),
         "correlation_id": facts.correlation_id,
