@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -65,6 +65,9 @@ class ServiceView:
     require_token: bool = False  # HTTP_HOST is not loopback: /api needs the token
     # POST /api/insights, when the market pipeline runs here (its client made on first use).
     insight_intake: StreamIntake | None = None
+    # GET /api/strategy-signals/stats: the signals pending in Redis (the strategy group's lag
+    # plus its pending entries), called on the HTTP thread's loop; None: shown as unknown.
+    strategy_pending: Callable[[], Awaitable[int | None]] | None = None
 
 
 class Cached(Generic[T]):
@@ -130,7 +133,8 @@ def create_app(view: ServiceView) -> FastAPI:
 
 
 def _api(app: FastAPI, view: ServiceView) -> None:
-    """/api: the query API over the store, and /api/insights (the store's insights, and market
+    """/api: the query API over the store (with the rated strategy signals and their
+    statistics, /api/strategy-signals), and /api/insights (the store's insights, and market
     requests queued over HTTP). SQLAlchemy loads only when there is a database to query (about
     20 MB resident)."""
     from signalsmith.query.access import ApiAccess
@@ -141,9 +145,11 @@ def _api(app: FastAPI, view: ServiceView) -> None:
     if view.database is not None:
         from signalsmith.query.database import QueryDatabase
         from signalsmith.query.routes import query_router
+        from signalsmith.query.strategy_routes import strategy_router
 
         database = QueryDatabase(view.database)
         app.include_router(query_router(database, access))
+        app.include_router(strategy_router(database, access, pending=view.strategy_pending))
     app.include_router(insight_router(database, view.insight_intake, access))
 
 

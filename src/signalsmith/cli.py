@@ -378,6 +378,51 @@ def db_backfill(
     )
 
 
+strategy_app = typer.Typer(no_args_is_help=True, help="The strategy pipeline's rated signals.")
+app.add_typer(strategy_app, name="strategy")
+STRATEGY_REDIS_TIMEOUT_S = 3.0  # then pending is shown as unknown
+
+
+@strategy_app.command("stats")
+def strategy_stats(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
+    per_strategy: Annotated[
+        bool, typer.Option("--per-strategy", help="Also count each strategy's signals.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Statistics of the rated strategy signals (SQL store) and of those pending (Redis)."""
+    from signalsmith.store.database import database_target
+    from signalsmith.strategy.stats import describe, stored_stats
+
+    settings, scrubber = _setup(config)
+    try:
+        target = database_target(settings)
+        pending = asyncio.run(_strategy_pending(settings))
+        stats = asyncio.run(stored_stats(target, pending, per_strategy=per_strategy))
+    except (ConfigError, TransientError) as exc:
+        raise _store_failed(exc, scrubber) from None
+    if as_json:
+        typer.echo(json.dumps(stats.as_json(), ensure_ascii=False))
+        return
+    typer.echo(f"strategy signals in {target.shown}")
+    for line in describe(stats):
+        typer.echo(line)
+
+
+async def _strategy_pending(settings: Settings) -> int | None:
+    """The strategy group's pending signals; None when Redis does not answer in time."""
+    from signalsmith.lifecycle import open_redis
+    from signalsmith.strategy.stats import pending_signals
+
+    stream, group = settings.strategy_stream, settings.strategy_group
+    try:
+        async with asyncio.timeout(STRATEGY_REDIS_TIMEOUT_S), open_redis(settings) as handle:
+            return await pending_signals(handle.client, stream, group)
+    except (TransientError, RedisError, OSError, TimeoutError):
+        return None
+
+
 @app.command("fake-llm")
 def fake_llm(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 8391,

@@ -78,9 +78,9 @@ async def test_migrations_apply_once_and_build_the_models_schema(database_url: s
     """Upgrading twice is fine (the second does nothing); the migrated schema is exactly the
     one the models declare (no drift between the table and its migration)."""
     target = parse_database_url(database_url)
-    assert await upgrade_database(target) == "0004"
+    assert await upgrade_database(target) == "0005"
     await upgrade(database_url)
-    assert await upgrade_database(target) == "0004"
+    assert await upgrade_database(target) == "0005"
     assert await _schema_drift(database_url) == []
     assert await count_decisions(database_url) == 0
 
@@ -440,7 +440,7 @@ def test_db_upgrade_command_shows_where_without_the_password(
         result = _cli(["db", "upgrade"], {**stream_env, "DATABASE_URL": url})
         assert result.returncode == 0, result.stderr
         assert "postgresql+asyncpg://postgres:***@" in result.stdout
-        assert "revision 0004" in result.stdout
+        assert "revision 0005" in result.stdout
         assert CANARY not in result.stdout + result.stderr
 
 

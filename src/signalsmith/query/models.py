@@ -147,5 +147,90 @@ class QueuedInsight(BaseModel):
     detail: str | None = None
 
 
+class StrategyRating(BaseModel):
+    """One rating of a strategy signal: the rules' or the model's."""
+
+    analyst: Literal["rules", "llm"]
+    model: str | None = Field(description='"rules", or provider/model')
+    rating: int | None = Field(description="1..10")
+    agreement: Literal["confirm", "caution", "reject"] | None
+    confidence: float | None
+    reasoning: str | None = Field(description="the model's; the rules' reasons joined")
+    risks: list[str] | None
+    key_factors: list[str] | None
+    tokens_in: int | None
+    tokens_out: int | None
+    cost_usd: float | None
+    latency_ms: float | None
+
+
+class StrategySignal(BaseModel):
+    """One decided strategy signal (``llm_enhancement_tasks``) with its ratings. Signals not
+    decided yet are pending in Redis, not here (see ``/api/strategy-signals/stats``)."""
+
+    id: int
+    signal_id: str
+    symbol: str
+    side: Literal["buy", "sell"] | None
+    strategy: str | None
+    price: float | None
+    signal_time: datetime | None
+    status: Literal["done", "failed", "expired"] = Field(
+        description="done: rated; failed: the model gave no valid rating (the rules' stands, "
+        "last_error says why); expired: too old when its turn came, not rated"
+    )
+    attempts: int | None = Field(description="deliveries of its stream entry")
+    received_at: datetime | None
+    processed_at: datetime | None
+    processing_ms: float | None
+    age_s: float | None = Field(description="its age when its turn came")
+    last_error: str | None
+    agreement: Literal["confirm", "caution", "reject"] | None = Field(description="the final one")
+    rating: int | None = Field(description="the final one, 1..10")
+    confidence: float | None = Field(description="the final one")
+    published_at: datetime = Field(description="when it was decided (pages are ordered by it)")
+    created_at: datetime = Field(description="when the store got it")
+    ratings: list[StrategyRating] = Field(description="the rules', then the model's")
+
+
+class StrategySignalDetail(StrategySignal):
+    envelope: dict[str, JsonValue] | None = Field(description="the v1 envelope as published")
+
+
+class StrategySignalPage(BaseModel):
+    items: list[StrategySignal]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next (older) page")
+
+
+class StrategyCounts(BaseModel):
+    """Counts of decided signals, from the store."""
+
+    processed: int = Field(description="status done")
+    failed: int
+    expired: int
+    total: int
+    avg_processing_ms: float | None = Field(description="of the processed signals")
+    rating_distribution: dict[str, int] = Field(description='final rating "1".."10" -> signals')
+    agreements: dict[str, int] = Field(description="final agreement -> signals")
+    llm_rated: int = Field(description="ratings given by a model")
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+
+
+class StrategyCountsOf(StrategyCounts):
+    strategy: str | None
+
+
+class StrategyStats(StrategyCounts):
+    pending: int | None = Field(
+        description="signals on STRATEGY_STREAM not decided yet (the strategy group's lag plus "
+        "its pending entries, from Redis); null when unknown"
+    )
+    strategies: list[StrategyCountsOf] | None = Field(
+        description="per strategy, with per_strategy=true; the most signals first"
+    )
+
+
 class Problem(BaseModel):
     detail: str

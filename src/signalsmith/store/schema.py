@@ -1,13 +1,24 @@
 """The store's tables: a row per decision (one per post and ticker, one per spike), with the
 columns users filter on and the envelope as published, and per ticker and hour the sums that
-rank tickers. Alembic migrations create them."""
+rank tickers; what insights and rated strategy signals say, in tables of their own. Alembic
+migrations create them."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Final
 
-from sqlalchemy import BigInteger, Date, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite's rowid alias must be INTEGER; PostgreSQL gets a 64-bit identity.
@@ -170,4 +181,76 @@ class InsightRow(Base):
     __table_args__ = (
         Index("ix_insights_product_published", "product_id", "published_at", "id"),
         Index("ix_insights_published", "published_at", "id"),
+    )
+
+
+class EnhancementTaskRow(Base):
+    """One strategy signal as it was decided (seed 002's ``llm_enhancement_tasks``): the signal,
+    the outcome (``done``: rated; ``failed``: a model was asked and gave no valid rating, the
+    rules' rating stands and ``last_error`` says why; ``expired``: too old when its turn came,
+    not rated), its timings and the final rating. The store's writer derives it from a
+    ``decisions`` row of kind ``strategy`` in the transaction that inserts that row.
+
+    A signal's ``pending`` and ``processing`` states live in Redis, not here: an entry of
+    STRATEGY_STREAM that the strategy group has not read yet, or read and not acknowledged yet.
+    It reaches SQL once decided; the statistics take pending from Redis
+    (``strategy.stats.pending_signals``)."""
+
+    __tablename__ = "llm_enhancement_tasks"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    signal_id: Mapped[str] = mapped_column(String(64), unique=True)  # the correlation id
+    symbol: Mapped[str] = mapped_column(String(32))  # the decision's ticker
+    side: Mapped[str | None] = mapped_column(String(8))  # buy | sell
+    strategy: Mapped[str | None] = mapped_column(String(64))
+    price: Mapped[float | None] = mapped_column(Float)
+    signal_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))  # done | failed | expired
+    attempts: Mapped[int | None] = mapped_column(Integer)  # deliveries of its stream entry
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    processing_ms: Mapped[float | None] = mapped_column(Float)
+    age_s: Mapped[float | None] = mapped_column(Float)  # its age when its turn came
+    last_error: Mapped[str | None] = mapped_column(Text)
+    agreement: Mapped[str | None] = mapped_column(String(16))  # confirm | caution | reject
+    rating: Mapped[int | None] = mapped_column(Integer)  # the final one, 1..10
+    confidence: Mapped[float | None] = mapped_column(Float)  # the final one, 0..1
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # decided
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # stored
+
+    # /api/strategy-signals reads pages newest first, as ranges of (..., published_at, id).
+    __table_args__ = (
+        Index("ix_llm_tasks_symbol_published", "symbol", "published_at", "id"),
+        Index("ix_llm_tasks_strategy_published", "strategy", "published_at", "id"),
+        Index("ix_llm_tasks_status_published", "status", "published_at", "id"),
+        Index("ix_llm_tasks_published", "published_at", "id"),
+    )
+
+
+class AnalysisResultRow(Base):
+    """One rating of a strategy signal (seed 002's ``llm_analysis_results``): the rules'
+    (``analyst = "rules"``, ``model = "rules"``) and, when a model rated it, the model's
+    (``analyst = "llm"``, ``model`` = provider/model, with its tokens, cost and latency). Kept
+    by the store's writer with the signal's ``llm_enhancement_tasks`` row."""
+
+    __tablename__ = "llm_analysis_results"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    signal_id: Mapped[str] = mapped_column(String(64))
+    analyst: Mapped[str] = mapped_column(String(16))  # rules | llm
+    model: Mapped[str | None] = mapped_column(String(256))
+    rating: Mapped[int | None] = mapped_column(Integer)  # 1..10
+    agreement: Mapped[str | None] = mapped_column(String(16))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    reasoning: Mapped[str | None] = mapped_column(Text)  # the model's; the rules' reasons joined
+    risks: Mapped[str | None] = mapped_column(Text)  # JSON list of strings
+    key_factors: Mapped[str | None] = mapped_column(Text)  # JSON list of strings
+    tokens_in: Mapped[int | None] = mapped_column(Integer)
+    tokens_out: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("signal_id", "analyst", name="uq_llm_analysis_results_signal_analyst"),
     )

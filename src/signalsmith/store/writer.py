@@ -1,7 +1,8 @@
 """Write decision rows to SQL, each correlation id once, and the store consumer's committer:
-a batch's rows, what the new ones add to the summary tables, and the new insights' own rows
-(``insights``), in one transaction; once it is committed, the batch's dead letters and
-acknowledgements in one MULTI/EXEC. A redelivered entry's row is already there: nothing
+a batch's rows, what the new ones add to the summary tables, and the new insights' and
+strategy signals' own rows (``insights``; ``llm_enhancement_tasks`` and
+``llm_analysis_results``), in one transaction; once it is committed, the batch's dead letters
+and acknowledgements in one MULTI/EXEC. A redelivered entry's row is already there: nothing
 changes.
 """
 
@@ -22,7 +23,8 @@ from signalsmith.source.redis_streams import GroupRef
 from signalsmith.store.database import DatabaseTarget, create_engine, database_errors
 from signalsmith.store.insight_rows import insight_row
 from signalsmith.store.rows import DecisionValues
-from signalsmith.store.schema import DecisionRow, InsightRow
+from signalsmith.store.schema import AnalysisResultRow, DecisionRow, EnhancementTaskRow, InsightRow
+from signalsmith.store.strategy_rows import strategy_rows
 from signalsmith.store.summary import HOURS, SUMMARIES, add_sums, summed
 
 SQLITE_MAX_PARAMETERS = 32_766  # bound parameters in one statement (PostgreSQL's is 32,767)
@@ -31,18 +33,27 @@ CHUNK_ROWS = SQLITE_MAX_PARAMETERS // len(_TABLE.columns)
 CHUNK_SUMS = SQLITE_MAX_PARAMETERS // len(HOURS.columns)
 _INSIGHTS = cast(Table, InsightRow.__table__)
 CHUNK_INSIGHTS = SQLITE_MAX_PARAMETERS // len(_INSIGHTS.columns)
+_TASKS = cast(Table, EnhancementTaskRow.__table__)
+_RESULTS = cast(Table, AnalysisResultRow.__table__)
+CHUNK_TASKS = SQLITE_MAX_PARAMETERS // len(_TASKS.columns)
+CHUNK_RESULTS = SQLITE_MAX_PARAMETERS // len(_RESULTS.columns)
 
 
 class RowWriter:
     """Inserts rows into ``decisions``, skipping any whose correlation id is stored already,
     adds the new ones to the summary tables (``store.summary``), and gives each new insight
-    its row in ``insights``."""
+    its row in ``insights`` and each new strategy signal its rows in ``llm_enhancement_tasks``
+    and ``llm_analysis_results``."""
 
     def __init__(self, engine: AsyncEngine, target: DatabaseTarget) -> None:
         self._engine = engine
         self._target = target
         self._insert = _insert_new(engine.dialect.name)
-        self._insert_insights = _insert_insights(engine.dialect.name)
+        self._insert_insights = _insert_derived(engine.dialect.name, _INSIGHTS, "correlation_id")
+        self._insert_tasks = _insert_derived(engine.dialect.name, _TASKS, "signal_id")
+        self._insert_results = _insert_derived(
+            engine.dialect.name, _RESULTS, "signal_id", "analyst"
+        )
         self._summaries = [(s, add_sums(engine.dialect.name, s)) for s in SUMMARIES]
 
     @classmethod
@@ -67,9 +78,20 @@ class RowWriter:
                 new = await self._insert_rows(connection, ordered)
                 for summary, add in self._summaries:
                     await _execute_chunked(connection, add, summed(summary, new), CHUNK_SUMS)
-                insights = [insight_row(row) for row in new if row["kind"] == "insight"]
-                await _execute_chunked(connection, self._insert_insights, insights, CHUNK_INSIGHTS)
+                await self._add_derived(connection, new)
         return len(new)
+
+    async def _add_derived(
+        self, connection: AsyncConnection, new: Sequence[DecisionValues]
+    ) -> None:
+        """The rows derived from new decisions: an insight's, a strategy signal's."""
+        insights = [insight_row(row) for row in new if row["kind"] == "insight"]
+        await _execute_chunked(connection, self._insert_insights, insights, CHUNK_INSIGHTS)
+        strategy = [strategy_rows(row) for row in new if row["kind"] == "strategy"]
+        tasks = [rows.task for rows in strategy]
+        await _execute_chunked(connection, self._insert_tasks, tasks, CHUNK_TASKS)
+        results = [result for rows in strategy for result in rows.results]
+        await _execute_chunked(connection, self._insert_results, results, CHUNK_RESULTS)
 
     async def _insert_rows(
         self, connection: AsyncConnection, ordered: Sequence[DecisionValues]
@@ -101,11 +123,11 @@ def _insert_new(dialect: str) -> ReturningInsert[str]:
     return statement.returning(_TABLE.c.correlation_id)
 
 
-def _insert_insights(dialect: str) -> Insert:
-    """Insights of new decision rows only: a conflict here would be a row inserted outside the
-    writer, which is left as it is."""
+def _insert_derived(dialect: str, table: Table, *key: str) -> Insert:
+    """Rows derived from new decision rows only: a conflict on ``key`` here would be a row
+    inserted outside the writer, which is left as it is."""
     insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
-    return insert(_INSIGHTS).on_conflict_do_nothing(index_elements=[_INSIGHTS.c.correlation_id])
+    return insert(table).on_conflict_do_nothing(index_elements=[table.c[name] for name in key])
 
 
 class SqlCommitter:
