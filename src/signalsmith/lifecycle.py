@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # the LLM stack (the openai SDK, aiohttp) loads only when a p
     from signalsmith.dedup import StoryIndex
     from signalsmith.market.finder import SourceFinder
     from signalsmith.market.llm_insight import InsightWriter
+    from signalsmith.market.scheduler import InsightScheduler
     from signalsmith.pipelines.market import CandleFinder, MarketConfig, ModelWriter
     from signalsmith.store.writer import RowWriter
 
@@ -266,6 +267,30 @@ def build_candle_finder(settings: Settings, redis: RedisClient | None) -> Source
             )
         )
     return SourceFinder(*sources)
+
+
+def build_scheduler(
+    settings: Settings, redis: RedisClient, metrics: Metrics
+) -> InsightScheduler | None:
+    """INSIGHT_SCHEDULE's requests on MARKET_STREAM, or None without a schedule. A malformed
+    schedule stops start-up; so does, on a Redis Cluster, a MARKET_STREAM without a hash tag
+    (the locks are written with the requests in one script, so they need the stream's slot)."""
+    from signalsmith.cluster import hash_tag, tagged
+    from signalsmith.market.schedule import parse_schedules
+    from signalsmith.market.scheduler import InsightScheduler
+
+    schedules = parse_schedules(settings.insight_schedule)
+    if not schedules:
+        return None
+    if settings.redis_cluster and hash_tag(settings.market_stream) is None:
+        example = tagged(settings.market_stream, "signalsmith")
+        raise ConfigError(
+            "MARKET_STREAM",
+            "REDIS_CLUSTER=true and INSIGHT_SCHEDULE writes its locks "
+            f"(<MARKET_STREAM>:schedule:...) with the requests, so it needs a hash tag: "
+            f"e.g. MARKET_STREAM={example}",
+        )
+    return InsightScheduler(redis, settings.market_stream, schedules, metrics=metrics)
 
 
 def market_config(settings: Settings) -> MarketConfig:

@@ -30,6 +30,7 @@ from signalsmith.lifecycle import (
     build_candle_finder,
     build_market,
     build_posts,
+    build_scheduler,
     build_store,
     group_ref,
     market_writer,
@@ -45,6 +46,7 @@ from signalsmith.source.redis_streams import GroupRef
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when the store runs or is queried
     from signalsmith.intake import StreamIntake
+    from signalsmith.market.scheduler import InsightScheduler
     from signalsmith.store.database import DatabaseTarget
 
 log = structlog.get_logger("signalsmith")
@@ -121,6 +123,8 @@ async def run_service(
             helpers.append(
                 asyncio.create_task(_heartbeat(settings, handle.client, stop, engines["posts"]))
             )
+        if built.scheduler is not None:  # --until-idle: the current tick only, fired first
+            helpers += await built.scheduler.start(stop, repeat=options.until_idle is None)
         settle_memory()
         stats = await _run_all(engines, stop, options)
         stop.set()
@@ -143,6 +147,7 @@ class _Built:
     engines: dict[str, Engine]
     refs: dict[str, GroupRef]
     stack: AnalyzerStack
+    scheduler: InsightScheduler | None = None  # INSIGHT_SCHEDULE, beside the market pipeline
 
 
 async def _build(
@@ -170,6 +175,7 @@ async def _build(
         candles = build_candle_finder(settings, redis)
         closing.push_async_callback(candles.aclose)
         built.engines["market"] = build_market(settings, redis, metrics, candles, model)
+        built.scheduler = build_scheduler(settings, redis, metrics)
         built.refs["market"] = GroupRef(
             settings.market_stream, settings.market_group, settings.consumer
         )

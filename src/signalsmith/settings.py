@@ -245,6 +245,11 @@ class Settings(BaseSettings):
     # <INSIGHT_REQUEST_PREFIX>:<correlation id>, so GET /api/insights/{id} can say "pending".
     insight_request_prefix: NonEmpty = "signalsmith:insight-requests"
     insight_request_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    # Requests made on a timer where the market pipeline runs: PRODUCTS@INTERVAL, several
+    # separated by ';' (e.g. "BTC-USD,ETH-USD@15m;SOL-USD@1h"). Ticks are aligned to UTC and
+    # each (product, tick) is queued by one process (market.scheduler); empty: none. Read at
+    # start-up of `run`, where a malformed one stops it.
+    insight_schedule: str = Field(default="", max_length=10_000)
 
     # The strategy pipeline (seed 002): a trading system's signals on STRATEGY_STREAM -> rated
     # signals on ENHANCED_STREAM. Its stream, group and dead letters follow the same pattern.

@@ -80,6 +80,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.scheduled_requests = Counter(
+            "signalsmith_scheduled_requests",
+            "Market requests of INSIGHT_SCHEDULE's ticks, by outcome (queued by this process,"
+            " taken: queued already by another, failed: Redis failed)",
+            ["outcome"],
+            registry=r,
+        )
         self._llm_series(r)
 
     def _engine_series(self, r: CollectorRegistry) -> None:
