@@ -19,7 +19,6 @@ client knows to send it again, under a new id).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
@@ -27,7 +26,7 @@ from typing import Any, Final, Literal, cast
 from pydantic_core import from_json
 
 from signalsmith.errors import PoisonInput
-from signalsmith.redisclient import RedisClient, redis_errors
+from signalsmith.redisclient import LoopClient, RedisClient, redis_errors
 
 QUEUED: Final = b"queued"
 DEAD_LETTERS_SEARCHED: Final = 1_000  # dead letters written after a request, newest first
@@ -78,10 +77,8 @@ class StreamIntake:
         self, config: IntakeConfig, connect: Callable[[], RedisClient], parse: Parse
     ) -> None:
         self._config = config
-        self._connect = connect
         self._parse = parse
-        self._client: RedisClient | None = None
-        self._keeper: asyncio.Task[None] | None = None
+        self._client = LoopClient(connect)
 
     @property
     def max_body_bytes(self) -> int:
@@ -89,20 +86,7 @@ class StreamIntake:
 
     @property
     def _redis(self) -> RedisClient:
-        if self._client is None:
-            self._client = self._connect()
-            self._keeper = asyncio.get_running_loop().create_task(self._close_at_loop_end())
-        return self._client
-
-    async def _close_at_loop_end(self) -> None:
-        """Closes the client when the loop's runner cancels what is left at shutdown (the HTTP
-        thread's does), in the loop its connections belong to."""
-        try:
-            await asyncio.Event().wait()
-        finally:
-            client, self._client = self._client, None
-            if client is not None:
-                await client.aclose()
+        return self._client.get()
 
     async def submit(self, body: bytes) -> Queued:
         """Queue the request in ``body``. Raises ``PoisonInput`` for a body that is no request

@@ -8,8 +8,9 @@ and "slot not covered" outside ``RedisError``, where every caller would miss an 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeAlias
 
 from redis.asyncio import Redis
@@ -92,3 +93,27 @@ def redis_errors(doing: str) -> Iterator[None]:
         yield
     except RedisError as exc:
         raise TransientError(f"Redis failed while {doing}: {type(exc).__name__}") from None
+
+
+class LoopClient:
+    """A client made on first use, on the event loop that uses it (the HTTP thread's), and
+    closed there when the loop's runner cancels what is left at shutdown."""
+
+    def __init__(self, connect: Callable[[], RedisClient]) -> None:
+        self._connect = connect
+        self._client: RedisClient | None = None
+        self._keeper: asyncio.Task[None] | None = None
+
+    def get(self) -> RedisClient:
+        if self._client is None:
+            self._client = self._connect()
+            self._keeper = asyncio.get_running_loop().create_task(self._close_at_loop_end())
+        return self._client
+
+    async def _close_at_loop_end(self) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            client, self._client = self._client, None
+            if client is not None:
+                await client.aclose()

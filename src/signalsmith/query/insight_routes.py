@@ -8,14 +8,11 @@ request queued over HTTP, 202 ``{"state": "pending"}`` while it waits or is comp
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator, Mapping
 from typing import Annotated, Final
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
-from signalsmith.errors import PoisonInput, TransientError
 from signalsmith.intake import Queued, StreamIntake
 from signalsmith.query import render
 from signalsmith.query.access import ApiAccess
@@ -29,6 +26,7 @@ from signalsmith.query.insight_statements import (
 )
 from signalsmith.query.models import InsightDetail, InsightPage, Problem, QueuedInsight
 from signalsmith.query.params import STATUSES, VERDICTS, choice_param, text_param, window_param
+from signalsmith.query.posting import RETRY_AFTER_S, json_response, queue_posted, redis_unavailable
 from signalsmith.query.routes import (
     MAX_CORRELATION_ID,
     Cursor,
@@ -46,7 +44,6 @@ from signalsmith.query.statements import AnyRow
 
 _JSON: Final = "application/json"
 _CSV: Final = "text/csv; charset=utf-8"
-_RETRY_AFTER_S: Final = "1"
 _ROW_NAMES: Final = tuple(name for name in INSIGHT_NAMES if name != "indicators")
 
 
@@ -132,14 +129,14 @@ class _Insights:
                 return Response(render.json_body(body), media_type=_JSON)
         state = None
         if self._intake is not None:
-            with _redis_unavailable():
+            with redis_unavailable():
                 state = await self._intake.state(key)
         if state is None:
             raise HTTPException(404, "no insight and no pending request has this correlation_id")
         shown = {"correlation_id": key, "state": state.state}
         if state.state == "failed":
-            return _json({**shown, "reason": state.reason, "detail": state.detail}, 200)
-        return _json(shown, 202, {"Retry-After": _RETRY_AFTER_S})
+            return json_response({**shown, "reason": state.reason, "detail": state.detail}, 200)
+        return json_response(shown, 202, {"Retry-After": RETRY_AFTER_S})
 
     async def ask(self, request: Request) -> Response:
         """Queue a market request (seed 001's payload: ``product_id``, optional
@@ -147,14 +144,9 @@ class _Insights:
         at once with its correlation id; the insight is at ``/api/insights/{correlation_id}``
         when ready. A correlation id already queued is not queued again."""
         assert self._intake is not None  # routed only with the market pipeline
-        body = await _body(request, self._intake.max_body_bytes)
-        with _redis_unavailable():
-            try:
-                queued = await self._intake.submit(body)
-            except PoisonInput as exc:
-                raise HTTPException(422, f"{exc.reason}: {exc.detail}") from None
+        queued = await queue_posted(request, self._intake)
         location = f"/api/insights/{queued.key}"
-        return _json(_queued(queued, location), 202, {"Location": location})
+        return json_response(_queued(queued, location), 202, {"Location": location})
 
 
 def _item(row: AnyRow) -> render.Item:
@@ -172,31 +164,3 @@ def _queued(queued: Queued, location: str) -> dict[str, object]:
         "entry_id": queued.entry_id,
         "result": location,
     }
-
-
-def _json(
-    body: Mapping[str, object], status: int, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(render.json_body(body), status_code=status, media_type=_JSON, headers=headers)
-
-
-async def _body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"the body is larger than {limit} bytes")
-    received = bytearray()
-    async for chunk in request.stream():
-        received += chunk
-        if len(received) > limit:
-            raise HTTPException(413, f"the body is larger than {limit} bytes")
-    return bytes(received)
-
-
-@contextlib.contextmanager
-def _redis_unavailable() -> Iterator[None]:
-    """``TransientError`` (Redis down) as a 503 with Retry-After."""
-    try:
-        yield
-    except TransientError as exc:
-        raise HTTPException(503, str(exc), {"Retry-After": _RETRY_AFTER_S}) from None
