@@ -126,6 +126,32 @@ def test_a_row_that_cannot_be_a_candle_is_dropped_and_counted(bad: list[Any], re
     assert found.notes == (f"dropped 1 of 4 rows: 1 with {reason}",)
 
 
+@pytest.mark.parametrize(
+    "edge",
+    [
+        [0, MIN_PRICE, MIN_PRICE, MIN_PRICE, MIN_PRICE, 0],  # 1970 itself, the lowest price
+        [T0 + 180, MAX_PRICE, MAX_PRICE, MAX_PRICE, MAX_PRICE, MAX_VOLUME],
+        [T0 + 180, 100, 101, 99, 101, -0.0],  # the close at the high, no volume
+        [T0 + 180, 99, 101, 99, 100, 1],  # the open at the low
+    ],
+)
+def test_values_exactly_on_a_bound_are_kept(edge: list[float]) -> None:
+    """Every check allows its bound itself; numbers and numerals agree on it."""
+    for rows in ([*ROWS, edge], [*ROWS, [str(value) for value in edge]]):
+        found = validate_candles(rows, 60, NOW)
+        assert (len(found), found.dropped) == (4, 0)
+        assert not any(note.startswith("dropped") for note in found.notes)
+
+
+def test_one_bad_row_among_many_is_named_and_the_rest_kept() -> None:
+    """A long series from a working source with one broken row in its middle."""
+    rows = [row(minute, 100.0 + minute % 3) for minute in range(50)]
+    rows[20] = [T0 + 60 * 20, 100, 99, 101, 100, 1]
+    found = validate_candles(rows, 60, NOW)
+    assert len(found) == 49
+    assert found.notes[0] == "dropped 1 of 50 rows: 1 with high below low"
+
+
 def test_drops_are_counted_per_problem_most_common_first() -> None:
     bad = [[T0 + 180, None, 1, 1, 1, 1], [T0 + 240, 1, 1, 2, 1, 1], [T0 + 300, None, 1, 1, 1, 1]]
     found = validate_candles([*ROWS, *bad], 60, NOW)

@@ -322,6 +322,28 @@ def test_small_prices_keep_their_significant_digits() -> None:
     assert format_number(found.values()["day_high"]) == "0.0000125"
 
 
+def test_values_are_rounded_once_and_every_caller_gets_its_own_dict() -> None:
+    """The trend read, the text, the envelope and the prompt all ask; a caller that adds to
+    its dict (the prompt adds its settings) changes nobody else's."""
+    found = compute_indicators(series(RISING))
+    first = found.values()
+    first["sell_share_pct"] = 1.0
+    assert "sell_share_pct" not in found.values()
+    assert found.values() == compute_indicators(series(RISING)).values()
+
+
+def test_a_copy_with_changed_fields_rounds_its_own_values() -> None:
+    """Rounded values kept by the original never leak into a copy made with other fields, and
+    do not take part in equality."""
+    found = compute_indicators(series(RISING))
+    rounded = found.values()
+    changed = found.model_copy(update={"rsi": None, "last_close": 31.0})
+    assert "rsi" in rounded
+    assert "rsi" not in changed.values()
+    assert changed.values()["last_close"] == 31.0
+    assert found.model_copy() == found == compute_indicators(series(RISING))
+
+
 def test_format_number_never_uses_an_exponent() -> None:
     """Quoted numbers are plain decimals a reader (and a checker) can match."""
     assert format_number(0.0000123) == "0.0000123"

@@ -57,6 +57,10 @@ class Indicators(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    # ``values()`` is read by the trend read, the insight text, the envelope and the prompt; the
+    # model is frozen, so it is rounded once. A slot, not a private attribute: a copy (such as
+    # ``model_copy(update=...)``) and ``==`` see the fields alone, so no copy keeps stale values.
+    __slots__ = ("_rounded",)
 
     candles: int
     granularity_s: int
@@ -96,7 +100,15 @@ class Indicators(BaseModel):
 
     def values(self) -> dict[str, float]:
         """Every known indicator, rounded as a reader (and a model) would quote it, plus the
-        counts a prompt states (candles and windows), so a quoted number can be checked."""
+        counts a prompt states (candles and windows), so a quoted number can be checked.
+        A new dict on every call, which the caller may change."""
+        rounded: dict[str, float] | None = getattr(self, "_rounded", None)
+        if rounded is None:
+            rounded = self._round()
+            object.__setattr__(self, "_rounded", rounded)
+        return dict(rounded)
+
+    def _round(self) -> dict[str, float]:
         decimals = _price_decimals(self.last_close)
         named: dict[str, float] = {
             "candles": float(self.candles),
