@@ -65,6 +65,8 @@ class ServiceView:
     require_token: bool = False  # HTTP_HOST is not loopback: /api needs the token
     # POST /api/insights, when the market pipeline runs here (its client made on first use).
     insight_intake: StreamIntake | None = None
+    # POST /api/strategy-signals, when the strategy pipeline runs here.
+    strategy_intake: StreamIntake | None = None
     # GET /api/strategy-signals/stats: the signals pending in Redis (the strategy group's lag
     # plus its pending entries), called on the HTTP thread's loop; None: shown as unknown.
     strategy_pending: Callable[[], Awaitable[int | None]] | None = None
@@ -127,7 +129,7 @@ def create_app(view: ServiceView) -> FastAPI:
     async def metrics_() -> Response:
         return Response(metrics.get(), media_type=_PROMETHEUS)
 
-    if view.database is not None or view.insight_intake is not None:
+    if view.database is not None or view.insight_intake or view.strategy_intake:
         _api(app, view)
     return app
 
@@ -151,6 +153,10 @@ def _api(app: FastAPI, view: ServiceView) -> None:
         app.include_router(query_router(database, access))
         app.include_router(strategy_router(database, access, pending=view.strategy_pending))
     app.include_router(insight_router(database, view.insight_intake, access))
+    if view.strategy_intake is not None:
+        from signalsmith.query.strategy_post import strategy_post_router
+
+        app.include_router(strategy_post_router(view.strategy_intake, access))
 
 
 def _docs(app: FastAPI) -> None:

@@ -103,11 +103,14 @@ def run(
         raise typer.Exit(run_workers(settings, workers, forwarded, demo))
     console = Console(highlight=False, soft_wrap=True)
     market = settings.market_enabled and (not chosen or "market" in chosen)
+    strategy = settings.strategy_enabled and (not chosen or "strategy" in chosen)
     streams = DemoStreams(
         settings.stream,
         settings.signal_stream,
         settings.market_stream if market else "",
         settings.insight_stream,
+        settings.strategy_stream if strategy else "",
+        settings.enhanced_stream,
     )
     sidecars = (demo_sidecar(streams, console),) if demo else ()
     options = RunOptions(until_idle=until_idle, max_messages=max_messages, only=chosen)

@@ -54,7 +54,8 @@ def commit_keys(settings: Settings, pipelines: Collection[str]) -> list[list[Key
     """Groups of key names each of which one script call or transaction touches together:
     the posts commit (input, dead letters, outputs, the decision log, the consensus hashes and
     rolling view), the market commit (requests, dead letters, insights, the decision log, the
-    per-product hashes) and the store's acknowledgement (the decision log and its dead
+    per-product hashes), the strategy commit (signals, dead letters, rated signals, the decision
+    log) and the store's acknowledgement (the decision log and its dead
     letters). They share the decision log, so they make one group."""
     groups: list[list[KeyName]] = []
     log = [KeyName("DECISION_STREAM", settings.decision_stream)] if settings.decision_stream else []
@@ -83,6 +84,18 @@ def commit_keys(settings: Settings, pipelines: Collection[str]) -> list[list[Key
         ]
         # Shares the decision log and the hashes with the posts commit: one slot for both.
         _join(groups, market)
+    if "strategy" in pipelines:
+        strategy = [
+            KeyName("STRATEGY_STREAM", settings.strategy_stream),
+            KeyName(
+                "STRATEGY_DLQ_STREAM",
+                settings.strategy_dead_letter_stream,
+                derived=not settings.strategy_dlq_stream,
+            ),
+            KeyName("ENHANCED_STREAM", settings.enhanced_stream),
+            *log,
+        ]
+        _join(groups, strategy)  # shares the decision log with the other commits
     if "store" in pipelines and settings.store_enabled and log:
         store = KeyName(
             "STORE_DLQ_STREAM",
@@ -122,7 +135,12 @@ def check_cluster_slots(settings: Settings, pipelines: Collection[str] | None = 
     if not settings.redis_cluster:
         return
     if pipelines is None:
-        pipelines = ("posts", "store", *(["market"] if settings.market_enabled else []))
+        pipelines = (
+            "posts",
+            "store",
+            *(["market"] if settings.market_enabled else []),
+            *(["strategy"] if settings.strategy_enabled else []),
+        )
     for group in commit_keys(settings, pipelines):
         slots = {key.slot for key in group}
         if len(slots) > 1 or any(key.spread for key in group):

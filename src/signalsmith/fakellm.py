@@ -431,6 +431,36 @@ def reply_content(
     return answer
 
 
+STRATEGY_QUESTION: Final = "You review a trading signal"  # the strategy pipeline's prompt
+_STRATEGY_SIDE: Final = re.compile(r"wants to (buy|sell) (\S+)")
+_STRATEGY_RSI: Final = re.compile(r"^- rsi: (-?[0-9.]+)$", re.MULTILINE)
+
+
+def strategy_reply(prompt: str) -> str:
+    """A rating of the signal the strategy prompt states: a buy with RSI under 70 (a sell
+    with RSI over 30) is confirmed at 7, one past it rejected at 3, one without RSI 5."""
+    side = _STRATEGY_SIDE.search(prompt)
+    rsi = _STRATEGY_RSI.search(prompt)
+    buying = side is None or side[1] == "buy"
+    symbol = side[2] if side is not None else "it"
+    if rsi is None:
+        rating, agreement, why = 5, "caution", "no RSI to judge momentum by"
+    else:
+        value = float(rsi[1])
+        stretched = value >= 70 if buying else value <= 30
+        rating, agreement = (3, "reject") if stretched else (7, "confirm")
+        why = f"RSI {value:g} {'is stretched' if stretched else 'leaves room'} for this side"
+    reply = {
+        "rating": rating,
+        "agreement": agreement,
+        "confidence": 0.7,
+        "reasoning": f"{symbol}: {why}.",
+        "risks": ["a reversal at the band's edge"],
+        "key_factors": [why],
+    }
+    return json.dumps(reply)
+
+
 def _tokens(chars: int) -> int:
     return math.ceil(chars / 4)
 
@@ -635,6 +665,8 @@ def _content(fake: _Fake, outcome: str, messages: object) -> str:
     if scripted is not None:
         return scripted
     user = _last_user_text(messages if isinstance(messages, list) else [])
+    if STRATEGY_QUESTION in user:
+        return strategy_reply(user)
     text, tickers = post_text(user), requested_tickers(user)
     if fake.answers is not None and fake.answers.lookup(text) is not None:
         fake.stats.labeled()

@@ -51,7 +51,9 @@ if TYPE_CHECKING:  # the LLM stack (the openai SDK, aiohttp) loads only when a p
     from signalsmith.market.llm_insight import InsightWriter
     from signalsmith.market.scheduler import InsightScheduler
     from signalsmith.pipelines.market import CandleFinder, MarketConfig, ModelWriter
+    from signalsmith.pipelines.strategy import SignalRater
     from signalsmith.store.writer import RowWriter
+    from signalsmith.strategy.llm_rating import StrategyRater
 
 log = structlog.get_logger("signalsmith")
 
@@ -241,6 +243,39 @@ def build_market(
         committer=RedisCommitter(redis, ref, HashPart()),
         handler=handler,
         metrics=metrics.pipeline("market"),
+    )
+
+
+def build_strategy(
+    settings: Settings,
+    redis: RedisClient,
+    metrics: Metrics,
+    rater: SignalRater | None = None,
+) -> Engine:
+    """The strategy pipeline, concretely. With no model its handler runs inline."""
+    from signalsmith.pipelines.strategy import StrategyConfig, StrategyHandler
+
+    ref = GroupRef(settings.strategy_stream, settings.strategy_group, settings.consumer)
+    config = StrategyConfig(
+        stream=settings.strategy_stream,
+        max_message_bytes=settings.max_message_bytes,
+        enhanced_stream=settings.enhanced_stream,
+        enhanced_maxlen=settings.enhanced_maxlen,
+        decision_stream=settings.decision_stream,
+        decision_maxlen=settings.decision_maxlen,
+        max_age_s=settings.strategy_max_age_s,
+        max_bars=settings.strategy_max_bars,
+        arena_id=settings.arena_id,
+    )
+    engine_config = _engine_config(
+        settings, settings.strategy_stream, settings.strategy_dead_letter_stream
+    )
+    return Engine(
+        replace(engine_config, max_in_flight=settings.strategy_max_in_flight),
+        source=_source(settings, redis, ref),
+        committer=RedisCommitter(redis, ref),
+        handler=StrategyHandler(config, rater),
+        metrics=metrics.pipeline("strategy"),
     )
 
 
@@ -494,6 +529,33 @@ def market_writer(
         metrics=metrics,
     )
     return writer, stack
+
+
+def strategy_rater(
+    settings: Settings, metrics: Metrics, redis: RedisClient | None, stack: AnalyzerStack
+) -> tuple[StrategyRater | None, AnalyzerStack]:
+    """The strategy pipeline's model, on the process's one chain (made here when no other
+    pipeline made it); none without providers or with LLM_POLICY=never."""
+    from signalsmith.strategy.llm_rating import StrategyRater
+    from signalsmith.strategy.rating_prompt import load_strategy_prompt
+
+    template = load_strategy_prompt(settings.strategy_prompt_file)  # a bad file stops start-up
+    providers = resolve_providers(settings)
+    if settings.llm_policy == "never" or not providers:
+        return None, stack
+    if stack.chain is None:
+        chain, pool = build_chain(settings, metrics, providers)
+        stack = AnalyzerStack(stack.analyzers, chain, pool)
+    assert stack.chain is not None
+    rater = StrategyRater(
+        stack.chain,
+        template,
+        max_tokens=settings.llm_max_output_tokens,
+        temperature=settings.llm_temperature,
+        reuse=_reuse(settings, redis),
+        metrics=metrics,
+    )
+    return rater, stack
 
 
 def _reuse(settings: Settings, redis: RedisClient | None) -> Reuse:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import gc
 import signal
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +32,11 @@ from signalsmith.lifecycle import (
     build_posts,
     build_scheduler,
     build_store,
+    build_strategy,
     group_ref,
     market_writer,
     open_redis,
+    strategy_rater,
 )
 from signalsmith.observe.heartbeat import beat_until, heartbeat_key
 from signalsmith.observe.logging import SecretScrubber
@@ -52,7 +54,7 @@ if TYPE_CHECKING:  # SQLAlchemy loads only when the store runs or is queried
 log = structlog.get_logger("signalsmith")
 
 # The pipelines, then the fan-out consumers they feed.
-PIPELINES = ("posts", "market", "store", "notify")
+PIPELINES = ("posts", "market", "strategy", "store", "notify")
 _GC_YOUNG_THRESHOLD = 50_000  # allocations between young-generation collections (default 700)
 _CATCH_UP_S = 0.5  # a fan-out consumer's idleness once its pipelines have stopped
 
@@ -77,10 +79,11 @@ def selected(settings: Settings, only: frozenset[str]) -> tuple[str, ...]:
     if "store" in only and not settings.decision_stream:
         raise ConfigError("DECISION_STREAM", "the store reads the decision stream: set it")
     market = ["market"] if settings.market_enabled else []
+    strategy = ["strategy"] if settings.strategy_enabled else []
     notify = ["notify"] if _notify_urls(settings) else []
     if "notify" in only and not notify:
         raise ConfigError("NOTIFY_URLS", "notifications need at least one apprise URL: set it")
-    wanted = only or {"posts", *market, *(["store"] if store else []), *notify}
+    wanted = only or {"posts", *market, *strategy, *(["store"] if store else []), *notify}
     return tuple(name for name in PIPELINES if name in wanted)
 
 
@@ -178,6 +181,15 @@ async def _build(
         built.scheduler = build_scheduler(settings, redis, metrics)
         built.refs["market"] = GroupRef(
             settings.market_stream, settings.market_group, settings.consumer
+        )
+    if "strategy" in names:
+        had_chain = built.stack.chain is not None
+        rater, built.stack = strategy_rater(settings, metrics, redis, built.stack)
+        if built.stack.chain is not None and not had_chain:
+            closing.push_async_callback(built.stack.aclose)
+        built.engines["strategy"] = build_strategy(settings, redis, metrics, rater)
+        built.refs["strategy"] = GroupRef(
+            settings.strategy_stream, settings.strategy_group, settings.consumer
         )
     if "store" in names:
         store = await build_store(settings, redis, metrics)
@@ -336,6 +348,8 @@ def _view(
         api_token=settings.api_token,
         require_token=not is_loopback(settings.http_host),
         insight_intake=_insight_intake(settings, handle) if "market" in engines else None,
+        strategy_intake=_strategy_intake(settings, handle) if "strategy" in engines else None,
+        strategy_pending=_strategy_pending(settings, handle) if "strategy" in engines else None,
     )
 
 
@@ -353,6 +367,38 @@ def _insight_intake(settings: Settings, handle: RedisHandle) -> StreamIntake:
         ttl_s=settings.insight_request_ttl_s,
     )
     return StreamIntake(config, handle.connect, market_submission)
+
+
+def _strategy_intake(settings: Settings, handle: RedisHandle) -> StreamIntake:
+    """POST /api/strategy-signals: signals queued on STRATEGY_STREAM, like market requests."""
+    from signalsmith.intake import IntakeConfig, StreamIntake
+    from signalsmith.strategy.submission import strategy_submission
+
+    config = IntakeConfig(
+        stream=settings.strategy_stream,
+        dead_letter_stream=settings.strategy_dead_letter_stream,
+        max_body_bytes=settings.max_message_bytes,
+        key_prefix=settings.strategy_request_prefix,
+        ttl_s=settings.strategy_request_ttl_s,
+    )
+    return StreamIntake(config, handle.connect, strategy_submission(settings.strategy_max_bars))
+
+
+def _strategy_pending(
+    settings: Settings, handle: RedisHandle
+) -> Callable[[], Awaitable[int | None]]:
+    """The statistics' pending count, from the strategy group, on the HTTP thread's loop (its
+    own client, made there on first use)."""
+    from signalsmith.redisclient import LoopClient
+    from signalsmith.strategy.stats import pending_signals
+
+    client = LoopClient(handle.connect)
+
+    async def pending() -> int | None:
+        stream, group = settings.strategy_stream, settings.strategy_group
+        return await pending_signals(client.get(), stream, group)
+
+    return pending
 
 
 def _queried(settings: Settings, engines: Mapping[str, Engine]) -> DatabaseTarget | None:

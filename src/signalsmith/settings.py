@@ -266,6 +266,10 @@ class Settings(BaseSettings):
     # The seed's three files, kept by a fan-out consumer of ENHANCED_STREAM; none means
     # <STATE_DIR>/llm_enhanced/.
     csv_output_dir: Path | None = None
+    # POST /api/strategy-signals remembers a signal id this long (<prefix>:<signal id>): a
+    # repeated POST of one signal is not queued twice.
+    strategy_request_prefix: NonEmpty = "signalsmith:strategy-requests"
+    strategy_request_ttl_s: int = Field(default=3_600, ge=60, le=30 * 86_400)
     csv_group: NonEmpty = "signalsmith-csv"
 
     # Notifications: a fan-out consumer per channel of NOTIFY_URLS (apprise URLs separated by

@@ -57,6 +57,8 @@ def cluster_env(redis_cluster: str, tmp_path: Path) -> Iterator[dict[str, str]]:
         "DECISION_HASH_PREFIX": f"{{{tag}}}:decisions",
         "MARKET_STREAM": f"{{{tag}}}:market",
         "INSIGHT_STREAM": f"{{{tag}}}:insights",
+        "STRATEGY_STREAM": f"{{{tag}}}:strategy",
+        "ENHANCED_STREAM": f"{{{tag}}}:enhanced",
         "HEARTBEAT_PREFIX": f"{{{tag}}}:heartbeat",
         "STATE_DIR": str(tmp_path / "state"),
         "HTTP_PORT": "0",
@@ -219,6 +221,8 @@ async def test_check_finds_heartbeats_on_every_node(redis_cluster: str) -> None:
         decision_hash_prefix="{hb}:decisions",
         market_stream="{hb}:market",
         insight_stream="{hb}:insights",
+        strategy_stream="{hb}:strategy",
+        enhanced_stream="{hb}:enhanced",
     )
     consumers = [f"worker-{n}" for n in range(12)]
     async with open_redis(settings) as handle:
@@ -245,6 +249,7 @@ def test_names_without_a_common_tag_stop_run_with_one_line(tmp_path: Path) -> No
             "DECISION_STREAM": "trade-decisions",
             "DECISION_HASH_PREFIX": "signalsmith:decisions",
             "MARKET_ENABLED": "false",
+            "STRATEGY_ENABLED": "false",
             "STATE_DIR": str(tmp_path / "state"),
         }
     )
@@ -267,6 +272,8 @@ def test_a_server_that_is_no_cluster_node_stops_start_up(tmp_path: Path) -> None
                 "DECISION_HASH_PREFIX": "{t}:decisions",
                 "MARKET_STREAM": "{t}:market",
                 "INSIGHT_STREAM": "{t}:insights",
+                "STRATEGY_STREAM": "{t}:strategy",
+                "ENHANCED_STREAM": "{t}:enhanced",
                 "STATE_DIR": str(tmp_path / "state"),
             }
         )
@@ -285,6 +292,8 @@ def test_a_cluster_not_reachable_at_start_up_is_waited_out(tmp_path: Path) -> No
         "DECISION_HASH_PREFIX": "{t}:decisions",
         "MARKET_STREAM": "{t}:market",
         "INSIGHT_STREAM": "{t}:insights",
+        "STRATEGY_STREAM": "{t}:strategy",
+        "ENHANCED_STREAM": "{t}:enhanced",
         "STATE_DIR": str(tmp_path / "state"),
         "HTTP_PORT": "0",
     }
@@ -345,6 +354,8 @@ def test_a_worker_started_before_its_cluster_is_formed_waits_then_works(tmp_path
             "DECISION_HASH_PREFIX": "{early}:decisions",
             "MARKET_STREAM": "{early}:market",
             "INSIGHT_STREAM": "{early}:insights",
+            "STRATEGY_STREAM": "{early}:strategy",
+            "ENHANCED_STREAM": "{early}:enhanced",
             "STATE_DIR": str(tmp_path / "state"),
             "HTTP_PORT": "0",
             "BLOCK_MS": "100",

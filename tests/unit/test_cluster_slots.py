@@ -23,6 +23,8 @@ TAGGED = {
     "decision_hash_prefix": "{ss}:decisions",
     "market_stream": "{ss}:market-requests",
     "insight_stream": "{ss}:market-insights",
+    "strategy_stream": "{ss}:strategy-signals",
+    "enhanced_stream": "{ss}:enhanced-signals",
 }
 
 
@@ -84,12 +86,15 @@ def test_the_default_names_are_refused_with_one_line_naming_the_settings() -> No
         decision_hash_prefix="signalsmith:decisions",
         market_stream="market-requests",
         insight_stream="market-insights",
+        strategy_stream="strategy-signals",
+        enhanced_stream="enhanced-signals",
     )
     assert "\n" not in message
     assert message.startswith(
         "STREAM, SIGNAL_STREAM, DECISION_STREAM, DECISION_HASH_PREFIX, MARKET_STREAM,"
-        " INSIGHT_STREAM:"
+        " INSIGHT_STREAM, STRATEGY_STREAM, ENHANCED_STREAM:"
     )
+    assert "STRATEGY_STREAM={signalsmith}:strategy-signals" in message
     assert "MARKET_STREAM={signalsmith}:market-requests" in message
     assert "DECISION_HASH_PREFIX has no hash tag" in message
     assert "STREAM={signalsmith}:reddit-events" in message
@@ -120,6 +125,7 @@ def test_a_prefix_without_a_tag_is_refused_even_when_one_of_its_keys_matches() -
         decision_hash_prefix=prefix,
         store_enabled=False,
         market_enabled=False,
+        strategy_enabled=False,
     )
     assert "DECISION_HASH_PREFIX has no hash tag" in message
     assert "they span" not in message

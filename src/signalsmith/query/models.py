@@ -232,5 +232,16 @@ class StrategyStats(StrategyCounts):
     )
 
 
+class QueuedSignal(BaseModel):
+    """A strategy signal queued by POST /api/strategy-signals (202)."""
+
+    signal_id: str
+    symbol: str
+    state: Literal["pending"]
+    queued: bool = Field(description="false: this signal id was queued already")
+    entry_id: str | None = Field(description="its entry on STRATEGY_STREAM")
+    result: str = Field(description="where the rated signal will be")
+
+
 class Problem(BaseModel):
     detail: str

@@ -1,0 +1,260 @@
+"""The strategy pipeline end to end through ``signalsmith run``: seed 002's signal XADDed (flat
+fields or one ``data`` field) or POSTed becomes a rated envelope on ENHANCED_STREAM and rows in
+both SQL tables; a signal too old is published ``expired`` with no model call; the model's
+rating is used when a provider answers, and an unusable reply twice leaves the rules' rating
+with status ``degraded``; malformed signals are dead-lettered with the field named."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis as sync_redis
+from sqlalchemy import select
+
+from signalsmith.fakellm import FakeConfig, FakeLLMServer
+from signalsmith.store.database import create_engine, parse_database_url
+from signalsmith.store.schema import AnalysisResultRow, EnhancementTaskRow
+from tests.conftest import in_thread
+from tests.contracts.v1 import decode
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+INDICATORS = {
+    "rsi": 58.2,
+    "atr": 2.1,
+    "sma_20": 186.4,
+    "sma_50": 181.9,
+    "volume_ratio": 1.6,
+    "bb_upper": 193.0,
+    "bb_lower": 179.8,
+    "bb_middle": 186.4,
+    "stochastic_k": 62.0,
+    "stochastic_d": 58.5,
+}
+
+
+def seed_signal(signal_id: str, *, age_s: float = 0, **changes: Any) -> dict[str, Any]:
+    stamp = datetime.now(UTC) - timedelta(seconds=age_s)
+    return {
+        "signal_id": signal_id,
+        "symbol": "AAPL",
+        "side": "buy",
+        "price": 189.5,
+        "timestamp": stamp.isoformat(),
+        "strategy": "sma_cross",
+        "indicators": INDICATORS,
+        **changes,
+    }
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    dropped = {"REDIS_ADDR", "GROQ_API_KEY", "LLM_PROVIDERS", "SIGNALSMITH_CONFIG"}
+    environ = {k: v for k, v in os.environ.items() if k not in dropped}
+    return subprocess.run(
+        [sys.executable, "-m", "signalsmith", *args],
+        env={**environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _env(stream_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    return {
+        **stream_env,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'store.db'}",
+        "MARKET_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+async def _tables(url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    engine = create_engine(parse_database_url(url))
+    try:
+        async with engine.connect() as connection:
+            tasks = (await connection.execute(select(EnhancementTaskRow.__table__))).mappings()
+            task_rows = [dict(row) for row in tasks]
+            ratings = (await connection.execute(select(AnalysisResultRow.__table__))).mappings()
+            return task_rows, [dict(row) for row in ratings]
+    finally:
+        await engine.dispose()
+
+
+def _rated(client: sync_redis.Redis, stream: str) -> dict[str, dict[str, Any]]:
+    rated: dict[str, dict[str, Any]] = {}
+    for _id, fields in client.xrange(stream):
+        assert decode(fields[b"data"]) is not None  # what a v1 consumer reads
+        envelope = json.loads(fields[b"data"])
+        rated[envelope["correlation_id"]] = envelope
+    return rated
+
+
+def test_signals_become_rated_envelopes_and_rows_in_both_tables(
+    stream_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = _env(stream_env, tmp_path)
+    client = sync_redis.Redis.from_url(env["REDIS_URL"])
+    try:
+        flat = {
+            k: json.dumps(v) if isinstance(v, dict) else str(v)
+            for k, v in seed_signal("flat-1").items()
+        }
+        client.xadd(env["STRATEGY_STREAM"], flat)
+        client.xadd(
+            env["STRATEGY_STREAM"], {"data": json.dumps(seed_signal("data-1", side="short"))}
+        )
+        client.xadd(env["STRATEGY_STREAM"], {"data": json.dumps(seed_signal("old-1", age_s=900))})
+        client.xadd(env["STRATEGY_STREAM"], {"symbol": "AAPL", "side": "up", "price": "1"})
+        client.xadd(env["STRATEGY_STREAM"], {"data": json.dumps(seed_signal("bad-1", price="abc"))})
+        result = _cli(["run", "--until-idle", "1", "--only", "strategy,store"], env)
+        assert result.returncode == 0, result.stderr
+        rated = _rated(client, env["ENHANCED_STREAM"])
+        letters = client.xrange(f"{env['STRATEGY_STREAM']}:dlq")
+    finally:
+        client.close()
+    assert set(rated) == {"flat-1", "data-1", "old-1"}
+    flat_one = rated["flat-1"]
+    assert flat_one["decision"]["kind"] == "strategy"
+    assert flat_one["decision"]["status"] == "ok"
+    meta = flat_one["meta"]["strategy"]
+    assert meta["signal"]["side"] == "buy"
+    assert meta["agreement"] == "confirm"
+    assert flat_one["decision"]["synthesis"]["verdict"] == "BUY"
+    assert rated["data-1"]["meta"]["strategy"]["signal"]["side"] == "sell"
+    assert rated["data-1"]["decision"]["synthesis"]["verdict"] == "HOLD"
+    expired = rated["old-1"]
+    assert expired["decision"]["status"] == "expired"
+    assert expired["meta"]["strategy"]["offline"] is None
+    reasons = sorted(fields[b"detail"].decode() for _id, fields in letters)
+    assert len(reasons) == 2
+    assert reasons[0].startswith("price") or reasons[0].startswith("side")
+    assert {reason.split(":")[0] for reason in reasons} == {"price", "side"}
+    tasks, ratings = in_thread(_tables(env["DATABASE_URL"]))
+    by_id = {task["signal_id"]: task for task in tasks}
+    assert {k: v["status"] for k, v in by_id.items()} == {
+        "flat-1": "done",
+        "data-1": "done",
+        "old-1": "expired",
+    }
+    assert sorted((r["signal_id"], r["analyst"]) for r in ratings) == [
+        ("data-1", "rules"),
+        ("flat-1", "rules"),
+    ]
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer(FakeConfig(seed=7)) as server:
+        yield server
+
+
+def test_the_model_rates_and_an_unusable_reply_twice_degrades(
+    stream_env: dict[str, str], tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    env = {
+        **_env(stream_env, tmp_path),
+        "LLM_PROVIDERS": "custom",
+        "CUSTOM_BASE_URL": fake_llm.base_url,
+        "CUSTOM_API_KEY": "sk-strategy-e2e",
+        "CUSTOM_MODEL": "fake-model",
+        "LLM_CACHE": "off",
+    }
+    client = sync_redis.Redis.from_url(env["REDIS_URL"])
+    try:
+        client.xadd(env["STRATEGY_STREAM"], {"data": json.dumps(seed_signal("good-1"))})
+        result = _cli(["run", "--until-idle", "1", "--only", "strategy,store"], env)
+        assert result.returncode == 0, result.stderr
+        fake_llm.config.replies = ["I like it.", "Still prose, no JSON."]
+        client.xadd(env["STRATEGY_STREAM"], {"data": json.dumps(seed_signal("prose-1"))})
+        client.xadd(env["STRATEGY_STREAM"], {"data": json.dumps(seed_signal("old-2", age_s=600))})
+        calls_before = fake_llm.stats.calls
+        result = _cli(["run", "--until-idle", "1", "--only", "strategy,store"], env)
+        assert result.returncode == 0, result.stderr
+        rated = _rated(client, env["ENHANCED_STREAM"])
+    finally:
+        client.close()
+    good = rated["good-1"]["meta"]["strategy"]
+    assert good["llm"]["rating"] == 7
+    assert good["llm"]["agreement"] == "confirm"
+    assert good["llm"]["model"].endswith("fake-model")
+    assert rated["good-1"]["decision"]["status"] == "ok"
+    prose = rated["prose-1"]
+    assert prose["decision"]["status"] == "degraded"
+    assert "no valid rating in two replies" in prose["meta"]["strategy"]["llm_error"]
+    assert prose["meta"]["strategy"]["offline"]["agreement"] == "confirm"
+    assert rated["old-2"]["decision"]["status"] == "expired"
+    assert fake_llm.stats.calls - calls_before == 2  # the prose twice; the expired one none
+    tasks, ratings = in_thread(_tables(env["DATABASE_URL"]))
+    status = {task["signal_id"]: task["status"] for task in tasks}
+    assert status == {"good-1": "done", "prose-1": "failed", "old-2": "expired"}
+    assert ("good-1", "llm") in {(r["signal_id"], r["analyst"]) for r in ratings}
+
+
+@pytest.fixture
+def service(stream_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    env = _env(stream_env, tmp_path)
+    dropped = {"REDIS_ADDR", "SIGNALSMITH_CONFIG", "HTTP_HOST", "LLM_PROVIDERS"}
+    environ = {k: v for k, v in os.environ.items() if k not in dropped}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "signalsmith", "run", "--only", "strategy,store"],
+        env={**environ, **env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    url, deadline = "", time.monotonic() + 30
+    while not url and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line.startswith("HTTP: "):
+            url = line.split()[1].removesuffix("/health")
+    try:
+        assert url, "the run command never announced its HTTP endpoints"
+        yield url, env
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=20)
+        assert process.returncode == 0, err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+
+
+def test_a_posted_signal_is_answered_at_once_then_read_back(
+    service: tuple[str, dict[str, str]],
+) -> None:
+    url, env = service
+    with httpx.Client(base_url=url, timeout=10) as client:
+        asked = client.post("/api/strategy-signals", json=seed_signal("http-1"))
+        assert asked.status_code == 202, asked.text
+        assert asked.json()["signal_id"] == "http-1"
+        again = client.post("/api/strategy-signals", json=seed_signal("http-1"))
+        assert again.json()["queued"] is False
+        bad = client.post("/api/strategy-signals", json=seed_signal("http-2", side="up"))
+        assert bad.status_code == 422
+        assert "side" in bad.json()["detail"]
+        future = seed_signal("http-3", age_s=-3600)
+        assert client.post("/api/strategy-signals", json=future).status_code == 422
+        deadline = time.monotonic() + 30
+        while (answer := client.get("/api/strategy-signals/http-1")).status_code == 404:
+            assert time.monotonic() < deadline, "never stored"
+            time.sleep(0.1)
+        assert answer.status_code == 200
+        stats = client.get("/api/strategy-signals/stats").json()
+        assert stats["processed"] == 1
+    redis = sync_redis.Redis.from_url(env["REDIS_URL"])
+    try:
+        assert redis.xlen(env["STRATEGY_STREAM"]) == 1  # the repeated POST queued nothing
+    finally:
+        redis.close()
