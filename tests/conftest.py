@@ -129,6 +129,7 @@ def stream_env(redis_target: RedisTarget, prefix: str, tmp_path: Path) -> Iterat
         "STRATEGY_GROUP": f"{prefix}-strategy",
         "ENHANCED_STREAM": f"{prefix}:enhanced",
         "STRATEGY_REQUEST_PREFIX": f"{prefix}:strategy-requests",
+        "CSV_GROUP": f"{prefix}-csv",
         "STATE_DIR": str(tmp_path / "state"),
         "HTTP_PORT": "0",
         "BLOCK_MS": "100",

@@ -96,6 +96,9 @@ def commit_keys(settings: Settings, pipelines: Collection[str]) -> list[list[Key
             *log,
         ]
         _join(groups, strategy)  # shares the decision log with the other commits
+        if settings.csv_enabled:  # the CSV export's acknowledgement and dead letters
+            csv = KeyName("CSV_DLQ_STREAM", f"{settings.enhanced_stream}:csv:dlq", derived=True)
+            _join(groups, [KeyName("ENHANCED_STREAM", settings.enhanced_stream), csv])
     if "store" in pipelines and settings.store_enabled and log:
         store = KeyName(
             "STORE_DLQ_STREAM",

@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # SQLAlchemy loads only when the store runs or is queried
 log = structlog.get_logger("signalsmith")
 
 # The pipelines, then the fan-out consumers they feed.
-PIPELINES = ("posts", "market", "strategy", "store", "notify")
+PIPELINES = ("posts", "market", "strategy", "store", "csv", "notify")
 _GC_YOUNG_THRESHOLD = 50_000  # allocations between young-generation collections (default 700)
 _CATCH_UP_S = 0.5  # a fan-out consumer's idleness once its pipelines have stopped
 
@@ -80,10 +80,11 @@ def selected(settings: Settings, only: frozenset[str]) -> tuple[str, ...]:
         raise ConfigError("DECISION_STREAM", "the store reads the decision stream: set it")
     market = ["market"] if settings.market_enabled else []
     strategy = ["strategy"] if settings.strategy_enabled else []
+    csv = ["csv"] if settings.strategy_enabled and settings.csv_enabled else []
     notify = ["notify"] if _notify_urls(settings) else []
     if "notify" in only and not notify:
         raise ConfigError("NOTIFY_URLS", "notifications need at least one apprise URL: set it")
-    wanted = only or {"posts", *market, *strategy, *(["store"] if store else []), *notify}
+    wanted = only or {"posts", *market, *strategy, *(["store"] if store else []), *csv, *notify}
     return tuple(name for name in PIPELINES if name in wanted)
 
 
@@ -199,6 +200,14 @@ async def _build(
             settings.decision_stream, settings.store_group, settings.consumer
         )
         announce(f"SQL store: {store.where}")
+    if "csv" in names:
+        from signalsmith.strategy.csv_consumer import build_csv_export
+
+        export = await build_csv_export(settings, redis, metrics)
+        closing.callback(export.files.close)
+        built.engines["csv"] = export.engine
+        built.refs["csv"] = export.ref
+        announce(f"CSV files: {export.files.directory}")
     if "notify" in names:
         await _add_notifiers(settings, redis, metrics, built, announce)
     return built
@@ -224,8 +233,9 @@ async def _add_notifiers(
 
 
 def is_fan_out(name: str) -> bool:
-    """The consumers of the pipelines' output: the store and each notification channel."""
-    return name == "store" or name.startswith("notify:")
+    """The consumers of the pipelines' output: the store, the CSV files and each notification
+    channel."""
+    return name in ("store", "csv") or name.startswith("notify:")
 
 
 async def _run_all(

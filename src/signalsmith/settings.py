@@ -265,6 +265,7 @@ class Settings(BaseSettings):
     strategy_prompt_file: Path | None = None
     # The seed's three files, kept by a fan-out consumer of ENHANCED_STREAM; none means
     # <STATE_DIR>/llm_enhanced/.
+    csv_enabled: bool = True  # with the strategy pipeline
     csv_output_dir: Path | None = None
     # POST /api/strategy-signals remembers a signal id this long (<prefix>:<signal id>): a
     # repeated POST of one signal is not queued twice.

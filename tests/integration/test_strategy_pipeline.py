@@ -6,6 +6,7 @@ with status ``degraded``; malformed signals are dead-lettered with the field nam
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -117,7 +118,7 @@ def test_signals_become_rated_envelopes_and_rows_in_both_tables(
         client.xadd(env["STRATEGY_STREAM"], {"data": json.dumps(seed_signal("old-1", age_s=900))})
         client.xadd(env["STRATEGY_STREAM"], {"symbol": "AAPL", "side": "up", "price": "1"})
         client.xadd(env["STRATEGY_STREAM"], {"data": json.dumps(seed_signal("bad-1", price="abc"))})
-        result = _cli(["run", "--until-idle", "1", "--only", "strategy,store"], env)
+        result = _cli(["run", "--until-idle", "1", "--only", "strategy,store,csv"], env)
         assert result.returncode == 0, result.stderr
         rated = _rated(client, env["ENHANCED_STREAM"])
         letters = client.xrange(f"{env['STRATEGY_STREAM']}:dlq")
@@ -151,6 +152,18 @@ def test_signals_become_rated_envelopes_and_rows_in_both_tables(
         ("data-1", "rules"),
         ("flat-1", "rules"),
     ]
+    exported = Path(env["STATE_DIR"]) / "llm_enhanced" / "llm_signals.csv"
+    with exported.open(newline="") as handle:
+        lines = list(csv.DictReader(handle))
+    assert {row["signal_id"]: (row["status"], row["rating"]) for row in lines} == {
+        task["signal_id"]: (
+            {"done": "ok"}.get(task["status"], task["status"]),
+            "" if task["rating"] is None else str(task["rating"]),
+        )
+        for task in tasks
+    }
+    summary = json.loads((exported.parent / "llm_processing_summary.json").read_text())
+    assert (summary["processed"], summary["expired"]) == (2, 1)
 
 
 @pytest.fixture
