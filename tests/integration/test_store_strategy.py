@@ -296,3 +296,21 @@ def test_the_stats_command_fails_in_one_line_on_a_store_not_migrated(tmp_path: P
     assert result.returncode == 1
     assert "llm_enhancement_tasks" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_pending_is_counted_on_a_server_that_reports_no_lag(embedded_url: str) -> None:
+    """The embedded Redis (6.2) has no ``lag`` in XINFO GROUPS: the unread are counted."""
+    redis = Redis.from_url(embedded_url)
+    stream, group = "strategy-lagless", "strategy-lagless-group"
+    try:
+        info = await redis.info("server")
+        assert str(info["redis_version"]).startswith("6."), "not the server this is about"
+        for n in range(6):
+            await redis.xadd(stream, {"data": f"signal {n}"})
+        await redis.xgroup_create(stream, group, id="0")
+        assert await pending_signals(redis, stream, group) == 6
+        await redis.xreadgroup(group, "c1", {stream: ">"}, count=4)
+        assert await pending_signals(redis, stream, group) == 6  # 2 unread, 4 pending
+    finally:
+        await redis.delete(stream)
+        await redis.aclose()

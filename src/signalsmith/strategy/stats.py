@@ -188,11 +188,15 @@ def _counts(
     )
 
 
+UNREAD_COUNTED = 10_000  # on a server before 7.0, the unread entries are counted up to this
+
+
 async def pending_signals(redis: RedisClient, stream: str, group: str) -> int | None:
     """Signals on ``stream`` that ``group`` has not finished: entries it has not read yet (its
     lag) plus entries read and not acknowledged yet (its pending entries). None when the stream
-    or the group does not exist yet, or when Redis cannot tell the lag (a server before 7.0, or
-    entries deleted inside the part not read yet). Raises ``TransientError`` when Redis fails."""
+    or the group does not exist yet, or when Redis cannot tell the lag (entries deleted inside
+    the part not read yet; on a server before 7.0, which does not report it, more than
+    UNREAD_COUNTED entries unread). Raises ``TransientError`` when Redis fails."""
     with redis_errors("reading the strategy group's backlog"):
         try:
             groups = await redis.xinfo_groups(stream)
@@ -205,7 +209,21 @@ async def pending_signals(redis: RedisClient, stream: str, group: str) -> int | 
         if (name.decode() if isinstance(name, bytes) else name) != group:
             continue
         lag, pending = info.get("lag"), info.get("pending")
-        if not isinstance(lag, int) or not isinstance(pending, int):
+        if not isinstance(lag, int):  # Redis before 7.0 does not report it: count them
+            lag = await _unread(redis, stream, info.get("last-delivered-id"))
+        if lag is None or not isinstance(pending, int):
             return None
         return lag + pending
     return None
+
+
+async def _unread(redis: RedisClient, stream: str, last: object) -> int | None:
+    """Entries after the group's last delivered one, counted up to UNREAD_COUNTED (more: None,
+    unknown)."""
+    if isinstance(last, bytes):
+        last = last.decode()
+    if not isinstance(last, str):
+        return None
+    with redis_errors("reading the strategy group's backlog"):
+        entries = await redis.xrange(stream, min=f"({last}", count=UNREAD_COUNTED + 1) or []
+    return len(entries) if len(entries) <= UNREAD_COUNTED else None
