@@ -38,6 +38,7 @@ _CREDIT_S = 0.25
 # It has a budget of its own, a quarter of one CPU, measured around its own requests and not
 # charged to the probes' budget: a flood of queries slows queries, never /livez or /health.
 _API_PREFIX = "/api/"
+_INTAKE = frozenset({"/api/insights", "/api/strategy-signals"})  # POST: a producer's input
 _API_CPU_SHARE = 0.25
 # Beyond this many open connections uvicorn answers 503 at once: what is queued stays bounded.
 _MAX_CONNECTIONS = 1024
@@ -174,15 +175,22 @@ class Paced:
 
 
 class PathPaced:
-    """Two budgets on one thread: the query API's (``/api/...``) and everyone else's."""
+    """Two budgets on one thread: the query API's (``/api/...``) and everyone else's; and no
+    budget for a producer POSTing input (``_INTAKE``): that is the pipelines' own input, which
+    costs the same whether it comes over HTTP or Redis, and a producer must be answered at once
+    (a budget would only queue it in front of the server). Open connections stay bounded."""
 
     def __init__(self, app: ASGIApp) -> None:
         ledger = CpuLedger()
+        self._app = app
         self._api = Paced(app, share=_API_CPU_SHARE, own=ledger)
         self._rest = Paced(app, excluding=ledger)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path in _INTAKE and scope.get("method") == "POST":
+            await self._app(scope, receive, send)
+            return
         paced = self._api if path.startswith(_API_PREFIX) else self._rest
         await paced(scope, receive, send)
 

@@ -1,0 +1,160 @@
+"""What submitting a strategy signal costs the trading system while the model is slow.
+
+    python bench/bench_strategy_intake.py [--rate R] [--seconds S] [--latency-ms L]
+                                          [--redis-url URL]
+
+A real ``signalsmith run --only strategy`` process (no store: the cost measured is the
+intake's) rates signals through a fake provider in its own process answering after L ms
+(2,000 by default), while this process submits R signals per second (500) for S seconds, open
+loop (each at its scheduled time, whether or not earlier ones were answered):
+  http    POST /api/strategy-signals, each on a pooled keep-alive connection
+  helper  SignalSubmitter.submit: one XADD, from a thread pool
+Prints, per way, the latency p50 / p99 / max in ms (from the scheduled time, so a queue in
+front of the server counts), how many were accepted, and the rate achieved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+
+from fakeproc import FakeProcess
+from signalsmith.strategy.submit import SignalSubmitter
+
+INDICATORS = {"rsi": 58.2, "atr": 2.1, "sma_20": 186.4, "sma_50": 181.9, "volume_ratio": 1.6}
+
+
+def _signal(number: int) -> dict[str, object]:
+    return {
+        "signal_id": f"b{number}-{uuid.uuid4().hex[:6]}",
+        "symbol": "AAPL",
+        "side": "buy",
+        "price": 189.5,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "strategy": "bench",
+        "indicators": INDICATORS,
+    }
+
+
+def _percentiles(latencies: list[float], sent: int, seconds: float) -> dict[str, object]:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else None
+    return {
+        "accepted": len(ordered),
+        "sent": sent,
+        "p50_ms": round(statistics.median(ordered), 2) if ordered else None,
+        "p99_ms": round(p99, 2) if p99 is not None else None,
+        "max_ms": round(ordered[-1], 2) if ordered else None,
+        "rate_per_s": round(len(ordered) / seconds, 1),
+    }
+
+
+async def _http(url: str, rate: float, seconds: float) -> dict[str, object]:
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
+        start = time.perf_counter()
+
+        async def one(number: int) -> None:
+            due = start + number / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            answer = await client.post("/api/strategy-signals", json=_signal(number))
+            if answer.status_code == 202:
+                latencies.append((time.perf_counter() - due) * 1000)
+
+        await asyncio.gather(*(one(n) for n in range(total)))
+    return {"way": "http", **_percentiles(latencies, total, seconds)}
+
+
+def _helper(redis_url: str, stream: str, rate: float, seconds: float) -> dict[str, object]:
+    total = int(rate * seconds)
+    submitter = SignalSubmitter(redis_url, stream=stream, timeout_s=1.0)
+    latencies: list[float] = []
+    start = time.perf_counter()
+
+    def one(number: int) -> None:
+        due = start + number / rate
+        time.sleep(max(0.0, due - time.perf_counter()))
+        if submitter.submit(_signal(number)) is not None:
+            latencies.append((time.perf_counter() - due) * 1000)
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(one, range(total)))
+    submitter.close()
+    return {"way": "helper", **_percentiles(latencies, total, seconds)}
+
+
+def _service(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "signalsmith", "run", "--only", "strategy"],
+        env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("HTTP: "):
+            return process, line.split()[1].removesuffix("/health")
+    raise RuntimeError("the service did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--latency-ms", type=float, default=2000.0)
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    args = parser.parse_args()
+    prefix = f"bench-intake-{uuid.uuid4().hex[:8]}"
+    fake = FakeProcess(1, args.latency_ms, {})
+    env = {
+        "REDIS_URL": args.redis_url,
+        "STRATEGY_STREAM": f"{prefix}:signals",
+        "ENHANCED_STREAM": f"{prefix}:enhanced",
+        "DECISION_STREAM": f"{prefix}:decisions",
+        "STRATEGY_REQUEST_PREFIX": f"{prefix}:requests",
+        "HTTP_PORT": "0",
+        "LOG_LEVEL": "ERROR",
+        "LLM_PROVIDERS": "custom",
+        "CUSTOM_BASE_URL": fake.start(),
+        "CUSTOM_API_KEY": "bench",
+        "CUSTOM_MODEL": "fake-1",
+        "CUSTOM_MAX_IN_FLIGHT": "64",
+        "LLM_CACHE": "off",
+    }
+    process, url = _service(env)
+    try:
+        time.sleep(1.0)
+        print(json.dumps(asyncio.run(_http(url, args.rate, args.seconds))), flush=True)
+        helper = _helper(args.redis_url, env["STRATEGY_STREAM"], args.rate, args.seconds)
+        print(json.dumps(helper), flush=True)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        fake.stop()
+        import redis
+
+        client = redis.Redis.from_url(args.redis_url)
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+if __name__ == "__main__":
+    main()
