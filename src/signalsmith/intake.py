@@ -29,7 +29,8 @@ from signalsmith.errors import PoisonInput
 from signalsmith.redisclient import LoopClient, RedisClient, redis_errors
 
 QUEUED: Final = b"queued"
-DEAD_LETTERS_SEARCHED: Final = 1_000  # dead letters written after a request, newest first
+DEAD_LETTERS_SEARCHED: Final = 1_000  # dead letters written after a request, oldest first
+DEAD_LETTER_PAGE: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,19 +123,25 @@ class StreamIntake:
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     async def _dead_letter(self, entry_id: str) -> RequestState | None:
-        """The dead letter of the request queued as ``entry_id``, among those written since."""
-        letters = cast(
-            list[tuple[bytes, dict[bytes, bytes]]],
-            await self._redis.xrevrange(
-                self._config.dead_letter_stream, max="+", min=entry_id, count=DEAD_LETTERS_SEARCHED
-            ),
-        )
-        wanted = entry_id.encode()
-        for _, fields in letters:
-            if fields.get(b"entry_id") == wanted:
-                reason = fields.get(b"reason", b"").decode("utf-8", "replace")
-                detail = fields.get(b"detail", b"").decode("utf-8", "replace")
-                return RequestState("failed", reason, detail)
+        """The dead letter of the request queued as ``entry_id``: among those written after it,
+        oldest first (a request fails soon after it is queued), DEAD_LETTER_PAGE at a time, at
+        most DEAD_LETTERS_SEARCHED."""
+        start, wanted = entry_id, entry_id.encode()
+        for _ in range(DEAD_LETTERS_SEARCHED // DEAD_LETTER_PAGE):
+            letters = cast(
+                list[tuple[bytes, dict[bytes, bytes]]],
+                await self._redis.xrange(
+                    self._config.dead_letter_stream, min=start, max="+", count=DEAD_LETTER_PAGE
+                ),
+            )
+            for letter_id, fields in letters:
+                if fields.get(b"entry_id") == wanted:
+                    reason = fields.get(b"reason", b"").decode("utf-8", "replace")
+                    detail = fields.get(b"detail", b"").decode("utf-8", "replace")
+                    return RequestState("failed", reason, detail)
+                start = "(" + letter_id.decode()
+            if len(letters) < DEAD_LETTER_PAGE:
+                return None
         return None
 
     def _key(self, key: str) -> str:

@@ -176,12 +176,28 @@ def test_bodies_that_are_no_request_are_refused_with_the_reason(
         b"[" * 5_000 + b"]" * 5_000: 413,
         b'{"product_id": "BTC-USD", "candles": [' + b"[1,2,3,4,5,6]," * 1_000 + b"[]]}": 413,
         b'{"a":' * 600 + b"1" + b"}" * 600: 422,
+        b'{"product_id": "BTC-USD", "correlation_id": "sched-BTC-USD-2026-12-04T10:00"}': 422,
     }
     for body, status in cases.items():
         answer = client.post("/api/insights", content=body)
         assert answer.status_code == status, (body[:60], answer.text)
         assert answer.json()["detail"]
     _fuzz(client)
+
+
+def test_the_link_given_back_finds_the_request_whatever_its_id(
+    shared_client: httpx.Client,
+) -> None:
+    client = shared_client
+    for key in ("a?b=1", "c#d", "e%41", "f/g"):
+        asked = client.post("/api/insights", json={"product_id": "BTC-USD", "correlation_id": key})
+        assert asked.status_code == 202, asked.text
+        link = asked.headers["location"]
+        assert link == asked.json()["result"]
+        assert client.get(link).json()["correlation_id"] == key
+    made = client.post("/api/insights", json={"product_id": "BTC-USD", "correlation_id": None})
+    assert made.status_code == 202
+    assert len(made.json()["correlation_id"]) == 32
 
 
 def _fuzz(client: httpx.Client) -> None:

@@ -25,6 +25,8 @@ SYNTAX: Final = "PRODUCTS@INTERVAL, several separated by ';' (e.g. BTC-USD,ETH-U
 ANCHOR_S: Final = 4 * 86_400  # 1970-01-05 00:00 UTC, a Monday: where every tick count starts
 MIN_INTERVAL_S: Final = 60  # the finest candles are 1m: more often would ask for the same ones
 
+SCHEDULED_PREFIX: Final = "sched-"  # the correlation ids of scheduled requests
+
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
@@ -114,7 +116,7 @@ def scheduled_request(product: str, tick: int) -> MarketRequest:
     whichever process or retry makes it, it is the same request (at most 58 characters)."""
     return request_from_values(
         {
-            "correlation_id": f"sched-{product}-{tick_text(tick)}",
+            "correlation_id": f"{SCHEDULED_PREFIX}{product}-{tick_text(tick)}",
             "product_id": product,
             "prompt": "trend_analysis",
         }

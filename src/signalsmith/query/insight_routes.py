@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Final
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
@@ -145,7 +146,7 @@ class _Insights:
         when ready. A correlation id already queued is not queued again."""
         assert self._intake is not None  # routed only with the market pipeline
         queued = await queue_posted(request, self._intake)
-        location = f"/api/insights/{queued.key}"
+        location = "/api/insights/" + quote(queued.key, safe="")
         return json_response(_queued(queued, location), 202, {"Location": location})
 
 

@@ -4,6 +4,8 @@ The GET routes on the same path (``strategy_routes``) read the rated signals bac
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Request, Response
 
 from signalsmith.intake import StreamIntake
@@ -21,7 +23,7 @@ def strategy_post_router(intake: StreamIntake, access: ApiAccess) -> APIRouter:
         ``timestamp``, and optional ``signal_id``, ``strategy``, ``indicators``, ``bars``,
         ``stop_loss``). A signal id already queued is not queued again."""
         queued = await queue_posted(request, intake)
-        location = f"/api/strategy-signals/{queued.key}"
+        location = "/api/strategy-signals/" + quote(queued.key, safe="")
         body = {
             "signal_id": queued.key,
             "symbol": queued.subject,
