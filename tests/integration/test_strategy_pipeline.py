@@ -271,3 +271,51 @@ def test_a_posted_signal_is_answered_at_once_then_read_back(
         assert redis.xlen(env["STRATEGY_STREAM"]) == 1  # the repeated POST queued nothing
     finally:
         redis.close()
+
+
+def test_under_seed_002s_rate_limit_nothing_waits_in_memory_and_stale_signals_expire(
+    stream_env: dict[str, str], tmp_path: Path, fake_llm: FakeLLMServer
+) -> None:
+    """The provider limited to 14 requests/min (seed 002): 40 fresh signals and 10 already
+    stale. Each fresh one is published at once, by the model while it has quota and by the
+    rules (degraded, with the reason) when it would have to wait past LLM_MAX_WAIT_S; the stale
+    ones are expired without a call. Nothing is lost and the model is asked at most 14 times."""
+    env = {
+        **_env(stream_env, tmp_path),
+        "LLM_PROVIDERS": "custom",
+        "CUSTOM_BASE_URL": fake_llm.base_url,
+        "CUSTOM_API_KEY": "sk-strategy-limit",
+        "CUSTOM_MODEL": "fake-model",
+        "CUSTOM_RPM": "14",
+        "CUSTOM_TPM": "950000",
+        "LLM_MAX_WAIT_S": "0.5",
+        "LLM_CACHE": "off",
+    }
+    client = sync_redis.Redis.from_url(env["REDIS_URL"])
+    try:
+        for n in range(10):
+            stale = seed_signal(f"stale-{n}", age_s=400)
+            client.xadd(env["STRATEGY_STREAM"], {"data": json.dumps(stale)})
+        for n in range(40):
+            client.xadd(env["STRATEGY_STREAM"], {"data": json.dumps(seed_signal(f"fresh-{n}"))})
+        started = time.monotonic()
+        result = _cli(["run", "--until-idle", "1", "--only", "strategy"], env)
+        elapsed = time.monotonic() - started
+        assert result.returncode == 0, result.stderr
+        rated = _rated(client, env["ENHANCED_STREAM"])
+        pending = client.xpending(env["STRATEGY_STREAM"], stream_env["STRATEGY_GROUP"])
+    finally:
+        client.close()
+    assert len(rated) == 50
+    assert pending["pending"] == 0
+    statuses = {key: envelope["decision"]["status"] for key, envelope in rated.items()}
+    assert {statuses[f"stale-{n}"] for n in range(10)} == {"expired"}
+    by_model = [k for k, v in rated.items() if v["meta"]["strategy"]["llm"] is not None]
+    degraded = [k for k, status in statuses.items() if status == "degraded"]
+    assert 1 <= len(by_model) <= 14
+    assert fake_llm.stats.calls <= 14
+    assert len(by_model) + len(degraded) == 40
+    for key in degraded:
+        assert "rate_limited" in rated[key]["meta"]["strategy"]["llm_error"]
+        assert rated[key]["meta"]["strategy"]["offline"] is not None
+    assert elapsed < 60  # published at once, not held until the quota refills
