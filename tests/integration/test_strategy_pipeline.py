@@ -319,3 +319,56 @@ def test_under_seed_002s_rate_limit_nothing_waits_in_memory_and_stale_signals_ex
         assert "rate_limited" in rated[key]["meta"]["strategy"]["llm_error"]
         assert rated[key]["meta"]["strategy"]["offline"] is not None
     assert elapsed < 60  # published at once, not held until the quota refills
+
+
+def test_a_kill_9_mid_run_leaves_each_signal_once_in_the_stream_sql_and_csv(
+    stream_env: dict[str, str], tmp_path: Path
+) -> None:
+    """3,000 signals; the worker (pipeline, store and CSV export in one process) is SIGKILLed
+    while it holds signals it has not acknowledged, and a new run finishes: every signal is
+    published once, has one row in each table and one line in llm_signals.csv."""
+    env = {**_env(stream_env, tmp_path), "CLAIM_IDLE_MS": "500", "READ_COUNT": "50"}
+    total = 3_000
+    client = sync_redis.Redis.from_url(env["REDIS_URL"])
+    try:
+        for first in range(0, total, 500):
+            pipe = client.pipeline(transaction=False)
+            for n in range(first, first + 500):
+                pipe.xadd(env["STRATEGY_STREAM"], {"data": json.dumps(seed_signal(f"k{n}"))})
+            pipe.execute()
+        dropped = {"REDIS_ADDR", "LLM_PROVIDERS", "SIGNALSMITH_CONFIG"}
+        environ = {k: v for k, v in os.environ.items() if k not in dropped}
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "signalsmith", "run", "--only", "strategy,store,csv"],
+            env={**environ, **env, "HTTP_PORT": "0"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        group = stream_env["STRATEGY_GROUP"]
+        while (
+            client.xlen(env["ENHANCED_STREAM"]) < 300
+            or client.xpending(env["STRATEGY_STREAM"], group)["pending"] == 0
+        ):
+            assert worker.poll() is None, "the worker exited"
+            assert time.monotonic() < deadline, "the worker never got going"
+            time.sleep(0.002)
+        worker.kill()
+        worker.wait()
+        assert client.xlen(env["ENHANCED_STREAM"]) < total, "the kill did not land mid-run"
+        time.sleep(0.6)  # past CLAIM_IDLE_MS: the dead worker's entries are reclaimed
+        result = _cli(["run", "--until-idle", "1.5", "--only", "strategy,store,csv"], env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        published = [json.loads(f[b"data"]) for _id, f in client.xrange(env["ENHANCED_STREAM"])]
+    finally:
+        client.close()
+    ids = [envelope["correlation_id"] for envelope in published]
+    assert sorted(ids) == sorted(f"k{n}" for n in range(total))  # each once
+    tasks, ratings = in_thread(_tables(env["DATABASE_URL"]))
+    assert len(tasks) == total
+    assert len({task["signal_id"] for task in tasks}) == total
+    assert len(ratings) == total  # one rules' rating each
+    exported = Path(env["STATE_DIR"]) / "llm_enhanced" / "llm_signals.csv"
+    with exported.open(newline="") as handle:
+        lines = [row["signal_id"] for row in csv.DictReader(handle)]
+    assert sorted(lines) == sorted(ids)
