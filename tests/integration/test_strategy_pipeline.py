@@ -6,6 +6,7 @@ with status ``degraded``; malformed signals are dead-lettered with the field nam
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 import redis as sync_redis
@@ -372,3 +374,84 @@ def test_a_kill_9_mid_run_leaves_each_signal_once_in_the_stream_sql_and_csv(
     with exported.open(newline="") as handle:
         lines = [row["signal_id"] for row in csv.DictReader(handle)]
     assert sorted(lines) == sorted(ids)
+
+
+def test_posting_500_signals_a_second_never_waits_on_a_slow_model(
+    stream_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The model answers in 2 s; 1,000 signals are POSTed at 500/s (open loop). Every POST is
+    answered 202 well before the model could have answered once, and every signal is then
+    published: rated by the model while it had a slot, the rest expired (STRATEGY_MAX_AGE_S=3)."""
+    with FakeLLMServer(FakeConfig(seed=5, latency_ms=2_000)) as fake:
+        env = {
+            **_env(stream_env, tmp_path),
+            "LLM_PROVIDERS": "custom",
+            "CUSTOM_BASE_URL": fake.base_url,
+            "CUSTOM_API_KEY": "sk-strategy-slow",
+            "CUSTOM_MODEL": "fake-model",
+            "LLM_CACHE": "off",
+            "STRATEGY_MAX_AGE_S": "3",
+            "HTTP_PORT": "0",
+        }
+        dropped = {"REDIS_ADDR", "SIGNALSMITH_CONFIG", "HTTP_HOST", "LLM_PROVIDERS"}
+        environ = {k: v for k, v in os.environ.items() if k not in dropped}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "signalsmith", "run", "--only", "strategy"],
+            env={**environ, **env, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            url = _announced_url(process)
+            latencies = asyncio.run(_post_open_loop(url, count=1_000, rate=500.0))
+            client = sync_redis.Redis.from_url(env["REDIS_URL"])
+            try:
+                deadline = time.monotonic() + 60
+                while client.xlen(env["ENHANCED_STREAM"]) < 1_000:
+                    assert time.monotonic() < deadline, "signals were lost"
+                    time.sleep(0.1)
+                rated = _rated(client, env["ENHANCED_STREAM"])
+            finally:
+                client.close()
+        finally:
+            process.terminate()
+            process.communicate(timeout=30)
+    assert len(latencies) == 1_000  # every POST answered 202
+    assert max(latencies) < 1_000  # ms: never the model's 2 s
+    statuses = {envelope["decision"]["status"] for envelope in rated.values()}
+    assert statuses <= {"ok", "expired"}
+    assert sum(1 for e in rated.values() if e["decision"]["status"] == "ok") >= 1
+
+
+def _announced_url(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line.startswith("HTTP: "):
+            return line.split()[1].removesuffix("/health")
+    raise AssertionError("the run command never announced its HTTP endpoints")
+
+
+async def _post_open_loop(url: str, *, count: int, rate: float) -> list[float]:
+    """POST ``count`` signals at ``rate`` per second, each at its time; the latency in ms of
+    each answered 202."""
+    latencies: list[float] = []
+    bodies = [json.dumps(seed_signal(f"p{n}")).encode() for n in range(count)]
+    async with aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(limit=64)) as session:
+        start = time.perf_counter()
+
+        async def one(number: int) -> None:
+            due = start + number / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            headers = {"Content-Type": "application/json"}
+            async with session.post(
+                "/api/strategy-signals", data=bodies[number], headers=headers
+            ) as answer:
+                await answer.read()
+                if answer.status == 202:
+                    latencies.append((time.perf_counter() - due) * 1000)
+
+        await asyncio.gather(*(one(n) for n in range(count)))
+    return latencies
