@@ -30,6 +30,7 @@ from signalsmith.store.database import create_engine, parse_database_url
 from signalsmith.store.schema import AnalysisResultRow, EnhancementTaskRow
 from tests.conftest import in_thread
 from tests.contracts.v1 import decode
+from tests.integration.test_notify import Webhook, webhook  # noqa: F401
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 INDICATORS = {
@@ -455,3 +456,32 @@ async def _post_open_loop(url: str, *, count: int, rate: float) -> list[float]:
 
         await asyncio.gather(*(one(n) for n in range(count)))
     return latencies
+
+
+def test_with_notify_kinds_strategy_a_rated_signal_reaches_a_webhook_once(
+    stream_env: dict[str, str],
+    webhook: Webhook,  # noqa: F811 - the fixture, imported
+) -> None:
+    """NOTIFY_KINDS=strategy reads ENHANCED_STREAM by default: one message per signal, none
+    again on a restart."""
+    env = {
+        **stream_env,
+        "MARKET_ENABLED": "false",
+        "STORE_ENABLED": "false",
+        "NOTIFY_URLS": webhook.url("trades"),
+        "NOTIFY_KINDS": "strategy",
+        "NOTIFY_GROUP": f"{stream_env['GROUP']}-notify",
+        "NOTIFY_PREFIX": f"{stream_env['DECISION_HASH_PREFIX']}:notify",
+    }
+    client = sync_redis.Redis.from_url(env["REDIS_URL"])
+    try:
+        client.xadd(env["STRATEGY_STREAM"], {"data": json.dumps(seed_signal("n-1"))})
+        first = _cli(["run", "--until-idle", "1", "--only", "strategy,notify"], env)
+        assert first.returncode == 0, first.stderr[-2000:]
+        again = _cli(["run", "--until-idle", "0.5", "--only", "strategy,notify"], env)
+        assert again.returncode == 0, again.stderr[-2000:]
+    finally:
+        client.close()
+    messages = webhook.messages("trades")
+    assert len(messages) == 1
+    assert "AAPL" in messages[0].title

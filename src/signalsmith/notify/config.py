@@ -42,6 +42,8 @@ class NotifySettings(Protocol):
     @property
     def insight_stream(self) -> str: ...
     @property
+    def enhanced_stream(self) -> str: ...
+    @property
     def consumer(self) -> str: ...
     @property
     def claim_idle_ms(self) -> int: ...
@@ -89,7 +91,7 @@ class NotifyConfig:
         return cls(
             channels=parse_channels(urls),
             kinds=_kinds(settings.notify_kinds),
-            streams=_streams(settings.notify_streams, settings.insight_stream),
+            streams=_streams(settings.notify_streams, _outputs(settings)),
             group=settings.notify_group,
             prefix=settings.notify_prefix,
             consumer=settings.consumer,
@@ -131,10 +133,18 @@ def _kinds(kinds: tuple[str, ...]) -> frozenset[str]:
     return frozenset(kinds)
 
 
-def _streams(text: str, insight_stream: str) -> tuple[str, ...]:
-    """NOTIFY_STREAMS (comma separated, case kept), INSIGHT_STREAM when empty."""
+def _outputs(settings: NotifySettings) -> tuple[str, ...]:
+    """Where the kinds notified are published: INSIGHT_STREAM, and ENHANCED_STREAM when
+    strategy signals notify (NOTIFY_KINDS=strategy)."""
+    kinds = {kind.strip().lower() for kind in settings.notify_kinds}
+    enhanced = (settings.enhanced_stream,) if "strategy" in kinds else ()
+    return (*((settings.insight_stream,) if kinds - {"strategy"} else ()), *enhanced)
+
+
+def _streams(text: str, defaults: tuple[str, ...]) -> tuple[str, ...]:
+    """NOTIFY_STREAMS (comma separated, case kept), else where the kinds are published."""
     names = [name.strip() for name in text.split(",") if name.strip()]
-    return tuple(dict.fromkeys(names)) or (insight_stream,)
+    return tuple(dict.fromkeys(names)) or defaults
 
 
 def _start(value: str) -> Start:
