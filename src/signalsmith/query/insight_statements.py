@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, cast
 
-from sqlalchemy import ColumnElement, Table, and_, or_, select
+from sqlalchemy import ColumnElement, Table, select
 
 from signalsmith.query.cursor import Position
-from signalsmith.query.statements import Statement
+from signalsmith.query.statements import Statement, page_bounds
 from signalsmith.store.schema import DecisionRow, InsightRow
 
 INSIGHTS: Final = cast(Table, InsightRow.__table__)
@@ -41,16 +41,7 @@ def insights(filters: InsightFilter, after: Position | None, limit: int) -> Stat
         )
         if value is not None
     ]
-    if filters.since is not None:
-        conditions.append(_C.published_at >= filters.since)
-    if filters.until is not None:
-        conditions.append(_C.published_at < filters.until)
-    if after is not None:  # as in ``statements.decisions``: the first bound is the index's
-        at = after.published_at
-        conditions.append(_C.published_at <= at)
-        conditions.append(
-            or_(_C.published_at < at, and_(_C.published_at == at, _C.id < after.row_id))
-        )
+    conditions += page_bounds(INSIGHTS, filters.since, filters.until, after)
     statement = select(INSIGHTS).where(*conditions)
     return statement.order_by(_C.published_at.desc(), _C.id.desc()).limit(limit)
 

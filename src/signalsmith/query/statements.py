@@ -74,17 +74,9 @@ def decisions(filters: DecisionFilter, after: Position | None, limit: int) -> St
     ):
         if value is not None:
             conditions.append(column == value)
-    conditions += _published(filters.since, filters.until)
+    conditions += page_bounds(TABLE, filters.since, filters.until, after)
     if filters.min_confidence is not None:
         conditions.append(_C.confidence >= filters.min_confidence)
-    if after is not None:
-        # (published_at, id) < (p, i), spelt so that both databases see a range on the index:
-        # the first bound alone is what the index seeks to, the OR only trims its first rows.
-        at = after.published_at
-        conditions.append(_C.published_at <= at)
-        conditions.append(
-            or_(_C.published_at < at, and_(_C.published_at == at, _C.id < after.row_id))
-        )
     statement = select(*ROW_COLUMNS).where(*conditions)
     return statement.order_by(_C.published_at.desc(), _C.id.desc()).limit(limit)
 
@@ -94,12 +86,30 @@ def decision(correlation_id: str) -> Statement:
     return select(*ROW_COLUMNS, _C.envelope).where(_C.correlation_id == correlation_id)
 
 
-def _published(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+def page_bounds(
+    table: Table, since: datetime | None, until: datetime | None, after: Position | None
+) -> list[ColumnElement[bool]]:
+    """A page's range on ``table``'s (published_at, id): ``since`` inclusive, ``until``
+    exclusive, and after the cursor ``after``."""
+    published, row_id = table.c.published_at, table.c.id
+    bounds = _published(since, until, published)
+    if after is not None:
+        # (published_at, id) < (p, i), spelt so that both databases see a range on the index:
+        # the first bound alone is what the index seeks to, the OR only trims its first rows.
+        at = after.published_at
+        bounds.append(published <= at)
+        bounds.append(or_(published < at, and_(published == at, row_id < after.row_id)))
+    return bounds
+
+
+def _published(
+    since: datetime | None, until: datetime | None, published: ColumnElement[Any] = _C.published_at
+) -> list[ColumnElement[bool]]:
     bounds: list[ColumnElement[bool]] = []
     if since is not None:
-        bounds.append(_C.published_at >= since)
+        bounds.append(published >= since)
     if until is not None:
-        bounds.append(_C.published_at < until)
+        bounds.append(published < until)
     return bounds
 
 

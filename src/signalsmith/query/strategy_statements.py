@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, cast
 
-from sqlalchemy import ColumnElement, Label, Table, and_, or_, select
+from sqlalchemy import ColumnElement, Label, Table, and_, select
 from sqlalchemy.sql.expression import FromClause
 
 from signalsmith.query.cursor import Position
-from signalsmith.query.statements import Statement
+from signalsmith.query.statements import Statement, page_bounds
 from signalsmith.store.schema import AnalysisResultRow, DecisionRow, EnhancementTaskRow
 from signalsmith.store.strategy_rows import ANALYSTS
 
@@ -66,16 +66,7 @@ def strategy_signals(filters: StrategyFilter, after: Position | None, limit: int
         )
         if value is not None
     ]
-    if filters.since is not None:
-        conditions.append(_C.published_at >= filters.since)
-    if filters.until is not None:
-        conditions.append(_C.published_at < filters.until)
-    if after is not None:  # as in ``statements.decisions``: the first bound is the index's
-        at = after.published_at
-        conditions.append(_C.published_at <= at)
-        conditions.append(
-            or_(_C.published_at < at, and_(_C.published_at == at, _C.id < after.row_id))
-        )
+    conditions += page_bounds(TASKS, filters.since, filters.until, after)
     joined, ratings = _with_ratings(TASKS)
     statement = select(TASKS, *ratings).select_from(joined).where(*conditions)
     return statement.order_by(_C.published_at.desc(), _C.id.desc()).limit(limit)
