@@ -19,6 +19,7 @@ from typing import Protocol
 
 from pydantic_core import to_json
 from redis.exceptions import ResponseError
+from redis.typing import EncodableT, FieldT
 
 from signalsmith.engine.outcome import Commit
 from signalsmith.errors import CommitRefused
@@ -139,3 +140,15 @@ class Batch:
         for name, value in fields.items():
             flat += (name, self.raw_index(value))
         return flat
+
+
+async def publish_and_ack(redis: RedisClient, ref: GroupRef, commits: Sequence[Commit]) -> None:
+    """A fan-out consumer's acknowledgement: the batch's records (its dead letters) and the
+    XACK of every entry in one MULTI/EXEC, after the consumer's own write is done."""
+    pipe = redis.pipeline(transaction=True)
+    for commit in commits:
+        for record in commit.records:
+            fields: dict[FieldT, EncodableT] = {k: v for k, v in record.fields.items()}
+            pipe.xadd(record.stream, fields, maxlen=record.maxlen or None, approximate=True)
+    pipe.xack(ref.stream, ref.group, *(commit.entry_id for commit in commits))
+    await pipe.execute()

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import cast
 
-from redis.typing import EncodableT, FieldT
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -19,6 +18,7 @@ from sqlalchemy.sql.dml import Insert, ReturningInsert
 
 from signalsmith.engine.outcome import Commit
 from signalsmith.redisclient import RedisClient
+from signalsmith.sink.redis_publish import publish_and_ack
 from signalsmith.source.redis_streams import GroupRef
 from signalsmith.store.database import DatabaseTarget, create_engine, database_errors
 from signalsmith.store.insight_rows import insight_row
@@ -145,17 +145,8 @@ class SqlCommitter:
         if not commits:
             return []
         await self._writer.write_rows([_row(part) for c in commits for part in c.parts])
-        await self._publish_and_ack(commits)
+        await publish_and_ack(self._redis, self._ref, commits)
         return [True] * len(commits)
-
-    async def _publish_and_ack(self, commits: Sequence[Commit]) -> None:
-        pipe = self._redis.pipeline(transaction=True)
-        for commit in commits:
-            for record in commit.records:
-                fields: dict[FieldT, EncodableT] = {k: v for k, v in record.fields.items()}
-                pipe.xadd(record.stream, fields, maxlen=record.maxlen or None, approximate=True)
-        pipe.xack(self._ref.stream, self._ref.group, *(commit.entry_id for commit in commits))
-        await pipe.execute()
 
 
 def _row(part: object) -> DecisionValues:

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import Final, get_args
 
 from pydantic_core import from_json
-from redis.typing import EncodableT, FieldT
 
 from signalsmith.engine.engine import Engine, EngineConfig
 from signalsmith.engine.outcome import Commit
@@ -30,6 +29,7 @@ from signalsmith.errors import PoisonInput, TransientError
 from signalsmith.observe.metrics import Metrics
 from signalsmith.redisclient import RedisClient
 from signalsmith.settings import Settings
+from signalsmith.sink.redis_publish import publish_and_ack
 from signalsmith.source.redis_streams import Entry, GroupRef, StreamSource
 from signalsmith.strategy.contract import AGREEMENTS, SEED_INDICATORS, Outcome
 from signalsmith.strategy.csv_files import (
@@ -302,22 +302,13 @@ class CsvCommitter:
         records = [_record(part) for commit in commits for part in commit.parts]
         backlog = await self._read_backlog()
         await asyncio.to_thread(self._files.write, records, backlog)
-        await self._publish_and_ack(commits)
+        await publish_and_ack(self._redis, self._ref, commits)
         return [True] * len(commits)
 
     async def _read_backlog(self) -> Backlog:
         if self._backlog is None:
             return Backlog(None, "unknown: the CSV export was given no strategy stream")
         return await self._backlog.read()
-
-    async def _publish_and_ack(self, commits: Sequence[Commit]) -> None:
-        pipe = self._redis.pipeline(transaction=True)
-        for commit in commits:
-            for record in commit.records:
-                fields: dict[FieldT, EncodableT] = {k: v for k, v in record.fields.items()}
-                pipe.xadd(record.stream, fields, maxlen=record.maxlen or None, approximate=True)
-        pipe.xack(self._ref.stream, self._ref.group, *(commit.entry_id for commit in commits))
-        await pipe.execute()
 
 
 def _record(part: object) -> ExportRecord:
