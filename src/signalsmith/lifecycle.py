@@ -504,7 +504,7 @@ def build_chain(
 
 
 def market_writer(
-    settings: Settings, metrics: Metrics, redis: RedisClient | None, stack: AnalyzerStack
+    settings: Settings, metrics: Metrics, redis: RedisClient | None, stack_given: AnalyzerStack
 ) -> tuple[InsightWriter | None, AnalyzerStack]:
     """The market pipeline's model, on the posts pipeline's chain when there is one (one chain
     per process), else on a chain of its own; none without providers or with
@@ -513,13 +513,9 @@ def market_writer(
     from signalsmith.market.prompt import load_market_prompt
 
     template = load_market_prompt(settings.market_prompt_file)  # a bad file stops start-up
-    providers = resolve_providers(settings)
-    if settings.llm_policy == "never" or not providers:
-        return None, stack
-    if stack.chain is None:
-        chain, pool = build_chain(settings, metrics, providers)
-        stack = AnalyzerStack(stack.analyzers, chain, pool)
-    assert stack.chain is not None
+    stack = _with_chain(settings, metrics, stack_given)
+    if stack is None or stack.chain is None:
+        return None, stack_given
     writer = InsightWriter(
         stack.chain,
         template,
@@ -532,7 +528,7 @@ def market_writer(
 
 
 def strategy_rater(
-    settings: Settings, metrics: Metrics, redis: RedisClient | None, stack: AnalyzerStack
+    settings: Settings, metrics: Metrics, redis: RedisClient | None, stack_given: AnalyzerStack
 ) -> tuple[StrategyRater | None, AnalyzerStack]:
     """The strategy pipeline's model, on the process's one chain (made here when no other
     pipeline made it); none without providers or with LLM_POLICY=never."""
@@ -540,13 +536,9 @@ def strategy_rater(
     from signalsmith.strategy.rating_prompt import load_strategy_prompt
 
     template = load_strategy_prompt(settings.strategy_prompt_file)  # a bad file stops start-up
-    providers = resolve_providers(settings)
-    if settings.llm_policy == "never" or not providers:
-        return None, stack
-    if stack.chain is None:
-        chain, pool = build_chain(settings, metrics, providers)
-        stack = AnalyzerStack(stack.analyzers, chain, pool)
-    assert stack.chain is not None
+    stack = _with_chain(settings, metrics, stack_given)
+    if stack is None or stack.chain is None:
+        return None, stack_given
     rater = StrategyRater(
         stack.chain,
         template,
@@ -556,6 +548,18 @@ def strategy_rater(
         metrics=metrics,
     )
     return rater, stack
+
+
+def _with_chain(settings: Settings, metrics: Metrics, stack: AnalyzerStack) -> AnalyzerStack | None:
+    """``stack`` holding the process's one chain (made here when no pipeline made it yet), or
+    None when no model is asked (no providers, or LLM_POLICY=never)."""
+    providers = resolve_providers(settings)
+    if settings.llm_policy == "never" or not providers:
+        return None
+    if stack.chain is not None:
+        return stack
+    chain, pool = build_chain(settings, metrics, providers)
+    return AnalyzerStack(stack.analyzers, chain, pool)
 
 
 def _reuse(settings: Settings, redis: RedisClient | None) -> Reuse:
