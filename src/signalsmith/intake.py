@@ -3,18 +3,17 @@ requests) and ``POST /api/strategy-signals`` validate the body, queue it and ans
 ``state`` says where a request without a stored result stands.
 
 A queued request is remembered under ``<prefix>:<key>`` (its key: the correlation id or the
-signal id; its value: the stream entry id, for the configured TTL):
+signal id; its value: the stream entry id, for the configured TTL). One script, one round trip:
+a key already remembered is not queued again (a client retrying its POST gets the same answer,
+and the pipeline does the work once); otherwise the request is XADDed (one ``data`` JSON field,
+as the pipeline reads it) and its entry id remembered, so a request that failed can be found
+among the dead letters written after it.
 
-1. ``SET key queued NX EX ttl``: a key already queued is not queued again (a client retrying
-   its POST gets the same answer, and the pipeline does the work once);
-2. ``XADD`` the request (one ``data`` JSON field, as the pipeline reads it);
-3. ``SET key <entry id> XX KEEPTTL``, so a request that failed can be found among the dead
-   letters written after it.
-
-A failed XADD deletes the key again. The three steps touch two keys that a Redis Cluster may
-hold on two nodes, so they are not one transaction: a crash between 1 and 2 leaves a key saying
-"queued" for a request that never was, until the key expires (the POST itself failed, so the
-client knows to send it again, under a new id).
+On a Redis Cluster whose request prefix and stream do not share a hash slot, a script cannot
+touch both, so the same happens in three calls: ``SET key queued NX EX ttl``, ``XADD``, ``SET
+key <entry id> XX KEEPTTL`` (a failed XADD deletes the key again). A crash between the first
+two leaves a key saying "queued" for a request that never was, until the key expires (the POST
+itself failed, so the client knows to send it again, under a new id).
 """
 
 from __future__ import annotations
@@ -24,6 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
 from pydantic_core import from_json
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
+from redis.crc import key_slot
 
 from signalsmith.errors import PoisonInput
 from signalsmith.redisclient import LoopClient, RedisClient, redis_errors
@@ -31,6 +33,13 @@ from signalsmith.redisclient import LoopClient, RedisClient, redis_errors
 QUEUED: Final = b"queued"
 DEAD_LETTERS_SEARCHED: Final = 1_000  # dead letters written after a request, oldest first
 DEAD_LETTER_PAGE: Final = 100
+# KEYS: the request key, the stream; ARGV: the TTL in seconds, the data field.
+_SUBMIT: Final = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local id = redis.call('XADD', KEYS[2], '*', 'data', ARGV[2])
+redis.call('SET', KEYS[1], id, 'EX', ARGV[1])
+return id
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +89,7 @@ class StreamIntake:
         self._config = config
         self._parse = parse
         self._client = LoopClient(connect)
+        self._script: tuple[RedisClient, AsyncScript] | None = None
 
     @property
     def max_body_bytes(self) -> int:
@@ -95,15 +105,41 @@ class StreamIntake:
         submission = self._parse(json_body(body, self._config.max_body_bytes))
         key = self._key(submission.key)
         with redis_errors("queueing a request"):
-            if not await self._redis.set(key, QUEUED, nx=True, ex=self._config.ttl_s):
-                return Queued(submission.key, None, submission.subject)
-            try:
-                entry_id = await self._xadd(submission.data)
-            except BaseException:
-                await self._redis.delete(key)
-                raise
-            await self._redis.set(key, entry_id, xx=True, keepttl=True)
+            if self._one_slot(key):
+                entry_id = await self._queue_at_once(key, submission.data)
+            else:
+                entry_id = await self._queue_in_steps(key, submission.data)
         return Queued(submission.key, entry_id, submission.subject)
+
+    def _one_slot(self, key: str) -> bool:
+        """Whether one script may touch ``key`` and the stream: always on one server."""
+        redis = self._redis
+        if not isinstance(redis, RedisCluster):
+            return True
+        return key_slot(key.encode()) == key_slot(self._config.stream.encode())
+
+    async def _queue_at_once(self, key: str, data: str) -> str | None:
+        """The entry id, or None for a key already queued."""
+        redis = self._redis
+        if self._script is None or self._script[0] is not redis:
+            self._script = (redis, redis.register_script(_SUBMIT))
+        reply = await self._script[1](
+            keys=[key, self._config.stream], args=[self._config.ttl_s, data]
+        )
+        if reply is None:
+            return None
+        return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+    async def _queue_in_steps(self, key: str, data: str) -> str | None:
+        if not await self._redis.set(key, QUEUED, nx=True, ex=self._config.ttl_s):
+            return None
+        try:
+            entry_id = await self._xadd(data)
+        except BaseException:
+            await self._redis.delete(key)
+            raise
+        await self._redis.set(key, entry_id, xx=True, keepttl=True)
+        return entry_id
 
     async def state(self, key: str) -> RequestState | None:
         """``pending`` while the request waits or is being worked on, ``failed`` once it was

@@ -378,3 +378,62 @@ def test_a_worker_started_before_its_cluster_is_formed_waits_then_works(tmp_path
         assert returncode == 0, err[-2000:]
         assert "Traceback" not in err
         assert "slots are not covered" in err  # waited out as an outage
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("tagged_prefix", [True, False], ids=["one-slot", "two-slots"])
+async def test_a_posted_signal_is_queued_once_whether_or_not_its_key_shares_the_stream_slot(
+    redis_cluster: str, tagged_prefix: bool
+) -> None:
+    """The request key and the stream in one slot: one script queues the signal; in two slots
+    (a prefix without the stream's tag), the same in three calls. Either way a second POST of
+    the signal id queues nothing, and the key leads to the entry."""
+    from signalsmith.intake import IntakeConfig, StreamIntake
+    from signalsmith.strategy.submission import strategy_submission
+
+    tag = f"t{uuid.uuid4().hex[:10]}"
+    stream = f"{{{tag}}}:strategy"
+    prefix = f"{{{tag}}}:requests" if tagged_prefix else f"requests-{uuid.uuid4().hex[:8]}"
+    signal_id = f"sig-{uuid.uuid4().hex[:8]}"
+    settings = load_settings(
+        redis_cluster=True,
+        redis_addr=redis_cluster,
+        stream=f"{{{tag}}}:in",
+        signal_stream=f"{{{tag}}}:signals",
+        decision_stream=f"{{{tag}}}:log",
+        decision_hash_prefix=f"{{{tag}}}:decisions",
+        market_stream=f"{{{tag}}}:market",
+        insight_stream=f"{{{tag}}}:insights",
+        strategy_stream=stream,
+        enhanced_stream=f"{{{tag}}}:enhanced",
+    )
+    config = IntakeConfig(stream, f"{stream}:dlq", 65_536, prefix, 60)
+    body = json.dumps(
+        {
+            "signal_id": signal_id,
+            "symbol": "AAPL",
+            "side": "buy",
+            "price": 189.5,
+            "timestamp": time.time(),
+        }
+    ).encode()
+    async with open_redis(settings) as handle:
+        intake = StreamIntake(config, handle.connect, strategy_submission(500))
+        key = f"{prefix}:{signal_id}"
+        try:
+            first = await intake.submit(body)
+            again = await intake.submit(body)
+            entries = await handle.client.xrange(stream)
+            remembered = await handle.client.get(key)
+            state = await intake.state(signal_id)
+        finally:
+            await handle.client.delete(stream)
+            await handle.client.delete(key)
+    assert (key_slot(key.encode()) == key_slot(stream.encode())) is tagged_prefix
+    assert first.entry_id is not None
+    assert again.entry_id is None
+    assert [entry_id.decode() for entry_id, _fields in entries] == [first.entry_id]
+    assert json.loads(entries[0][1][b"data"])["signal_id"] == signal_id
+    assert remembered == first.entry_id.encode()
+    assert state is not None
+    assert state.state == "pending"
