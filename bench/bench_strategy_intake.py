@@ -1,7 +1,7 @@
 """What submitting a strategy signal costs the trading system while the model is slow.
 
-    python bench/bench_strategy_intake.py [--rate R] [--seconds S] [--latency-ms L]
-                                          [--redis-url URL]
+    python bench/bench_strategy_intake.py [--rate R] [--seconds S] [--warmup-s W]
+                                          [--latency-ms L] [--redis-url URL]
 
 A real ``signalsmith run --only strategy`` process (no store: the cost measured is the
 intake's) rates signals through a fake provider in its own process answering after L ms
@@ -10,7 +10,10 @@ loop (each at its scheduled time, whether or not earlier ones were answered):
   http    POST /api/strategy-signals, each on a pooled keep-alive connection
   helper  SignalSubmitter.submit: one XADD, from a thread pool
 Prints, per way, the latency p50 / p99 / max in ms (from the scheduled time, so a queue in
-front of the server counts), how many were accepted, and the rate achieved.
+front of the server counts), how many were accepted, and the rate achieved. The first W seconds
+(1 by default) are the client's connections being opened and the server's first requests; their
+figures are printed apart (``"phase": "warm-up"``), so that the steady state is what a trading
+system holding its connections sees.
 """
 
 from __future__ import annotations
@@ -60,11 +63,28 @@ def _percentiles(latencies: list[float], sent: int, seconds: float) -> dict[str,
     }
 
 
-async def _http(url: str, rate: float, seconds: float) -> dict[str, object]:
+def _phases(
+    way: str, timed: list[tuple[int, float]], total: int, rate: float, warmup_s: float
+) -> list[dict[str, object]]:
+    """The figures of the warm-up and of the steady state after it."""
+    first = int(rate * warmup_s)
+    warm = [latency for number, latency in timed if number < first]
+    steady = [latency for number, latency in timed if number >= first]
+    return [
+        {"way": way, "phase": "warm-up", **_percentiles(warm, first, warmup_s)},
+        {
+            "way": way,
+            "phase": "steady",
+            **_percentiles(steady, total - first, total / rate - warmup_s),
+        },
+    ]
+
+
+async def _http(url: str, rate: float, seconds: float, warmup_s: float) -> list[dict[str, object]]:
     """aiohttp, not httpx: on this 2-core machine the load generator shares the cores with the
     service, and aiohttp costs a fraction of httpx's CPU per request."""
-    total = int(rate * seconds)
-    latencies: list[float] = []
+    total = int(rate * (seconds + warmup_s))
+    timed: list[tuple[int, float]] = []
     bodies = [json.dumps(_signal(n)).encode() for n in range(total)]
     headers = {"Content-Type": "application/json"}
     connector = aiohttp.TCPConnector(limit=64)
@@ -79,28 +99,30 @@ async def _http(url: str, rate: float, seconds: float) -> dict[str, object]:
             ) as answer:
                 await answer.read()
                 if answer.status == 202:
-                    latencies.append((time.perf_counter() - due) * 1000)
+                    timed.append((number, (time.perf_counter() - due) * 1000))
 
         await asyncio.gather(*(one(n) for n in range(total)))
-    return {"way": "http", **_percentiles(latencies, total, seconds)}
+    return _phases("http", timed, total, rate, warmup_s)
 
 
-def _helper(redis_url: str, stream: str, rate: float, seconds: float) -> dict[str, object]:
-    total = int(rate * seconds)
+def _helper(
+    redis_url: str, stream: str, rate: float, seconds: float, warmup_s: float
+) -> list[dict[str, object]]:
+    total = int(rate * (seconds + warmup_s))
     submitter = SignalSubmitter(redis_url, stream=stream, timeout_s=1.0)
-    latencies: list[float] = []
+    timed: list[tuple[int, float]] = []
     start = time.perf_counter()
 
     def one(number: int) -> None:
         due = start + number / rate
         time.sleep(max(0.0, due - time.perf_counter()))
         if submitter.submit(_signal(number)) is not None:
-            latencies.append((time.perf_counter() - due) * 1000)
+            timed.append((number, (time.perf_counter() - due) * 1000))
 
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         list(pool.map(one, range(total)))
     submitter.close()
-    return {"way": "helper", **_percentiles(latencies, total, seconds)}
+    return _phases("helper", timed, total, rate, warmup_s)
 
 
 def _service(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
@@ -122,6 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup-s", type=float, default=1.0)
     parser.add_argument("--latency-ms", type=float, default=2000.0)
     parser.add_argument(
         "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -147,9 +170,11 @@ def main() -> None:
     process, url = _service(env)
     try:
         time.sleep(1.0)
-        print(json.dumps(asyncio.run(_http(url, args.rate, args.seconds))), flush=True)
-        helper = _helper(args.redis_url, env["STRATEGY_STREAM"], args.rate, args.seconds)
-        print(json.dumps(helper), flush=True)
+        for figures in asyncio.run(_http(url, args.rate, args.seconds, args.warmup_s)):
+            print(json.dumps(figures), flush=True)
+        stream = env["STRATEGY_STREAM"]
+        for figures in _helper(args.redis_url, stream, args.rate, args.seconds, args.warmup_s):
+            print(json.dumps(figures), flush=True)
     finally:
         process.terminate()
         process.wait(timeout=30)
