@@ -151,7 +151,11 @@ def _api(app: FastAPI, view: ServiceView) -> None:
 
         database = QueryDatabase(view.database)
         app.include_router(query_router(database, access))
-        app.include_router(strategy_router(database, access, pending=view.strategy_pending))
+        app.include_router(
+            strategy_router(
+                database, access, pending=view.strategy_pending, intake=view.strategy_intake
+            )
+        )
     app.include_router(insight_router(database, view.insight_intake, access))
     if view.strategy_intake is not None:
         from signalsmith.query.strategy_post import strategy_post_router

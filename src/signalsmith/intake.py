@@ -14,6 +14,11 @@ touch both, so the same happens in three calls: ``SET key queued NX EX ttl``, ``
 key <entry id> XX KEEPTTL`` (a failed XADD deletes the key again). A crash between the first
 two leaves a key saying "queued" for a request that never was, until the key expires (the POST
 itself failed, so the client knows to send it again, under a new id).
+
+Where a request without a stored result stands comes from Redis: ``failed`` once it was
+dead-lettered, ``processing`` while a worker of the pipeline's group holds it unacknowledged
+(being computed, or read ahead as the next; with how many times it was delivered), ``decided``
+once acknowledged (its result on its way to the store), ``pending`` before the group read it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pydantic_core import from_json
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.crc import key_slot
+from redis.exceptions import ResponseError
 
 from signalsmith.errors import PoisonInput
 from signalsmith.redisclient import LoopClient, RedisClient, redis_errors
@@ -45,6 +51,7 @@ return id
 @dataclass(frozen=True, slots=True)
 class IntakeConfig:
     stream: str  # MARKET_STREAM
+    group: str  # the pipeline's consumer group on it
     dead_letter_stream: str
     max_body_bytes: int
     key_prefix: str
@@ -72,11 +79,12 @@ Parse = Callable[[Any], Submission]  # a parsed JSON body -> its submission, or 
 
 @dataclass(frozen=True, slots=True)
 class RequestState:
-    """Where a request without a stored insight stands."""
+    """Where a request without a stored result stands."""
 
-    state: Literal["pending", "failed"]
-    reason: str = ""
+    state: Literal["pending", "processing", "decided", "failed"]
+    reason: str = ""  # failed: the dead letter's reason and detail
     detail: str = ""
+    deliveries: int = 0  # processing: times the pipeline was given it (1 unless retried)
 
 
 class StreamIntake:
@@ -142,8 +150,8 @@ class StreamIntake:
         return entry_id
 
     async def state(self, key: str) -> RequestState | None:
-        """``pending`` while the request waits or is being worked on, ``failed`` once it was
-        dead-lettered (with the reason); None for a key not queued here (or long ago)."""
+        """Where the request queued under ``key`` stands; None for a key not queued here (or
+        longer ago than the TTL)."""
         with redis_errors("reading a request's state"):
             value = await self._redis.get(self._key(key))
             if value is None:
@@ -151,7 +159,24 @@ class StreamIntake:
             if value == QUEUED:
                 return RequestState("pending")
             entry_id = value.decode() if isinstance(value, bytes) else str(value)
-            return await self._dead_letter(entry_id) or RequestState("pending")
+            return await self._dead_letter(entry_id) or await self._progress(entry_id)
+
+    async def _progress(self, entry_id: str) -> RequestState:
+        """``processing``, ``decided`` or ``pending``, from the group's view of ``entry_id``."""
+        stream, group = self._config.stream, self._config.group
+        try:
+            held = await self._redis.xpending_range(stream, group, entry_id, entry_id, 1)
+            groups = [] if held else await self._redis.xinfo_groups(stream)
+        except ResponseError:  # no group yet: the pipeline has not started on this stream
+            return RequestState("pending")
+        if held:
+            return RequestState("processing", deliveries=int(held[0]["times_delivered"]))
+        for found in groups:
+            if _text(found.get("name")) == group:
+                last = _text(found.get("last-delivered-id"))
+                if _entry_order(last) >= _entry_order(entry_id):
+                    return RequestState("decided")
+        return RequestState("pending")
 
     async def _xadd(self, data: str) -> str:
         # Never trimmed here: an input stream loses only what its consumers acknowledged.
@@ -182,6 +207,16 @@ class StreamIntake:
 
     def _key(self, key: str) -> str:
         return f"{self._config.key_prefix}:{key}"
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entry_order(entry_id: str) -> tuple[int, int]:
+    """A stream entry id (``<ms>-<seq>``) as what orders it."""
+    ms, _, seq = entry_id.partition("-")
+    return (int(ms), int(seq or 0)) if ms.isdigit() and (seq or "0").isdigit() else (-1, -1)
 
 
 def json_body(body: bytes, limit: int) -> dict[str, Any]:

@@ -371,6 +371,7 @@ def _insight_intake(settings: Settings, handle: RedisHandle) -> StreamIntake:
 
     config = IntakeConfig(
         stream=settings.market_stream,
+        group=settings.market_group,
         dead_letter_stream=settings.market_dead_letter_stream,
         max_body_bytes=settings.max_message_bytes,
         key_prefix=settings.insight_request_prefix,
@@ -386,6 +387,7 @@ def _strategy_intake(settings: Settings, handle: RedisHandle) -> StreamIntake:
 
     config = IntakeConfig(
         stream=settings.strategy_stream,
+        group=settings.strategy_group,
         dead_letter_stream=settings.strategy_dead_letter_stream,
         max_body_bytes=settings.max_message_bytes,
         key_prefix=settings.strategy_request_prefix,

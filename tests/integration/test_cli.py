@@ -17,6 +17,7 @@ import redis as sync_redis
 
 from signalsmith.fakellm import FakeConfig, FakeLLMServer
 from tests.contracts import v1
+from tests.serving import announced_url
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 CLI = [sys.executable, "-m", "signalsmith"]
@@ -134,16 +135,8 @@ def running(stream_env: dict[str, str], fake_llm: FakeLLMServer) -> Iterator[Run
     process = subprocess.Popen(
         [*CLI, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    url = ""
-    deadline = time.monotonic() + 30
-    assert process.stdout is not None
-    while not url and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if line.startswith("HTTP: "):
-            url = line.split()[1].removesuffix("/health")
-    assert url, "the run command never announced its HTTP endpoints"
     try:
-        yield Running(process, url)
+        yield Running(process, announced_url(process))
     finally:
         if process.poll() is None:
             process.kill()

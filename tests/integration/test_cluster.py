@@ -407,7 +407,7 @@ async def test_a_posted_signal_is_queued_once_whether_or_not_its_key_shares_the_
         strategy_stream=stream,
         enhanced_stream=f"{{{tag}}}:enhanced",
     )
-    config = IntakeConfig(stream, f"{stream}:dlq", 65_536, prefix, 60)
+    config = IntakeConfig(stream, "signalsmith-strategy", f"{stream}:dlq", 65_536, prefix, 60)
     body = json.dumps(
         {
             "signal_id": signal_id,

@@ -7,10 +7,8 @@ import asyncio
 import collections
 import json
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -19,8 +17,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from tests.serving import CLI, serving
+
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-CLI = [sys.executable, "-m", "signalsmith"]
 ENDPOINTS = ("/livez", "/readyz", "/health", "/metrics")
 FLOOD_CLIENTS = 200
 FLOOD_SECONDS = 4.0
@@ -42,33 +41,8 @@ def _run_and_fail(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def worker(stream_env: dict[str, str]) -> Iterator[str]:
     """A running ``signalsmith run``; its base URL once it is ready. Stopped with SIGTERM,
     which must end it with status 0."""
-    process = subprocess.Popen(
-        [*CLI, "run"],
-        env=_env({**stream_env, "LOG_LEVEL": "WARNING"}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    url = ""
-    deadline = time.monotonic() + 30
-    while not url and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if line.startswith("HTTP: "):
-            url = line.split()[1].removesuffix("/health")
-    try:
-        assert url, "the run command never announced its HTTP endpoints"
-        while httpx.get(url + "/readyz", timeout=30).status_code != 200:
-            assert time.monotonic() < deadline, "never ready"
-            time.sleep(0.1)
+    with serving(["run"], _env({**stream_env, "LOG_LEVEL": "WARNING"})) as url:
         yield url
-        process.send_signal(signal.SIGTERM)
-        _out, err = process.communicate(timeout=20)
-        assert process.returncode == 0, err
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate(timeout=10)
 
 
 def test_head_answers_like_get_without_a_body_and_openapi_documents_the_api(worker: str) -> None:

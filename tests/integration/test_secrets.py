@@ -18,6 +18,7 @@ import redis as sync_redis
 
 from signalsmith.fakellm import FakeConfig, FakeLLMServer
 from tests.conftest import private_redis_server
+from tests.serving import announced_url
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 CLI = [sys.executable, "-m", "signalsmith"]
@@ -58,18 +59,6 @@ def _get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-def _announced_url(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if line.startswith("HTTP: "):
-            return line.split()[1].removesuffix("/health")
-        if not line and process.poll() is not None:
-            break
-    raise AssertionError("the run command never announced its HTTP endpoints")
-
-
 def test_url_secrets_appear_nowhere_while_running(
     locked_redis: int, fake_llm: FakeLLMServer, stream_env: dict[str, str]
 ) -> None:
@@ -94,7 +83,7 @@ def test_url_secrets_appear_nowhere_while_running(
     )
     shown: list[str] = []
     try:
-        url = _announced_url(process)
+        url = announced_url(process)
         client = sync_redis.Redis(port=locked_redis, password=PASSWORD)
         try:
             client.xadd(stream_env["STREAM"], {"text": "$NVDA calls, loading up 🚀"})

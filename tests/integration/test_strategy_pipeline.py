@@ -10,7 +10,6 @@ import asyncio
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from signalsmith.store.schema import AnalysisResultRow, EnhancementTaskRow
 from tests.conftest import in_thread
 from tests.contracts.v1 import decode
 from tests.integration.test_notify import Webhook, webhook  # noqa: F401
+from tests.serving import serving
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 INDICATORS = {
@@ -81,6 +81,28 @@ def _env(stream_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
         "MARKET_ENABLED": "false",
         "LOG_LEVEL": "WARNING",
     }
+
+
+def _model_env(
+    stream_env: dict[str, str], tmp_path: Path, base_url: str, **extra: str
+) -> dict[str, str]:
+    """``_env`` with the fake model as the one provider (no reply cache)."""
+    return {
+        **_env(stream_env, tmp_path),
+        "LLM_PROVIDERS": "custom",
+        "CUSTOM_BASE_URL": base_url,
+        "CUSTOM_API_KEY": "sk-strategy-e2e",
+        "CUSTOM_MODEL": "fake-model",
+        "LLM_CACHE": "off",
+        **extra,
+    }
+
+
+def _environ(env: dict[str, str]) -> dict[str, str]:
+    """The test process's environment without what would point the service elsewhere, and
+    ``env``."""
+    dropped = {"REDIS_ADDR", "SIGNALSMITH_CONFIG", "HTTP_HOST", "LLM_PROVIDERS"}
+    return {**{k: v for k, v in os.environ.items() if k not in dropped}, **env}
 
 
 async def _tables(url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -178,14 +200,7 @@ def fake_llm() -> Iterator[FakeLLMServer]:
 def test_the_model_rates_and_an_unusable_reply_twice_degrades(
     stream_env: dict[str, str], tmp_path: Path, fake_llm: FakeLLMServer
 ) -> None:
-    env = {
-        **_env(stream_env, tmp_path),
-        "LLM_PROVIDERS": "custom",
-        "CUSTOM_BASE_URL": fake_llm.base_url,
-        "CUSTOM_API_KEY": "sk-strategy-e2e",
-        "CUSTOM_MODEL": "fake-model",
-        "LLM_CACHE": "off",
-    }
+    env = _model_env(stream_env, tmp_path, fake_llm.base_url)
     client = sync_redis.Redis.from_url(env["REDIS_URL"])
     try:
         client.xadd(env["STRATEGY_STREAM"], {"data": json.dumps(seed_signal("good-1"))})
@@ -220,31 +235,8 @@ def test_the_model_rates_and_an_unusable_reply_twice_degrades(
 @pytest.fixture
 def service(stream_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     env = _env(stream_env, tmp_path)
-    dropped = {"REDIS_ADDR", "SIGNALSMITH_CONFIG", "HTTP_HOST", "LLM_PROVIDERS"}
-    environ = {k: v for k, v in os.environ.items() if k not in dropped}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "signalsmith", "run", "--only", "strategy,store"],
-        env={**environ, **env, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    url, deadline = "", time.monotonic() + 30
-    while not url and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if line.startswith("HTTP: "):
-            url = line.split()[1].removesuffix("/health")
-    try:
-        assert url, "the run command never announced its HTTP endpoints"
+    with serving(["run", "--only", "strategy,store"], _environ(env)) as url:
         yield url, env
-        process.send_signal(signal.SIGTERM)
-        _out, err = process.communicate(timeout=20)
-        assert process.returncode == 0, err
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate(timeout=10)
 
 
 def test_a_posted_signal_is_answered_at_once_then_read_back(
@@ -263,10 +255,14 @@ def test_a_posted_signal_is_answered_at_once_then_read_back(
         future = seed_signal("http-3", age_s=-3600)
         assert client.post("/api/strategy-signals", json=future).status_code == 422
         deadline = time.monotonic() + 30
-        while (answer := client.get("/api/strategy-signals/http-1")).status_code == 404:
+        while (answer := client.get("/api/strategy-signals/http-1")).status_code == 202:
+            assert answer.json()["state"] in ("pending", "processing", "decided")
+            assert answer.headers["retry-after"] == "1"
             assert time.monotonic() < deadline, "never stored"
             time.sleep(0.1)
         assert answer.status_code == 200
+        assert answer.json()["signal_id"] == "http-1"
+        assert client.get("/api/strategy-signals/never-posted").status_code == 404
         stats = client.get("/api/strategy-signals/stats").json()
         assert stats["processed"] == 1
     redis = sync_redis.Redis.from_url(env["REDIS_URL"])
@@ -283,17 +279,14 @@ def test_under_seed_002s_rate_limit_nothing_waits_in_memory_and_stale_signals_ex
     stale. Each fresh one is published at once, by the model while it has quota and by the
     rules (degraded, with the reason) when it would have to wait past LLM_MAX_WAIT_S; the stale
     ones are expired without a call. Nothing is lost and the model is asked at most 14 times."""
-    env = {
-        **_env(stream_env, tmp_path),
-        "LLM_PROVIDERS": "custom",
-        "CUSTOM_BASE_URL": fake_llm.base_url,
-        "CUSTOM_API_KEY": "sk-strategy-limit",
-        "CUSTOM_MODEL": "fake-model",
-        "CUSTOM_RPM": "14",
-        "CUSTOM_TPM": "950000",
-        "LLM_MAX_WAIT_S": "0.5",
-        "LLM_CACHE": "off",
-    }
+    env = _model_env(
+        stream_env,
+        tmp_path,
+        fake_llm.base_url,
+        CUSTOM_RPM="14",
+        CUSTOM_TPM="950000",
+        LLM_MAX_WAIT_S="0.5",
+    )
     client = sync_redis.Redis.from_url(env["REDIS_URL"])
     try:
         for n in range(10):
@@ -384,27 +377,8 @@ def test_posting_500_signals_a_second_never_waits_on_a_slow_model(
     answered 202 well before the model could have answered once, and every signal is then
     published: rated by the model while it had a slot, the rest expired (STRATEGY_MAX_AGE_S=3)."""
     with FakeLLMServer(FakeConfig(seed=5, latency_ms=2_000)) as fake:
-        env = {
-            **_env(stream_env, tmp_path),
-            "LLM_PROVIDERS": "custom",
-            "CUSTOM_BASE_URL": fake.base_url,
-            "CUSTOM_API_KEY": "sk-strategy-slow",
-            "CUSTOM_MODEL": "fake-model",
-            "LLM_CACHE": "off",
-            "STRATEGY_MAX_AGE_S": "3",
-            "HTTP_PORT": "0",
-        }
-        dropped = {"REDIS_ADDR", "SIGNALSMITH_CONFIG", "HTTP_HOST", "LLM_PROVIDERS"}
-        environ = {k: v for k, v in os.environ.items() if k not in dropped}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "signalsmith", "run", "--only", "strategy"],
-            env={**environ, **env, "PYTHONUNBUFFERED": "1"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
-            url = _announced_url(process)
+        env = _model_env(stream_env, tmp_path, fake.base_url, STRATEGY_MAX_AGE_S="3")
+        with serving(["run", "--only", "strategy"], _environ(env)) as url:
             latencies = asyncio.run(_post_open_loop(url, count=1_000, rate=500.0))
             client = sync_redis.Redis.from_url(env["REDIS_URL"])
             try:
@@ -415,9 +389,6 @@ def test_posting_500_signals_a_second_never_waits_on_a_slow_model(
                 rated = _rated(client, env["ENHANCED_STREAM"])
             finally:
                 client.close()
-        finally:
-            process.terminate()
-            process.communicate(timeout=30)
     assert len(latencies) == 1_000  # every POST answered 202
     assert max(latencies) < 1_000  # ms: never the model's 2 s
     statuses = {envelope["decision"]["status"] for envelope in rated.values()}
@@ -425,14 +396,47 @@ def test_posting_500_signals_a_second_never_waits_on_a_slow_model(
     assert sum(1 for e in rated.values() if e["decision"]["status"] == "ok") >= 1
 
 
-def _announced_url(process: subprocess.Popen[str]) -> str:
-    assert process.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if line.startswith("HTTP: "):
-            return line.split()[1].removesuffix("/health")
-    raise AssertionError("the run command never announced its HTTP endpoints")
+def test_a_posted_signal_reads_pending_then_processing_then_rated(
+    stream_env: dict[str, str], tmp_path: Path
+) -> None:
+    """One signal rated at a time by a model answering in 1.5 s: while the first is being
+    rated, GET says so (``processing``, delivered once); the worker holds the next one ready
+    (read ahead, so also ``processing``) and the third still waits in the stream (``pending``);
+    all then read back rated, from the store."""
+    with FakeLLMServer(FakeConfig(seed=3, latency_ms=1_500)) as fake:
+        env = _model_env(stream_env, tmp_path, fake.base_url, STRATEGY_MAX_IN_FLIGHT="1")
+        command = ["run", "--only", "strategy,store"]
+        with serving(command, _environ(env)) as url, httpx.Client(base_url=url) as client:
+            for signal_id in ("first", "second", "third"):
+                answer = client.post("/api/strategy-signals", json=seed_signal(signal_id))
+                assert answer.status_code == 202, answer.text
+            seen = _states_until_rated(client, ["first", "second", "third"])
+            rated = [client.get(f"/api/strategy-signals/{n}") for n in ("first", "third")]
+    assert {"signal_id": "first", "state": "processing", "deliveries": 1} in seen["first"]
+    assert {"signal_id": "third", "state": "pending"} in seen["third"]
+    for answer in rated:
+        assert answer.status_code == 200
+        assert answer.json()["status"] == "done"
+        assert [r["analyst"] for r in answer.json()["ratings"]] == ["rules", "llm"]
+
+
+def _states_until_rated(
+    client: httpx.Client, signal_ids: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each signal's 202 answers, polled until every one is stored (200)."""
+    seen: dict[str, list[dict[str, Any]]] = {signal_id: [] for signal_id in signal_ids}
+    waiting, deadline = list(signal_ids), time.monotonic() + 30
+    while waiting:
+        assert time.monotonic() < deadline, f"never rated: {waiting}"
+        for signal_id in list(waiting):
+            answer = client.get(f"/api/strategy-signals/{signal_id}")
+            if answer.status_code == 200:
+                waiting.remove(signal_id)
+            else:
+                assert answer.status_code == 202, answer.text
+                seen[signal_id].append(answer.json())
+        time.sleep(0.05)
+    return seen
 
 
 async def _post_open_loop(url: str, *, count: int, rate: float) -> list[float]:

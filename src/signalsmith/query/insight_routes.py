@@ -12,7 +12,7 @@ import json
 from typing import Annotated, Final
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from signalsmith.intake import Queued, StreamIntake
 from signalsmith.query import render
@@ -27,7 +27,7 @@ from signalsmith.query.insight_statements import (
 )
 from signalsmith.query.models import InsightDetail, InsightPage, Problem, QueuedInsight
 from signalsmith.query.params import STATUSES, VERDICTS, choice_param, text_param, window_param
-from signalsmith.query.posting import RETRY_AFTER_S, json_response, queue_posted, redis_unavailable
+from signalsmith.query.posting import json_response, queue_posted, state_response
 from signalsmith.query.routes import (
     MAX_CORRELATION_ID,
     Cursor,
@@ -118,8 +118,9 @@ class _Insights:
         )
 
     async def one(self, correlation_id: Annotated[str, Path()]) -> Response:
-        """One insight with its indicators and envelope; 202 while a request queued over HTTP
-        is still pending."""
+        """One insight with its indicators and envelope; for a request queued over HTTP and not
+        stored yet, 202 with its state (``pending``, ``processing``, ``decided``), or 200 with
+        the reason once it ``failed``."""
         key = text_param(correlation_id, "correlation_id", MAX_CORRELATION_ID)
         if self._database is not None:
             async with reading(self._database) as connection:
@@ -128,16 +129,12 @@ class _Insights:
                 body = _item(row)
                 body["envelope"] = render.envelope(row._mapping["envelope"])
                 return Response(render.json_body(body), media_type=_JSON)
-        state = None
-        if self._intake is not None:
-            with redis_unavailable():
-                state = await self._intake.state(key)
-        if state is None:
-            raise HTTPException(404, "no insight and no pending request has this correlation_id")
-        shown = {"correlation_id": key, "state": state.state}
-        if state.state == "failed":
-            return json_response({**shown, "reason": state.reason, "detail": state.detail}, 200)
-        return json_response(shown, 202, {"Retry-After": RETRY_AFTER_S})
+        return await state_response(
+            self._intake,
+            "correlation_id",
+            key,
+            "no insight and no pending request has this correlation_id",
+        )
 
     async def ask(self, request: Request) -> Response:
         """Queue a market request (seed 001's payload: ``product_id``, optional

@@ -138,7 +138,11 @@ class QueuedInsight(BaseModel):
     """A request queued by POST /api/insights (202), or one not answered yet (GET, 202)."""
 
     correlation_id: str
-    state: Literal["pending", "failed"]
+    state: Literal["pending", "processing", "decided", "failed"] = Field(
+        description="pending: not read yet; processing: being computed; decided: on its way "
+        "to the store; failed: dead-lettered"
+    )
+    deliveries: int | None = Field(None, description="processing: times it was delivered")
     product_id: str | None = None
     queued: bool | None = Field(None, description="false: this id was queued already")
     entry_id: str | None = Field(None, description="its entry on MARKET_STREAM")
@@ -230,6 +234,20 @@ class StrategyStats(StrategyCounts):
     strategies: list[StrategyCountsOf] | None = Field(
         description="per strategy, with per_strategy=true; the most signals first"
     )
+
+
+class SignalState(BaseModel):
+    """A signal POSTed and not decided yet (GET /api/strategy-signals/{signal_id}: 202), or
+    dead-lettered (200, with the reason)."""
+
+    signal_id: str
+    state: Literal["pending", "processing", "decided", "failed"] = Field(
+        description="pending: not read yet; processing: being rated; decided: on its way to "
+        "the store; failed: dead-lettered"
+    )
+    deliveries: int | None = Field(None, description="processing: times it was delivered")
+    reason: str | None = Field(None, description="why it failed (state failed)")
+    detail: str | None = None
 
 
 class QueuedSignal(BaseModel):

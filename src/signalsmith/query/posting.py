@@ -11,7 +11,7 @@ from typing import Final
 from fastapi import HTTPException, Request, Response
 
 from signalsmith.errors import PoisonInput, TransientError
-from signalsmith.intake import Queued, StreamIntake
+from signalsmith.intake import Queued, RequestState, StreamIntake
 from signalsmith.query import render
 
 RETRY_AFTER_S: Final = "1"
@@ -31,6 +31,26 @@ def json_response(
     body: Mapping[str, object], status: int, headers: dict[str, str] | None = None
 ) -> Response:
     return Response(render.json_body(body), status_code=status, media_type=_JSON, headers=headers)
+
+
+async def state_response(
+    intake: StreamIntake | None, name: str, key: str, unknown: str
+) -> Response:
+    """A request's answer while its result is not in the store: 200 with the reason once it
+    failed, 202 (Retry-After) while pending, processing or decided; 404 ``unknown`` when it was
+    never queued over HTTP (or Redis is not asked)."""
+    state: RequestState | None = None
+    if intake is not None:
+        with redis_unavailable():
+            state = await intake.state(key)
+    if state is None:
+        raise HTTPException(404, unknown)
+    shown: dict[str, object] = {name: key, "state": state.state}
+    if state.state == "failed":
+        return json_response({**shown, "reason": state.reason, "detail": state.detail}, 200)
+    if state.state == "processing":
+        shown["deliveries"] = state.deliveries
+    return json_response(shown, 202, {"Retry-After": RETRY_AFTER_S})
 
 
 async def _body(request: Request, limit: int) -> bytes:

@@ -13,16 +13,23 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Final
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from signalsmith.errors import TransientError
+from signalsmith.intake import StreamIntake
 from signalsmith.query import render
 from signalsmith.query.access import ApiAccess
 from signalsmith.query.cursor import decode_cursor
 from signalsmith.query.database import QueryDatabase
-from signalsmith.query.models import Problem, StrategySignalDetail, StrategySignalPage
+from signalsmith.query.models import (
+    Problem,
+    SignalState,
+    StrategySignalDetail,
+    StrategySignalPage,
+)
 from signalsmith.query.models import StrategyStats as StrategyStatsModel
 from signalsmith.query.params import choice_param, text_param, window_param
+from signalsmith.query.posting import state_response
 from signalsmith.query.routes import (
     MAX_CORRELATION_ID,
     Cursor,
@@ -57,12 +64,17 @@ Pending = Callable[[], Awaitable[int | None]]
 
 
 def strategy_router(
-    database: QueryDatabase, access: ApiAccess, *, pending: Pending | None = None
+    database: QueryDatabase,
+    access: ApiAccess,
+    *,
+    pending: Pending | None = None,
+    intake: StreamIntake | None = None,
 ) -> APIRouter:
     """The GET /api/strategy-signals routes over the store ``database`` reads; ``pending``,
-    when given, counts the signals not decided yet (from Redis) for the statistics."""
+    when given, counts the signals not decided yet (from Redis) for the statistics, and
+    ``intake`` says where a POSTed signal not stored yet stands."""
     router = api_router(access, "strategy")
-    api = _Strategy(database, pending)
+    api = _Strategy(database, pending, intake)
     router.add_api_route(
         "/strategy-signals",
         api.page,
@@ -81,15 +93,18 @@ def strategy_router(
         api.one,
         methods=["GET"],
         response_model=StrategySignalDetail,
-        responses={404: {"model": Problem}},
+        responses={202: {"model": SignalState}, 404: {"model": Problem}},
     )
     return router
 
 
 class _Strategy:
-    def __init__(self, database: QueryDatabase, pending: Pending | None) -> None:
+    def __init__(
+        self, database: QueryDatabase, pending: Pending | None, intake: StreamIntake | None
+    ) -> None:
         self._database = database
         self._pending = pending
+        self._intake = intake
 
     async def page(
         self,
@@ -135,12 +150,19 @@ class _Strategy:
         return Response(render.json_body(stats.as_json()), media_type=_JSON)
 
     async def one(self, signal_id: Annotated[str, Path()]) -> Response:
-        """One decided signal with its ratings and envelope."""
+        """One decided signal with its ratings and envelope; for a signal POSTed and not
+        stored yet, 202 with its state (``pending``, ``processing``, ``decided``), or 200 with
+        the reason once it ``failed``."""
         key = text_param(signal_id, "signal_id", MAX_CORRELATION_ID)
         async with reading(self._database) as connection:
             row = (await connection.execute(strategy_signal(key))).first()
         if row is None:
-            raise HTTPException(404, "no decided strategy signal has this signal_id")
+            return await state_response(
+                self._intake,
+                "signal_id",
+                key,
+                "no decided strategy signal and no pending POST has this signal_id",
+            )
         body = _item(row)
         body["envelope"] = render.envelope(row._mapping["envelope"])
         return Response(render.json_body(body), media_type=_JSON)
