@@ -10,6 +10,7 @@ import asyncio
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -488,4 +489,6 @@ def test_with_notify_kinds_strategy_a_rated_signal_reaches_a_webhook_once(
         client.close()
     messages = webhook.messages("trades")
     assert len(messages) == 1
-    assert "AAPL" in messages[0].title
+    title = messages[0].title
+    assert title.startswith("AAPL buy 189.5 · "), title
+    assert re.search(r" (confirm|caution|reject) \d+/10 \(conf [01]\.\d\d\) · sma_cross$", title)

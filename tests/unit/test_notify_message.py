@@ -27,6 +27,7 @@ from signalsmith.notify.message import (
     units,
 )
 from tests.unit.test_store_rows import JSON, envelope_bytes, spike_envelope
+from tests.unit.test_strategy_csv import strategy_envelope, strategy_meta
 
 NOW = datetime(2025, 11, 20, 14, 30, tzinfo=UTC)
 TEXT = (
@@ -212,8 +213,8 @@ def _assert_fits(notice: Notice | None) -> None:
         notice.key.encode()
 
 
-def _with(path: str, value: object) -> bytes:
-    envelope: Any = json.loads(insight_bytes())
+def _with(path: str, value: object, raw: bytes | None = None) -> bytes:
+    envelope: Any = json.loads(insight_bytes() if raw is None else raw)
     *parents, last = path.split(".")
     node = envelope
     for name in parents:
@@ -255,3 +256,72 @@ def test_a_valid_insight_with_any_one_value_changed_gives_a_notice_or_poison(
 def test_an_oversize_envelope_is_poison() -> None:
     with pytest.raises(PoisonInput, match="oversize"):
         read_notice(b" " * (2 << 20), ALL)
+
+
+def strategy_bytes(status: str = "ok", **changes: Any) -> bytes:
+    """A rated signal's envelope as the strategy pipeline publishes it, its reasoning set."""
+    envelope = strategy_envelope(strategy_meta(status=status, **changes))  # type: ignore[arg-type]
+    envelope["decision"]["synthesis"]["reasoning"] = "Oversold bounce.\nA second line."
+    return json.dumps(envelope).encode()
+
+
+def test_a_rated_signal_reads_as_side_price_agreement_rating_then_the_risks() -> None:
+    notice = read_notice(strategy_bytes(), {"strategy"})
+    assert notice is not None
+    assert notice.title == "AAPL buy 187.25 · confirm 8/10 (conf 0.80) · ema_cross"
+    assert notice.body == "Oversold bounce.\nRisks: earnings next week; thin volume"
+    assert notice.correlation_id == "sig-1"
+
+
+def test_a_degraded_signal_says_why_the_model_gave_no_rating() -> None:
+    notice = read_notice(strategy_bytes("degraded", agreement="caution", rating=5), ALL)
+    assert notice is not None
+    assert notice.title == "AAPL buy 187.25 · caution 5/10 (conf 0.55, degraded) · ema_cross"
+    assert notice.body.splitlines() == [
+        "Oversold bounce.",
+        "No model rating: reply: rating 14 is outside 1..10",
+    ]
+
+
+def test_an_expired_signal_says_it_was_not_rated() -> None:
+    notice = read_notice(strategy_bytes("expired"), ALL)
+    assert notice is not None
+    assert notice.title == "AAPL buy 187.25 · expired, not rated · ema_cross"
+
+
+def test_a_strategy_envelope_without_a_readable_rating_gets_the_generic_notice() -> None:
+    for path, value in [("meta", {}), ("meta.strategy.rating", 11), ("meta.strategy.signal", 1)]:
+        notice = read_notice(_with(path, value, strategy_bytes()), ALL)
+        assert notice is not None
+        assert notice.title == "AAPL BUY (conf 0.80) · strategy"
+        assert notice.body == "Oversold bounce."
+
+
+STRATEGY_PATHS = [
+    "meta.strategy",
+    "meta.strategy.signal",
+    "meta.strategy.signal.symbol",
+    "meta.strategy.signal.side",
+    "meta.strategy.signal.price",
+    "meta.strategy.signal.strategy",
+    "meta.strategy.status",
+    "meta.strategy.agreement",
+    "meta.strategy.rating",
+    "meta.strategy.confidence",
+    "meta.strategy.llm",
+    "meta.strategy.llm.risks",
+    "meta.strategy.llm_error",
+    "decision.synthesis.reasoning",
+]
+
+
+@FUZZ
+@given(st.sampled_from(STRATEGY_PATHS), JSON | st.just(...))
+@example("meta.strategy.signal.price", 10**400)
+@example("meta.strategy.confidence", float("nan"))
+@example("meta.strategy.llm.risks", ["@everyone", "x" * 5_000])
+@example("meta.strategy.signal.symbol", "")
+def test_a_rated_signal_with_any_one_value_changed_gives_a_notice_or_poison(
+    path: str, value: object
+) -> None:
+    _notice_or_poison(_with(path, value, strategy_bytes()))

@@ -3,9 +3,13 @@ a channel's length limit. Pure. The input is untrusted: anything that cannot bec
 raises ``PoisonInput`` (``bad_envelope``, ``unknown_schema``, ``oversize``), nothing else.
 
 insight     title "BTC-USD BUY (conf 0.62)"; body the insight text (at most 100 words)
-post, spike, consensus, strategy
+strategy    title "AAPL buy 189.5 · confirm 7/10 (conf 0.80) · sma_cross" (with the status
+            when not ok; "expired, not rated" for one too old); body one short line of the
+            reasoning, then the model's risks (at most three) or why the model gave no rating
+post, spike, consensus
             title "NVDA BUY (conf 0.71) · post"; body one short line of the reasoning, and the
-            post's link when it has one
+            post's link when it has one. A strategy envelope whose ``meta.strategy`` cannot be
+            read is told this way too (" · strategy").
 
 Texts come from posts and models, so mentions that would ping a whole channel (``@everyone``,
 ``@here``, Slack's ``<!channel>``, Discord's ``<@id>``) are defused with a zero-width space, and
@@ -15,10 +19,11 @@ control characters other than newlines and tabs are dropped.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeGuard
 
 from pydantic_core import from_json
 
@@ -32,6 +37,11 @@ TITLE_MAX: Final = 200  # a title is one line; apprise's default title limit is 
 SHORT_LINE: Final = 280  # the body of a kind other than insight
 MAX_TICKER: Final = 64
 SEPARATOR: Final = 2  # apprise joins a title and body with a line break where they merge
+SIDES: Final = frozenset({"buy", "sell"})
+AGREEMENTS: Final = frozenset({"confirm", "caution", "reject"})
+MAX_RISKS: Final = 3
+RISK_LINE: Final = 120
+MAX_STRATEGY_NAME: Final = 64
 _LABEL: Final = {
     "insight": "",
     "post": " · post",
@@ -76,9 +86,12 @@ def read_notice(raw: bytes, kinds: Collection[str]) -> Notice | None:
     kind = _text(decision.get("kind"), "decision.kind", 32, empty=False)
     if kind not in kinds or kind not in KINDS:  # a kind added later is skipped, not refused
         return None
+    correlation_id = _text(envelope.get("correlation_id"), "correlation_id", 512, empty=False)
+    if kind == "strategy" and (told := _strategy(decision, envelope.get("meta"))) is not None:
+        return Notice(kind, correlation_id, *told)
     return Notice(
         kind=kind,
-        correlation_id=_text(envelope.get("correlation_id"), "correlation_id", 512, empty=False),
+        correlation_id=correlation_id,
         title=_title(kind, decision),
         body=_body(kind, decision, envelope),
     )
@@ -156,6 +169,67 @@ def _body(kind: str, decision: dict[str, object], envelope: dict[str, object]) -
     line = truncate(defuse(reasoning).strip().split("\n", 1)[0], SHORT_LINE)
     link = _link(decision.get("source"))
     return f"{line}\n{link}".strip() if link else line
+
+
+def _strategy(decision: dict[str, object], meta: object) -> tuple[str, str] | None:
+    """(title, body) of a rated strategy signal from ``meta.strategy``; None when it cannot be
+    read (the generic notice is sent instead)."""
+    strategy = meta.get("strategy") if isinstance(meta, dict) else None
+    signal = strategy.get("signal") if isinstance(strategy, dict) else None
+    if not isinstance(strategy, dict) or not isinstance(signal, dict):
+        return None
+    symbol, side, price = signal.get("symbol"), signal.get("side"), signal.get("price")
+    name = signal.get("strategy")
+    if not (isinstance(symbol, str) and symbol.strip() and len(symbol) <= MAX_TICKER):
+        return None
+    if not isinstance(side, str) or side not in SIDES or not _finite(price):
+        return None
+    head = f"{defuse(symbol)} {side} {price:.10g}"
+    tail = (
+        f" · {defuse(name)}" if isinstance(name, str) and 0 < len(name) <= MAX_STRATEGY_NAME else ""
+    )
+    status = strategy.get("status")
+    agreement, rating = strategy.get("agreement"), strategy.get("rating")
+    if status == "expired":
+        title = f"{head} · expired, not rated{tail}"
+    elif isinstance(agreement, str) and agreement in AGREEMENTS and _rating(rating):
+        confidence = strategy.get("confidence")
+        if not _finite(confidence) or not 0 <= confidence <= 1:
+            return None
+        note = f", {defuse(status)[:16]}" if isinstance(status, str) and status != "ok" else ""
+        title = f"{head} · {agreement} {rating}/10 (conf {confidence:.2f}{note}){tail}"
+    else:
+        return None
+    return title, _strategy_body(decision, strategy)
+
+
+def _strategy_body(decision: dict[str, object], strategy: dict[str, object]) -> str:
+    synthesis = decision.get("synthesis")
+    reasoning = synthesis.get("reasoning") if isinstance(synthesis, dict) else None
+    lines = []
+    if isinstance(reasoning, str) and reasoning.strip():
+        lines.append(truncate(defuse(reasoning).strip().split("\n", 1)[0], SHORT_LINE))
+    model = strategy.get("llm")
+    risks = model.get("risks") if isinstance(model, dict) else None
+    if isinstance(risks, list):
+        named = [truncate(defuse(r).strip(), RISK_LINE) for r in risks if isinstance(r, str)]
+        if named := [risk for risk in named if risk][:MAX_RISKS]:
+            lines.append("Risks: " + "; ".join(named))
+    error = strategy.get("llm_error")
+    if isinstance(error, str) and error.strip():
+        lines.append("No model rating: " + truncate(defuse(error).strip(), RISK_LINE))
+    return "\n".join(lines)
+
+
+def _rating(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 10
+
+
+def _finite(value: object) -> TypeGuard[int | float]:
+    """A JSON number that is finite (and not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) if isinstance(value, float) else abs(value) < 10**15
 
 
 def _insight_text(meta: object) -> str:
