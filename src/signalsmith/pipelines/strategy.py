@@ -61,21 +61,27 @@ class StrategyHandler:
     def handle_now(self, entry: Entry) -> Commit:
         started = time.perf_counter()
         signal, now = self._read(entry)
-        age = _age_s(signal, now)
-        if age > self._config.max_age_s:
-            return self._commit(entry, self._expired(signal, age), now, started, {})
-        return self._commit(entry, self._offline(signal, age, None), now, started, {})
+        return self._without_model(entry, signal, now, started)
 
     async def handle(self, entry: Entry) -> Commit:
         started = time.perf_counter()
         signal, now = self._read(entry)
         age = _age_s(signal, now)
         if age > self._config.max_age_s or self._rater is None:
-            return self.handle_now(entry)
+            return self._without_model(entry, signal, now, started)
         asked = time.perf_counter()
         answer = await self._rater.rate(facts(signal), bars(signal))
         timings = {"llm": (time.perf_counter() - asked) * 1000}
         return self._commit(entry, self._offline(signal, age, answer), now, started, timings)
+
+    def _without_model(
+        self, entry: Entry, signal: StrategySignal, now: datetime, started: float
+    ) -> Commit:
+        """Expired, or rated by the rules alone."""
+        age = _age_s(signal, now)
+        if age > self._config.max_age_s:
+            return self._commit(entry, self._expired(signal, age), now, started, {})
+        return self._commit(entry, self._offline(signal, age, None), now, started, {})
 
     def _read(self, entry: Entry) -> tuple[StrategySignal, datetime]:
         now = utc_now()
