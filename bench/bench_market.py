@@ -36,6 +36,7 @@ import httpx
 from redis.asyncio import Redis
 
 from fakeproc import FakeProcess
+from outputs import statuses, steady_rate
 from signalsmith.lifecycle import (
     AnalyzerStack,
     build_candle_finder,
@@ -104,8 +105,8 @@ async def _scenario(name: str, requests: int, url: str, env: dict[str, str]) -> 
         "requests": requests,
         "acknowledged": stats.acknowledged,
         "dead_lettered": stats.dead_lettered,
-        "statuses": _statuses(entries),
-        "requests_per_s": _steady_rate(entries, settings.market_max_in_flight),
+        "statuses": statuses(entries),
+        "requests_per_s": steady_rate(entries, settings.market_max_in_flight),
         "whole_run_per_s": round(stats.acknowledged / elapsed, 1),
     }
 
@@ -118,23 +119,6 @@ async def _add_requests(redis: Redis, stream: str, requests: int) -> None:
                 fields = {"correlation_id": f"r{n}", "product_id": PRODUCT}
                 pipe.xadd(stream, {**fields, "candles": json.dumps(_candles(rng))})
             await pipe.execute()
-
-
-def _statuses(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> dict[str, int]:
-    statuses: dict[str, int] = {}
-    for _id, fields in entries:
-        status = json.loads(fields[b"data"])["decision"]["status"]
-        statuses[status] = statuses.get(status, 0) + 1
-    return statuses
-
-
-def _steady_rate(entries: list[tuple[bytes, dict[bytes, bytes]]], in_flight: int) -> float | None:
-    """Answers K+1 to N-K per second of the time between answer K and answer N-K (entry ids
-    are Redis' milliseconds); ``None`` when there are too few answers for a steady state."""
-    written = [int(entry_id.split(b"-")[0]) for entry_id, _ in entries]
-    counted = len(written) - 2 * in_flight
-    span_ms = written[-in_flight - 1] - written[in_flight - 1] if counted > 0 else 0
-    return round(counted / (span_ms / 1000), 1) if span_ms > 0 else None
 
 
 def main() -> None:

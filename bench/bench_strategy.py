@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from redis.asyncio import Redis
 
 from fakeproc import FakeProcess
+from outputs import statuses, steady_rate
 from signalsmith.lifecycle import AnalyzerStack, build_strategy, strategy_rater
 from signalsmith.observe.logging import configure_logging
 from signalsmith.observe.metrics import Metrics
@@ -113,8 +114,8 @@ async def _scenario(name: str, signals: int, url: str, env: dict[str, str]) -> d
         "signals": signals,
         "acknowledged": stats.acknowledged,
         "dead_lettered": stats.dead_lettered,
-        "statuses": _statuses(entries),
-        "signals_per_s": _steady_rate(entries, settings.strategy_max_in_flight),
+        "statuses": statuses(entries),
+        "signals_per_s": steady_rate(entries, settings.strategy_max_in_flight),
         "whole_run_per_s": round(stats.acknowledged / elapsed, 1),
     }
 
@@ -126,21 +127,6 @@ async def _add_signals(redis: Redis, stream: str, signals: int) -> None:
             for n in range(first, min(signals, first + 200)):
                 pipe.xadd(stream, {"data": json.dumps(_signal(rng, n, now))})
             await pipe.execute()
-
-
-def _statuses(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> dict[str, int]:
-    statuses: dict[str, int] = {}
-    for _id, fields in entries:
-        status = json.loads(fields[b"data"])["decision"]["status"]
-        statuses[status] = statuses.get(status, 0) + 1
-    return statuses
-
-
-def _steady_rate(entries: list[tuple[bytes, dict[bytes, bytes]]], in_flight: int) -> float | None:
-    written = [int(entry_id.split(b"-")[0]) for entry_id, _ in entries]
-    counted = len(written) - 2 * in_flight
-    span_ms = written[-in_flight - 1] - written[in_flight - 1] if counted > 0 else 0
-    return round(counted / (span_ms / 1000), 1) if span_ms > 0 else None
 
 
 def main() -> None:
