@@ -63,6 +63,21 @@ class Handler(Protocol):
     def handle_now(self, entry: Entry) -> Commit: ...
 
 
+class InlineHandler:
+    """A handler that answers without waiting (the store, the CSV export): the engine runs
+    ``handle_now`` inline, a batch at a time."""
+
+    @property
+    def immediate(self) -> bool:
+        return True
+
+    async def handle(self, entry: Entry) -> Commit:
+        return self.handle_now(entry)
+
+    def handle_now(self, entry: Entry) -> Commit:
+        raise NotImplementedError
+
+
 class Committer(Protocol):
     """Applies commits, each atomically; True for each applied, False where the entry was no
     longer this consumer's. Raises ``RedisError``/``TransientError`` when it cannot (the entries

@@ -7,24 +7,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from signalsmith.engine.outcome import Commit
+from signalsmith.engine.outcome import Commit, InlineHandler
 from signalsmith.normalize import utc_now
 from signalsmith.source.redis_streams import Entry
 from signalsmith.store.rows import row_from_fields
 
 
-class StoreHandler:
+class StoreHandler(InlineHandler):
     """Entry -> ``Commit(entry.id, parts=(row,))``; inline, it never waits."""
 
     def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
         self._clock = clock
-
-    @property
-    def immediate(self) -> bool:
-        return True
-
-    async def handle(self, entry: Entry) -> Commit:
-        return self.handle_now(entry)
 
     def handle_now(self, entry: Entry) -> Commit:
         return Commit(entry.id, parts=(row_from_fields(entry.fields or {}, self._clock()),))

@@ -24,7 +24,7 @@ from typing import Final, get_args
 from pydantic_core import from_json
 
 from signalsmith.engine.engine import Engine, EngineConfig
-from signalsmith.engine.outcome import Commit
+from signalsmith.engine.outcome import Commit, InlineHandler
 from signalsmith.errors import PoisonInput, TransientError
 from signalsmith.observe.metrics import Metrics
 from signalsmith.redisclient import RedisClient
@@ -238,16 +238,9 @@ def _instant(value: object) -> datetime | None:
 # --- the engine's handler and committer -------------------------------------------------------
 
 
-class CsvHandler:
+class CsvHandler(InlineHandler):
     """Entry -> ``Commit(entry.id, parts=(record,))``, or a bare commit for another kind;
     inline, it never waits."""
-
-    @property
-    def immediate(self) -> bool:
-        return True
-
-    async def handle(self, entry: Entry) -> Commit:
-        return self.handle_now(entry)
 
     def handle_now(self, entry: Entry) -> Commit:
         raw = (entry.fields or {}).get(b"data")
