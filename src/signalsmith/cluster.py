@@ -56,7 +56,8 @@ def commit_keys(settings: Settings, pipelines: Collection[str]) -> list[list[Key
     rolling view), the market commit (requests, dead letters, insights, the decision log, the
     per-product hashes), the strategy commit (signals, dead letters, rated signals, the decision
     log) and the store's acknowledgement (the decision log and its dead
-    letters). They share the decision log, so they make one group."""
+    letters). They share the decision log, so they make one group. The store's reader of
+    STRATEGY_STREAM (its acknowledgement and dead letters) makes another."""
     groups: list[list[KeyName]] = []
     log = [KeyName("DECISION_STREAM", settings.decision_stream)] if settings.decision_stream else []
     if "posts" in pipelines:
@@ -106,6 +107,14 @@ def commit_keys(settings: Settings, pipelines: Collection[str]) -> list[list[Key
             derived=not settings.store_dlq_stream,
         )
         _join(groups, [*log, store])  # shares the decision log with the pipelines' commits
+        if settings.strategy_enabled:  # the pending rows' acknowledgement and dead letters
+            pending = settings.strategy_store_dead_letter_stream
+            groups.append(
+                [
+                    KeyName("STRATEGY_STREAM", settings.strategy_stream),
+                    KeyName("STRATEGY_STORE_DLQ_STREAM", pending, derived=True),
+                ]
+            )
     return groups
 
 

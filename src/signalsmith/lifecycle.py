@@ -359,6 +359,7 @@ class StoreConsumer:
     engine: Engine
     writer: RowWriter
     where: str  # the database, password masked
+    pending: Engine | None = None  # STRATEGY_STREAM's signals as pending rows (with strategy)
 
 
 async def build_store(settings: Settings, redis: RedisClient, metrics: Metrics) -> StoreConsumer:
@@ -381,11 +382,36 @@ async def build_store(settings: Settings, redis: RedisClient, metrics: Metrics) 
             log_stream="",
         ),
         source=_source(settings, redis, ref),
-        committer=SqlCommitter(writer, redis, ref),
+        committer=SqlCommitter(writer.write_rows, redis, ref),
         handler=StoreHandler(),
         metrics=metrics.pipeline("store"),
     )
-    return StoreConsumer(engine, writer, target.shown)
+    pending = _pending_rows(settings, redis, metrics, writer) if settings.strategy_enabled else None
+    return StoreConsumer(engine, writer, target.shown, pending)
+
+
+def _pending_rows(
+    settings: Settings, redis: RedisClient, metrics: Metrics, writer: RowWriter
+) -> Engine:
+    """The store's own group on STRATEGY_STREAM: each signal's pending task row, as it is
+    queued (``store.strategy_intake``)."""
+    from signalsmith.store.strategy_intake import IntakeLimits, PendingTaskHandler
+    from signalsmith.store.writer import SqlCommitter
+
+    stream = settings.strategy_stream
+    ref = GroupRef(stream, settings.strategy_store_group, settings.consumer)
+    limits = IntakeLimits(stream, settings.max_message_bytes, settings.strategy_max_bars)
+    return Engine(
+        replace(
+            _engine_config(settings, stream, settings.strategy_store_dead_letter_stream),
+            read_count=settings.store_batch,
+            log_stream="",
+        ),
+        source=_source(settings, redis, ref),
+        committer=SqlCommitter(writer.write_pending, redis, ref),
+        handler=PendingTaskHandler(limits),
+        metrics=metrics.pipeline("store:strategy"),
+    )
 
 
 def _source(settings: Settings, redis: RedisClient, ref: GroupRef) -> StreamSource:

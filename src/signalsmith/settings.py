@@ -272,6 +272,8 @@ class Settings(BaseSettings):
     strategy_request_prefix: NonEmpty = "signalsmith:strategy-requests"
     strategy_request_ttl_s: int = Field(default=3_600, ge=60, le=30 * 86_400)
     csv_group: NonEmpty = "signalsmith-csv"
+    # The SQL store's own group on STRATEGY_STREAM: a signal's pending task row as it arrives.
+    strategy_store_group: NonEmpty = "signalsmith-store-strategy"
 
     # Notifications: a fan-out consumer per channel of NOTIFY_URLS (apprise URLs separated by
     # commas, semicolons or spaces; empty: none) on each stream of NOTIFY_STREAMS, sending each
@@ -398,6 +400,11 @@ class Settings(BaseSettings):
     @property
     def strategy_dead_letter_stream(self) -> str:
         return self.strategy_dlq_stream or f"{self.strategy_stream}:dlq"
+
+    @property
+    def strategy_store_dead_letter_stream(self) -> str:
+        """Where the store's pending-row reader puts an entry it could never store."""
+        return f"{self.strategy_stream}:store:dlq"
 
     @property
     def csv_directory(self) -> Path:

@@ -162,7 +162,7 @@ async def test_committer_stores_rows_then_dead_letters_and_acknowledges(
     entries = await _feed(redis, stream, [*_envelopes(20), spike_envelope(), b"{broken"])
     commits = [_commit(stream, entry) for entry in entries]
     writer = RowWriter.open(parse_database_url(database_url))
-    committer = SqlCommitter(writer, redis, GroupRef(stream, GROUP, "c1"))
+    committer = SqlCommitter(writer.write_rows, redis, GroupRef(stream, GROUP, "c1"))
     try:
         assert await committer.commit(commits) == [True] * 22
         assert await count_decisions(database_url) == 21
@@ -363,7 +363,7 @@ async def test_an_unreachable_database_leaves_every_entry_pending(
     commits = [_commit(stream, entry) for entry in entries]
     url = f"postgresql://postgres:{CANARY}@127.0.0.1:{free_port()}/test"
     writer = RowWriter.open(parse_database_url(url))
-    committer = SqlCommitter(writer, redis, GroupRef(stream, GROUP, "c1"))
+    committer = SqlCommitter(writer.write_rows, redis, GroupRef(stream, GROUP, "c1"))
     try:
         with pytest.raises(TransientError) as caught:
             await committer.commit(commits)
@@ -399,7 +399,7 @@ async def test_the_engine_drives_the_store_until_idle(
     engine = Engine(
         EngineConfig(stream=stream, dlq_stream=f"{stream}:store:dlq", dlq_maxlen=0, read_count=64),
         source=StreamSource(redis, ref, block_ms=50, claim_idle_ms=60_000),
-        committer=SqlCommitter(writer, redis, ref),
+        committer=SqlCommitter(writer.write_rows, redis, ref),
         handler=_handler(),
         metrics=Metrics().pipeline("store"),
     )

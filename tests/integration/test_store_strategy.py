@@ -26,13 +26,15 @@ from signalsmith.store.database import create_engine, parse_database_url
 from signalsmith.store.migrate import alembic_config, upgrade
 from signalsmith.store.rows import DecisionValues, row_from_envelope
 from signalsmith.store.schema import AnalysisResultRow, DecisionRow, EnhancementTaskRow
+from signalsmith.store.strategy_rows import TaskValues, pending_task
 from signalsmith.store.writer import RowWriter
-from signalsmith.strategy.contract import StrategyMeta
+from signalsmith.strategy.contract import SignalFacts, StrategyMeta
 from signalsmith.strategy.stats import pending_signals, stored_stats
 from tests.conftest import RedisTarget, free_port, in_thread
 from tests.unit.test_store_rows import envelope_bytes
 from tests.unit.test_store_strategy_rows import (
     PUBLISHED_AT,
+    SIGNAL_TIME,
     STORED,
     strategy_envelope,
     strategy_meta,
@@ -106,6 +108,55 @@ async def test_each_new_strategy_signal_gets_its_rows_once(database_url: str) ->
         ("s4", "rules"), ("s7", "rules"), ("s7", "llm"),
     ]  # fmt: skip
     assert json.loads(results[1]["risks"]) == ["earnings next week"]
+
+
+def queued(signal_id: str) -> TaskValues:
+    """The pending row of a signal just queued (as the store's reader of STRATEGY_STREAM
+    makes it)."""
+    signal = SignalFacts(
+        signal_id=signal_id,
+        symbol="AAPL",
+        side="buy",
+        price=187.25,
+        timestamp=SIGNAL_TIME.isoformat(),
+        strategy="ema_cross",
+        indicators={"rsi": 31.5},
+    )
+    return pending_task(signal, SIGNAL_TIME + timedelta(seconds=1), STORED)
+
+
+async def test_a_queued_signal_is_pending_until_its_decision_replaces_the_row(
+    database_url: str,
+) -> None:
+    """Pending rows come first, once each; a decision replaces its signal's pending row (one
+    row per signal still); a pending row arriving after the decision changes nothing; the
+    statistics count decided rows only."""
+    await upgrade(database_url)
+    writer = RowWriter.open(parse_database_url(database_url))
+    signals = hand_set()
+    try:
+        await writer.write_pending([queued("s1"), queued("s2"), queued("s1"), queued("s9")])
+        before = await _stored(database_url, TASKS)
+        await writer.write_rows(signals[:1])
+        await writer.write_pending([queued("s1"), queued("s5")])  # late, or redelivered
+        await writer.write_rows(signals)
+    finally:
+        await writer.aclose()
+    after = await _stored(database_url, TASKS)
+    stats = await stored_stats(parse_database_url(database_url), None)
+    assert [(task["signal_id"], task["status"]) for task in before] == [
+        ("s1", "pending"), ("s2", "pending"), ("s9", "pending"),
+    ]  # fmt: skip
+    assert before[0]["published_at"] == before[0]["received_at"]
+    assert before[0]["rating"] is None
+    assert [(task["signal_id"], task["status"]) for task in after] == [
+        ("s1", "done"), ("s2", "done"), ("s3", "done"), ("s4", "failed"), ("s5", "expired"),
+        ("s6", "expired"), ("s7", "done"), ("s9", "pending"),
+    ]  # fmt: skip
+    assert after[0]["id"] == before[0]["id"]  # the same row, now decided
+    assert (after[0]["rating"], after[0]["agreement"]) == (8, "confirm")
+    assert after[0]["published_at"] != before[0]["published_at"]
+    assert (stats.totals.total, stats.totals.processed) == (7, 4)
 
 
 async def test_upgrading_from_0004_fills_the_strategy_signals_already_stored(

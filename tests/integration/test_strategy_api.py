@@ -372,7 +372,7 @@ def test_a_post_route_on_the_same_path_is_another_methods(served: Served) -> Non
 @pytest.mark.parametrize(
     "params",
     [
-        {"status": "pending"},
+        {"status": "processing"},
         {"staus": "done"},
         {"cursor": "not-a-cursor"},
         {"since": "2026-12-04", "until": "2026-12-03"},

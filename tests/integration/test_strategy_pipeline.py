@@ -402,8 +402,8 @@ def test_a_posted_signal_reads_pending_then_processing_then_rated(
 ) -> None:
     """One signal rated at a time by a model answering in 1.5 s: while the first is being
     rated, GET says so (``processing``, delivered once); the worker holds the next one ready
-    (read ahead, so also ``processing``) and the third still waits in the stream (``pending``);
-    all then read back rated, from the store."""
+    (read ahead, so also ``processing``) and the third still waits in the stream (``pending``,
+    and listed so from its SQL row); all then read back rated, from the store."""
     with FakeLLMServer(FakeConfig(seed=3, latency_ms=1_500)) as fake:
         env = _model_env(stream_env, tmp_path, fake.base_url, STRATEGY_MAX_IN_FLIGHT="1")
         command = ["run", "--only", "strategy,store"]
@@ -411,14 +411,29 @@ def test_a_posted_signal_reads_pending_then_processing_then_rated(
             for signal_id in ("first", "second", "third"):
                 answer = client.post("/api/strategy-signals", json=seed_signal(signal_id))
                 assert answer.status_code == 202, answer.text
+            waiting = _listed_pending(client, "third")
             seen = _states_until_rated(client, ["first", "second", "third"])
             rated = [client.get(f"/api/strategy-signals/{n}") for n in ("first", "third")]
     assert {"signal_id": "first", "state": "processing", "deliveries": 1} in seen["first"]
     assert {"signal_id": "third", "state": "pending"} in seen["third"]
+    assert (waiting["status"], waiting["ratings"], waiting["symbol"]) == ("pending", [], "AAPL")
     for answer in rated:
         assert answer.status_code == 200
         assert answer.json()["status"] == "done"
         assert [r["analyst"] for r in answer.json()["ratings"]] == ["rules", "llm"]
+
+
+def _listed_pending(client: httpx.Client, signal_id: str) -> dict[str, Any]:
+    """The signal as the store lists it among the pending ones (its row written as it was
+    queued, before any rating)."""
+    deadline = time.monotonic() + 10
+    while True:
+        page = client.get("/api/strategy-signals", params={"status": "pending"}).json()
+        found = [item for item in page["items"] if item["signal_id"] == signal_id]
+        if found:
+            return found[0]
+        assert time.monotonic() < deadline, "never listed as pending"
+        time.sleep(0.05)
 
 
 def _states_until_rated(

@@ -63,7 +63,9 @@ def test_names_under_one_hash_tag_pass_and_derived_names_follow() -> None:
     DLQ_STREAM, LEGACY_STREAM and STORE_DLQ_STREAM default to names derived from them."""
     settings = load_settings(**TAGGED, output_format="both")
     check_cluster_slots(settings)
-    (group,) = commit_keys(settings, ("posts", "store"))
+    group, pending = commit_keys(settings, ("posts", "store"))
+    assert {key.setting for key in pending} == {"STRATEGY_STREAM", "STRATEGY_STORE_DLQ_STREAM"}
+    assert {key.slot for key in pending} == {key_slot(b"ss")}
     assert {key.setting for key in group} == {
         "STREAM",
         "DLQ_STREAM",
@@ -162,7 +164,11 @@ def test_the_store_pair_alone_when_only_the_store_runs() -> None:
     fixed = load_settings(
         redis_cluster=True, redis_addr="127.0.0.1:7000", decision_stream="{d}:decisions"
     )
-    check_cluster_slots(fixed, ("store",))
+    with pytest.raises(ConfigError) as caught:  # it also reads the strategy signals queued
+        check_cluster_slots(fixed, ("store",))
+    assert caught.value.setting == "STRATEGY_STREAM"
+    check_cluster_slots(fixed.model_copy(update={"strategy_stream": "{s}:in"}), ("store",))
+    check_cluster_slots(fixed.model_copy(update={"strategy_enabled": False}), ("store",))
     assert "STORE_DLQ_STREAM" in _refusal(store_dlq_stream="store-dlq").split(":")[0]
     check_cluster_slots(load_settings(**TAGGED, store_dlq_stream="x", store_enabled=False))
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from signalsmith.engine.outcome import Commit, Record
 from signalsmith.envelopes import dump
 from signalsmith.normalize import decode_fields, utc_now
-from signalsmith.source.redis_streams import Entry
+from signalsmith.source.redis_streams import Entry, entry_time
 from signalsmith.strategy.contract import Bar, SignalFacts
 from signalsmith.strategy.envelope import Delivery, Rated, strategy_envelope
 from signalsmith.strategy.llm_rating import ModelAnswer
@@ -142,7 +142,7 @@ class StrategyHandler:
         delivery = Delivery(
             stream=config.stream,
             entry_id=entry.id,
-            received_at=_entry_time(entry.id, now),
+            received_at=entry_time(entry.id, now),
             processed_at=utc_now(),
             attempts=entry.deliveries,
             arena_id=config.arena_id,
@@ -157,12 +157,3 @@ class StrategyHandler:
 
 def _age_s(signal: StrategySignal, now: datetime) -> float:
     return max(0.0, (now - signal.timestamp).total_seconds())
-
-
-def _entry_time(entry_id: str, fallback: datetime) -> datetime:
-    """When the entry reached the stream: its id's milliseconds."""
-    millis, _, _ = entry_id.partition("-")
-    try:
-        return datetime.fromtimestamp(int(millis) / 1000, UTC)
-    except (ValueError, OverflowError, OSError):  # an id a test or a tool made up
-        return fallback

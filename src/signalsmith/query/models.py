@@ -169,8 +169,8 @@ class StrategyRating(BaseModel):
 
 
 class StrategySignal(BaseModel):
-    """One decided strategy signal (``llm_enhancement_tasks``) with its ratings. Signals not
-    decided yet are pending in Redis, not here (see ``/api/strategy-signals/stats``)."""
+    """One strategy signal (``llm_enhancement_tasks``) with its ratings: ``pending`` from the
+    moment it is queued, then decided."""
 
     id: int
     signal_id: str
@@ -179,9 +179,10 @@ class StrategySignal(BaseModel):
     strategy: str | None
     price: float | None
     signal_time: datetime | None
-    status: Literal["done", "failed", "expired"] = Field(
-        description="done: rated; failed: the model gave no valid rating (the rules' stands, "
-        "last_error says why); expired: too old when its turn came, not rated"
+    status: Literal["pending", "done", "failed", "expired"] = Field(
+        description="pending: queued, not decided yet; done: rated; failed: the model gave no "
+        "valid rating (the rules' stands, last_error says why); expired: too old when its turn "
+        "came, not rated"
     )
     attempts: int | None = Field(description="deliveries of its stream entry")
     received_at: datetime | None
@@ -192,7 +193,9 @@ class StrategySignal(BaseModel):
     agreement: Literal["confirm", "caution", "reject"] | None = Field(description="the final one")
     rating: int | None = Field(description="the final one, 1..10")
     confidence: float | None = Field(description="the final one")
-    published_at: datetime = Field(description="when it was decided (pages are ordered by it)")
+    published_at: datetime = Field(
+        description="when it was decided; pending: when it was queued (pages are ordered by it)"
+    )
     created_at: datetime = Field(description="when the store got it")
     ratings: list[StrategyRating] = Field(description="the rules', then the model's")
 

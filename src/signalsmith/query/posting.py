@@ -34,15 +34,17 @@ def json_response(
 
 
 async def state_response(
-    intake: StreamIntake | None, name: str, key: str, unknown: str
+    intake: StreamIntake | None, name: str, key: str, unknown: str, *, queued: bool = False
 ) -> Response:
     """A request's answer while its result is not in the store: 200 with the reason once it
     failed, 202 (Retry-After) while pending, processing or decided; 404 ``unknown`` when it was
-    never queued over HTTP (or Redis is not asked)."""
+    never queued over HTTP (or Redis is not asked) and is not known to be ``queued``."""
     state: RequestState | None = None
     if intake is not None:
         with redis_unavailable():
             state = await intake.state(key)
+    if state is None and queued:
+        state = RequestState("pending")
     if state is None:
         raise HTTPException(404, unknown)
     shown: dict[str, object] = {name: key, "state": state.state}

@@ -118,8 +118,9 @@ class _Strategy:
         cursor: Cursor = None,
         format: Format = "json",
     ) -> Response:
-        """Decided signals newest first (published_at, then id), each with its ratings,
-        filtered, a page at a time; ``since`` and ``until`` bound when they were decided."""
+        """Signals newest first (published_at, then id), each with its ratings, filtered, a
+        page at a time; ``since`` and ``until`` bound when they were decided (a ``pending``
+        one's published_at is when it was queued, until it is decided)."""
         window = window_param(since, until)
         filters = StrategyFilter(
             symbol=None if symbol is None else symbol.upper(),
@@ -150,18 +151,19 @@ class _Strategy:
         return Response(render.json_body(stats.as_json()), media_type=_JSON)
 
     async def one(self, signal_id: Annotated[str, Path()]) -> Response:
-        """One decided signal with its ratings and envelope; for a signal POSTed and not
-        stored yet, 202 with its state (``pending``, ``processing``, ``decided``), or 200 with
-        the reason once it ``failed``."""
+        """One decided signal with its ratings and envelope; for a signal not decided yet, 202
+        with its state (``pending``; for one POSTed, ``processing`` or ``decided`` as Redis
+        says), or 200 with the reason once it ``failed``."""
         key = text_param(signal_id, "signal_id", MAX_CORRELATION_ID)
         async with reading(self._database) as connection:
             row = (await connection.execute(strategy_signal(key))).first()
-        if row is None:
+        if row is None or row._mapping["status"] == "pending":
             return await state_response(
                 self._intake,
                 "signal_id",
                 key,
-                "no decided strategy signal and no pending POST has this signal_id",
+                "no strategy signal has this signal_id",
+                queued=row is not None,
             )
         body = _item(row)
         body["envelope"] = render.envelope(row._mapping["envelope"])

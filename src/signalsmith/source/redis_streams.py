@@ -5,6 +5,7 @@ entries a dead consumer left behind (XAUTOCLAIM).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import cast
 
 from redis.exceptions import ResponseError
@@ -126,6 +127,16 @@ class StreamSource:
         """Entries delivered to any consumer of the group and not yet acknowledged."""
         summary = await self._redis.xpending(self.stream, self.group)
         return int(summary["pending"])
+
+
+def entry_time(entry_id: str, fallback: datetime) -> datetime:
+    """When an entry reached its stream: its id's milliseconds (``fallback`` for an id that
+    is none)."""
+    millis, _, _ = entry_id.partition("-")
+    try:
+        return datetime.fromtimestamp(int(millis) / 1000, UTC)
+    except (ValueError, OverflowError, OSError):  # an id a test or a tool made up
+        return fallback
 
 
 def _entries(rows: Rows) -> list[Entry]:

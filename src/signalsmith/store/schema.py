@@ -185,16 +185,18 @@ class InsightRow(Base):
 
 
 class EnhancementTaskRow(Base):
-    """One strategy signal as it was decided (seed 002's ``llm_enhancement_tasks``): the signal,
-    the outcome (``done``: rated; ``failed``: a model was asked and gave no valid rating, the
-    rules' rating stands and ``last_error`` says why; ``expired``: too old when its turn came,
-    not rated), its timings and the final rating. The store's writer derives it from a
-    ``decisions`` row of kind ``strategy`` in the transaction that inserts that row.
+    """One strategy signal (seed 002's ``llm_enhancement_tasks``): ``pending`` from the moment
+    it is queued (the store's own group on STRATEGY_STREAM writes that row), then as it was
+    decided (``done``: rated; ``failed``: a model was asked and gave no valid rating, the rules'
+    rating stands and ``last_error`` says why; ``expired``: too old when its turn came, not
+    rated), with its timings and the final rating. The decided row is derived from a
+    ``decisions`` row of kind ``strategy`` in the transaction that inserts that row, and
+    replaces the pending one; a pending row never replaces a decided one.
 
-    A signal's ``pending`` and ``processing`` states live in Redis, not here: an entry of
-    STRATEGY_STREAM that the strategy group has not read yet, or read and not acknowledged yet.
-    It reaches SQL once decided; the statistics take pending from Redis
-    (``strategy.stats.pending_signals``)."""
+    Whether a pending signal is being rated right now (``processing``) is Redis' to say: its
+    entry read by the strategy group and not acknowledged yet. ``GET
+    /api/strategy-signals/{signal_id}`` asks it for a signal POSTed; the statistics take
+    ``pending`` from Redis too (``strategy.stats.pending_signals``)."""
 
     __tablename__ = "llm_enhancement_tasks"
 
@@ -205,7 +207,7 @@ class EnhancementTaskRow(Base):
     strategy: Mapped[str | None] = mapped_column(String(64))
     price: Mapped[float | None] = mapped_column(Float)
     signal_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(16))  # done | failed | expired
+    status: Mapped[str] = mapped_column(String(16))  # pending | done | failed | expired
     attempts: Mapped[int | None] = mapped_column(Integer)  # deliveries of its stream entry
     received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -215,7 +217,8 @@ class EnhancementTaskRow(Base):
     agreement: Mapped[str | None] = mapped_column(String(16))  # confirm | caution | reject
     rating: Mapped[int | None] = mapped_column(Integer)  # the final one, 1..10
     confidence: Mapped[float | None] = mapped_column(Float)  # the final one, 0..1
-    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # decided
+    # decided (pending: queued)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # stored
 
     # /api/strategy-signals reads pages newest first, as ranges of (..., published_at, id).

@@ -1,5 +1,6 @@
 """A stored strategy decision -> its ``llm_enhancement_tasks`` row and an
-``llm_analysis_results`` row per rating (the rules', and the model's when it rated).
+``llm_analysis_results`` row per rating (the rules', and the model's when it rated); and a
+signal just queued -> its ``pending`` task row, which the decision's row replaces.
 
 Pure and total, like ``store.insight_rows``: the decision row is valid already, and
 ``meta.strategy`` (``strategy.contract.StrategyMeta``) is read leniently. A piece that is
@@ -17,12 +18,13 @@ from datetime import UTC, datetime
 from typing import Final, Literal, TypedDict
 
 from signalsmith.store.rows import DecisionValues
-from signalsmith.strategy.contract import AGREEMENTS
+from signalsmith.strategy.contract import AGREEMENTS, SignalFacts
 
-TaskStatus = Literal["done", "failed", "expired"]
+TaskStatus = Literal["pending", "done", "failed", "expired"]
 Analyst = Literal["rules", "llm"]
 ANALYSTS: Final[tuple[Analyst, ...]] = ("rules", "llm")
-TASK_STATUSES: Final[tuple[TaskStatus, ...]] = ("done", "failed", "expired")
+TASK_STATUSES: Final[tuple[TaskStatus, ...]] = ("pending", "done", "failed", "expired")
+DECIDED: Final[tuple[TaskStatus, ...]] = ("done", "failed", "expired")
 # The envelope's status -> the task's. A strategy decision of another status (a producer
 # outside the contract) was not rated either: failed.
 _TASK_STATUS: Final[dict[str, TaskStatus]] = {
@@ -36,7 +38,7 @@ MAX_LISTED: Final = 32  # risks, key factors
 MAX_ITEM_CHARS: Final = 512
 MAX_TIMESTAMP_CHARS: Final = 64
 INT32_MAX: Final = 2**31 - 1
-_WIDTHS: Final = {"strategy": 64, "model": 256}
+_WIDTHS: Final = {"symbol": 32, "strategy": 64, "model": 256}
 _UNSAFE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -100,6 +102,31 @@ def strategy_rows(decision: DecisionValues) -> StrategyRows:
     if llm := _maybe_object(meta.get("llm")):
         results.append(_llm(decision, llm))
     return StrategyRows(task, results)
+
+
+def pending_task(signal: SignalFacts, received_at: datetime, stored_at: datetime) -> TaskValues:
+    """The row of a signal queued and not decided yet: ``pending``, with the time it reached
+    the stream as its ``published_at`` until its decision's replaces it."""
+    return {
+        "signal_id": signal["signal_id"],
+        "symbol": _clean(signal["symbol"])[: _WIDTHS["symbol"]],
+        "side": signal["side"],
+        "strategy": _text(signal["strategy"], _WIDTHS["strategy"]),
+        "price": _finite(signal["price"]),
+        "signal_time": _time(signal["timestamp"]),
+        "status": "pending",
+        "attempts": None,
+        "received_at": received_at,
+        "processed_at": None,
+        "processing_ms": None,
+        "age_s": None,
+        "last_error": None,
+        "agreement": None,
+        "rating": None,
+        "confidence": None,
+        "published_at": received_at,
+        "created_at": stored_at,
+    }
 
 
 def _task(decision: DecisionValues, meta: dict[str, object]) -> TaskValues:

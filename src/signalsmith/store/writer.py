@@ -3,13 +3,15 @@ a batch's rows, what the new ones add to the summary tables, and the new insight
 strategy signals' own rows (``insights``; ``llm_enhancement_tasks`` and
 ``llm_analysis_results``), in one transaction; once it is committed, the batch's dead letters
 and acknowledgements in one MULTI/EXEC. A redelivered entry's row is already there: nothing
-changes.
+changes. The same writer and committer store the ``pending`` task rows of signals just queued
+(``store.strategy_intake``); a decided signal's row replaces its pending one, never the other
+way round.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import cast
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, cast
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -24,7 +26,7 @@ from signalsmith.store.database import DatabaseTarget, create_engine, database_e
 from signalsmith.store.insight_rows import insight_row
 from signalsmith.store.rows import DecisionValues
 from signalsmith.store.schema import AnalysisResultRow, DecisionRow, EnhancementTaskRow, InsightRow
-from signalsmith.store.strategy_rows import strategy_rows
+from signalsmith.store.strategy_rows import TaskValues, strategy_rows
 from signalsmith.store.summary import HOURS, SUMMARIES, add_sums, summed
 
 SQLITE_MAX_PARAMETERS = 32_766  # bound parameters in one statement (PostgreSQL's is 32,767)
@@ -50,7 +52,8 @@ class RowWriter:
         self._target = target
         self._insert = _insert_new(engine.dialect.name)
         self._insert_insights = _insert_derived(engine.dialect.name, _INSIGHTS, "correlation_id")
-        self._insert_tasks = _insert_derived(engine.dialect.name, _TASKS, "signal_id")
+        self._insert_tasks = _replace_pending(engine.dialect.name)
+        self._insert_pending = _insert_derived(engine.dialect.name, _TASKS, "signal_id")
         self._insert_results = _insert_derived(
             engine.dialect.name, _RESULTS, "signal_id", "analyst"
         )
@@ -80,6 +83,18 @@ class RowWriter:
                     await _execute_chunked(connection, add, summed(summary, new), CHUNK_SUMS)
                 await self._add_derived(connection, new)
         return len(new)
+
+    async def write_pending(self, tasks: Sequence[TaskValues]) -> int:
+        """Insert the ``pending`` rows of signals just queued, in one transaction, leaving any
+        row already there (pending, or decided already) as it is; returns how many were given.
+        Raises ``TransientError`` when the database cannot take them now."""
+        unique = {task["signal_id"]: task for task in reversed(tasks)}
+        ordered = sorted(unique.values(), key=lambda task: task["signal_id"])
+        if ordered:
+            with database_errors(self._target):
+                async with self._engine.begin() as connection:
+                    await _execute_chunked(connection, self._insert_pending, ordered, CHUNK_TASKS)
+        return len(ordered)
 
     async def _add_derived(
         self, connection: AsyncConnection, new: Sequence[DecisionValues]
@@ -130,26 +145,43 @@ def _insert_derived(dialect: str, table: Table, *key: str) -> Insert:
     return insert(table).on_conflict_do_nothing(index_elements=[table.c[name] for name in key])
 
 
+def _replace_pending(dialect: str) -> Insert:
+    """A decided signal's task row: inserted, or written over the signal's ``pending`` row;
+    a decided row already there is left as it is."""
+    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    statement = insert(_TASKS)
+    columns = [column.name for column in _TASKS.columns if column.name not in ("id", "signal_id")]
+    return statement.on_conflict_do_update(
+        index_elements=[_TASKS.c.signal_id],
+        set_={name: statement.excluded[name] for name in columns},
+        where=_TASKS.c.status == "pending",
+    )
+
+
+Write = Callable[[list[Any]], Awaitable[int]]
+
+
 class SqlCommitter:
     """The store consumer's ``Committer``: rows first (one transaction), then dead letters and
     acknowledgements (one MULTI/EXEC). When the database fails, nothing is acknowledged and the
     entries are redelivered; when Redis fails after the rows are in, they are written again,
     which changes nothing."""
 
-    def __init__(self, writer: RowWriter, redis: RedisClient, ref: GroupRef) -> None:
-        self._writer = writer
+    def __init__(self, write: Write, redis: RedisClient, ref: GroupRef) -> None:
+        """``write``: the writer's method for the parts (``write_rows``, ``write_pending``)."""
+        self._write = write
         self._redis = redis
         self._ref = ref
 
     async def commit(self, commits: Sequence[Commit]) -> list[bool]:
         if not commits:
             return []
-        await self._writer.write_rows([_row(part) for c in commits for part in c.parts])
+        await self._write([_row(part) for c in commits for part in c.parts])
         await publish_and_ack(self._redis, self._ref, commits)
         return [True] * len(commits)
 
 
-def _row(part: object) -> DecisionValues:
+def _row(part: object) -> dict[str, Any]:
     if not isinstance(part, dict):
         raise TypeError(f"a store commit's parts are rows, not {type(part).__name__}")
-    return cast(DecisionValues, part)
+    return part

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from signalsmith.redisclient import RedisClient, redis_errors
 from signalsmith.store.database import DatabaseTarget, create_engine, database_errors
 from signalsmith.store.schema import AnalysisResultRow, EnhancementTaskRow
-from signalsmith.store.strategy_rows import TASK_STATUSES
+from signalsmith.store.strategy_rows import DECIDED
 from signalsmith.strategy.contract import AGREEMENTS
 
 RATINGS: Final = tuple(range(1, 11))
@@ -144,14 +144,15 @@ def _task_sums(per_strategy: bool) -> Select[tuple[object, ...]]:
     """One row of counts, or one per strategy."""
     columns = [
         func.count().label("total"),
-        *(_count_where(_T.status == status).label(status) for status in TASK_STATUSES),
+        *(_count_where(_T.status == status).label(status) for status in DECIDED),
         func.avg(case((_T.status == "done", _T.processing_ms))).label("avg_processing_ms"),
         *(_count_where(_T.rating == rating).label(f"rating_{rating}") for rating in RATINGS),
         *(_count_where(_T.agreement == name).label(f"agreement_{name}") for name in AGREEMENTS),
     ]
+    decided = _T.status.in_(DECIDED)  # a pending row counts in Redis' pending, not here
     if not per_strategy:
-        return select(*columns)
-    return select(_T.strategy, *columns).group_by(_T.strategy)
+        return select(*columns).where(decided)
+    return select(_T.strategy, *columns).where(decided).group_by(_T.strategy)
 
 
 def _result_sums(per_strategy: bool) -> Select[tuple[object, ...]]:

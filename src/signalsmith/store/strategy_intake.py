@@ -1,0 +1,52 @@
+"""The store's reading of STRATEGY_STREAM (its own group, STRATEGY_STORE_GROUP): each signal
+gets its ``llm_enhancement_tasks`` row, ``pending``, as soon as it is queued, so SQL lists a
+signal from the moment it arrives; the strategy pipeline's decision, stored from the decision
+log, later makes that row ``done``, ``failed`` or ``expired``.
+
+A signal the pipeline will dead-letter (malformed) gets no row here: its dead letter, on the
+pipeline's dead-letter stream, is its record. So this handler dead-letters nothing itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from signalsmith.engine.outcome import Commit, InlineHandler
+from signalsmith.errors import PoisonInput
+from signalsmith.normalize import decode_fields, utc_now
+from signalsmith.source.redis_streams import Entry, entry_time
+from signalsmith.store.strategy_rows import pending_task
+from signalsmith.strategy.signals import facts, signal_from_fields
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeLimits:
+    """What the strategy pipeline accepts, so that the same signals get a row."""
+
+    stream: str  # STRATEGY_STREAM: a signal without an id gets the one derived from it
+    max_message_bytes: int
+    max_bars: int
+
+
+class PendingTaskHandler(InlineHandler):
+    """Entry -> ``Commit(entry.id, parts=(pending row,))``, or no part for a signal that is
+    no signal; inline, it never waits."""
+
+    def __init__(self, limits: IntakeLimits, clock: Callable[[], datetime] = utc_now) -> None:
+        self._limits = limits
+        self._clock = clock
+
+    def handle_now(self, entry: Entry) -> Commit:
+        limits, now = self._limits, self._clock()
+        try:
+            fields = decode_fields(entry.fields or {}, limits.max_message_bytes)
+            signal = signal_from_fields(
+                fields, limits.stream, entry.id, now=now, max_bars=limits.max_bars
+            )
+        except PoisonInput:
+            return Commit(entry.id)
+        return Commit(
+            entry.id, parts=(pending_task(facts(signal), entry_time(entry.id, now), now),)
+        )
