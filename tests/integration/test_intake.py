@@ -5,15 +5,23 @@ through the same Redis commands the pipeline's engine uses."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
+import httpx
 import pytest
+import redis as sync_redis
 from redis.asyncio import Redis
 
 from signalsmith.errors import PoisonInput
 from signalsmith.intake import IntakeConfig, RequestState, StreamIntake
 from signalsmith.strategy.submission import strategy_submission
-from tests.conftest import RedisTarget
+from tests.conftest import RedisTarget, free_port
+from tests.serving import serving
 
 pytestmark = [pytest.mark.redis]
 GROUP = "signalsmith-strategy"
@@ -85,3 +93,74 @@ async def test_a_key_repeated_is_queued_once_and_a_bad_body_never(
     with pytest.raises(PoisonInput, match="side"):
         await intake.submit(json.dumps({"symbol": "AAPL", "price": 1}).encode())
     assert await redis.xlen(f"{prefix}:strategy") == 1
+
+
+def test_a_post_while_redis_is_down_is_a_503_and_the_service_takes_posts_again_after(
+    tmp_path: Path,
+) -> None:
+    """Redis stops under a running service: a POST to either pipeline is answered 503 with
+    Retry-After at once (no hang, no crash, no secret in the answer); once Redis is back on
+    the same address, POSTs are queued again."""
+    port = free_port()
+    server = _redis_server(port, tmp_path)
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in DROPPED},
+        "REDIS_URL": f"redis://:{SECRET}@127.0.0.1:{port}/0",
+        "STATE_DIR": str(tmp_path / "state"),
+        "HTTP_PORT": "0",
+        "BLOCK_MS": "100",
+        "LOG_LEVEL": "ERROR",
+    }
+    signal = json.loads(_body("down-1"))
+    try:
+        command = ["run", "--only", "strategy,market"]
+        with serving(command, env) as url, httpx.Client(base_url=url, timeout=10) as client:
+            assert client.post("/api/strategy-signals", json=signal).status_code == 202
+            _stop(server)
+            refused = [
+                client.post("/api/strategy-signals", json={**signal, "signal_id": "down-2"}),
+                client.post("/api/insights", json={"product_id": "BTC-USD"}),
+            ]
+            assert client.get("/livez").status_code == 200
+            server = _redis_server(port, tmp_path)
+            deadline = time.monotonic() + 20
+            while (again := client.post("/api/strategy-signals", json=signal)).status_code != 202:
+                assert time.monotonic() < deadline, again.text
+                time.sleep(0.2)
+    finally:
+        _stop(server)
+    for answer in refused:
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["retry-after"] == "1"
+        assert "Redis" in answer.json()["detail"]
+        assert SECRET not in answer.text
+    assert again.json()["signal_id"] == "down-1"  # queued again: that Redis kept nothing
+
+
+SECRET = "s3cret-pass-4417"
+DROPPED = {"REDIS_ADDR", "REDIS_URL", "SIGNALSMITH_CONFIG", "HTTP_HOST", "LLM_PROVIDERS"}
+
+
+def _redis_server(port: int, directory: Path) -> subprocess.Popen[bytes]:
+    """A redis-server with a password on ``port``, answering."""
+    server = shutil.which("redis-server") or str(Path(sys.executable).parent / "redis-server")
+    command = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--appendonly", "no", "--dir", str(directory), "--requirepass", SECRET]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    client = sync_redis.Redis(port=port, password=SECRET)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except sync_redis.ConnectionError:
+            assert time.monotonic() < deadline, "redis-server never answered"
+            time.sleep(0.05)
+    client.close()
+    return process
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait(10)
