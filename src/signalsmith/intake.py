@@ -159,24 +159,34 @@ class StreamIntake:
             if value == QUEUED:
                 return RequestState("pending")
             entry_id = value.decode() if isinstance(value, bytes) else str(value)
-            return await self._dead_letter(entry_id) or await self._progress(entry_id)
+            return await self._progress(entry_id)
 
     async def _progress(self, entry_id: str) -> RequestState:
-        """``processing``, ``decided`` or ``pending``, from the group's view of ``entry_id``."""
+        """From the group's view of ``entry_id``, asked in the order it moves (so a request
+        moving on between two calls reads as where it was): not read yet ``pending``; held
+        ``processing``; let go, ``failed`` if dead-lettered, else ``decided``."""
         stream, group = self._config.stream, self._config.group
         try:
+            groups = await self._redis.xinfo_groups(stream)
+        except ResponseError:  # no stream yet
+            return RequestState("pending")
+        read_up_to = next(
+            (
+                _text(found.get("last-delivered-id"))
+                for found in groups
+                if _text(found.get("name")) == group
+            ),
+            None,
+        )
+        if read_up_to is None or _entry_order(read_up_to) < _entry_order(entry_id):
+            return RequestState("pending")
+        try:
             held = await self._redis.xpending_range(stream, group, entry_id, entry_id, 1)
-            groups = [] if held else await self._redis.xinfo_groups(stream)
-        except ResponseError:  # no group yet: the pipeline has not started on this stream
+        except ResponseError:  # the group was just deleted
             return RequestState("pending")
         if held:
             return RequestState("processing", deliveries=int(held[0]["times_delivered"]))
-        for found in groups:
-            if _text(found.get("name")) == group:
-                last = _text(found.get("last-delivered-id"))
-                if _entry_order(last) >= _entry_order(entry_id):
-                    return RequestState("decided")
-        return RequestState("pending")
+        return await self._dead_letter(entry_id) or RequestState("decided")
 
     async def _xadd(self, data: str) -> str:
         # Never trimmed here: an input stream loses only what its consumers acknowledged.

@@ -69,8 +69,12 @@ async def test_a_request_is_pending_processing_decided_as_the_group_moves(
 async def test_a_dead_lettered_request_is_failed_with_the_reason(
     intake: StreamIntake, redis: Redis, prefix: str
 ) -> None:
+    stream = f"{prefix}:strategy"
     queued = await intake.submit(_body("s-3"))
     assert queued.entry_id is not None
+    await redis.xgroup_create(stream, GROUP, id="0")
+    await redis.xreadgroup(GROUP, "worker-a", {stream: ">"}, count=1)
+    await redis.xack(stream, GROUP, queued.entry_id)  # as the engine does with a dead letter
     for number in range(150):  # others' dead letters first: the search pages through them
         fields = {"entry_id": f"1-{number}", "reason": "other", "detail": "-"}
         await redis.xadd(f"{prefix}:strategy:dlq", fields)
