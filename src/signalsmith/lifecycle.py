@@ -407,7 +407,15 @@ def _pending_rows(
             read_count=settings.store_batch,
             log_stream="",
         ),
-        source=_source(settings, redis, ref),
+        # From the next signal on: a signal queued before the store first ran may have been
+        # decided long ago (its decision trimmed from the log), and would stay pending.
+        source=StreamSource(
+            redis,
+            ref,
+            block_ms=settings.block_ms,
+            claim_idle_ms=settings.claim_idle_ms,
+            start="$",
+        ),
         committer=SqlCommitter(writer.write_pending, redis, ref),
         handler=PendingTaskHandler(limits),
         metrics=metrics.pipeline("store:strategy"),

@@ -261,10 +261,12 @@ async def _run_all(
 
     ends_itself = options.until_idle is not None or options.max_messages is not None
     first = asyncio.ensure_future(upstream())
+    # The store's reader of STRATEGY_STREAM reads the pipelines' input, which a producer may
+    # keep adding to: a run that ends on its own stops it with the pipelines.
     behind = {
         name: asyncio.ensure_future(
             engine.run(
-                stop,
+                upstream_done if name == STORE_PENDING and ends_itself else stop,
                 until_idle=(options.until_idle or _CATCH_UP_S) if ends_itself else None,
                 upstream_done=upstream_done if pipelines else None,
             )

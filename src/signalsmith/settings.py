@@ -375,6 +375,11 @@ class Settings(BaseSettings):
                 "MARKET_STREAM, MARKET_DLQ_STREAM and INSIGHT_STREAM must be three streams of"
                 " their own"
             )
+        if self.strategy_store_group == self.strategy_group:
+            raise ValueError(
+                "STRATEGY_STORE_GROUP must differ from STRATEGY_GROUP (the store would take the "
+                "pipeline's signals)"
+            )
         if self.market_short_window >= self.market_long_window:
             raise ValueError("MARKET_SHORT_WINDOW must be shorter than MARKET_LONG_WINDOW")
         if self.spike_bucket_s > self.consensus_window_s:

@@ -401,9 +401,9 @@ def test_a_posted_signal_reads_pending_then_processing_then_rated(
     stream_env: dict[str, str], tmp_path: Path
 ) -> None:
     """One signal rated at a time by a model answering in 1.5 s: while the first is being
-    rated, GET says so (``processing``, delivered once); the worker holds the next one ready
-    (read ahead, so also ``processing``) and the third still waits in the stream (``pending``,
-    and listed so from its SQL row); all then read back rated, from the store."""
+    rated, GET says so (``processing``, delivered once); the worker may hold the next one
+    already (read ahead), and the third still waits in the stream (``pending``, and listed so
+    from its SQL row); all then read back rated, from the store."""
     with FakeLLMServer(FakeConfig(seed=3, latency_ms=1_500)) as fake:
         env = _model_env(stream_env, tmp_path, fake.base_url, STRATEGY_MAX_IN_FLIGHT="1")
         command = ["run", "--only", "strategy,store"]

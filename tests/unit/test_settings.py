@@ -111,12 +111,14 @@ def test_unknown_toml_key_is_an_error(tmp_path: Path) -> None:
     [
         ({"SPIKE_BUCKET_S": "7200"}, "SPIKE_BUCKET_S"),
         ({"SPIKE_BUCKET_S": "1", "SPIKE_BASELINE_S": "86400"}, "SPIKE_BASELINE_S"),
+        ({"STRATEGY_STORE_GROUP": "signalsmith-strategy"}, "STRATEGY_STORE_GROUP"),
     ],
 )
 def test_rolling_settings_must_fit_together(
     monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], named: str
 ) -> None:
-    """Spike buckets fit in the rolling window, and a baseline is 1 to 2,000 buckets long."""
+    """Spike buckets fit in the rolling window, and a baseline is 1 to 2,000 buckets long; the
+    store's group on the strategy signals is not the pipeline's."""
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError) as caught:

@@ -87,3 +87,25 @@ def test_any_fields_give_a_row_or_nothing(fields: dict[bytes, bytes]) -> None:
     commit = _handler().handle_now(Entry(f"{QUEUED_MS}-0", fields))
     assert commit.records == ()
     assert len(commit.parts) <= 1
+
+
+def test_a_timestamp_ahead_is_judged_against_when_the_signal_was_queued() -> None:
+    """Queued at 14:30:01 and read here at 14:30:05: a signal stamped 14:31:03 is 62 s ahead
+    of its queueing. The pipeline refuses it or not depending on when it reads it, so no
+    pending row is written (a decision, if it comes, still makes the row); one stamped
+    14:31:00 gets its row."""
+    handler = _handler()
+    ahead = {**SIGNAL, "timestamp": "2026-12-04T14:31:03Z"}
+    assert (
+        handler.handle_now(Entry(f"{QUEUED_MS}-0", {b"data": json.dumps(ahead).encode()})).parts
+        == ()
+    )
+    within = {**SIGNAL, "timestamp": "2026-12-04T14:31:00Z"}
+    assert (
+        len(
+            handler.handle_now(
+                Entry(f"{QUEUED_MS}-0", {b"data": json.dumps(within).encode()})
+            ).parts
+        )
+        == 1
+    )

@@ -40,22 +40,31 @@ class StreamSource:
     """
 
     def __init__(
-        self, redis: RedisClient, ref: GroupRef, *, block_ms: int, claim_idle_ms: int
+        self,
+        redis: RedisClient,
+        ref: GroupRef,
+        *,
+        block_ms: int,
+        claim_idle_ms: int,
+        start: str = "0",
     ) -> None:
+        """``start``: where a group created here begins: ``0`` the stream's first entry, ``$``
+        the next one added."""
         self._redis = redis
         self.stream, self.group, self.consumer = ref.stream, ref.group, ref.consumer
         self._block_ms = block_ms
         self._claim_idle_ms = claim_idle_ms
+        self._start = start
         self._history_from: str | None = "0-0"  # None once our pending history is read
         self._claim_from = "0-0"
 
     async def ensure_group(self) -> None:
-        """Create the group (and stream) from the start of the stream; exists already is fine.
-        Looked up first: that read works when the server refuses writes (out of memory)."""
+        """Create the group (and stream) at ``start``; exists already is fine. Looked up
+        first: that read works when the server refuses writes (out of memory)."""
         if await self._group_exists():
             return
         try:
-            await self._redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+            await self._redis.xgroup_create(self.stream, self.group, id=self._start, mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise

@@ -4,7 +4,9 @@ signal from the moment it arrives; the strategy pipeline's decision, stored from
 log, later makes that row ``done``, ``failed`` or ``expired``.
 
 A signal the pipeline will dead-letter (malformed) gets no row here: its dead letter, on the
-pipeline's dead-letter stream, is its record. So this handler dead-letters nothing itself.
+pipeline's dead-letter stream, is its record. So this handler dead-letters nothing itself. The
+group starts at the next signal queued when it is first created: an older signal may have been
+decided long ago, its decision trimmed from the log, and its row would stay pending.
 """
 
 from __future__ import annotations
@@ -40,13 +42,14 @@ class PendingTaskHandler(InlineHandler):
 
     def handle_now(self, entry: Entry) -> Commit:
         limits, now = self._limits, self._clock()
+        queued = entry_time(entry.id, now)
         try:
             fields = decode_fields(entry.fields or {}, limits.max_message_bytes)
+            # A timestamp ahead of the clock is judged against when the signal was queued,
+            # which the pipeline's own clock can only be past: what it refuses, this refuses.
             signal = signal_from_fields(
-                fields, limits.stream, entry.id, now=now, max_bars=limits.max_bars
+                fields, limits.stream, entry.id, now=min(queued, now), max_bars=limits.max_bars
             )
         except PoisonInput:
             return Commit(entry.id)
-        return Commit(
-            entry.id, parts=(pending_task(facts(signal), entry_time(entry.id, now), now),)
-        )
+        return Commit(entry.id, parts=(pending_task(facts(signal), queued, now),))

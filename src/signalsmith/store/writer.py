@@ -150,7 +150,8 @@ def _replace_pending(dialect: str) -> Insert:
     a decided row already there is left as it is."""
     insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
     statement = insert(_TASKS)
-    columns = [column.name for column in _TASKS.columns if column.name not in ("id", "signal_id")]
+    kept = ("id", "signal_id", "created_at")  # created_at: when the store first had it
+    columns = [column.name for column in _TASKS.columns if column.name not in kept]
     return statement.on_conflict_do_update(
         index_elements=[_TASKS.c.signal_id],
         set_={name: statement.excluded[name] for name in columns},
