@@ -325,3 +325,12 @@ def test_a_rated_signal_with_any_one_value_changed_gives_a_notice_or_poison(
     path: str, value: object
 ) -> None:
     _notice_or_poison(_with(path, value, strategy_bytes()))
+
+
+def test_a_title_stays_one_line_whatever_its_parts_hold() -> None:
+    notice = read_notice(strategy_bytes(strategy="ema\ncross\t 2"), ALL)
+    assert notice is not None
+    assert notice.title.endswith(" · ema cross 2")
+    generic = read_notice(_with("decision.target.ticker", "BTC\nUSD"), ALL)
+    assert generic is not None
+    assert generic.title.startswith("BTC USD BUY")

@@ -139,6 +139,12 @@ def defuse(text: str) -> str:
     return _MENTION.sub(_defused, text)
 
 
+def _one_line(text: str) -> str:
+    """``text`` defused, its runs of white space (line breaks included) one space: a title
+    stays one line."""
+    return " ".join(defuse(text).split())
+
+
 def _defused(match: re.Match[str]) -> str:
     if match.group(1) is not None:
         return f"@{_ZWSP}{match.group(1)}"
@@ -154,8 +160,8 @@ def _title(kind: str, decision: dict[str, object]) -> str:
         raise _bad(f"verdict {_short(verdict)}")
     confidence = _confidence(synthesis.get("confidence"))
     status = decision.get("status")
-    note = f", {defuse(status)[:16]}" if isinstance(status, str) and status != "ok" else ""
-    return f"{defuse(ticker)} {verdict} (conf {confidence:.2f}{note}){_LABEL[kind]}"
+    note = f", {_one_line(status)[:16]}" if isinstance(status, str) and status != "ok" else ""
+    return f"{_one_line(ticker)} {verdict} (conf {confidence:.2f}{note}){_LABEL[kind]}"
 
 
 def _body(kind: str, decision: dict[str, object], envelope: dict[str, object]) -> str:
@@ -184,10 +190,9 @@ def _strategy(decision: dict[str, object], meta: object) -> tuple[str, str] | No
         return None
     if not isinstance(side, str) or side not in SIDES or not _finite(price):
         return None
-    head = f"{defuse(symbol)} {side} {price:.10g}"
-    tail = (
-        f" · {defuse(name)}" if isinstance(name, str) and 0 < len(name) <= MAX_STRATEGY_NAME else ""
-    )
+    head = f"{_one_line(symbol)} {side} {price:.10g}"
+    named = _one_line(name) if isinstance(name, str) and len(name) <= MAX_STRATEGY_NAME else ""
+    tail = f" · {named}" if named else ""
     status = strategy.get("status")
     agreement, rating = strategy.get("agreement"), strategy.get("rating")
     if status == "expired":
@@ -196,7 +201,7 @@ def _strategy(decision: dict[str, object], meta: object) -> tuple[str, str] | No
         confidence = strategy.get("confidence")
         if not _finite(confidence) or not 0 <= confidence <= 1:
             return None
-        note = f", {defuse(status)[:16]}" if isinstance(status, str) and status != "ok" else ""
+        note = f", {_one_line(status)[:16]}" if isinstance(status, str) and status != "ok" else ""
         title = f"{head} · {agreement} {rating}/10 (conf {confidence:.2f}{note}){tail}"
     else:
         return None
