@@ -59,7 +59,7 @@ def _percentiles(latencies: list[float], sent: int, seconds: float) -> dict[str,
         "p50_ms": round(statistics.median(ordered), 2) if ordered else None,
         "p99_ms": round(p99, 2) if p99 is not None else None,
         "max_ms": round(ordered[-1], 2) if ordered else None,
-        "rate_per_s": round(len(ordered) / seconds, 1),
+        "rate_per_s": round(len(ordered) / seconds, 1) if seconds > 0 else None,
     }
 
 
