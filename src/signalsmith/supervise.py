@@ -31,6 +31,14 @@ def _shared_redis(settings: Settings) -> Iterator[dict[str, str]]:
         server.stop()
 
 
+def _demo_candles(settings: Settings, demo: bool) -> dict[str, str]:
+    """With --demo, every worker reads the bundled candles (any of them may take a market
+    request), not only the one that sends the demo's inputs."""
+    if not demo or settings.market_candles is None:
+        return {}
+    return {"MARKET_CANDLES": str(settings.market_candles)}
+
+
 def run_workers(settings: Settings, count: int, args: Sequence[str], demo: bool) -> int:
     """Start ``count`` workers with ``args`` (the run options), wait for all, return the worst
     exit status."""
@@ -44,6 +52,7 @@ def run_workers(settings: Settings, count: int, args: Sequence[str], demo: bool)
                         **redis_env,
                         "CONSUMER": f"{settings.consumer}-{index}",
                         "HTTP_PORT": str(settings.http_port + index if settings.http_port else 0),
+                        **_demo_candles(settings, demo),
                     }
                 ),
             )

@@ -246,6 +246,42 @@ def test_demo_on_embedded_redis_prints_signals_and_keeps_data(tmp_path: Path) ->
         server.stop()
 
 
+def test_demo_with_two_workers_answers_every_market_request_offline(tmp_path: Path) -> None:
+    """--demo --workers 2: both workers read the bundled candles, so whichever takes a market
+    request that carries no candles of its own answers it from them at once (no retry, no
+    exchange asked); none is dead-lettered."""
+    from signalsmith.embedded import EmbeddedRedis
+
+    env = {"STATE_DIR": str(tmp_path / "state"), "HTTP_PORT": "0"}
+    asked = [f"bare-{n}" for n in range(8)]
+    server = EmbeddedRedis(tmp_path / "state")
+    client = sync_redis.Redis(unix_socket_path=server.start())
+    try:
+        for correlation_id in asked:
+            request = {"correlation_id": correlation_id, "product_id": "ETH-USD"}
+            client.xadd("market-requests", request)
+    finally:
+        client.close()
+        server.stop()
+    ran = _cli(["run", "--demo", "--workers", "2", "--until-idle", "2"], env)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    client = sync_redis.Redis(unix_socket_path=server.start())
+    try:
+        insights = [json.loads(f[b"data"]) for _id, f in client.xrange("market-insights")]
+        group = client.xinfo_consumers("market-requests", "signalsmith-market")
+        dead = client.xlen("market-requests:dlq")
+    finally:
+        client.close()
+        server.stop()
+    answered = {i["correlation_id"]: i["decision"]["status"] for i in insights}
+    assert {answered.get(correlation_id) for correlation_id in asked} == {"ok"}
+    assert dead == 0
+    assert len(group) == 2
+    stopped = [line for line in ran.stderr.splitlines() if "pipeline=market" in line]
+    assert len(stopped) == 2
+    assert all("retried=0" in line for line in stopped), stopped  # none waited on an exchange
+
+
 def test_max_messages_stops_after_that_many(stream_env: dict[str, str], tmp_path: Path) -> None:
     """run --max-messages N reads N entries, acknowledges them, and exits 0 leaving the rest."""
     posts = tmp_path / "posts.csv"
