@@ -56,8 +56,9 @@ def commit_keys(settings: Settings, pipelines: Collection[str]) -> list[list[Key
     rolling view), the market commit (requests, dead letters, insights, the decision log, the
     per-product hashes), the strategy commit (signals, dead letters, rated signals, the decision
     log) and the store's acknowledgement (the decision log and its dead
-    letters). They share the decision log, so they make one group. The store's reader of
-    STRATEGY_STREAM (its acknowledgement and dead letters) makes another."""
+    letters). They share the decision log, so they make one group. The store's readers of
+    STRATEGY_STREAM and of its dead letters (each one's acknowledgement and dead letters) make
+    one each."""
     groups: list[list[KeyName]] = []
     log = [KeyName("DECISION_STREAM", settings.decision_stream)] if settings.decision_stream else []
     if "posts" in pipelines:
@@ -107,12 +108,19 @@ def commit_keys(settings: Settings, pipelines: Collection[str]) -> list[list[Key
             derived=not settings.store_dlq_stream,
         )
         _join(groups, [*log, store])  # shares the decision log with the pipelines' commits
-        if settings.strategy_enabled:  # the pending rows' acknowledgement and dead letters
-            pending = settings.strategy_store_dead_letter_stream
+        if settings.strategy_enabled:  # its strategy readers: acknowledgement, dead letters
+            (signals, pending), (dead, failed) = settings.strategy_store_dead_letter_streams
             groups.append(
                 [
-                    KeyName("STRATEGY_STREAM", settings.strategy_stream),
+                    KeyName("STRATEGY_STREAM", signals),
                     KeyName("STRATEGY_STORE_DLQ_STREAM", pending, derived=True),
+                ]
+            )
+            derived = not settings.strategy_dlq_stream
+            groups.append(
+                [
+                    KeyName("STRATEGY_DLQ_STREAM", dead, derived=derived),
+                    KeyName("STRATEGY_DLQ_STORE_DLQ_STREAM", failed, derived=True),
                 ]
             )
     return groups

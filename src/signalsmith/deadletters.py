@@ -43,7 +43,9 @@ class DeadLetter:
         }
 
 
-def _parse(entry_id: bytes, raw: dict[bytes, bytes]) -> DeadLetter:
+def read_dead_letter(entry_id: bytes, raw: dict[bytes, bytes]) -> DeadLetter:
+    """A dead-letter stream entry: why, where from, and the entry's original fields."""
+
     def meta(name: str) -> str:
         return raw.get(name.encode(), b"").decode("utf-8", "replace")
 
@@ -74,7 +76,7 @@ def _originals(raw: dict[bytes, bytes]) -> dict[bytes, bytes]:
 async def list_dead_letters(redis: RedisClient, dlq: str, limit: int) -> list[DeadLetter]:
     """The oldest ``limit`` dead letters."""
     rows = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(dlq, count=limit))
-    return [_parse(entry_id, raw) for entry_id, raw in rows]
+    return [read_dead_letter(entry_id, raw) for entry_id, raw in rows]
 
 
 async def replay_dead_letters(

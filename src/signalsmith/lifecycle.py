@@ -9,7 +9,7 @@ import contextlib
 import functools
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
@@ -27,9 +27,10 @@ from signalsmith.cluster import check_cluster_slots, open_cluster
 from signalsmith.decide import DEAD_ZONE
 from signalsmith.embedded import EmbeddedRedis
 from signalsmith.engine.engine import Engine, EngineConfig
+from signalsmith.engine.outcome import Committer, Handler
 from signalsmith.engine.stats import EngineStats
 from signalsmith.errors import ConfigError
-from signalsmith.observe.metrics import Metrics
+from signalsmith.observe.metrics import Metrics, PipelineMetrics
 from signalsmith.pipelines.posts import PostsConfig, PostsHandler
 from signalsmith.redact import redact_url, url_secrets
 from signalsmith.redisclient import RedisClient
@@ -352,6 +353,10 @@ def market_config(settings: Settings) -> MarketConfig:
     )
 
 
+STORE_PENDING = "store:strategy"  # the store's reader of STRATEGY_STREAM: pending rows
+STORE_FAILED = "store:strategy-dlq"  # ... and of its dead letters: those rows failed
+
+
 @dataclass(frozen=True, slots=True)
 class StoreConsumer:
     """The SQL store's engine and the writer to close when it is done."""
@@ -359,7 +364,8 @@ class StoreConsumer:
     engine: Engine
     writer: RowWriter
     where: str  # the database, password masked
-    pending: Engine | None = None  # STRATEGY_STREAM's signals as pending rows (with strategy)
+    # With the strategy pipeline: the readers of its signals and of its dead letters, by name.
+    readers: dict[str, tuple[Engine, GroupRef]] = field(default_factory=dict)
 
 
 async def build_store(settings: Settings, redis: RedisClient, metrics: Metrics) -> StoreConsumer:
@@ -386,39 +392,77 @@ async def build_store(settings: Settings, redis: RedisClient, metrics: Metrics) 
         handler=StoreHandler(),
         metrics=metrics.pipeline("store"),
     )
-    pending = _pending_rows(settings, redis, metrics, writer) if settings.strategy_enabled else None
-    return StoreConsumer(engine, writer, target.shown, pending)
+    readers = (
+        _strategy_readers(settings, redis, metrics, writer) if settings.strategy_enabled else {}
+    )
+    return StoreConsumer(engine, writer, target.shown, readers)
 
 
-def _pending_rows(
+def _strategy_readers(
     settings: Settings, redis: RedisClient, metrics: Metrics, writer: RowWriter
-) -> Engine:
-    """The store's own group on STRATEGY_STREAM: each signal's pending task row, as it is
-    queued (``store.strategy_intake``)."""
-    from signalsmith.store.strategy_intake import IntakeLimits, PendingTaskHandler
+) -> dict[str, tuple[Engine, GroupRef]]:
+    """The store's own group on STRATEGY_STREAM (each signal's pending row, as it is queued)
+    and on its dead-letter stream (the row of a signal dead-lettered later, failed):
+    ``store.strategy_intake``."""
+    from signalsmith.store.strategy_intake import (
+        FailedTaskHandler,
+        IntakeLimits,
+        PendingTaskHandler,
+    )
     from signalsmith.store.writer import SqlCommitter
 
-    stream = settings.strategy_stream
-    ref = GroupRef(stream, settings.strategy_store_group, settings.consumer)
-    limits = IntakeLimits(stream, settings.max_message_bytes, settings.strategy_max_bars)
-    return Engine(
-        replace(
-            _engine_config(settings, stream, settings.strategy_store_dead_letter_stream),
-            read_count=settings.store_batch,
-            log_stream="",
-        ),
-        # From the next signal on: a signal queued before the store first ran may have been
-        # decided long ago (its decision trimmed from the log), and would stay pending.
-        source=StreamSource(
-            redis,
-            ref,
-            block_ms=settings.block_ms,
-            claim_idle_ms=settings.claim_idle_ms,
-            start="$",
-        ),
-        committer=SqlCommitter(writer.write_pending, redis, ref),
+    limits = IntakeLimits(
+        settings.strategy_stream, settings.max_message_bytes, settings.strategy_max_bars
+    )
+    (signals, signals_dlq), (dead, dead_dlq) = settings.strategy_store_dead_letter_streams
+    signals_ref = GroupRef(signals, settings.strategy_store_group, settings.consumer)
+    dead_ref = GroupRef(dead, settings.strategy_store_group, settings.consumer)
+    pending = _reader(
+        settings,
+        redis,
+        signals_ref,
+        dlq=signals_dlq,
         handler=PendingTaskHandler(limits),
-        metrics=metrics.pipeline("store:strategy"),
+        committer=SqlCommitter(writer.write_pending, redis, signals_ref),
+        metrics=metrics.pipeline(STORE_PENDING),
+    )
+    failed = _reader(
+        settings,
+        redis,
+        dead_ref,
+        dlq=dead_dlq,
+        handler=FailedTaskHandler(limits),
+        committer=SqlCommitter(writer.write_failed, redis, dead_ref),
+        metrics=metrics.pipeline(STORE_FAILED),
+    )
+    return {STORE_PENDING: (pending, signals_ref), STORE_FAILED: (failed, dead_ref)}
+
+
+def _reader(
+    settings: Settings,
+    redis: RedisClient,
+    ref: GroupRef,
+    *,
+    dlq: str,
+    handler: Handler,
+    committer: Committer,
+    metrics: PipelineMetrics,
+) -> Engine:
+    """One of the store's strategy readers, in batches of STORE_BATCH. Its group starts at
+    the next entry: a signal queued before the store first ran may have been decided long ago
+    (its decision trimmed from the log), and its row would stay pending."""
+    source = StreamSource(
+        redis, ref, block_ms=settings.block_ms, claim_idle_ms=settings.claim_idle_ms, start="$"
+    )
+    config = replace(
+        _engine_config(settings, ref.stream, dlq), read_count=settings.store_batch, log_stream=""
+    )
+    return Engine(
+        config,
+        source=source,
+        committer=committer,
+        handler=handler,
+        metrics=metrics,
     )
 
 

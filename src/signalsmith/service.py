@@ -24,6 +24,8 @@ from signalsmith.engine.stats import EngineStats
 from signalsmith.errors import ConfigError
 from signalsmith.http_server import HttpThread, bind_listener
 from signalsmith.lifecycle import (
+    STORE_FAILED,
+    STORE_PENDING,
     AnalyzerStack,
     RedisHandle,
     build_analyzers,
@@ -55,7 +57,6 @@ log = structlog.get_logger("signalsmith")
 
 # The pipelines, then the fan-out consumers they feed.
 PIPELINES = ("posts", "market", "strategy", "store", "csv", "notify")
-STORE_PENDING = "store:strategy"  # the store's reader of STRATEGY_STREAM, run with the store
 _GC_YOUNG_THRESHOLD = 50_000  # allocations between young-generation collections (default 700)
 _CATCH_UP_S = 0.5  # a fan-out consumer's idleness once its pipelines have stopped
 
@@ -200,11 +201,8 @@ async def _build(
         built.refs["store"] = GroupRef(
             settings.decision_stream, settings.store_group, settings.consumer
         )
-        if store.pending is not None:
-            built.engines[STORE_PENDING] = store.pending
-            built.refs[STORE_PENDING] = GroupRef(
-                settings.strategy_stream, settings.strategy_store_group, settings.consumer
-            )
+        for name, (engine, ref) in store.readers.items():
+            built.engines[name], built.refs[name] = engine, ref
         announce(f"SQL store: {store.where}")
     if "csv" in names:
         from signalsmith.strategy.csv_consumer import build_csv_export
@@ -240,8 +238,8 @@ async def _add_notifiers(
 
 def is_fan_out(name: str) -> bool:
     """The consumers of the pipelines' output (the store, the CSV files, each notification
-    channel) and the store's reader of the strategy signals queued."""
-    return name in ("store", STORE_PENDING, "csv") or name.startswith("notify:")
+    channel) and the store's readers of the strategy signals queued and dead-lettered."""
+    return name in ("store", STORE_PENDING, STORE_FAILED, "csv") or name.startswith("notify:")
 
 
 async def _run_all(

@@ -407,9 +407,11 @@ class Settings(BaseSettings):
         return self.strategy_dlq_stream or f"{self.strategy_stream}:dlq"
 
     @property
-    def strategy_store_dead_letter_stream(self) -> str:
-        """Where the store's pending-row reader puts an entry it could never store."""
-        return f"{self.strategy_stream}:store:dlq"
+    def strategy_store_dead_letter_streams(self) -> tuple[tuple[str, str], ...]:
+        """(stream, where the store's reader of it puts an entry it could never store) for
+        STRATEGY_STREAM and its dead-letter stream."""
+        streams = (self.strategy_stream, self.strategy_dead_letter_stream)
+        return tuple((stream, f"{stream}:store:dlq") for stream in streams)
 
     @property
     def csv_directory(self) -> Path:

@@ -26,7 +26,7 @@ from signalsmith.store.database import create_engine, parse_database_url
 from signalsmith.store.migrate import alembic_config, upgrade
 from signalsmith.store.rows import DecisionValues, row_from_envelope
 from signalsmith.store.schema import AnalysisResultRow, DecisionRow, EnhancementTaskRow
-from signalsmith.store.strategy_rows import TaskValues, pending_task
+from signalsmith.store.strategy_rows import TaskValues, failed_task, pending_task
 from signalsmith.store.writer import RowWriter
 from signalsmith.strategy.contract import SignalFacts, StrategyMeta
 from signalsmith.strategy.stats import pending_signals, stored_stats
@@ -157,6 +157,45 @@ async def test_a_queued_signal_is_pending_until_its_decision_replaces_the_row(
     assert (after[0]["rating"], after[0]["agreement"]) == (8, "confirm")
     assert after[0]["published_at"] != before[0]["published_at"]
     assert (stats.totals.total, stats.totals.processed) == (7, 4)
+
+
+async def test_a_signal_dead_lettered_after_it_was_queued_is_failed_until_decided(
+    database_url: str,
+) -> None:
+    """Its dead letter marks the pending row failed with the reason; a dead letter of a signal
+    decided already, or never queued, changes nothing; once replayed and decided, the
+    decision's row replaces the failed one."""
+    await upgrade(database_url)
+    writer = RowWriter.open(parse_database_url(database_url))
+    signals = hand_set()  # s1 done, s4 failed by the model, s5 expired
+    failed_at = SIGNAL_TIME + timedelta(seconds=9)
+    try:
+        await writer.write_pending([queued("s1"), queued("s2")])
+        await writer.write_rows([signals[0]])
+        await writer.write_failed(
+            [
+                failed_task(signal_id, "internal_error", "ValueError", failed_at)
+                for signal_id in ("s1", "s2", "never-queued")
+            ]
+        )
+        dead = await _stored(database_url, TASKS)
+        await writer.write_rows(signals[1:2])  # s2 replayed, then decided
+        after = await _stored(database_url, TASKS)
+    finally:
+        await writer.aclose()
+    assert [(task["signal_id"], task["status"]) for task in dead] == [
+        ("s1", "done"),
+        ("s2", "failed"),
+    ]
+    assert dead[1]["last_error"] == "dead-lettered: internal_error: ValueError"
+    assert dead[1]["rating"] is None
+    assert dead[0]["last_error"] is None
+    assert [(task["signal_id"], task["status"]) for task in after] == [
+        ("s1", "done"),
+        ("s2", "done"),
+    ]
+    assert after[1]["last_error"] is None
+    assert after[1]["id"] == dead[1]["id"]
 
 
 async def test_upgrading_from_0004_fills_the_strategy_signals_already_stored(

@@ -26,6 +26,7 @@ import redis as sync_redis
 from sqlalchemy import select
 
 from signalsmith.fakellm import FakeConfig, FakeLLMServer
+from signalsmith.sink.outputs import dead_letter_commit
 from signalsmith.store.database import create_engine, parse_database_url
 from signalsmith.store.schema import AnalysisResultRow, EnhancementTaskRow
 from tests.conftest import in_thread
@@ -421,6 +422,48 @@ def test_a_posted_signal_reads_pending_then_processing_then_rated(
         assert answer.status_code == 200
         assert answer.json()["status"] == "done"
         assert [r["analyst"] for r in answer.json()["ratings"]] == ["rules", "llm"]
+
+
+def test_the_store_lists_a_signal_pending_then_failed_once_it_is_dead_lettered(
+    stream_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A store running alone: a signal queued is listed pending; when the pipeline
+    dead-letters it (its dead letter written as the engine writes one), its row becomes
+    failed with the reason, and reads back so."""
+    env = _env(stream_env, tmp_path)
+    stream = env["STRATEGY_STREAM"]
+    redis = sync_redis.Redis.from_url(env["REDIS_URL"])
+    try:
+        with (
+            serving(["run", "--only", "store"], _environ(env)) as url,
+            httpx.Client(base_url=url) as client,
+        ):
+            fields = {b"data": json.dumps(seed_signal("dl-1")).encode()}
+            entry_id = redis.xadd(stream, fields).decode()
+            assert _listed_pending(client, "dl-1")["status"] == "pending"
+            letter = dead_letter_commit(
+                entry_id,
+                fields,
+                stream=stream,
+                dlq_stream=f"{stream}:dlq",
+                reason="internal_error",
+                detail="RuntimeError",
+                now=datetime.now(UTC),
+                maxlen=0,
+            ).records[0]
+            redis.xadd(letter.stream, dict(letter.fields))
+            deadline = time.monotonic() + 10
+            while (answer := client.get("/api/strategy-signals/dl-1")).status_code != 200:
+                assert time.monotonic() < deadline, answer.text
+                time.sleep(0.05)
+    finally:
+        redis.close()
+    row = answer.json()
+    assert (row["status"], row["last_error"]) == (
+        "failed",
+        "dead-lettered: internal_error: RuntimeError",
+    )
+    assert row["ratings"] == []
 
 
 def _listed_pending(client: httpx.Client, signal_id: str) -> dict[str, Any]:

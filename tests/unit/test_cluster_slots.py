@@ -63,9 +63,13 @@ def test_names_under_one_hash_tag_pass_and_derived_names_follow() -> None:
     DLQ_STREAM, LEGACY_STREAM and STORE_DLQ_STREAM default to names derived from them."""
     settings = load_settings(**TAGGED, output_format="both")
     check_cluster_slots(settings)
-    group, pending = commit_keys(settings, ("posts", "store"))
+    group, pending, failed = commit_keys(settings, ("posts", "store"))
     assert {key.setting for key in pending} == {"STRATEGY_STREAM", "STRATEGY_STORE_DLQ_STREAM"}
-    assert {key.slot for key in pending} == {key_slot(b"ss")}
+    assert {key.setting for key in failed} == {
+        "STRATEGY_DLQ_STREAM",
+        "STRATEGY_DLQ_STORE_DLQ_STREAM",
+    }
+    assert {key.slot for key in [*pending, *failed]} == {key_slot(b"ss")}
     assert {key.setting for key in group} == {
         "STREAM",
         "DLQ_STREAM",

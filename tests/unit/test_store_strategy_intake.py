@@ -1,6 +1,7 @@
 """A signal just queued on STRATEGY_STREAM → its pending ``llm_enhancement_tasks`` row: from
 one ``data`` field or flat fields, with the id the pipeline would give it; what the pipeline
-would dead-letter gets no row and is acknowledged, never dead-lettered a second time."""
+would dead-letter gets no row and is acknowledged, never dead-lettered a second time. A dead
+letter of a signal → the failure that marks its pending row failed, with the reason."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
+from signalsmith.sink.outputs import original_fields
 from signalsmith.source.redis_streams import Entry
-from signalsmith.store.strategy_intake import IntakeLimits, PendingTaskHandler
+from signalsmith.store.strategy_intake import FailedTaskHandler, IntakeLimits, PendingTaskHandler
 from signalsmith.strategy.signals import derived_id
 
 NOW = datetime(2026, 12, 4, 14, 30, 5, tzinfo=UTC)
@@ -109,3 +111,46 @@ def test_a_timestamp_ahead_is_judged_against_when_the_signal_was_queued() -> Non
         )
         == 1
     )
+
+
+def _dead_letter(fields: dict[bytes, bytes], stream: str = "strategy-signals") -> Entry:
+    """A dead letter as the engine writes it (``sink.outputs``), of entry 1796394601000-3."""
+    letter = {b"reason": b"internal_error", b"detail": b"ValueError", b"stream": stream.encode()}
+    letter |= {b"entry_id": b"1796394601000-3", b"failed_at": b"2026-12-04T14:30:09+00:00"}
+    originals = {
+        name.encode(): value if isinstance(value, bytes) else value.encode()
+        for name, value in original_fields(fields).items()
+    }
+    return Entry(f"{QUEUED_MS + 8000}-0", {**letter, **originals})
+
+
+def test_a_dead_letter_of_a_signal_marks_its_row_failed_with_the_reason() -> None:
+    handler = FailedTaskHandler(LIMITS, clock=lambda: NOW)
+    (failure,) = handler.handle_now(_dead_letter({b"data": json.dumps(SIGNAL).encode()})).parts
+    assert failure == {
+        "signal_id": "sig-7",
+        "last_error": "dead-lettered: internal_error: ValueError",
+        "failed_at": datetime(2026, 12, 4, 14, 30, 9, tzinfo=UTC),
+    }
+    flat = {b"symbol": b"MSFT", b"side": b"sell", b"price": b"410.5", b"timestamp": b"1"}
+    (derived,) = handler.handle_now(_dead_letter(flat)).parts
+    assert derived["signal_id"] == derived_id("strategy-signals", "1796394601000-3")
+
+
+def test_other_dead_letters_change_nothing() -> None:
+    handler = FailedTaskHandler(LIMITS, clock=lambda: NOW)
+    elsewhere = _dead_letter({b"data": json.dumps(SIGNAL).encode()}, stream="other")
+    for entry in (
+        elsewhere,
+        _dead_letter({b"data": b"[1, 2]"}),
+        _dead_letter({}),
+        Entry("1-0", {b"reason": b"x"}),
+        Entry("2-0", None),
+    ):
+        assert handler.handle_now(entry).parts == ()
+
+
+@given(st.dictionaries(st.binary(max_size=20), st.binary(max_size=200), max_size=8))
+def test_any_dead_letter_gives_a_failure_or_nothing(fields: dict[bytes, bytes]) -> None:
+    commit = FailedTaskHandler(LIMITS, clock=lambda: NOW).handle_now(Entry("3-0", fields))
+    assert len(commit.parts) <= 1

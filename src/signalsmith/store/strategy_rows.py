@@ -84,6 +84,14 @@ class ResultValues(TypedDict):
     created_at: datetime
 
 
+class FailedTask(TypedDict):
+    """A signal dead-lettered after it was queued: its pending row becomes ``failed``."""
+
+    signal_id: str
+    last_error: str
+    failed_at: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class StrategyRows:
     task: TaskValues
@@ -127,6 +135,11 @@ def pending_task(signal: SignalFacts, received_at: datetime, stored_at: datetime
         "published_at": received_at,
         "created_at": stored_at,
     }
+
+
+def failed_task(signal_id: str, reason: str, detail: str, failed_at: datetime) -> FailedTask:
+    error = _clean(f"dead-lettered: {reason}: {detail}")[:MAX_TEXT_CHARS]
+    return {"signal_id": signal_id[:64], "last_error": error, "failed_at": failed_at}
 
 
 def _task(decision: DecisionValues, meta: dict[str, object]) -> TaskValues:

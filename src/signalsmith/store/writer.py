@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql.dml import Insert, ReturningInsert
+from sqlalchemy.sql.dml import Insert, ReturningInsert, Update
 
 from signalsmith.engine.outcome import Commit
 from signalsmith.redisclient import RedisClient
@@ -26,7 +26,7 @@ from signalsmith.store.database import DatabaseTarget, create_engine, database_e
 from signalsmith.store.insight_rows import insight_row
 from signalsmith.store.rows import DecisionValues
 from signalsmith.store.schema import AnalysisResultRow, DecisionRow, EnhancementTaskRow, InsightRow
-from signalsmith.store.strategy_rows import TaskValues, strategy_rows
+from signalsmith.store.strategy_rows import FailedTask, TaskValues, strategy_rows
 from signalsmith.store.summary import HOURS, SUMMARIES, add_sums, summed
 
 SQLITE_MAX_PARAMETERS = 32_766  # bound parameters in one statement (PostgreSQL's is 32,767)
@@ -96,6 +96,19 @@ class RowWriter:
                     await _execute_chunked(connection, self._insert_pending, ordered, CHUNK_TASKS)
         return len(ordered)
 
+    async def write_failed(self, failures: Sequence[FailedTask]) -> int:
+        """Mark the pending rows of signals dead-lettered after they were queued ``failed``, in
+        one transaction; a row decided already, or none, is left as it is."""
+        values = [
+            {"b_id": f["signal_id"], "b_error": f["last_error"], "b_at": f["failed_at"]}
+            for f in sorted(failures, key=lambda failure: failure["signal_id"])
+        ]
+        if values:
+            with database_errors(self._target):
+                async with self._engine.begin() as connection:
+                    await _execute_chunked(connection, _FAIL_PENDING, values, CHUNK_TASKS)
+        return len(values)
+
     async def _add_derived(
         self, connection: AsyncConnection, new: Sequence[DecisionValues]
     ) -> None:
@@ -122,7 +135,7 @@ class RowWriter:
 
 async def _execute_chunked(
     connection: AsyncConnection,
-    statement: Insert,
+    statement: Insert | Update,
     values: Sequence[Mapping[str, object]],
     size: int,
 ) -> None:
@@ -145,9 +158,23 @@ def _insert_derived(dialect: str, table: Table, *key: str) -> Insert:
     return insert(table).on_conflict_do_nothing(index_elements=[table.c[name] for name in key])
 
 
+_FAIL_PENDING = (
+    update(_TASKS)
+    .where(_TASKS.c.signal_id == bindparam("b_id"), _TASKS.c.status == "pending")
+    .values(
+        status="failed",
+        last_error=bindparam("b_error"),
+        processed_at=bindparam("b_at"),
+        published_at=bindparam("b_at"),
+    )
+)
+
+
 def _replace_pending(dialect: str) -> Insert:
-    """A decided signal's task row: inserted, or written over the signal's ``pending`` row;
-    a decided row already there is left as it is."""
+    """A decided signal's task row: inserted, or written over the signal's ``pending`` row or
+    the ``failed`` one its dead letter left (a dead letter replayed, then decided). A row from
+    a decision is never written over: a signal id is decided once (``decisions`` keeps the
+    first decision of a correlation id, and only a new one derives rows)."""
     insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
     statement = insert(_TASKS)
     kept = ("id", "signal_id", "created_at")  # created_at: when the store first had it
@@ -155,7 +182,8 @@ def _replace_pending(dialect: str) -> Insert:
     return statement.on_conflict_do_update(
         index_elements=[_TASKS.c.signal_id],
         set_={name: statement.excluded[name] for name in columns},
-        where=_TASKS.c.status == "pending",
+        # Not IN (...): an expanding parameter cannot be used in executemany.
+        where=or_(_TASKS.c.status == "pending", _TASKS.c.status == "failed"),
     )
 
 

@@ -291,6 +291,20 @@ def _contract_bar(bar: StrategyBar) -> Bar:
     return cast(Bar, row)  # Bar names the OHLCV keys; the indicator columns are any others
 
 
+def signal_id_of(fields: Mapping[str, str], stream: str, entry_id: str) -> str | None:
+    """The id ``signal_from_fields`` gives the signal in ``fields``, read without checking the
+    rest; None when ``data`` holds no JSON object."""
+    if "data" in fields and "symbol" not in fields:
+        try:
+            given: object = _json_object(fields["data"], "data").get("signal_id")
+        except PoisonInput:
+            return None
+    else:
+        given = fields.get("signal_id", "")
+        given = given if given.strip() else None  # "" is absent, as signal_from_fields reads it
+    return given if isinstance(given, str) and given else derived_id(stream, entry_id)
+
+
 def derived_id(stream: str, entry_id: str) -> str:
     return hashlib.sha256(f"{stream}\x1f{entry_id}\x1fstrategy".encode()).hexdigest()[:32]
 
