@@ -288,6 +288,10 @@ class Settings(BaseSettings):
     notify_max_in_flight: int = Field(default=1, ge=1, le=64)  # per channel: keeps order
     notify_backoff_s: float = Field(default=1.0, ge=0, le=600)  # first wait after a failure
     notify_backoff_max_s: float = Field(default=30.0, ge=0, le=3_600)
+    # Which decisions are notified, as rules (notify.rules; empty: NOTIFY_KINDS decides), and
+    # how long after a message about a ticker a channel hears nothing more about it.
+    alert_rules: str = ""
+    alert_cooldown_s: float = Field(default=300.0, ge=0, le=7 * 86_400)
 
     # HTTP and logging.
     http_host: str = "127.0.0.1"

@@ -67,8 +67,8 @@ def insight_bytes(
 
 def test_an_insight_reads_as_product_verdict_confidence_and_its_text() -> None:
     notice = read_notice(insight_bytes(), {"insight"})
-    assert notice == Notice("insight", "abc-123", "BTC-USD BUY (conf 0.62)", TEXT)
-    assert notice.key == "abc-123"
+    assert notice == Notice("insight", "abc-123", "BTC-USD BUY (conf 0.62)", TEXT, "BTC-USD")
+    assert (notice.key, notice.ticker_key) == ("abc-123", "BTC-USD")
 
 
 def test_a_status_other_than_ok_shows_in_the_title() -> None:

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from signalsmith.errors import ConfigError
 from signalsmith.notify.channels import Channel, parse_channels
 from signalsmith.notify.message import KINDS
+from signalsmith.notify.rules import Rule, parse_rules, rule_kinds
 
 _SECONDS_PER_DAY: Final = 86_400
 Start = Literal["new", "all"]
@@ -40,6 +41,12 @@ class NotifySettings(Protocol):
     @property
     def notify_backoff_max_s(self) -> float: ...
     @property
+    def alert_rules(self) -> str: ...
+    @property
+    def alert_cooldown_s(self) -> float: ...
+    @property
+    def decision_stream(self) -> str: ...
+    @property
     def insight_stream(self) -> str: ...
     @property
     def enhanced_stream(self) -> str: ...
@@ -65,6 +72,8 @@ class NotifyConfig:
 
     channels: tuple[Channel, ...]
     kinds: frozenset[str] = frozenset({"insight"})
+    rules: tuple[Rule, ...] = ()  # ALERT_RULES: when given, a record must match one
+    cooldown_s: float = 0.0  # with rules: per channel and ticker, quiet this long after a send
     streams: tuple[str, ...] = ("market-insights",)
     group: str = "signalsmith-notify"
     prefix: str = "signalsmith:notify"
@@ -88,10 +97,14 @@ class NotifyConfig:
         """The configuration the settings describe; ``ConfigError`` naming the setting when
         one of them cannot work."""
         urls = settings.notify_urls.get_secret_value() if settings.notify_urls else ""
+        rules = parse_rules(settings.alert_rules)
+        kinds = rule_kinds(rules) if rules else _kinds(settings.notify_kinds)
         return cls(
             channels=parse_channels(urls),
-            kinds=_kinds(settings.notify_kinds),
-            streams=_streams(settings.notify_streams, _outputs(settings)),
+            kinds=kinds,
+            rules=rules,
+            cooldown_s=settings.alert_cooldown_s if rules else 0.0,
+            streams=_streams(settings.notify_streams, _outputs(settings, kinds, bool(rules))),
             group=settings.notify_group,
             prefix=settings.notify_prefix,
             consumer=settings.consumer,
@@ -121,6 +134,10 @@ class NotifyConfig:
         """The mark that ``channel`` was sent the record keyed ``record_key``."""
         return f"{self.prefix}:sent:{channel.id}:{record_key}"
 
+    def cooldown_key(self, channel: Channel, ticker_key: str) -> str:
+        """The mark that ``channel`` was told about a ticker less than ``cooldown_s`` ago."""
+        return f"{self.prefix}:cooldown:{channel.id}:{ticker_key}"
+
 
 def _kinds(kinds: tuple[str, ...]) -> frozenset[str]:
     unknown = sorted(set(kinds) - KINDS)
@@ -133,10 +150,12 @@ def _kinds(kinds: tuple[str, ...]) -> frozenset[str]:
     return frozenset(kinds)
 
 
-def _outputs(settings: NotifySettings) -> tuple[str, ...]:
-    """Where the kinds notified are published: INSIGHT_STREAM, and ENHANCED_STREAM when
+def _outputs(settings: NotifySettings, kinds: frozenset[str], rules: bool) -> tuple[str, ...]:
+    """Where the kinds notified are published: with ALERT_RULES, DECISION_STREAM (every post,
+    spike, insight and strategy decision); else INSIGHT_STREAM, and ENHANCED_STREAM when
     strategy signals notify (NOTIFY_KINDS=strategy)."""
-    kinds = {kind.strip().lower() for kind in settings.notify_kinds}
+    if rules and settings.decision_stream:
+        return (settings.decision_stream,)
     enhanced = (settings.enhanced_stream,) if "strategy" in kinds else ()
     return (*((settings.insight_stream,) if kinds - {"strategy"} else ()), *enhanced)
 

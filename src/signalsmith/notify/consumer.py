@@ -28,7 +28,7 @@ from collections.abc import Collection
 from typing import Final, Literal
 
 import structlog
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from signalsmith.engine.outcome import Commit
 from signalsmith.errors import PoisonInput, TransientError
@@ -70,6 +70,14 @@ class SentMarks:
         """Give the key back after a failed send, so that the retry may send."""
         await self._release(keys=[key], args=[token])
 
+    async def hold(self, key: str, owner: str, ms: int) -> bool:
+        """Take ``key`` for ``owner`` for ``ms`` (a ticker's cooldown, owned by the record
+        sent); True too when ``owner`` holds it already (its send was cut short by a crash
+        and is redelivered), False while another record holds it."""
+        if await self._redis.set(key, owner, nx=True, px=ms):
+            return True
+        return bool(await self._redis.get(key) == owner.encode())
+
     async def mark_sent(self, key: str) -> None:
         await self._redis.set(key, SENT, ex=self._sent_ttl_s)
 
@@ -91,12 +99,13 @@ class NotifyHandler:
         self._marks = marks
         self._config = config
         self._kinds: Collection[str] = config.kinds
+        self._cooldown_ms = round(config.cooldown_s * 1000)
 
     async def handle(self, entry: Entry) -> Commit:
         raw = (entry.fields or {}).get(b"data")
         if raw is None:
             raise PoisonInput("bad_envelope", "the entry has no 'data' field")
-        notice = read_notice(raw, self._kinds)
+        notice = read_notice(raw, self._kinds, self._config.rules)
         if notice is not None:
             await self._deliver(notice, entry.id)
         return Commit(entry.id)
@@ -115,14 +124,27 @@ class NotifyHandler:
             return
         if claim == "busy":
             raise TransientError(f"{channel.shown}: {notice.key} is being sent by another consumer")
+        quiet = self._cooldown_key(notice)
+        if quiet is not None and not await self._marks.hold(quiet, notice.key, self._cooldown_ms):
+            await self._marks.mark_sent(key)  # decided: not sent (a redelivery skips it too)
+            log.info("ticker in cooldown; not sent", channel=channel.shown, record=notice.key)
+            return
         title, body = fit(notice, self._notifier.limit, self._notifier.title_limit)
         try:
             await self._notifier.send(title, body)
         except TransientError:
             await self._give_back(key, token)
+            if quiet is not None:  # the retry may send: this send did not happen
+                await self._give_back(quiet, notice.key)
             raise
         await self._marks.mark_sent(key)
         log.debug("notification sent", channel=channel.shown, kind=notice.kind, record=notice.key)
+
+    def _cooldown_key(self, notice: Notice) -> str | None:
+        """The channel's cooldown mark for the notice's ticker; None without a cooldown."""
+        if self._cooldown_ms <= 0 or not notice.ticker:
+            return None
+        return self._config.cooldown_key(self._notifier.channel, notice.ticker_key)
 
     async def _give_back(self, key: str, token: str) -> None:
         try:
@@ -144,18 +166,5 @@ class NotifySource(StreamSource):
         claim_idle_ms: int,
         from_start: bool = False,
     ) -> None:
-        super().__init__(redis, ref, block_ms=block_ms, claim_idle_ms=claim_idle_ms)
-        self._client = redis
-        self._from_start = from_start
-
-    async def ensure_group(self) -> None:
-        if self._from_start:
-            await super().ensure_group()
-            return
-        if await self._group_exists():
-            return
-        try:
-            await self._client.xgroup_create(self.stream, self.group, id="$", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        start = "0" if from_start else "$"
+        super().__init__(redis, ref, block_ms=block_ms, claim_idle_ms=claim_idle_ms, start=start)

@@ -21,13 +21,14 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeGuard
 
 from pydantic_core import from_json
 
 from signalsmith.errors import PoisonInput
+from signalsmith.notify.rules import AlertFacts, Rule, matches_any
 
 MAX_ENVELOPE_BYTES: Final = 1 << 20
 KINDS: Final = frozenset({"post", "consensus", "spike", "insight", "strategy"})
@@ -64,20 +65,30 @@ class Notice:
     correlation_id: str
     title: str
     body: str
+    ticker: str = ""  # what a cooldown is kept per
+
+    @property
+    def ticker_key(self) -> str:
+        """The ticker as a Redis key part (as ``key`` does for the correlation id)."""
+        return _key_part(self.ticker.upper())
 
     @property
     def key(self) -> str:
         """The correlation id as a Redis key part: itself when short and plain, else "~" and
         a hash ("~" is never in a plain id, so the two cannot meet)."""
-        if _KEY_SAFE.fullmatch(self.correlation_id):
-            return self.correlation_id
-        digest = hashlib.sha256(self.correlation_id.encode("utf-8", "surrogatepass"))
-        return "~" + digest.hexdigest()[:32]
+        return _key_part(self.correlation_id)
 
 
-def read_notice(raw: bytes, kinds: Collection[str]) -> Notice | None:
+def _key_part(text: str) -> str:
+    if _KEY_SAFE.fullmatch(text):
+        return text
+    return "~" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def read_notice(raw: bytes, kinds: Collection[str], rules: Sequence[Rule] = ()) -> Notice | None:
     """The notice for one envelope (the ``data`` field of an output entry), or None when its
-    kind is not one of ``kinds`` (nothing to send)."""
+    kind is not one of ``kinds``, or it matches none of ``rules`` when there are some (nothing
+    to send)."""
     envelope = _parse(raw)
     version = envelope.get("schema_version")
     if version != "1":
@@ -87,13 +98,17 @@ def read_notice(raw: bytes, kinds: Collection[str]) -> Notice | None:
     if kind not in kinds or kind not in KINDS:  # a kind added later is skipped, not refused
         return None
     correlation_id = _text(envelope.get("correlation_id"), "correlation_id", 512, empty=False)
+    facts = _facts(kind, decision, envelope.get("meta"))
+    if rules and not matches_any(rules, facts):
+        return None
     if kind == "strategy" and (told := _strategy(decision, envelope.get("meta"))) is not None:
-        return Notice(kind, correlation_id, *told)
+        return Notice(kind, correlation_id, *told, ticker=facts.ticker)
     return Notice(
         kind=kind,
         correlation_id=correlation_id,
-        title=_title(kind, decision),
+        title=_title(facts, decision.get("status")),
         body=_body(kind, decision, envelope),
+        ticker=facts.ticker,
     )
 
 
@@ -151,17 +166,34 @@ def _defused(match: re.Match[str]) -> str:
     return f"<{_ZWSP}{match.group(2)}"
 
 
-def _title(kind: str, decision: dict[str, object]) -> str:
+def _facts(kind: str, decision: dict[str, object], meta: object) -> AlertFacts:
+    """What an alert rule looks at: the decision's target, synthesis and status, and a
+    strategy signal's agreement and rating (None when absent or of the wrong shape)."""
     target = _object(decision.get("target"), "decision.target")
     synthesis = _object(decision.get("synthesis"), "decision.synthesis")
     ticker = _text(target.get("ticker"), "ticker", MAX_TICKER, empty=False)
     verdict = synthesis.get("verdict")
     if not isinstance(verdict, str) or verdict not in VERDICTS:
         raise _bad(f"verdict {_short(verdict)}")
-    confidence = _confidence(synthesis.get("confidence"))
     status = decision.get("status")
+    strategy = meta.get("strategy") if isinstance(meta, dict) else None
+    strategy = strategy if isinstance(strategy, dict) else {}
+    agreement, rating = strategy.get("agreement"), strategy.get("rating")
+    return AlertFacts(
+        kind=kind,
+        ticker=ticker.strip().upper(),
+        verdict=verdict,
+        confidence=_confidence(synthesis.get("confidence")),
+        status=status if isinstance(status, str) else "ok",
+        agreement=agreement if isinstance(agreement, str) and agreement in AGREEMENTS else None,
+        rating=rating if _rating(rating) else None,
+    )
+
+
+def _title(facts: AlertFacts, status: object) -> str:
     note = f", {_one_line(status)[:16]}" if isinstance(status, str) and status != "ok" else ""
-    return f"{_one_line(ticker)} {verdict} (conf {confidence:.2f}{note}){_LABEL[kind]}"
+    head = f"{_one_line(facts.ticker)} {facts.verdict} (conf {facts.confidence:.2f}{note})"
+    return head + _LABEL[facts.kind]
 
 
 def _body(kind: str, decision: dict[str, object], envelope: dict[str, object]) -> str:
