@@ -135,6 +135,10 @@ class FakeSettings:
     notify_backoff_s: float = 1.0
     notify_backoff_max_s: float = 30.0
     insight_stream: str = "market-insights"
+    enhanced_stream: str = "enhanced-signals"
+    decision_stream: str = "trade-decisions"
+    alert_rules: str = ""
+    alert_cooldown_s: float = 300.0
     consumer: str = "host-1"
     claim_idle_ms: int = 60_000
     block_ms: int = 1_000
@@ -142,6 +146,19 @@ class FakeSettings:
     max_deliveries: int = 5
     dlq_maxlen: int = 100_000
     drain_timeout: float = 8.0
+
+
+def test_alert_rules_read_the_decision_log_and_choose_the_kinds() -> None:
+    """With ALERT_RULES, every kind a rule can match, from DECISION_STREAM, with the cooldown;
+    without, NOTIFY_KINDS and no cooldown."""
+    ruled = NotifyConfig.from_settings(
+        FakeSettings(alert_rules="kind=post tickers=NVDA; kind=spike", alert_cooldown_s=60)
+    )
+    assert ruled.streams == ("trade-decisions",)
+    assert ruled.kinds == {"post", "spike"}
+    assert (len(ruled.rules), ruled.cooldown_s) == (2, 60)
+    plain = NotifyConfig.from_settings(FakeSettings(alert_cooldown_s=60))
+    assert (plain.rules, plain.cooldown_s, plain.kinds) == ((), 0.0, {"insight"})
 
 
 def test_config_from_settings_derives_names_per_channel() -> None:
