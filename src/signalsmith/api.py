@@ -22,6 +22,7 @@ from signalsmith.source.redis_streams import GroupRef
 if TYPE_CHECKING:
     from signalsmith.analyze.llm.chain import LLMChain
     from signalsmith.intake import StreamIntake
+    from signalsmith.live.hub import LiveHub
     from signalsmith.store.database import DatabaseTarget
 
 _PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
@@ -70,6 +71,9 @@ class ServiceView:
     # GET /api/strategy-signals/stats: the signals pending in Redis (the strategy group's lag
     # plus its pending entries), called on the HTTP thread's loop; None: shown as unknown.
     strategy_pending: Callable[[], Awaitable[int | None]] | None = None
+    # GET /api/live, when there is a decision log to follow (its reader made on first use).
+    live: LiveHub | None = None
+    live_send_timeout_s: float = 10.0
 
 
 class Cached(Generic[T]):
@@ -129,16 +133,16 @@ def create_app(view: ServiceView) -> FastAPI:
     async def metrics_() -> Response:
         return Response(metrics.get(), media_type=_PROMETHEUS)
 
-    if view.database is not None or view.insight_intake or view.strategy_intake:
+    if view.database is not None or view.insight_intake or view.strategy_intake or view.live:
         _api(app, view)
     return app
 
 
 def _api(app: FastAPI, view: ServiceView) -> None:
     """/api: the query API over the store (with the rated strategy signals and their
-    statistics, /api/strategy-signals), and /api/insights (the store's insights, and market
-    requests queued over HTTP). SQLAlchemy loads only when there is a database to query (about
-    20 MB resident)."""
+    statistics, /api/strategy-signals), /api/insights (the store's insights, and market
+    requests queued over HTTP) and the live feed (/api/live). SQLAlchemy loads only when
+    there is a database to query (about 20 MB resident)."""
     from signalsmith.query.access import ApiAccess
     from signalsmith.query.insight_routes import insight_router
 
@@ -161,6 +165,10 @@ def _api(app: FastAPI, view: ServiceView) -> None:
         from signalsmith.query.strategy_post import strategy_post_router
 
         app.include_router(strategy_post_router(view.strategy_intake, access))
+    if view.live is not None:
+        from signalsmith.query.live_routes import live_router
+
+        app.include_router(live_router(view.live, access, send_timeout_s=view.live_send_timeout_s))
 
 
 def _docs(app: FastAPI) -> None:

@@ -39,6 +39,7 @@ _CREDIT_S = 0.25
 # charged to the probes' budget: a flood of queries slows queries, never /livez or /health.
 _API_PREFIX = "/api/"
 _INTAKE = frozenset({"/api/insights", "/api/strategy-signals"})  # POST: a producer's input
+_STREAMED = frozenset({"/api/live"})  # GET: open for as long as the client reads
 _API_CPU_SHARE = 0.25
 # Beyond this many open connections uvicorn answers 503 at once: what is queued stays bounded.
 _MAX_CONNECTIONS = 1024
@@ -178,7 +179,9 @@ class PathPaced:
     """Two budgets on one thread: the query API's (``/api/...``) and everyone else's; and no
     budget for a producer POSTing input (``_INTAKE``): that is the pipelines' own input, which
     costs the same whether it comes over HTTP or Redis, and a producer must be answered at once
-    (a budget would only queue it in front of the server). Open connections stay bounded."""
+    (a budget would only queue it in front of the server). Nor for the live feed
+    (``_STREAMED``): a stream would hold its turn for as long as it is open; LIVE_MAX_CLIENTS
+    bounds it instead. Open connections stay bounded."""
 
     def __init__(self, app: ASGIApp) -> None:
         ledger = CpuLedger()
@@ -188,7 +191,7 @@ class PathPaced:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if path in _INTAKE and scope.get("method") == "POST":
+        if (path in _INTAKE and scope.get("method") == "POST") or path in _STREAMED:
             await self._app(scope, receive, send)
             return
         paced = self._api if path.startswith(_API_PREFIX) else self._rest

@@ -50,6 +50,7 @@ from signalsmith.source.redis_streams import GroupRef
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when the store runs or is queried
     from signalsmith.intake import StreamIntake
+    from signalsmith.live.hub import LiveHub
     from signalsmith.market.scheduler import InsightScheduler
     from signalsmith.store.database import DatabaseTarget
 
@@ -366,7 +367,20 @@ def _view(
         insight_intake=_insight_intake(settings, handle) if "market" in engines else None,
         strategy_intake=_strategy_intake(settings, handle) if "strategy" in engines else None,
         strategy_pending=_strategy_pending(settings, handle) if "strategy" in engines else None,
+        live=_live(settings, handle),
+        live_send_timeout_s=settings.live_send_timeout_s,
     )
+
+
+def _live(settings: Settings, handle: RedisHandle) -> LiveHub | None:
+    """GET /api/live: one reader of DECISION_STREAM for every client, on the HTTP thread's
+    loop with a client of its own; none without a decision log."""
+    if not settings.decision_stream:
+        return None
+    from signalsmith.live.hub import HubConfig, LiveHub
+
+    config = HubConfig(settings.decision_stream, settings.live_buffer, settings.live_max_clients)
+    return LiveHub(config, handle.connect)
 
 
 def _insight_intake(settings: Settings, handle: RedisHandle) -> StreamIntake:

@@ -292,6 +292,10 @@ class Settings(BaseSettings):
     # how long after a message about a ticker a channel hears nothing more about it.
     alert_rules: str = ""
     alert_cooldown_s: float = Field(default=300.0, ge=0, le=7 * 86_400)
+    # GET /api/live: decisions as server-sent events, from DECISION_STREAM.
+    live_max_clients: int = Field(default=100, ge=1, le=10_000)
+    live_buffer: int = Field(default=4_096, ge=16, le=1_000_000)  # events kept in memory
+    live_send_timeout_s: float = Field(default=10.0, gt=0, le=300)  # a stuck client is let go
 
     # HTTP and logging.
     http_host: str = "127.0.0.1"

@@ -1,0 +1,1 @@
+"""The live feed: decisions as they are logged, to browsers over server-sent events."""
