@@ -126,6 +126,34 @@ def test_a_client_that_reconnects_misses_nothing_from_the_ring_or_the_stream(
     assert [event["id"] for event in caught_up[1:]] == ids[2:40]
 
 
+def test_a_client_resumes_without_a_gap_after_the_service_restarts(
+    stream_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The browser had the first decision when the service stopped; decisions were made
+    before and after the restart; reconnecting with its Last-Event-ID it gets every later one,
+    in order, once."""
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in DROPPED},
+        **stream_env,
+        "MARKET_ENABLED": "false",
+        "STRATEGY_ENABLED": "false",
+        "STORE_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    with serving(["run"], env) as url:
+        for number in range(3):
+            _post(env, f"AAPL calls {number}")
+        ids = _log_ids(env, 3)
+        first = _events(url, 1)  # the oldest of the newest decisions a new client starts with
+    _post(env, "AAPL calls while stopped")
+    with serving(["run"], env) as url:
+        _post(env, "AAPL calls after the restart")
+        ids = _log_ids(env, 5)
+        resumed = _events(url, 4, headers={"Last-Event-ID": first[0]["id"]})
+    assert first[0]["id"] == ids[0]
+    assert [event["id"] for event in resumed] == ids[1:5]
+
+
 def test_clients_are_bounded_and_a_place_comes_back_when_one_leaves(
     live: tuple[str, dict[str, str]],
 ) -> None:
