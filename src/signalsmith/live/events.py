@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Final, TypeGuard
 
-from pydantic_core import from_json
+from pydantic_core import PydanticSerializationError, from_json, to_json
 
 KINDS: Final = frozenset({"post", "consensus", "spike", "insight", "strategy"})
 VERDICTS: Final = frozenset({"BUY", "SELL", "HOLD"})
@@ -23,6 +24,7 @@ MAX_TICKER: Final = 32
 MAX_TEXT: Final = 280  # the reasoning line, or an insight's opening
 MAX_LINK: Final = 2_048
 MAX_ANALYZERS: Final = 8
+_BREAKS: Final = re.compile(r"[\s\x00-\x1f\x7f]")  # what no link to follow holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +80,17 @@ def live_event(entry_id: str, fields: dict[bytes, bytes]) -> LiveEvent | None:
     shown = _shown(envelope, decision, synthesis, kind)
     shown |= {"id": entry_id, "kind": kind, "ticker": ticker, "verdict": verdict}
     shown["confidence"] = round(share, 4)
-    data = json.dumps(shown, ensure_ascii=False, separators=(",", ":"))
-    frame = f"id: {entry_id}\nevent: decision\ndata: {data}\n\n".encode("utf-8", "replace")
+    frame = b"id: " + entry_id.encode() + b"\nevent: decision\ndata: " + _json(shown) + b"\n\n"
     return LiveEvent(entry_id, kind, ticker.upper(), verdict, share, frame)
+
+
+def _json(shown: dict[str, Any]) -> bytes:
+    """One line of JSON: the fast encoder, or for text holding a lone surrogate the standard
+    library's (which escapes it)."""
+    try:
+        return to_json(shown)
+    except PydanticSerializationError:
+        return json.dumps(shown, separators=(",", ":")).encode()
 
 
 def notice_frame(event: str, data: dict[str, Any]) -> bytes:
@@ -157,4 +167,4 @@ def _link(url: object) -> str | None:
         or not url.startswith(("https://", "http://"))
     ):
         return None
-    return None if any(char.isspace() or ord(char) < 32 for char in url) else url
+    return None if _BREAKS.search(url) else url
