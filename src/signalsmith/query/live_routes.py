@@ -15,6 +15,7 @@ from typing import Annotated, Final
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
 
 from signalsmith.live.events import KINDS, VERDICTS, LiveFilter, parse_filter
 from signalsmith.live.hub import LiveHub, TooManyClients
@@ -61,6 +62,9 @@ def live_router(hub: LiveHub, access: ApiAccess, *, send_timeout_s: float) -> AP
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
             ping=0,  # the hub writes its own keep-alive
             send_timeout=send_timeout_s,
+            # Also when the stream never started (a client gone at once, a HEAD): the place
+            # is given back once, whichever comes first.
+            background=BackgroundTask(release),
         )
 
     router.add_api_route("/live", live, methods=["GET"], response_class=EventSourceResponse)
