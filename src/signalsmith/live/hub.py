@@ -34,6 +34,7 @@ TICK_S: Final = 0.1
 PAGE: Final = 200  # entries per catch-up read from the stream
 RECENT: Final = 100  # events a new client (no Last-Event-ID) starts with
 HEARTBEAT_S: Final = 15.0
+MAX_BATCHES: Final = 256  # distinct (filter, place) batches kept for the newest events
 Rows = list[tuple[bytes, dict[bytes, bytes]]]
 
 
@@ -59,6 +60,8 @@ class LiveHub:
         self._next = 0  # the sequence number the next event gets
         self._after = "$"  # the reader's position on the stream
         self._arrived: asyncio.Event | None = None
+        self._batches: dict[tuple[LiveFilter, int, int], bytes] = {}  # for the newest end
+        self._batches_at = -1
         self._started: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self.clients = 0
@@ -215,15 +218,27 @@ class LiveHub:
         if walk.seq < self._next - len(self._ids):
             walk.behind = True
             return b""
-        capacity, end = self._config.capacity, self._next
-        frames: list[bytes] = []
-        for number in range(walk.seq, end):
-            event = self._ring[number % capacity]
-            if event is not None and wanted.wants(event):
-                frames.append(event.frame)
-        last = self._ring[(end - 1) % capacity]
+        end = self._next
+        batch = self._batch(wanted, walk.seq, end)
+        last = self._ring[(end - 1) % self._config.capacity]
         walk.seq, walk.last_id = end, last.entry_id if last is not None else walk.last_id
-        return b"".join(frames)
+        return batch
+
+    def _batch(self, wanted: LiveFilter, start: int, end: int) -> bytes:
+        """The frames of events ``start`` to ``end`` that ``wanted`` keeps, joined; made once
+        for every client with the same filter and place (most follow the feed as it comes)."""
+        key = (wanted, start, end)
+        if self._batches_at != end:
+            self._batches.clear()
+            self._batches_at = end
+        batch = self._batches.get(key)
+        if batch is None:
+            capacity = self._config.capacity
+            events = (self._ring[number % capacity] for number in range(start, end))
+            batch = b"".join(e.frame for e in events if e is not None and wanted.wants(e))
+            if len(self._batches) < MAX_BATCHES:
+                self._batches[key] = batch
+        return batch
 
 
 @dataclass(slots=True)
