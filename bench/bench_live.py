@@ -21,8 +21,6 @@ import itertools
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from datetime import datetime
 
@@ -31,22 +29,8 @@ from redis import Redis
 
 from benchkeys import fresh_keys
 from outputs import steady_rate
+from serving import start_service
 from signalsmith.demo import demo_posts
-
-
-def _service(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "signalsmith", "run"],
-        env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("HTTP: "):
-            return process, line.split()[1].removesuffix("/health")
-    raise RuntimeError("the service did not start")
 
 
 def _load(url: str, stream: str, posts: int) -> None:
@@ -137,7 +121,7 @@ async def _case(url: str, posts: int, clients: int) -> dict[str, object]:
             "LIVE_MAX_CLIENTS": str(max(clients, 1) + 5),
         }
         Redis.from_url(url).xgroup_create(env["STREAM"], env["GROUP"], id="$", mkstream=True)
-        process, base = _service(env)
+        process, base = start_service(env)
         feed = _Clients(base, clients)
         try:
             if clients:

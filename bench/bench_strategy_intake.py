@@ -24,8 +24,6 @@ import concurrent.futures
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -33,6 +31,7 @@ from datetime import UTC, datetime
 import aiohttp
 
 from fakeproc import FakeProcess
+from serving import start_service
 from signalsmith.strategy.submit import SignalSubmitter
 
 INDICATORS = {"rsi": 58.2, "atr": 2.1, "sma_20": 186.4, "sma_50": 181.9, "volume_ratio": 1.6}
@@ -125,21 +124,6 @@ def _helper(
     return _phases("helper", timed, total, rate, warmup_s)
 
 
-def _service(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "signalsmith", "run", "--only", "strategy"],
-        env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("HTTP: "):
-            return process, line.split()[1].removesuffix("/health")
-    raise RuntimeError("the service did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=500.0)
@@ -167,7 +151,7 @@ def main() -> None:
         "CUSTOM_MAX_IN_FLIGHT": "64",
         "LLM_CACHE": "off",
     }
-    process, url = _service(env)
+    process, url = start_service(env, "--only", "strategy")
     try:
         time.sleep(1.0)
         for figures in asyncio.run(_http(url, args.rate, args.seconds, args.warmup_s)):
