@@ -151,11 +151,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def private_redis_server(directory: Path, password: str | None = None) -> Iterator[int]:
-    """A redis-server of the test's own on a free port (for tests that change its password or
-    memory limit); yields the port once it answers, stops it afterwards."""
+def private_redis_server(
+    directory: Path, password: str | None = None, port: int | None = None
+) -> Iterator[int]:
+    """A redis-server of the test's own on ``port`` or a free one (for tests that change its
+    password or memory limit, or stop it); yields the port once it answers, stops it after."""
     server = shutil.which("redis-server") or str(Path(sys.executable).parent / "redis-server")
-    port = free_port()
+    port = port or free_port()
     command = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     command += ["--appendonly", "no", "--dir", str(directory)]
     command += ["--requirepass", password] if password else []

@@ -4,23 +4,20 @@ through the same Redis commands the pipeline's engine uses."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-import redis as sync_redis
 from redis.asyncio import Redis
 
 from signalsmith.errors import PoisonInput
 from signalsmith.intake import IntakeConfig, RequestState, StreamIntake
 from signalsmith.strategy.submission import strategy_submission
-from tests.conftest import RedisTarget, free_port
+from tests.conftest import RedisTarget, free_port, private_redis_server
 from tests.serving import serving
 
 pytestmark = [pytest.mark.redis]
@@ -106,7 +103,6 @@ def test_a_post_while_redis_is_down_is_a_503_and_the_service_takes_posts_again_a
     Retry-After at once (no hang, no crash, no secret in the answer); once Redis is back on
     the same address, POSTs are queued again."""
     port = free_port()
-    server = _redis_server(port, tmp_path)
     env = {
         **{k: v for k, v in os.environ.items() if k not in DROPPED},
         "REDIS_URL": f"redis://:{SECRET}@127.0.0.1:{port}/0",
@@ -116,23 +112,22 @@ def test_a_post_while_redis_is_down_is_a_503_and_the_service_takes_posts_again_a
         "LOG_LEVEL": "ERROR",
     }
     signal = json.loads(_body("down-1"))
-    try:
-        command = ["run", "--only", "strategy,market"]
+    command = ["run", "--only", "strategy,market"]
+    with contextlib.ExitStack() as back, contextlib.ExitStack() as first:
+        first.enter_context(private_redis_server(tmp_path, SECRET, port))
         with serving(command, env) as url, httpx.Client(base_url=url, timeout=10) as client:
             assert client.post("/api/strategy-signals", json=signal).status_code == 202
-            _stop(server)
+            first.close()  # Redis stops
             refused = [
                 client.post("/api/strategy-signals", json={**signal, "signal_id": "down-2"}),
                 client.post("/api/insights", json={"product_id": "BTC-USD"}),
             ]
             assert client.get("/livez").status_code == 200
-            server = _redis_server(port, tmp_path)
+            back.enter_context(private_redis_server(tmp_path, SECRET, port))  # and is back
             deadline = time.monotonic() + 20
             while (again := client.post("/api/strategy-signals", json=signal)).status_code != 202:
                 assert time.monotonic() < deadline, again.text
                 time.sleep(0.2)
-    finally:
-        _stop(server)
     for answer in refused:
         assert answer.status_code == 503, answer.text
         assert answer.headers["retry-after"] == "1"
@@ -143,28 +138,3 @@ def test_a_post_while_redis_is_down_is_a_503_and_the_service_takes_posts_again_a
 
 SECRET = "s3cret-pass-4417"
 DROPPED = {"REDIS_ADDR", "REDIS_URL", "SIGNALSMITH_CONFIG", "HTTP_HOST", "LLM_PROVIDERS"}
-
-
-def _redis_server(port: int, directory: Path) -> subprocess.Popen[bytes]:
-    """A redis-server with a password on ``port``, answering."""
-    server = shutil.which("redis-server") or str(Path(sys.executable).parent / "redis-server")
-    command = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    command += ["--appendonly", "no", "--dir", str(directory), "--requirepass", SECRET]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    client = sync_redis.Redis(port=port, password=SECRET)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except sync_redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server never answered"
-            time.sleep(0.05)
-    client.close()
-    return process
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.kill()
-        process.wait(10)
