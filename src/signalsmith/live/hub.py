@@ -145,7 +145,11 @@ class LiveHub:
     def _keep(self, rows: Rows) -> None:
         capacity = self._config.capacity
         for entry_id, fields in rows:
-            event = live_event(entry_id.decode(), fields)
+            try:
+                event = live_event(entry_id.decode(), fields)
+            except Exception as exc:  # never the reader's end: the entry is left out
+                log.warning("live feed left an entry out", error=type(exc).__name__)
+                continue
             if event is None:
                 continue
             self._ring[self._next % capacity] = event
