@@ -35,6 +35,7 @@ from redis.exceptions import ResponseError
 
 from signalsmith.errors import PoisonInput
 from signalsmith.redisclient import LoopClient, RedisClient, redis_errors
+from signalsmith.source.redis_streams import entry_order
 
 QUEUED: Final = b"queued"
 DEAD_LETTERS_SEARCHED: Final = 1_000  # dead letters written after a request, oldest first
@@ -178,7 +179,7 @@ class StreamIntake:
             ),
             None,
         )
-        if read_up_to is None or _entry_order(read_up_to) < _entry_order(entry_id):
+        if read_up_to is None or entry_order(read_up_to) < entry_order(entry_id):
             return RequestState("pending")
         try:
             held = await self._redis.xpending_range(stream, group, entry_id, entry_id, 1)
@@ -221,12 +222,6 @@ class StreamIntake:
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _entry_order(entry_id: str) -> tuple[int, int]:
-    """A stream entry id (``<ms>-<seq>``) as what orders it."""
-    ms, _, seq = entry_id.partition("-")
-    return (int(ms), int(seq or 0)) if ms.isdigit() and (seq or "0").isdigit() else (-1, -1)
 
 
 def json_body(body: bytes, limit: int) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import structlog
 
 from signalsmith.live.events import LiveEvent, LiveFilter, live_event, notice_frame
 from signalsmith.redisclient import LoopClient, RedisClient, redis_errors
+from signalsmith.source.redis_streams import entry_order
 
 log = structlog.get_logger(__name__)
 
@@ -169,11 +170,10 @@ class LiveHub:
         oldest = self._next - len(self._ids)
         if last_id is None:
             return _Walk(max(oldest, self._next - RECENT), None)
-        if self._ids and _order(last_id) >= _order(self._ids[0]):
-            return _Walk(
-                oldest + bisect.bisect_right(self._ids, _order(last_id), key=_order), last_id
-            )
-        return _Walk(oldest, last_id, behind=True)
+        walk = _Walk(oldest, last_id, behind=True)
+        if self._ids and entry_order(last_id) >= entry_order(self._ids[0]):
+            walk.rejoin(oldest, self._ids, last_id)
+        return walk
 
     async def _catch_up(self, walk: _Walk, wanted: LiveFilter) -> AsyncIterator[bytes]:
         """The stream after the walk's last id, up to what the ring holds (``gap`` first when
@@ -183,7 +183,7 @@ class LiveHub:
         with redis_errors("catching a live client up"):
             info = await redis.xinfo_stream(self._config.stream)
         first = info.get("first-entry")
-        if first and _order(first[0].decode()) > _order(after):
+        if first and entry_order(first[0].decode()) > entry_order(after):
             yield notice_frame("gap", {"after": after, "resumes_at": first[0].decode()})
         while True:
             with redis_errors("catching a live client up"):
@@ -193,7 +193,7 @@ class LiveHub:
             frames: list[bytes] = []
             for entry_id, fields in rows:
                 text = entry_id.decode()
-                if self._ids and _order(text) >= _order(self._ids[0]):  # the ring has it
+                if self._ids and entry_order(text) >= entry_order(self._ids[0]):  # the ring has it
                     if frames:
                         yield b"".join(frames)
                     walk.rejoin(self._next - len(self._ids), self._ids, after)
@@ -256,10 +256,5 @@ class _Walk:
 
     def rejoin(self, oldest: int, ids: list[str], after: str) -> None:
         """Continue in the ring right after entry ``after``."""
-        self.seq = oldest + bisect.bisect_right(ids, _order(after), key=_order)
+        self.seq = oldest + bisect.bisect_right(ids, entry_order(after), key=entry_order)
         self.last_id, self.behind = after, False
-
-
-def _order(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return (int(ms), int(seq or 0)) if ms.isdigit() and (seq or "0").isdigit() else (-1, -1)

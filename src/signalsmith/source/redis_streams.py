@@ -148,6 +148,12 @@ def entry_time(entry_id: str, fallback: datetime) -> datetime:
         return fallback
 
 
+def entry_order(entry_id: str) -> tuple[int, int]:
+    """A stream entry id (``<ms>-<seq>``) as what orders it; (-1, -1) for an id that is none."""
+    ms, _, seq = entry_id.partition("-")
+    return (int(ms), int(seq or 0)) if ms.isdigit() and (seq or "0").isdigit() else (-1, -1)
+
+
 def _entries(rows: Rows) -> list[Entry]:
     return [Entry(_text(entry_id), fields or None) for entry_id, fields in rows]
 
