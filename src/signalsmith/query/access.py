@@ -1,8 +1,12 @@
-"""Who may use the query API: anyone on a loopback-bound server; on any other, only a request
-bearing API_TOKEN (compared in constant time). The token is never shown, logged or echoed."""
+"""Who may use the query API, the live feed and the dashboard: anyone on a loopback-bound server
+without API_TOKEN; otherwise only a request bearing the token (compared in constant time) or,
+for reading, the dashboard's session cookie, which a browser gets by giving the token once at
+``/login``. The token is never shown, logged or echoed; the cookie holds a keyed digest of it,
+never the token itself."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 from dataclasses import dataclass
@@ -14,6 +18,8 @@ from pydantic import SecretStr
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="signalsmith"'}
 _REFUSED = {"WWW-Authenticate": 'Bearer realm="signalsmith", error="invalid_token"'}
+SESSION_COOKIE = "signalsmith_session"
+_READS = frozenset({"GET", "HEAD"})
 _bearer = HTTPBearer(
     auto_error=False, description="API_TOKEN, required when HTTP_HOST is not loopback"
 )
@@ -31,18 +37,36 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def session_value(token: str) -> str:
+    """The session cookie's value for ``token``: a digest keyed by the token, so a stolen
+    cookie does not reveal it (and a new token ends every session)."""
+    return hmac.new(token.encode(), b"signalsmith dashboard session", hashlib.sha256).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class ApiAccess:
-    """``required``: the server listens beyond loopback, so every request needs the token."""
+    """``required``: every request needs the token (API_TOKEN is set, or the server listens
+    beyond loopback, where a missing token is a 503)."""
 
     token: SecretStr | None = None
     required: bool = False
 
-    def check(self, credentials: HTTPAuthorizationCredentials | None) -> None:
-        """Raises the 503 (no token configured) or 401 the request deserves, if any."""
+    def check(
+        self,
+        credentials: HTTPAuthorizationCredentials | None,
+        session: str | None = None,
+        method: str = "GET",
+    ) -> None:
+        """Raises the 503 (no token configured) or 401 the request deserves, if any. The
+        session cookie is accepted for reading only: a page elsewhere cannot make a browser
+        write with it (it is also SameSite=Strict)."""
         if not self.required:
             return
         expected = self.token.get_secret_value().encode() if self.token else b""
+        if session is not None and method in _READS and credentials is None and expected:
+            if hmac.compare_digest(session.encode("latin-1", "replace"), self.session().encode()):
+                return
+            raise HTTPException(401, "the session has ended: sign in again at /", _REFUSED)
         if not expected:
             raise HTTPException(
                 503,
@@ -55,3 +79,12 @@ class ApiAccess:
         given = credentials.credentials.encode("latin-1", "replace")
         if not hmac.compare_digest(given, expected):
             raise HTTPException(401, "the bearer token is not API_TOKEN", _REFUSED)
+
+    def session(self) -> str:
+        """The session cookie's value ("" without a token)."""
+        return session_value(self.token.get_secret_value()) if self.token else ""
+
+    def accepts_token(self, given: str) -> bool:
+        """Whether ``given`` is API_TOKEN (constant time)."""
+        expected = self.token.get_secret_value().encode() if self.token else b""
+        return bool(expected) and hmac.compare_digest(given.encode("utf-8", "replace"), expected)

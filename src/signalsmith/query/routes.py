@@ -17,7 +17,7 @@ from signalsmith.consensus import DayTotals, day_consensus
 from signalsmith.decide import DEAD_ZONE
 from signalsmith.normalize import utc_now
 from signalsmith.query import render, statements
-from signalsmith.query.access import ApiAccess, Credentials
+from signalsmith.query.access import SESSION_COOKIE, ApiAccess, Credentials
 from signalsmith.query.cursor import Position, decode_cursor, encode_cursor
 from signalsmith.query.database import QueryDatabase, StoreUnavailable
 from signalsmith.query.models import DecisionDetail, DecisionPage, Problem, TickerDetail, TickerList
@@ -260,8 +260,8 @@ def page_response(
 def api_router(access: ApiAccess, tag: str) -> APIRouter:
     """A router under /api that checks who asks (``access``) and refuses unknown parameters."""
 
-    async def guard(credentials: Credentials) -> None:
-        access.check(credentials)
+    async def guard(request: Request, credentials: Credentials) -> None:
+        access.check(credentials, request.cookies.get(SESSION_COOKIE), request.method)
 
     return APIRouter(
         prefix="/api",

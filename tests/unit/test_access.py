@@ -1,0 +1,69 @@
+"""Who may read and write: the bearer token, or for reading only the dashboard's session
+cookie, a keyed digest of the token that never reveals it."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import HTTPException
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import SecretStr
+
+from signalsmith.query.access import ApiAccess, session_value
+
+TOKEN = "s3cret-token"
+GUARDED = ApiAccess(SecretStr(TOKEN), required=True)
+
+
+def _bearer(token: str) -> HTTPAuthorizationCredentials:
+    return HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+
+
+def _status(access: ApiAccess, *args: object) -> int:
+    try:
+        access.check(*args)  # type: ignore[arg-type]
+    except HTTPException as refused:
+        return refused.status_code
+    return 200
+
+
+def test_the_session_is_a_digest_of_the_token() -> None:
+    value = session_value(TOKEN)
+    assert TOKEN not in value
+    assert len(value) == 64
+    assert value == session_value(TOKEN)
+    assert value != session_value(TOKEN + "x")
+
+
+@pytest.mark.parametrize(
+    ("credentials", "session", "method", "status"),
+    [
+        (None, None, "GET", 401),
+        (_bearer(TOKEN), None, "GET", 200),
+        (_bearer(TOKEN), None, "POST", 200),
+        (_bearer("wrong"), None, "GET", 401),
+        (None, session_value(TOKEN), "GET", 200),
+        (None, session_value(TOKEN), "HEAD", 200),
+        (None, session_value(TOKEN), "POST", 401),  # the cookie never writes
+        (None, session_value("other"), "GET", 401),
+        (None, "", "GET", 401),
+        (None, "\xe9" * 64, "GET", 401),
+        (_bearer("wrong"), session_value(TOKEN), "GET", 401),  # a wrong bearer is not excused
+    ],
+)
+def test_who_gets_in(
+    credentials: HTTPAuthorizationCredentials | None, session: str | None, method: str, status: int
+) -> None:
+    assert _status(GUARDED, credentials, session, method) == status
+
+
+def test_open_on_loopback_without_a_token_and_refused_beyond_it() -> None:
+    assert _status(ApiAccess(None, required=False), None, None, "POST") == 200
+    assert _status(ApiAccess(None, required=True), None, session_value(""), "GET") == 503
+
+
+def test_the_sign_in_compares_the_token() -> None:
+    assert GUARDED.accepts_token(TOKEN)
+    assert not GUARDED.accepts_token(TOKEN + " ")
+    assert not GUARDED.accepts_token("")
+    assert not ApiAccess(None).accepts_token("")
+    assert not GUARDED.accepts_token("\udcff")
