@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from signalsmith.analyze.llm.chain import LLMChain
     from signalsmith.intake import StreamIntake
     from signalsmith.live.hub import LiveHub
+    from signalsmith.query.candle_routes import FindCandles, Granularity
+    from signalsmith.redisclient import RedisClient
     from signalsmith.store.database import DatabaseTarget
 
 _PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
@@ -74,6 +76,13 @@ class ServiceView:
     # GET /api/live, when there is a decision log to follow (its reader made on first use).
     live: LiveHub | None = None
     live_send_timeout_s: float = 10.0
+    # GET /api/operations: a Redis client on the HTTP thread's loop (pending, lag, dead
+    # letters) and the dead-letter streams to count.
+    http_redis: Callable[[], RedisClient] | None = None
+    dead_letter_streams: tuple[str, ...] = ()
+    # GET /api/candles/{product}, when the market pipeline runs here.
+    candles: FindCandles | None = None
+    candle_granularity: Granularity = "1m"
 
 
 class Cached(Generic[T]):
@@ -133,20 +142,23 @@ def create_app(view: ServiceView) -> FastAPI:
     async def metrics_() -> Response:
         return Response(metrics.get(), media_type=_PROMETHEUS)
 
-    if view.database is not None or view.insight_intake or view.strategy_intake or view.live:
-        _api(app, view)
+    _api(app, view)
     return app
 
 
 def _api(app: FastAPI, view: ServiceView) -> None:
     """/api: the query API over the store (with the rated strategy signals and their
     statistics, /api/strategy-signals), /api/insights (the store's insights, and market
-    requests queued over HTTP) and the live feed (/api/live). SQLAlchemy loads only when
-    there is a database to query (about 20 MB resident)."""
+    requests queued over HTTP), the live feed (/api/live), the operations view's figures
+    (/api/operations) and the candles the market pipeline reads (/api/candles); and the
+    dashboard over them at /."""
     from signalsmith.query.access import ApiAccess
     from signalsmith.query.insight_routes import insight_router
+    from signalsmith.query.operations import OperationsSources, operations_router
+    from signalsmith.web.routes import web_router
 
     access = ApiAccess(view.api_token, view.require_token)
+    app.include_router(web_router(access))
     database = None
     if view.database is not None:
         from signalsmith.query.database import QueryDatabase
@@ -169,6 +181,19 @@ def _api(app: FastAPI, view: ServiceView) -> None:
         from signalsmith.query.live_routes import live_router
 
         app.include_router(live_router(view.live, access, send_timeout_s=view.live_send_timeout_s))
+    if view.candles is not None:
+        from signalsmith.query.candle_routes import candle_router
+
+        app.include_router(candle_router(view.candles, access, view.candle_granularity))
+    sources = OperationsSources(
+        pipelines=view.pipelines or {"posts": PipelineView(view.ref, view.stats)},
+        metrics=view.metrics,
+        providers=lambda: _providers(view),
+        dead_letter_streams=view.dead_letter_streams,
+        redis=view.http_redis,
+        database=database,
+    )
+    app.include_router(operations_router(sources, access))
 
 
 def _docs(app: FastAPI) -> None:

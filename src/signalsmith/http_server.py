@@ -256,6 +256,12 @@ class _Server(uvicorn.Server):
         yield
 
 
+def listen_url(host: str, listener: socket.socket) -> str:
+    """The base URL a client on this machine uses for ``listener``."""
+    port = listener.getsockname()[1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 class HttpThread:
     """uvicorn serving ``app`` on ``listener`` from its own thread and event loop, so that the
     pipeline's event loop never waits on a request, nor a request on the pipeline."""
@@ -276,8 +282,7 @@ class HttpThread:
         self._listener = listener
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._serve, name="signalsmith-http", daemon=True)
-        port = listener.getsockname()[1]
-        self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        self.url = listen_url(host, listener)
 
     def _serve(self) -> None:
         try:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from signalsmith.api import PipelineView, ServiceView, create_app
 from signalsmith.engine.engine import Engine
 from signalsmith.engine.stats import EngineStats
 from signalsmith.errors import ConfigError
-from signalsmith.http_server import HttpThread, bind_listener
+from signalsmith.http_server import HttpThread, bind_listener, listen_url
 from signalsmith.lifecycle import (
     STORE_FAILED,
     STORE_PENDING,
@@ -44,14 +45,17 @@ from signalsmith.observe.heartbeat import beat_until, heartbeat_key
 from signalsmith.observe.logging import SecretScrubber
 from signalsmith.observe.metrics import Metrics
 from signalsmith.query.access import is_loopback
-from signalsmith.redisclient import RedisClient
+from signalsmith.redisclient import LoopClient, RedisClient
 from signalsmith.settings import Settings
 from signalsmith.source.redis_streams import GroupRef
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when the store runs or is queried
     from signalsmith.intake import StreamIntake
     from signalsmith.live.hub import LiveHub
+    from signalsmith.market.finder import SourceFinder
+    from signalsmith.market.insight import Candles
     from signalsmith.market.scheduler import InsightScheduler
+    from signalsmith.query.candle_routes import FindCandles
     from signalsmith.store.database import DatabaseTarget
 
 log = structlog.get_logger("signalsmith")
@@ -105,6 +109,11 @@ async def run_service(
     stop = asyncio.Event()
     install_stop_handlers(stop)  # before building: SIGTERM during start-up ends it cleanly
     async with open_redis(settings) as handle, contextlib.AsyncExitStack() as closing:
+        listener = None
+        if options.http:  # the dashboard's address comes first: it is what a newcomer opens
+            listener = bind_listener(settings.http_host, settings.http_port)
+            closing.callback(listener.close)
+            announce(f"Dashboard: {listen_url(settings.http_host, listener)}/")
         metrics = Metrics()
         built = await _build(settings, names, handle, metrics, closing=closing, announce=announce)
         engines, refs, stack = built.engines, built.refs, built.stack
@@ -117,8 +126,8 @@ async def run_service(
             metrics=metrics,
             scrubber=scrubber,
         )
-        if options.http:
-            http = await start_http(settings, view)
+        if listener is not None:
+            http = await start_http(settings, view, listener)
             closing.push_async_callback(http.stop)
             url = http.url
             announce(f"HTTP: {url}/health  {url}/metrics  {url}/readyz  {url}/livez")
@@ -310,10 +319,10 @@ async def _relay(source: asyncio.Event, target: asyncio.Event) -> None:
     target.set()
 
 
-async def start_http(settings: Settings, view: ServiceView) -> HttpThread:
-    """Serve the API from its own thread and event loop, on a socket bound here so that a taken
-    port or a wrong host stops start-up with one line; returns once it accepts connections."""
-    listener = bind_listener(settings.http_host, settings.http_port)
+async def start_http(settings: Settings, view: ServiceView, listener: socket.socket) -> HttpThread:
+    """Serve the API from its own thread and event loop, on ``listener`` (bound at start, so
+    that a taken port or a wrong host stops start-up with one line); returns once it accepts
+    connections."""
     http = HttpThread(create_app(view), listener, settings.http_host)
     await http.start()
     return http
@@ -363,13 +372,45 @@ def _view(
         },
         database=_queried(settings, engines),
         api_token=settings.api_token,
-        require_token=not is_loopback(settings.http_host),
+        require_token=_token_required(settings),
         insight_intake=_insight_intake(settings, handle) if "market" in engines else None,
         strategy_intake=_strategy_intake(settings, handle) if "strategy" in engines else None,
         strategy_pending=_strategy_pending(settings, handle) if "strategy" in engines else None,
         live=_live(settings, handle),
         live_send_timeout_s=settings.live_send_timeout_s,
+        http_redis=LoopClient(handle.connect).get,
+        dead_letter_streams=_dead_letter_streams(settings, engines),
+        candles=_candles(settings, handle) if "market" in engines else None,
+        candle_granularity=settings.market_granularity,
     )
+
+
+def _dead_letter_streams(settings: Settings, engines: Mapping[str, Engine]) -> tuple[str, ...]:
+    """The dead-letter streams of the pipelines that run here, for the operations view."""
+    named = {
+        "posts": (settings.dead_letter_stream,),
+        "market": (settings.market_dead_letter_stream,),
+        "strategy": (settings.strategy_dead_letter_stream,),
+        "store": (
+            settings.store_dead_letter_stream,
+            *(dlq for _, dlq in settings.strategy_store_dead_letter_streams),
+        ),
+    }
+    return tuple(dict.fromkeys(s for name in engines for s in named.get(name, ())))
+
+
+def _candles(settings: Settings, handle: RedisHandle) -> FindCandles:
+    """GET /api/candles: the market pipeline's candle sources, built on the HTTP thread's loop
+    on first use, with a client of their own."""
+    client = LoopClient(handle.connect)
+    finder: list[SourceFinder] = []
+
+    async def find(product_id: str, granularity: str, lookback: int) -> Candles:
+        if not finder:
+            finder.append(build_candle_finder(settings, client.get()))
+        return await finder[0].find(product_id, granularity, lookback)
+
+    return find
 
 
 def _live(settings: Settings, handle: RedisHandle) -> LiveHub | None:
@@ -421,7 +462,6 @@ def _strategy_pending(
 ) -> Callable[[], Awaitable[int | None]]:
     """The statistics' pending count, from the strategy group, on the HTTP thread's loop (its
     own client, made there on first use)."""
-    from signalsmith.redisclient import LoopClient
     from signalsmith.strategy.stats import pending_signals
 
     client = LoopClient(handle.connect)
@@ -445,6 +485,13 @@ def _queried(settings: Settings, engines: Mapping[str, Engine]) -> DatabaseTarge
 def _notify_urls(settings: Settings) -> bool:
     urls = settings.notify_urls
     return urls is not None and bool(urls.get_secret_value().strip())
+
+
+def _token_required(settings: Settings) -> bool:
+    """A token that is set is asked for, on loopback too; beyond loopback one is always asked
+    for (start-up refuses to run without it)."""
+    token = settings.api_token.get_secret_value() if settings.api_token is not None else ""
+    return bool(token) or not is_loopback(settings.http_host)
 
 
 def check_api_access(settings: Settings) -> None:

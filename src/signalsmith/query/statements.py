@@ -278,3 +278,13 @@ def _int(value: object) -> int:
 
 def _float(value: object) -> float:
     return 0.0 if value is None else float(cast(float, value))
+
+
+def spend(since: datetime) -> Statement:
+    """Decisions published since ``since`` with the tokens and dollars they cost (one row)."""
+    return select(
+        func.count().label("decisions"),
+        func.coalesce(func.sum(_C.tokens_in), 0).label("tokens_in"),
+        func.coalesce(func.sum(_C.tokens_out), 0).label("tokens_out"),
+        func.coalesce(func.sum(_C.cost_usd), 0.0).label("cost_usd"),
+    ).where(_C.published_at >= since)

@@ -1,0 +1,196 @@
+"""``GET /api/operations``: what the operations view shows. Per pipeline what it read,
+acknowledged and dead-lettered (this process' counts) and what waits for it in Redis (its
+group's pending entries and lag); the dead-letter streams' lengths and this process'
+dead letters by reason; each LLM provider's state; and the tokens and dollars spent today
+(UTC), summed from the store.
+
+Redis and the store are asked at most once per ``TTL_S`` however many pages poll."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
+
+from fastapi import APIRouter, Response
+from redis.exceptions import RedisError, ResponseError
+
+from signalsmith.engine.stats import EngineStats
+from signalsmith.observe.metrics import Metrics
+from signalsmith.query import render, statements
+from signalsmith.query.access import ApiAccess
+from signalsmith.query.database import QueryDatabase, StoreUnavailable
+from signalsmith.query.routes import api_router, fetch_rows
+from signalsmith.redisclient import RedisClient
+from signalsmith.source.redis_streams import GroupRef
+
+TTL_S: Final = 1.0
+_JSON: Final = "application/json"
+
+
+class Watched(Protocol):
+    """One pipeline as the view sees it: where it reads and its counts."""
+
+    @property
+    def ref(self) -> GroupRef: ...
+
+    @property
+    def stats(self) -> EngineStats: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OperationsSources:
+    pipelines: Mapping[str, Watched]
+    metrics: Metrics
+    providers: Callable[[], list[dict[str, object]]]
+    dead_letter_streams: Sequence[str]
+    redis: Callable[[], RedisClient] | None  # a client on the HTTP thread's loop
+    database: QueryDatabase | None
+
+
+def operations_router(sources: OperationsSources, access: ApiAccess) -> APIRouter:
+    router = api_router(access, "operations")
+    cache = _Cache(lambda: operations_body(sources), TTL_S)
+
+    @router.get("/operations")
+    async def operations() -> Response:
+        """Pipelines (counts, pending, lag), dead letters (by stream and reason), providers,
+        and today's tokens and cost. Redis or the store being down shows as null fields."""
+        return Response(await cache.get(), media_type=_JSON)
+
+    return router
+
+
+async def operations_body(sources: OperationsSources) -> bytes:
+    backlog, lengths = await _redis_view(sources)
+    body = {
+        "at": datetime.now(UTC).isoformat(),
+        "pipelines": [
+            _pipeline(name, watched, backlog.get((watched.ref.stream, watched.ref.group)))
+            for name, watched in sources.pipelines.items()
+        ],
+        "dead_letters": {
+            "streams": [{"stream": name, "length": lengths.get(name)} for name in lengths],
+            "by_reason": dead_letter_reasons(sources.metrics),
+        },
+        "providers": sources.providers(),
+        "today": await _today(sources.database),
+    }
+    return render.json_body(body)
+
+
+def dead_letter_reasons(metrics: Metrics) -> list[dict[str, object]]:
+    """This process' dead letters since it started, by pipeline and reason, most first."""
+    counted: list[dict[str, object]] = []
+    for family in metrics.dead_lettered.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total") and sample.value > 0:
+                labels = sample.labels
+                counted.append(
+                    {
+                        "pipeline": labels.get("pipeline"),
+                        "reason": labels.get("reason"),
+                        "count": int(sample.value),
+                    }
+                )
+    return sorted(counted, key=lambda item: -int(str(item["count"])))
+
+
+def _pipeline(
+    name: str, watched: Watched, backlog: tuple[int | None, int | None] | None
+) -> dict[str, object]:
+    stats = watched.stats
+    ok = stats.redis_ok and stats.group_ready and stats.commits_ok
+    pending, lag = backlog if backlog is not None else (None, None)
+    return {
+        "name": name,
+        "status": "ok" if ok else "degraded",
+        "stream": watched.ref.stream,
+        "group": watched.ref.group,
+        "read": stats.read,
+        "acknowledged": stats.acknowledged,
+        "dead_lettered": stats.dead_lettered,
+        "retried": stats.retried,
+        "pending": pending,
+        "lag": lag,
+    }
+
+
+Backlogs = dict[tuple[str, str], tuple[int | None, int | None]]
+
+
+async def _redis_view(sources: OperationsSources) -> tuple[Backlogs, dict[str, int | None]]:
+    """(pending, lag) per (stream, group), and each dead-letter stream's length; empty or
+    None where Redis cannot say now."""
+    lengths: dict[str, int | None] = dict.fromkeys(sources.dead_letter_streams)
+    if sources.redis is None:
+        return {}, lengths
+    redis = sources.redis()
+    backlog: Backlogs = {}
+    try:
+        for stream in {watched.ref.stream for watched in sources.pipelines.values()}:
+            for info in await _groups(redis, stream):
+                name = info.get("name")
+                group = name.decode() if isinstance(name, bytes) else str(name)
+                backlog[(stream, group)] = (_count(info.get("pending")), _count(info.get("lag")))
+        for stream in lengths:
+            lengths[stream] = int(await redis.xlen(stream))
+    except (TimeoutError, RedisError, OSError):
+        pass  # shown as unknown; the page says so
+    return backlog, lengths
+
+
+async def _groups(redis: RedisClient, stream: str) -> list[dict[str, Any]]:
+    try:
+        return list(await redis.xinfo_groups(stream))
+    except ResponseError:  # no such stream yet
+        return []
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+async def _today(database: QueryDatabase | None) -> dict[str, object] | None:
+    """Decisions, tokens and dollars since midnight UTC, from the store; None without one or
+    when it cannot answer."""
+    if database is None:
+        return None
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    try:
+        async with database.connect() as connection:
+            (row,) = await fetch_rows(connection, statements.spend(midnight))
+    except StoreUnavailable:
+        return None  # shown as unknown
+    values = row._mapping
+    return {
+        "since": midnight.isoformat(),
+        "decisions": int(values["decisions"]),
+        "tokens_in": int(values["tokens_in"]),
+        "tokens_out": int(values["tokens_out"]),
+        "cost_usd": round(float(values["cost_usd"]), 6),
+    }
+
+
+class _Cache:
+    """One body per ``ttl_s``; concurrent requests wait for the one being built."""
+
+    def __init__(self, build: Callable[[], Awaitable[bytes]], ttl_s: float) -> None:
+        self._build = build
+        self._ttl_s = ttl_s
+        self._expires = float("-inf")
+        self._body = b""
+        self._lock: asyncio.Lock | None = None
+
+    async def get(self) -> bytes:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            now = time.monotonic()
+            if now >= self._expires:
+                self._body = await self._build()
+                self._expires = time.monotonic() + self._ttl_s
+            return self._body
