@@ -1,0 +1,6 @@
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  if (new URLSearchParams(location.search).get("signin") === "failed") {
+    document.getElementById("failed").hidden = false;
+  }
+});
