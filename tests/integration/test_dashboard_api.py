@@ -19,9 +19,11 @@ import pytest
 import redis as sync_redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redis.asyncio import Redis
 
 from signalsmith.demo import demo_candles
 from signalsmith.query.access import SESSION_COOKIE, session_value
+from signalsmith.source.redis_streams import unread_after
 from tests.serving import serving
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -230,3 +232,24 @@ def test_candle_requests_that_are_hostile(served: tuple[str, dict[str, str]]) ->
             assert answer.status_code in (200, 404, 422), (product, answer.text)
 
         fuzz()
+
+
+async def test_a_lag_redis_does_not_report_is_counted(embedded_url: str, prefix: str) -> None:
+    """Redis 6.2 (the embedded one) reports no lag: the entries after the group's last
+    delivered one are counted, up to a limit beyond which the lag is unknown."""
+    client = Redis.from_url(embedded_url)
+    stream = f"{prefix}:lag"
+    try:
+        await client.xgroup_create(stream, "g", id="0", mkstream=True)
+        for number in range(5):
+            await client.xadd(stream, {"n": str(number)})
+        await client.xreadgroup("g", "c", {stream: ">"}, count=2)
+        (info,) = await client.xinfo_groups(stream)
+        assert "lag" not in info or info["lag"] is None
+        last = info["last-delivered-id"]
+        assert await unread_after(client, stream, last, 10) == 3
+        assert await unread_after(client, stream, last, 2) is None
+        assert await unread_after(client, stream, None, 10) is None
+    finally:
+        await client.delete(stream)
+        await client.aclose()

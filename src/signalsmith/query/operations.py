@@ -25,9 +25,10 @@ from signalsmith.query.access import ApiAccess
 from signalsmith.query.database import QueryDatabase, StoreUnavailable
 from signalsmith.query.routes import api_router, fetch_rows
 from signalsmith.redisclient import RedisClient
-from signalsmith.source.redis_streams import GroupRef
+from signalsmith.source.redis_streams import GroupRef, unread_after
 
 TTL_S: Final = 1.0
+UNREAD: Final = 1_000  # on a server before 7.0, a lag is counted up to this (more: unknown)
 _JSON: Final = "application/json"
 
 
@@ -135,7 +136,10 @@ async def _redis_view(sources: OperationsSources) -> tuple[Backlogs, dict[str, i
             for info in await _groups(redis, stream):
                 name = info.get("name")
                 group = name.decode() if isinstance(name, bytes) else str(name)
-                backlog[(stream, group)] = (_count(info.get("pending")), _count(info.get("lag")))
+                lag = _count(info.get("lag"))
+                if lag is None:  # Redis before 7.0 does not report it: count them
+                    lag = await unread_after(redis, stream, info.get("last-delivered-id"), UNREAD)
+                backlog[(stream, group)] = (_count(info.get("pending")), lag)
         for stream in lengths:
             lengths[stream] = int(await redis.xlen(stream))
     except (TimeoutError, RedisError, OSError):

@@ -154,6 +154,18 @@ def entry_order(entry_id: str) -> tuple[int, int]:
     return (int(ms), int(seq or 0)) if ms.isdigit() and (seq or "0").isdigit() else (-1, -1)
 
 
+async def unread_after(redis: RedisClient, stream: str, last: object, limit: int) -> int | None:
+    """Entries of ``stream`` after ``last`` (a group's last delivered id), counted up to
+    ``limit`` (more, or no id: None, unknown): a group's lag where Redis (before 7.0) does not
+    report it."""
+    if isinstance(last, bytes):
+        last = last.decode()
+    if not isinstance(last, str):
+        return None
+    entries = await redis.xrange(stream, min=f"({last}", count=limit + 1) or []
+    return len(entries) if len(entries) <= limit else None
+
+
 def _entries(rows: Rows) -> list[Entry]:
     return [Entry(_text(entry_id), fields or None) for entry_id, fields in rows]
 

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Row, Select, Table, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from signalsmith.redisclient import RedisClient, redis_errors
+from signalsmith.source.redis_streams import unread_after
 from signalsmith.store.database import DatabaseTarget, create_engine, database_errors
 from signalsmith.store.schema import AnalysisResultRow, EnhancementTaskRow
 from signalsmith.store.strategy_rows import DECIDED
@@ -219,12 +220,5 @@ async def pending_signals(redis: RedisClient, stream: str, group: str) -> int | 
 
 
 async def _unread(redis: RedisClient, stream: str, last: object) -> int | None:
-    """Entries after the group's last delivered one, counted up to UNREAD_COUNTED (more: None,
-    unknown)."""
-    if isinstance(last, bytes):
-        last = last.decode()
-    if not isinstance(last, str):
-        return None
     with redis_errors("reading the strategy group's backlog"):
-        entries = await redis.xrange(stream, min=f"({last}", count=UNREAD_COUNTED + 1) or []
-    return len(entries) if len(entries) <= UNREAD_COUNTED else None
+        return await unread_after(redis, stream, last, UNREAD_COUNTED)
