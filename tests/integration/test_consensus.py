@@ -171,3 +171,40 @@ def test_mention_spike_is_published_once_and_kept(stream_env: dict[str, str]) ->
     assert after == spikes  # 30 posts by one author count ~9.5 mentions: no new spike
     assert json.loads(view["spike_json"])["decision"]["kind"] == "spike"
     assert float(view["spike_ratio"]) >= 3
+
+
+def _log(client: sync_redis.Redis, env: dict[str, str], kind: str) -> list[dict[str, Any]]:
+    rows = client.xrange(env["DECISION_STREAM"])
+    found = [json.loads(fields[b"data"]) for _id, fields in rows]
+    return [raw for raw in found if raw["decision"]["kind"] == kind]
+
+
+def test_a_consensus_that_turns_is_logged_once_per_turn(stream_env: dict[str, str]) -> None:
+    """The day's consensus goes BUY (first post: no turn yet, nothing logged), then to SELL as
+    bearish posts outweigh it, through HOLD on the way (a consensus envelope on the decision log
+    per turn, valid v1, with an id of its own), then stays SELL (nothing more)."""
+    env = _env(stream_env)
+    with _worker(env) as client:
+        _post(client, env, 1, "first", BULL)
+        _settle(client, env, 1)
+        assert _log(client, env, "consensus") == []
+        for n in range(4):
+            _post(client, env, 10 + n, f"bear-{n}", BEAR)
+            _settle(client, env, 2 + n)
+        turns = _log(client, env, "consensus")
+        _post(client, env, 30, "bear-late", BEAR)
+        _settle(client, env, 6)
+        after = _log(client, env, "consensus")
+        posts = {raw["correlation_id"] for raw in _log(client, env, "post")}
+        view = _day_hash(client, env)
+    verdicts = [turn["decision"]["synthesis"]["verdict"] for turn in turns]
+    assert verdicts in (["SELL"], ["HOLD", "SELL"])
+    for turn in turns:
+        assert v1.decode(json.dumps(turn).encode()) is not None
+        assert turn["decision"]["target"]["ticker"] == "SOFI"
+        assert turn["correlation_id"].endswith(":consensus")
+        assert turn["correlation_id"].removesuffix(":consensus") in posts
+        assert "consensus of" in turn["decision"]["synthesis"]["reasoning"]
+    assert len({turn["correlation_id"] for turn in turns}) == len(turns)
+    assert after == turns  # still SELL: no new turn
+    assert view["verdict"] == "SELL"

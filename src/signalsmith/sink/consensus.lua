@@ -13,6 +13,10 @@
 -- The daily hashes and rolling views are read once per batch, folded in memory post by post, and
 -- written once at the end: the script is atomic, so the result is the same as writing after every
 -- post, with a few calls per key instead of a dozen per post.
+--
+-- When a batch changes a day's consensus verdict, the new consensus envelope is also appended to
+-- the decision log (kind "consensus", correlation id "<the newest post's>:consensus"), so that
+-- the log's readers (the store, the live feed, alert rules) see the consensus turn.
 
 local BUCKETS = math.max(1, math.ceil(S.window_s / S.bucket_s))  -- in the rolling window
 local TOTALS = {'n', 'm', 'w', 's', 'buy', 'sell', 'hold'}
@@ -47,9 +51,9 @@ local function day(index)
   local d = days[index]
   if d then return d end
   local h = redis.call('HMGET', KEYS[index], 'posts', 'buy', 'sell', 'hold',
-                       'weight_sum', 'weighted_score', 'confidence_sum')
+                       'weight_sum', 'weighted_score', 'confidence_sum', 'verdict')
   d = {posts = num(h[1]), buy = num(h[2]), sell = num(h[3]), hold = num(h[4]),
-       wsum = num(h[5]), wscore = num(h[6]), csum = num(h[7])}
+       wsum = num(h[5]), wscore = num(h[6]), csum = num(h[7]), was = h[8]}
   days[index] = d
   table.insert(day_order, index)
   return d
@@ -80,6 +84,15 @@ local function consensus_json(u, synthesis)
   return string.sub(body, 1, at) .. synthesis .. tail
 end
 
+-- The consensus envelope as the decision log gets it when the verdict turns: an id of its own.
+local function turned_json(json, u)
+  local id = '"correlation_id":"' .. u[8] .. '"'
+  local k = string.find(json, id, 1, true)
+  if not k then return nil end
+  return string.sub(json, 1, k - 1) .. '"correlation_id":"' .. u[8] .. ':consensus"' ..
+    string.sub(json, k + #id)
+end
+
 local function write_day(index, d)
   local u = d.last
   local s = weighted(d.wscore, d.wsum)
@@ -89,8 +102,13 @@ local function write_day(index, d)
   local reasoning = string.format(
     'consensus of %d posts today: %d buy, %d sell, %d hold; confidence-weighted score %+.3f',
     d.posts, d.buy, d.sell, d.hold, s)
+  local json = consensus_json(u, synthesis_json(verdict, c, s, reasoning))
+  if S.log > 0 and d.was and d.was ~= verdict then
+    local turned = turned_json(json, u)
+    if turned then xadd(KEYS[S.log], S.log_maxlen, {'data', turned}) end
+  end
   local fields = {
-    'json', consensus_json(u, synthesis_json(verdict, c, s, reasoning)),
+    'json', json,
     'ticker', u[2], 'trade_date', u[3], 'verdict', verdict,
     'confidence', string.format('%.4f', c), 'ensemble_score', string.format('%.4f', s),
     'published_at', u[7], 'correlation_id', u[8], 'arena_id', u[9],
