@@ -1,6 +1,7 @@
 """What the live feed costs the posts pipeline, and how late its clients see each decision.
 
     python bench/bench_live.py [--posts N] [--clients C] [--rounds R] [--redis-url URL]
+        [--feed-process]
 
 Per round, twice (without clients, then with C): a fresh `signalsmith run` (posts pipeline,
 offline analyzer, no store) starts on an empty input stream; with clients, C connect to
@@ -10,6 +11,9 @@ batches, faster than the pipeline takes them. Prints per case the decisions logg
 (steady state, by the decision log's entry ids) and, with clients, the delay from a decision's
 ``published_at`` to the parsing client receiving it (p50 / p99 / max, ms) and how many
 decisions each client received; then the median ratio of the two rates over the rounds.
+With --feed-process the clients follow the feed of a second process, `signalsmith run --only
+store` (the store on a SQLite file, its API, feed and dashboard), as README's Performance
+suggests for the highest rates; it runs in both cases, so the ratio is the clients' cost.
 Uses REDIS_URL, else redis://127.0.0.1:6379/0; cleans up its keys.
 """
 
@@ -21,6 +25,7 @@ import itertools
 import json
 import os
 import statistics
+import tempfile
 import time
 from datetime import datetime
 
@@ -107,8 +112,8 @@ class _Clients:
                     self.received[number] += chunk.count(b"\nevent: decision\n")
 
 
-async def _case(url: str, posts: int, clients: int) -> dict[str, object]:
-    with fresh_keys(url, "bench-live") as names:
+async def _case(url: str, posts: int, clients: int, feed_process: bool) -> dict[str, object]:
+    with fresh_keys(url, "bench-live") as names, tempfile.TemporaryDirectory() as state:
         env = {
             **{k: v for k, v in names.items()},
             "REDIS_URL": url,
@@ -122,6 +127,10 @@ async def _case(url: str, posts: int, clients: int) -> dict[str, object]:
         }
         Redis.from_url(url).xgroup_create(env["STREAM"], env["GROUP"], id="$", mkstream=True)
         process, base = start_service(env)
+        reader = None
+        if feed_process:  # the store, its API and the feed in a process of their own
+            store_env = {**env, "STORE_ENABLED": "true", "STATE_DIR": state}
+            reader, base = start_service(store_env, "--only", "store")
         feed = _Clients(base, clients)
         try:
             if clients:
@@ -131,8 +140,10 @@ async def _case(url: str, posts: int, clients: int) -> dict[str, object]:
             await asyncio.sleep(1.0 if clients else 0)  # the last events on their way
         finally:
             await feed.stop()
-            process.terminate()
-            process.wait(timeout=30)
+            for running in (process, reader):
+                if running is not None:
+                    running.terminate()
+                    running.wait(timeout=30)
     figures: dict[str, object] = {
         "clients": clients,
         "decisions": len(log),
@@ -155,14 +166,15 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=30_000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--feed-process", action="store_true")
     parser.add_argument(
         "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     )
     args = parser.parse_args()
     ratios = []
     for round_number in range(args.rounds):
-        alone = asyncio.run(_case(args.redis_url, args.posts, 0))
-        watched = asyncio.run(_case(args.redis_url, args.posts, args.clients))
+        alone = asyncio.run(_case(args.redis_url, args.posts, 0, args.feed_process))
+        watched = asyncio.run(_case(args.redis_url, args.posts, args.clients, args.feed_process))
         ratio = None
         if alone["decisions_per_s"] and watched["decisions_per_s"]:
             ratio = round(float(watched["decisions_per_s"]) / float(alone["decisions_per_s"]), 3)  # type: ignore[arg-type]

@@ -57,8 +57,10 @@ def output_dir() -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Per module: sync Playwright keeps an event loop running in this thread while it is
+    open, which the suite's asyncio tests after these could not start beside."""
     path = chromium_path()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=path, args=BROWSER_FLAGS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -19,6 +20,8 @@ from pydantic import SecretStr
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="signalsmith"'}
 _REFUSED = {"WWW-Authenticate": 'Bearer realm="signalsmith", error="invalid_token"'}
 SESSION_COOKIE = "signalsmith_session"
+SESSION_S = 12 * 3_600  # a dashboard session lasts this long, then the token is asked again
+_SKEW_S = 60
 _READS = frozenset({"GET", "HEAD"})
 _bearer = HTTPBearer(
     auto_error=False, description="API_TOKEN, required when HTTP_HOST is not loopback"
@@ -37,10 +40,24 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def session_value(token: str) -> str:
-    """The session cookie's value for ``token``: a digest keyed by the token, so a stolen
-    cookie does not reveal it (and a new token ends every session)."""
-    return hmac.new(token.encode(), b"signalsmith dashboard session", hashlib.sha256).hexdigest()
+def session_value(token: str, issued: int) -> str:
+    """The session cookie's value: when it was issued (epoch seconds) and a digest of that
+    keyed by ``token``, so a stolen cookie does not reveal the token, ends ``SESSION_S`` after
+    it was issued, and a new token ends every session."""
+    message = f"signalsmith dashboard session {issued}".encode()
+    return f"{issued}.{hmac.new(token.encode(), message, hashlib.sha256).hexdigest()}"
+
+
+def session_valid(value: str, token: str, now: float) -> bool:
+    """Whether ``value`` is a session issued with ``token`` less than ``SESSION_S`` ago."""
+    issued_text, _, _ = value.partition(".")
+    if not issued_text.isascii() or not issued_text.isdigit() or len(issued_text) > 12:
+        return False
+    issued = int(issued_text)
+    if not -_SKEW_S <= now - issued <= SESSION_S:
+        return False
+    given = value.encode("utf-8", "replace")
+    return hmac.compare_digest(given, session_value(token, issued).encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +81,7 @@ class ApiAccess:
             return
         expected = self.token.get_secret_value().encode() if self.token else b""
         if session is not None and method in _READS and credentials is None and expected:
-            if hmac.compare_digest(session.encode("latin-1", "replace"), self.session().encode()):
+            if session_valid(session, expected.decode(), time.time()):
                 return
             raise HTTPException(401, "the session has ended: sign in again at /", _REFUSED)
         if not expected:
@@ -81,8 +98,8 @@ class ApiAccess:
             raise HTTPException(401, "the bearer token is not API_TOKEN", _REFUSED)
 
     def session(self) -> str:
-        """The session cookie's value ("" without a token)."""
-        return session_value(self.token.get_secret_value()) if self.token else ""
+        """A new session cookie's value ("" without a token)."""
+        return session_value(self.token.get_secret_value(), int(time.time())) if self.token else ""
 
     def accepts_token(self, given: str) -> bool:
         """Whether ``given`` is API_TOKEN (constant time)."""

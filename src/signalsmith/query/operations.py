@@ -9,12 +9,14 @@ Redis and the store are asked at most once per ``TTL_S`` however many pages poll
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
+import structlog
 from fastapi import APIRouter, Response
 from redis.exceptions import RedisError, ResponseError
 
@@ -28,6 +30,8 @@ from signalsmith.redisclient import RedisClient
 from signalsmith.source.redis_streams import GroupRef, unread_after
 
 TTL_S: Final = 1.0
+WAIT_S: Final = 2.0  # what Redis or the store may take to answer; beyond, shown as unknown
+log = structlog.get_logger("signalsmith.operations")
 UNREAD: Final = 1_000  # on a server before 7.0, a lag is counted up to this (more: unknown)
 _JSON: Final = "application/json"
 
@@ -66,7 +70,19 @@ def operations_router(sources: OperationsSources, access: ApiAccess) -> APIRoute
 
 
 async def operations_body(sources: OperationsSources) -> bytes:
-    backlog, lengths = await _redis_view(sources)
+    lengths: dict[str, int | None] = dict.fromkeys(sources.dead_letter_streams)
+    backlog: Backlogs = {}
+    try:
+        async with asyncio.timeout(WAIT_S):
+            await _redis_view(sources, backlog, lengths)
+    except (TimeoutError, RedisError, OSError) as exc:
+        log.warning("the operations view cannot read Redis now", error=type(exc).__name__)
+    today = None
+    try:
+        async with asyncio.timeout(WAIT_S):
+            today = await _today(sources.database)
+    except TimeoutError:
+        log.warning("the operations view cannot read the store now", error="TimeoutError")
     body = {
         "at": datetime.now(UTC).isoformat(),
         "pipelines": [
@@ -77,8 +93,8 @@ async def operations_body(sources: OperationsSources) -> bytes:
             "streams": [{"stream": name, "length": lengths.get(name)} for name in lengths],
             "by_reason": dead_letter_reasons(sources.metrics),
         },
-        "providers": sources.providers(),
-        "today": await _today(sources.database),
+        "providers": [_provider(found) for found in sources.providers()],
+        "today": today,
     }
     return render.json_body(body)
 
@@ -123,28 +139,30 @@ def _pipeline(
 Backlogs = dict[tuple[str, str], tuple[int | None, int | None]]
 
 
-async def _redis_view(sources: OperationsSources) -> tuple[Backlogs, dict[str, int | None]]:
-    """(pending, lag) per (stream, group), and each dead-letter stream's length; empty or
-    None where Redis cannot say now."""
-    lengths: dict[str, int | None] = dict.fromkeys(sources.dead_letter_streams)
+async def _redis_view(
+    sources: OperationsSources, backlog: Backlogs, lengths: dict[str, int | None]
+) -> None:
+    """Fills (pending, lag) per (stream, group) and each dead-letter stream's length, as far
+    as Redis answers; what it could not say stays unknown."""
     if sources.redis is None:
-        return {}, lengths
+        return
     redis = sources.redis()
-    backlog: Backlogs = {}
-    try:
-        for stream in {watched.ref.stream for watched in sources.pipelines.values()}:
-            for info in await _groups(redis, stream):
-                name = info.get("name")
-                group = name.decode() if isinstance(name, bytes) else str(name)
-                lag = _count(info.get("lag"))
-                if lag is None:  # Redis before 7.0 does not report it: count them
-                    lag = await unread_after(redis, stream, info.get("last-delivered-id"), UNREAD)
-                backlog[(stream, group)] = (_count(info.get("pending")), lag)
-        for stream in lengths:
+    for stream in {watched.ref.stream for watched in sources.pipelines.values()}:
+        for info in await _groups(redis, stream):
+            name = info.get("name")
+            group = name.decode() if isinstance(name, bytes) else str(name)
+            lag = _count(info.get("lag"))
+            if lag is None:  # Redis before 7.0 does not report it: count them
+                lag = await unread_after(redis, stream, info.get("last-delivered-id"), UNREAD)
+            backlog[(stream, group)] = (_count(info.get("pending")), lag)
+    for stream in lengths:
+        with contextlib.suppress(ResponseError):  # a key of another type: unknown
             lengths[stream] = int(await redis.xlen(stream))
-    except (TimeoutError, RedisError, OSError):
-        pass  # shown as unknown; the page says so
-    return backlog, lengths
+
+
+def _provider(health: dict[str, object]) -> dict[str, object]:
+    """A provider as the view shows it: its state and spend, not where it is reached."""
+    return {key: value for key, value in health.items() if key != "base_url"}
 
 
 async def _groups(redis: RedisClient, stream: str) -> list[dict[str, Any]]:

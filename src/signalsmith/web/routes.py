@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import RedirectResponse
 
-from signalsmith.query.access import SESSION_COOKIE, ApiAccess, Credentials
+from signalsmith.query.access import SESSION_COOKIE, SESSION_S, ApiAccess, Credentials
 
 _TYPES: Final = {
     ".html": "text/html; charset=utf-8",
@@ -38,7 +38,6 @@ _HEADERS: Final = {
     "X-Frame-Options": "DENY",
 }
 MAX_LOGIN_BYTES: Final = 4_096
-SESSION_S: Final = 12 * 3_600
 _GET = ["GET", "HEAD"]
 
 
@@ -76,8 +75,8 @@ def web_router(access: ApiAccess) -> APIRouter:
 
     @router.api_route("/", methods=_GET)
     async def index(request: Request, credentials: Credentials) -> Response:
-        if not _allowed(access, request, credentials):
-            return _page(assets["login.html"], 401)
+        if not _allowed(access, request, credentials):  # the sign-in (200: a page, no data)
+            return _page(assets["login.html"])
         return _page(assets["index.html"])
 
     @router.api_route("/assets/{name:path}", methods=_GET)
@@ -118,7 +117,7 @@ def _allowed(access: ApiAccess, request: Request, credentials: Credentials | Non
 
 
 def _page(asset: Asset, status: int = 200) -> Response:
-    headers = {**_HEADERS, "Cache-Control": "no-cache"}
+    headers = {**_HEADERS, "Cache-Control": "no-store"}
     return Response(asset.body, status, headers, media_type=asset.media_type)
 
 

@@ -76,7 +76,11 @@ function query(params) {
 class Missing extends Error {}
 
 async function api(path) {
-  const answer = await fetch(path, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  const answer = await fetch(path, {
+    headers: { Accept: "application/json" },
+    credentials: "same-origin",
+    signal: AbortSignal.timeout(10000),
+  });
   if (answer.status === 401) {
     location.reload(); // the session ended: the server shows its sign-in
     throw new Error("signed out");
@@ -192,6 +196,9 @@ function insertRow(list, row, at) {
 
 const feed = {
   source: null,
+  filters: {},
+  quiet: null,
+  sticky: false,
   lastId: null,
   startId: null,
   retry: null,
@@ -254,7 +261,7 @@ function feedNotice(text) {
 function connectFeed(generation) {
   if (generation !== feed.generation) return;
   const resume = feed.lastId || feed.startId;
-  const url = "/api/live?" + query({ ...feedFilters(), last_event_id: resume });
+  const url = "/api/live?" + query({ ...feed.filters, last_event_id: resume });
   const source = new EventSource(url);
   feed.source = source;
   source.addEventListener("decision", onDecision);
@@ -263,20 +270,51 @@ function connectFeed(generation) {
   });
   source.addEventListener("gap", () => {
     // From the page's own starting point (no event yet) a gap is only the stream's start.
-    if (feed.lastId) feedNotice("Some decisions were trimmed from the stream before this page could read them.");
+    if (feed.lastId) {
+      window.clearTimeout(feed.quiet);
+      feed.sticky = true;
+      feedNotice("Some decisions were trimmed from the stream before this page could read them.");
+    }
   });
   source.onopen = () => {
     setConnection(feed.paused ? "paused" : "live", feed.paused ? "paused" : "live");
-    window.setTimeout(() => feedNotice(""), 1500);
+    window.clearTimeout(feed.quiet);
+    if (!feed.sticky) feed.quiet = window.setTimeout(() => feedNotice(""), 1500);
   };
   source.onerror = () => {
     setConnection("reconnecting", "reconnecting…");
     if (source.readyState === EventSource.CLOSED) {
-      // The server refused (restarting, too many clients): try again from the last id.
       source.close();
-      feed.retry = window.setTimeout(() => connectFeed(generation), 2000);
+      refused(url, generation);
     }
   };
+}
+
+// The server refused the feed: signed out (the page reloads to its sign-in), a request it
+// will never take (said, and not retried), or not now (tried again from the last id).
+async function refused(url, generation) {
+  let answer = null;
+  try {
+    answer = await fetch(url, {
+      headers: { Accept: "text/event-stream" },
+      credentials: "same-origin",
+      signal: AbortSignal.timeout(5000),
+    });
+    if (answer.body) answer.body.cancel();
+  } catch {
+    answer = null; // the server is away
+  }
+  if (generation !== feed.generation) return;
+  if (answer && answer.status === 401) {
+    location.reload();
+    return;
+  }
+  if (answer && answer.status >= 400 && answer.status < 500 && answer.status !== 429) {
+    setConnection("error", "feed refused (" + answer.status + ")");
+    feedNotice("The server refused this feed (" + answer.status + "): check the filters.");
+    return;
+  }
+  feed.retry = window.setTimeout(() => connectFeed(generation), 2000);
 }
 
 function stopFeed() {
@@ -284,6 +322,8 @@ function stopFeed() {
   if (feed.source) feed.source.close();
   feed.source = null;
   window.clearTimeout(feed.retry);
+  window.clearTimeout(feed.quiet);
+  feed.sticky = false;
 }
 
 async function startFeed() {
@@ -296,25 +336,29 @@ async function startFeed() {
   document.getElementById("feed").replaceChildren();
   document.getElementById("feed-empty").hidden = false;
   const filters = feedFilters();
-  // History from the store, then the live feed from a little before its newest row (the
-  // ids are times), so that nothing between the two is missed; repeats are dropped by key.
-  let since = Date.now() - 60000;
+  feed.filters = filters; // what the live part follows too, until the next Apply
+  feedNotice("");
+  // History from the store; the live feed from a little before the newest row the store has
+  // of any kind (it reads the decision log in order, so everything after that row is still to
+  // come from the stream; the ids are times). Repeats are dropped by key. Without a store the
+  // feed starts with its own newest decisions.
+  let since = null;
   try {
-    const page = await api("/api/decisions?" + query({ ...filters, limit: HISTORY }));
+    const [page, newest] = await Promise.all([
+      api("/api/decisions?" + query({ ...filters, limit: HISTORY })),
+      api("/api/decisions?limit=1"),
+    ]);
     if (generation !== feed.generation) return;
     for (const item of page.items) {
       const decision = fromStore(item);
       if (remember(decision.key)) showDecision(decision, false);
     }
-    if (page.items.length) {
-      const newest = millis(page.items[0].published_at);
-      since = Math.max(newest - 5000, Date.now() - 600000);
-    }
+    if (newest.items.length) since = millis(newest.items[0].published_at) - 5000;
   } catch (error) {
     if (!(error instanceof Missing)) feedNotice("The store cannot answer now: showing live decisions only.");
   }
   if (generation !== feed.generation) return;
-  feed.startId = Math.max(0, Math.floor(since)) + "-0";
+  feed.startId = since === null ? null : Math.max(0, Math.floor(since)) + "-0";
   connectFeed(generation);
 }
 
@@ -335,12 +379,13 @@ function togglePause() {
 
 // ---------------------------------------------------------------- tickers
 
-async function showTickers() {
+async function showTickers(_argument, stillHere) {
   const since = new Date(Date.now() - 86400000).toISOString();
   const [list, spikes] = await Promise.all([
     api("/api/tickers?limit=50"),
     api("/api/spikes?" + query({ since, limit: 500 })).catch(() => ({ items: [] })),
   ]);
+  if (!stillHere()) return;
   const spiked = new Map();
   for (const spike of spikes.items) spiked.set(spike.ticker, (spiked.get(spike.ticker) || 0) + 1);
   const rows = list.items.map((item) => {
@@ -496,7 +541,7 @@ function insightBox(insight) {
   );
 }
 
-async function showTicker(name) {
+async function showTicker(name, stillHere) {
   const ticker = name.toUpperCase();
   document.getElementById("ticker-name").textContent = ticker;
   const path = encodeURIComponent(ticker);
@@ -507,6 +552,7 @@ async function showTicker(name) {
   ]);
   // Candles are asked for only where the market pipeline has read some (an insight).
   const candles = insights.items.length ? await api("/api/candles/" + path).catch(() => null) : null;
+  if (!stillHere()) return;
   const summary = document.getElementById("ticker-summary");
   if (detail) {
     const span = detail.window;
@@ -537,11 +583,12 @@ function rating(signal, analyst) {
   return found && found.rating !== null ? String(found.rating) : "–";
 }
 
-async function showStrategy() {
+async function showStrategy(_argument, stillHere) {
   const [page, stats] = await Promise.all([
     api("/api/strategy-signals?limit=100"),
     api("/api/strategy-signals/stats").catch(() => null),
   ]);
+  if (!stillHere()) return;
   const rows = page.items.map((signal) =>
     el(
       "tr",
@@ -573,8 +620,9 @@ async function showStrategy() {
 
 // ---------------------------------------------------------------- operations
 
-async function showOperations() {
+async function showOperations(_argument, stillHere) {
   const ops = await api("/api/operations");
+  if (!stillHere()) return;
   const show = (value) => (value === null || value === undefined ? "?" : count(value));
   fill(
     document.querySelector("#ops-pipelines tbody"),
@@ -635,20 +683,31 @@ const views = {
   strategy: { show: showStrategy, every: REFRESH_MS.strategy },
   operations: { show: showOperations, every: REFRESH_MS.operations },
 };
-let current = { name: null, timer: null };
+let current = { name: null, timer: null, generation: 0, busy: false };
 
 function route() {
   const [, name = "feed", argument = ""] = location.hash.split("/");
   const view = views[name] ? name : "feed";
-  return { view, argument: decodeURIComponent(argument) };
+  try {
+    return { view, argument: decodeURIComponent(argument) };
+  } catch {
+    return { view: "feed", argument: "" }; // a malformed address
+  }
 }
 
+// One refresh at a time per view; what comes back after the view changed is dropped.
 async function refresh(view, argument) {
+  if (current.busy) return;
+  const generation = current.generation;
+  const stillHere = () => generation === current.generation;
+  current.busy = true;
   try {
-    await views[view].show(argument);
-    if (view !== "feed") setConnection("idle", "updated " + clock(Date.now()));
+    await views[view].show(argument, stillHere);
+    if (view !== "feed" && stillHere()) setConnection("idle", "updated " + clock(Date.now()));
   } catch (error) {
-    if (view !== "feed") setConnection("reconnecting", "cannot reach the server");
+    if (view !== "feed" && stillHere()) setConnection("reconnecting", "cannot reach the server");
+  } finally {
+    if (stillHere()) current.busy = false;
   }
 }
 
@@ -656,7 +715,7 @@ function navigate() {
   const { view, argument } = route();
   if (current.name && views[current.name].leave) views[current.name].leave();
   window.clearInterval(current.timer);
-  current = { name: view, timer: null };
+  current = { name: view, timer: null, generation: current.generation + 1, busy: false };
   for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== "view-" + view;
   for (const link of document.querySelectorAll("nav a")) {
     link.classList.toggle("active", link.dataset.view === (view === "ticker" ? "tickers" : view));
