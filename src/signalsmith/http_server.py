@@ -38,6 +38,11 @@ _CREDIT_S = 0.25
 # It has a budget of its own, a quarter of one CPU, measured around its own requests and not
 # charged to the probes' budget: a flood of queries slows queries, never /livez or /health.
 _API_PREFIX = "/api/"
+# The dashboard's page and files share the API's budget, charged for their own CPU only: the
+# rest's budget also pays for what else the thread did (the live feed's reader), so after a
+# quiet spell a page's files would wait seconds behind it.
+_PAGE = ("/", "/login")
+_PAGE_PREFIX = "/assets/"
 _INTAKE = frozenset({"/api/insights", "/api/strategy-signals"})  # POST: a producer's input
 _STREAMED = frozenset({"/api/live"})  # GET: open for as long as the client reads
 _API_CPU_SHARE = 0.25
@@ -176,7 +181,8 @@ class Paced:
 
 
 class PathPaced:
-    """Two budgets on one thread: the query API's (``/api/...``) and everyone else's; and no
+    """Two budgets on one thread: the query API's and the dashboard's (``/api/...``, ``/``,
+    ``/assets/...``) and everyone else's; and no
     budget for a producer POSTing input (``_INTAKE``): that is the pipelines' own input, which
     costs the same whether it comes over HTTP or Redis, and a producer must be answered at once
     (a budget would only queue it in front of the server). Nor for the live feed
@@ -194,7 +200,8 @@ class PathPaced:
         if (path in _INTAKE and scope.get("method") == "POST") or path in _STREAMED:
             await self._app(scope, receive, send)
             return
-        paced = self._api if path.startswith(_API_PREFIX) else self._rest
+        own = path.startswith((_API_PREFIX, _PAGE_PREFIX)) or path in _PAGE
+        paced = self._api if own else self._rest
         await paced(scope, receive, send)
 
     def close(self) -> None:
