@@ -143,6 +143,10 @@ def create_app(view: ServiceView) -> FastAPI:
         return Response(metrics.get(), media_type=_PROMETHEUS)
 
     _api(app, view)
+    if not view.require_token:  # no token stands between a page elsewhere and this one
+        from signalsmith.query.access import LoopbackHosts
+
+        app.add_middleware(LoopbackHosts)
     return app
 
 

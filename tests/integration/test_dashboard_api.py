@@ -255,3 +255,32 @@ async def test_a_lag_redis_does_not_report_is_counted(embedded_url: str, prefix:
     finally:
         await client.delete(stream)
         await client.aclose()
+
+
+def test_a_page_elsewhere_that_rebinds_its_name_gets_nothing(
+    served: tuple[str, dict[str, str]],
+) -> None:
+    """Without a token, a request must be addressed to this machine: a hostile page whose name
+    now points at 127.0.0.1 sends its own name in Host and gets 421, reading and writing."""
+    url, _ = served
+    port = url.rsplit(":", 1)[1]
+    for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example", "[::2]:80"):
+        for path in ("/", "/api/decisions", "/api/operations", "/api/live", "/assets/app.js"):
+            answer = httpx.get(url + path, headers={"Host": host}, timeout=10)
+            assert answer.status_code == 421, (host, path)
+        posted = httpx.post(
+            url + "/api/insights", json={"product_id": "BTC-USD"}, headers={"Host": host}
+        )
+        assert posted.status_code == 421
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"[::1]:{port}"):
+        assert httpx.get(url + "/api/decisions", headers={"Host": host}).status_code == 200, host
+
+
+def test_signing_out_drops_the_session(guarded: str) -> None:
+    with httpx.Client(base_url=guarded, timeout=10) as http:
+        assert http.post("/login", data={"token": TOKEN}).status_code == 303
+        assert http.get("/api/decisions").status_code == 200  # the cookie reads
+        out = http.get("/logout")
+        assert out.status_code == 303
+        assert SESSION_COOKIE not in http.cookies
+        assert http.get("/api/decisions").status_code == 401

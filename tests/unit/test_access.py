@@ -10,7 +10,13 @@ from fastapi import HTTPException
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import SecretStr
 
-from signalsmith.query.access import SESSION_S, ApiAccess, session_valid, session_value
+from signalsmith.query.access import (
+    SESSION_S,
+    ApiAccess,
+    host_name,
+    session_valid,
+    session_value,
+)
 
 TOKEN = "s3cret-token"
 GUARDED = ApiAccess(SecretStr(TOKEN), required=True)
@@ -77,3 +83,19 @@ def test_the_sign_in_compares_the_token() -> None:
     assert not GUARDED.accepts_token("")
     assert not ApiAccess(None).accepts_token("")
     assert not GUARDED.accepts_token("\udcff")
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("127.0.0.1:8080", "127.0.0.1"),
+        ("localhost", "localhost"),
+        ("[::1]:8080", "::1"),
+        ("[::1]", "::1"),
+        ("::1", "::1"),
+        ("evil.example:80", "evil.example"),
+        ("[::1", "[::1"),
+    ],
+)
+def test_the_host_headers_name(header: str, name: str) -> None:
+    assert host_name(header) == name

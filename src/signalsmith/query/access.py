@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="signalsmith"'}
 _REFUSED = {"WWW-Authenticate": 'Bearer realm="signalsmith", error="invalid_token"'}
@@ -105,3 +107,32 @@ class ApiAccess:
         """Whether ``given`` is API_TOKEN (constant time)."""
         expected = self.token.get_secret_value().encode() if self.token else b""
         return bool(expected) and hmac.compare_digest(given.encode("utf-8", "replace"), expected)
+
+
+class LoopbackHosts:
+    """ASGI: on a server that asks for no token, a request must name this machine in its Host
+    header. A page elsewhere whose name was made to point at 127.0.0.1 (DNS rebinding) sends
+    its own name, and gets 421 instead of the decisions. A request without a Host passes (a
+    probe speaking HTTP/1.0)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = dict(scope.get("headers") or ()).get(b"host", b"").decode("latin-1")
+            if host and not is_loopback(host_name(host)):
+                refused = JSONResponse(
+                    {"detail": "this server answers only requests addressed to this machine"},
+                    421,
+                )
+                await refused(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+def host_name(host: str) -> str:
+    """The name in a Host header, without its port (``[::1]:8080`` → ``::1``)."""
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host

@@ -105,6 +105,13 @@ def web_router(access: ApiAccess) -> APIRouter:
         )
         return answer
 
+    @router.get("/logout")
+    async def logout() -> Response:
+        """Ends this browser's session (the cookie is dropped) and goes back to ``/``."""
+        answer = RedirectResponse("/", 303, _HEADERS)
+        answer.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        return answer
+
     return router
 
 
