@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 import structlog
 from fastapi import APIRouter, Response
@@ -27,7 +27,7 @@ from signalsmith.query.access import ApiAccess
 from signalsmith.query.database import QueryDatabase, StoreUnavailable
 from signalsmith.query.routes import api_router, fetch_rows
 from signalsmith.redisclient import RedisClient
-from signalsmith.source.redis_streams import GroupRef, unread_after
+from signalsmith.source.redis_streams import Backlog, GroupRef, group_backlogs
 
 TTL_S: Final = 1.0
 WAIT_S: Final = 2.0  # what Redis or the store may take to answer; beyond, shown as unknown
@@ -116,12 +116,10 @@ def dead_letter_reasons(metrics: Metrics) -> list[dict[str, object]]:
     return sorted(counted, key=lambda item: -int(str(item["count"])))
 
 
-def _pipeline(
-    name: str, watched: Watched, backlog: tuple[int | None, int | None] | None
-) -> dict[str, object]:
+def _pipeline(name: str, watched: Watched, backlog: Backlog | None) -> dict[str, object]:
     stats = watched.stats
     ok = stats.redis_ok and stats.group_ready and stats.commits_ok
-    pending, lag = backlog if backlog is not None else (None, None)
+    pending, lag = backlog or (None, None)
     return {
         "name": name,
         "status": "ok" if ok else "degraded",
@@ -136,7 +134,7 @@ def _pipeline(
     }
 
 
-Backlogs = dict[tuple[str, str], tuple[int | None, int | None]]
+Backlogs = dict[tuple[str, str], Backlog]
 
 
 async def _redis_view(
@@ -148,13 +146,9 @@ async def _redis_view(
         return
     redis = sources.redis()
     for stream in {watched.ref.stream for watched in sources.pipelines.values()}:
-        for info in await _groups(redis, stream):
-            name = info.get("name")
-            group = name.decode() if isinstance(name, bytes) else str(name)
-            lag = _count(info.get("lag"))
-            if lag is None:  # Redis before 7.0 does not report it: count them
-                lag = await unread_after(redis, stream, info.get("last-delivered-id"), UNREAD)
-            backlog[(stream, group)] = (_count(info.get("pending")), lag)
+        with contextlib.suppress(ResponseError):  # a key of another type: unknown
+            for group, counts in (await group_backlogs(redis, stream, UNREAD)).items():
+                backlog[(stream, group)] = counts
     for stream in lengths:
         with contextlib.suppress(ResponseError):  # a key of another type: unknown
             lengths[stream] = int(await redis.xlen(stream))
@@ -163,17 +157,6 @@ async def _redis_view(
 def _provider(health: dict[str, object]) -> dict[str, object]:
     """A provider as the view shows it: its state and spend, not where it is reached."""
     return {key: value for key, value in health.items() if key != "base_url"}
-
-
-async def _groups(redis: RedisClient, stream: str) -> list[dict[str, Any]]:
-    try:
-        return list(await redis.xinfo_groups(stream))
-    except ResponseError:  # no such stream yet
-        return []
-
-
-def _count(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 async def _today(database: QueryDatabase | None) -> dict[str, object] | None:

@@ -4,6 +4,7 @@ entries a dead consumer left behind (XAUTOCLAIM).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import cast
@@ -164,6 +165,39 @@ async def unread_after(redis: RedisClient, stream: str, last: object, limit: int
         return None
     entries = await redis.xrange(stream, min=f"({last}", count=limit + 1) or []
     return len(entries) if len(entries) <= limit else None
+
+
+# (pending entries, lag: entries not read yet) of one consumer group; None: Redis cannot tell.
+Backlog = tuple[int | None, int | None]
+_NO_SUCH_KEY = "no such key"
+
+
+async def group_backlogs(
+    redis: RedisClient, stream: str, unread_limit: int, only: Collection[str] = ()
+) -> dict[str, Backlog]:
+    """The consumer groups of ``stream`` (those in ``only``, if given) with their backlogs;
+    empty when the stream does not exist yet. Where Redis (before 7.0) reports no lag, the
+    entries after the group's last delivered one are counted, up to ``unread_limit``."""
+    try:
+        groups = await redis.xinfo_groups(stream)
+    except ResponseError as exc:
+        if str(exc).lower() == _NO_SUCH_KEY:
+            return {}
+        raise
+    found: dict[str, Backlog] = {}
+    for info in groups:
+        name = _text(info.get("name") or "")
+        if only and name not in only:
+            continue
+        lag = _count(info.get("lag"))
+        if lag is None:
+            lag = await unread_after(redis, stream, info.get("last-delivered-id"), unread_limit)
+        found[name] = (_count(info.get("pending")), lag)
+    return found
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _entries(rows: Rows) -> list[Entry]:

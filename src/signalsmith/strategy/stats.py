@@ -10,12 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, cast
 
-from redis.exceptions import ResponseError
 from sqlalchemy import ColumnElement, Row, Select, Table, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from signalsmith.redisclient import RedisClient, redis_errors
-from signalsmith.source.redis_streams import unread_after
+from signalsmith.source.redis_streams import group_backlogs
 from signalsmith.store.database import DatabaseTarget, create_engine, database_errors
 from signalsmith.store.schema import AnalysisResultRow, EnhancementTaskRow
 from signalsmith.store.strategy_rows import DECIDED
@@ -26,7 +25,6 @@ _TASKS: Final = cast(Table, EnhancementTaskRow.__table__)
 _RESULTS: Final = cast(Table, AnalysisResultRow.__table__)
 _T = _TASKS.c
 _R = _RESULTS.c
-_NO_SUCH_KEY: Final = "no such key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,25 +198,8 @@ async def pending_signals(redis: RedisClient, stream: str, group: str) -> int | 
     the part not read yet; on a server before 7.0, which does not report it, more than
     UNREAD_COUNTED entries unread). Raises ``TransientError`` when Redis fails."""
     with redis_errors("reading the strategy group's backlog"):
-        try:
-            groups = await redis.xinfo_groups(stream)
-        except ResponseError as exc:
-            if str(exc).lower() == _NO_SUCH_KEY:
-                return None
-            raise
-    for info in groups:
-        name = info.get("name")
-        if (name.decode() if isinstance(name, bytes) else name) != group:
-            continue
-        lag, pending = info.get("lag"), info.get("pending")
-        if not isinstance(lag, int):  # Redis before 7.0 does not report it: count them
-            lag = await _unread(redis, stream, info.get("last-delivered-id"))
-        if lag is None or not isinstance(pending, int):
-            return None
-        return lag + pending
-    return None
-
-
-async def _unread(redis: RedisClient, stream: str, last: object) -> int | None:
-    with redis_errors("reading the strategy group's backlog"):
-        return await unread_after(redis, stream, last, UNREAD_COUNTED)
+        found = await group_backlogs(redis, stream, UNREAD_COUNTED, only=(group,))
+    pending, lag = found.get(group, (None, None))
+    if lag is None or pending is None:
+        return None
+    return lag + pending
