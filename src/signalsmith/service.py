@@ -357,6 +357,9 @@ def _view(
     scrubber: SecretScrubber,
 ) -> ServiceView:
     first = next(iter(engines))
+    # The HTTP thread's short reads (statistics, operations, candles) share one client, made
+    # there on first use; the live feed and the intakes keep their own.
+    reads = LoopClient(handle.connect)
     return ServiceView(
         redis_where=handle.where,
         embedded=handle.embedded,
@@ -375,12 +378,12 @@ def _view(
         require_token=_token_required(settings),
         insight_intake=_insight_intake(settings, handle) if "market" in engines else None,
         strategy_intake=_strategy_intake(settings, handle) if "strategy" in engines else None,
-        strategy_pending=_strategy_pending(settings, handle) if "strategy" in engines else None,
+        strategy_pending=_strategy_pending(settings, reads) if "strategy" in engines else None,
         live=_live(settings, handle),
         live_send_timeout_s=settings.live_send_timeout_s,
-        http_redis=LoopClient(handle.connect).get,
+        http_redis=reads.get,
         dead_letter_streams=_dead_letter_streams(settings, engines),
-        candles=_candles(settings, handle) if "market" in engines else None,
+        candles=_candles(settings, reads) if "market" in engines else None,
         candle_granularity=settings.market_granularity,
     )
 
@@ -399,10 +402,9 @@ def _dead_letter_streams(settings: Settings, engines: Mapping[str, Engine]) -> t
     return tuple(dict.fromkeys(s for name in engines for s in named.get(name, ())))
 
 
-def _candles(settings: Settings, handle: RedisHandle) -> FindCandles:
+def _candles(settings: Settings, client: LoopClient) -> FindCandles:
     """GET /api/candles: the market pipeline's candle sources, built on the HTTP thread's loop
-    on first use, with a client of their own."""
-    client = LoopClient(handle.connect)
+    on first use, over its client."""
     finder: list[SourceFinder] = []
 
     async def find(product_id: str, granularity: str, lookback: int) -> Candles:
@@ -458,13 +460,11 @@ def _strategy_intake(settings: Settings, handle: RedisHandle) -> StreamIntake:
 
 
 def _strategy_pending(
-    settings: Settings, handle: RedisHandle
+    settings: Settings, client: LoopClient
 ) -> Callable[[], Awaitable[int | None]]:
-    """The statistics' pending count, from the strategy group, on the HTTP thread's loop (its
-    own client, made there on first use)."""
+    """The statistics' pending count, from the strategy group, on the HTTP thread's loop over
+    its client."""
     from signalsmith.strategy.stats import pending_signals
-
-    client = LoopClient(handle.connect)
 
     async def pending() -> int | None:
         stream, group = settings.strategy_stream, settings.strategy_group
@@ -487,17 +487,19 @@ def _notify_urls(settings: Settings) -> bool:
     return urls is not None and bool(urls.get_secret_value().strip())
 
 
+def _token_set(settings: Settings) -> bool:
+    return settings.api_token is not None and bool(settings.api_token.get_secret_value())
+
+
 def _token_required(settings: Settings) -> bool:
     """A token that is set is asked for, on loopback too; beyond loopback one is always asked
     for (start-up refuses to run without it)."""
-    token = settings.api_token.get_secret_value() if settings.api_token is not None else ""
-    return bool(token) or not is_loopback(settings.http_host)
+    return _token_set(settings) or not is_loopback(settings.http_host)
 
 
 def check_api_access(settings: Settings) -> None:
     """An API reachable from other machines must ask for a token."""
-    token = settings.api_token.get_secret_value() if settings.api_token is not None else ""
-    if not is_loopback(settings.http_host) and not token:
+    if not is_loopback(settings.http_host) and not _token_set(settings):
         raise ConfigError(
             "API_TOKEN", f"HTTP_HOST={settings.http_host} is not loopback: set a token for /api"
         )

@@ -81,7 +81,7 @@ class ApiAccess:
         write with it (it is also SameSite=Strict)."""
         if not self.required:
             return
-        expected = self.token.get_secret_value().encode() if self.token else b""
+        expected = self._expected()
         if session is not None and method in _READS and credentials is None and expected:
             if session_valid(session, expected.decode(), time.time()):
                 return
@@ -101,12 +101,17 @@ class ApiAccess:
 
     def session(self) -> str:
         """A new session cookie's value ("" without a token)."""
-        return session_value(self.token.get_secret_value(), int(time.time())) if self.token else ""
+        expected = self._expected()
+        return session_value(expected.decode(), int(time.time())) if expected else ""
 
     def accepts_token(self, given: str) -> bool:
         """Whether ``given`` is API_TOKEN (constant time)."""
-        expected = self.token.get_secret_value().encode() if self.token else b""
+        expected = self._expected()
         return bool(expected) and hmac.compare_digest(given.encode("utf-8", "replace"), expected)
+
+    def _expected(self) -> bytes:
+        """API_TOKEN's bytes (b"" when none is set)."""
+        return self.token.get_secret_value().encode() if self.token else b""
 
 
 class LoopbackHosts:
