@@ -75,12 +75,17 @@ function query(params) {
 
 class Missing extends Error {}
 
-async function api(path) {
-  const answer = await fetch(path, {
-    headers: { Accept: "application/json" },
+// A same-origin request (the session cookie goes with it) given up after ``timeoutMs``.
+function request(path, accept, timeoutMs) {
+  return fetch(path, {
+    headers: { Accept: accept },
     credentials: "same-origin",
-    signal: AbortSignal.timeout(10000),
+    signal: AbortSignal.timeout(timeoutMs),
   });
+}
+
+async function api(path) {
+  const answer = await request(path, "application/json", 10000);
   if (answer.status === 401) {
     location.reload(); // the session ended: the server shows its sign-in
     throw new Error("signed out");
@@ -258,6 +263,11 @@ function feedNotice(text) {
   node.hidden = !text;
 }
 
+function showFeedState() {
+  const state = feed.paused ? "paused" : "live";
+  setConnection(state, state);
+}
+
 function connectFeed(generation) {
   if (generation !== feed.generation) return;
   const resume = feed.lastId || feed.startId;
@@ -277,7 +287,7 @@ function connectFeed(generation) {
     }
   });
   source.onopen = () => {
-    setConnection(feed.paused ? "paused" : "live", feed.paused ? "paused" : "live");
+    showFeedState();
     window.clearTimeout(feed.quiet);
     if (!feed.sticky) feed.quiet = window.setTimeout(() => feedNotice(""), 1500);
   };
@@ -295,11 +305,7 @@ function connectFeed(generation) {
 async function refused(url, generation) {
   let answer = null;
   try {
-    answer = await fetch(url, {
-      headers: { Accept: "text/event-stream" },
-      credentials: "same-origin",
-      signal: AbortSignal.timeout(5000),
-    });
+    answer = await request(url, "text/event-stream", 5000);
     if (answer.body) answer.body.cancel();
   } catch {
     answer = null; // the server is away
@@ -373,7 +379,7 @@ function togglePause() {
     document.getElementById("held").textContent = "";
   }
   if (feed.source && feed.source.readyState === EventSource.OPEN) {
-    setConnection(feed.paused ? "paused" : "live", feed.paused ? "paused" : "live");
+    showFeedState();
   }
 }
 
