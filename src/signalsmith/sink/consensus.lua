@@ -71,26 +71,26 @@ local function fold_day(u)
   d.last = u
 end
 
+-- ``text`` with the first ``old`` (plain text) replaced by ``new``; nil when it has none.
+local function swap(text, old, new)
+  local k = string.find(text, old, 1, true)
+  if not k then return nil end
+  return string.sub(text, 1, k - 1) .. new .. string.sub(text, k + #old)
+end
+
 -- The day's consensus envelope: the newest post's, with the consensus synthesis in place of
 -- its own and kind "consensus".
 local function consensus_json(u, synthesis)
   local body, at, len = ARGV[u[10]], u[11], u[12]
   local tail = string.sub(body, at + len + 1)
-  local kind = '"kind":"' .. u[13] .. '"'
-  local k = string.find(tail, kind, 1, true)
-  if k then
-    tail = string.sub(tail, 1, k - 1) .. '"kind":"consensus"' .. string.sub(tail, k + #kind)
-  end
+  tail = swap(tail, '"kind":"' .. u[13] .. '"', '"kind":"consensus"') or tail
   return string.sub(body, 1, at) .. synthesis .. tail
 end
 
 -- The consensus envelope as the decision log gets it when the verdict turns: an id of its own.
 local function turned_json(json, u)
-  local id = '"correlation_id":"' .. u[8] .. '"'
-  local k = string.find(json, id, 1, true)
-  if not k then return nil end
-  return string.sub(json, 1, k - 1) .. '"correlation_id":"' .. u[8] .. ':consensus"' ..
-    string.sub(json, k + #id)
+  local id = '"correlation_id":"' .. u[8]
+  return swap(json, id .. '"', id .. ':consensus"')
 end
 
 local function write_day(index, d)
