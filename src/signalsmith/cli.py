@@ -435,6 +435,12 @@ def fake_llm(
     rate_timeout: Annotated[float, typer.Option(help="Share of calls that hang.")] = 0.0,
     rate_malformed: Annotated[float, typer.Option(help="Share of broken-JSON replies.")] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Seed for reproducible faults.")] = None,
+    rpm: Annotated[
+        int | None, typer.Option(min=1, help="Requests per minute per API key; past it, 429.")
+    ] = None,
+    tpm: Annotated[
+        int | None, typer.Option(min=1, help="Tokens per minute per API key; past it, 429.")
+    ] = None,
     answers: Annotated[
         Path | None,
         typer.Option(
@@ -448,8 +454,9 @@ def fake_llm(
 
     Point a provider at it, e.g. OPENAI_BASE_URL=http://127.0.0.1:8391/v1 OPENAI_API_KEY=x.
     With --answers it is an oracle for the texts the file labels, and the lexicon for the rest.
+    With --rpm/--tpm each API key gets a real provider's quota over a sliding minute.
     """
-    from signalsmith.fakellm import FakeConfig, serve
+    from signalsmith.fakellm import FakeConfig, check_config, serve
     from signalsmith.fakeoracle import Answers
 
     config = FakeConfig(
@@ -459,7 +466,14 @@ def fake_llm(
         rate_timeout=rate_timeout,
         rate_malformed=rate_malformed,
         seed=seed,
+        rpm=rpm,
+        tpm=tpm,
     )
+    try:
+        check_config(config)
+    except ValueError as exc:
+        typer.echo(f"signalsmith: fake-llm: {exc}", err=True)
+        raise typer.Exit(2) from None
     labeled = None
     if answers is not None:
         try:

@@ -1,6 +1,7 @@
 """A fake OpenAI-compatible chat-completions server for tests, benchmarks and keyless demos.
 
-It owns the fake's config, seeded fault draws, canned replies, admin endpoints and uvicorn runner.
+It owns the fake's config, seeded fault draws, canned and batched replies, admin endpoints and
+uvicorn runner; per-key quotas and prompt caching live in ``fakequota``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ from starlette.types import Receive, Scope, Send
 from signalsmith.analyze.lexicon import Lexicon
 from signalsmith.domain import Opinion, Verdict
 from signalsmith.fakeoracle import Answers
+from signalsmith.fakequota import (
+    Admission,
+    Quotas,
+    Ticket,
+    Usage,
+    decimal_seconds,
+    duration,
+    key_id,
+    tokens_of,
+)
 
 __all__ = ["OUTCOMES", "FakeConfig", "FakeLLMServer", "FakeStats", "create_app", "serve"]
 
@@ -51,6 +62,9 @@ class FakeConfig:
     ``replies`` scripts free-text answers: each answered call (one not failed with a status)
     takes the next one as its content, whatever the request asked and whatever content fault
     was drawn; once they are used up, the usual answers resume.
+
+    ``rpm`` and ``tpm`` are per-API-key quotas over a sliding 60-second window, checked after
+    auth and before any fault: a call past either is answered 429 (outcome "quota").
     """
 
     latency_ms: float = 0.0  # added to every answer
@@ -70,6 +84,8 @@ class FakeConfig:
     status_override: int | None = None  # every /v1 call answers this status (400-599)
     model_name: str = "fake-1"
     replies: list[str] = field(default_factory=list)  # scripted contents, consumed in order
+    rpm: int | None = None  # requests per minute per API key; None: no quota
+    tpm: int | None = None  # prompt + completion tokens per minute per API key; None: no quota
 
     def bands(self) -> tuple[tuple[str, float], ...]:
         """The random outcomes with their rates, in draw order."""
@@ -101,12 +117,19 @@ def check_config(config: FakeConfig) -> None:
         )
     if not config.model_name:
         raise ValueError("model_name must not be empty")
+    for name in ("rpm", "tpm"):
+        value = getattr(config, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"{name} must be a whole number >= 1 or null, got {value!r}")
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be >= 1 (or null for no quota), got {value}")
 
 
 # Every outcome a chat call can have; stats always list all of them.
 OUTCOMES: Final = (
     "ok",
     "429",
+    "quota",  # refused by the rpm/tpm quota, not by the random 429 fault
     "5xx",
     "timeout",
     "drop",
@@ -132,6 +155,11 @@ class FakeStats:
     in_flight: int
     max_in_flight: int
     labeled: int = 0  # answers taken from the --answers file rather than the lexicon
+    items: int = 0  # questions answered: 1 per single prompt, N per batch of N items
+    batched: int = 0  # answered calls whose prompt was a batch of <item> blocks
+    prompt_tokens: int = 0  # usage reported over answered calls, as a provider would bill it
+    completion_tokens: int = 0
+    cached_tokens: int = 0  # the part of prompt_tokens reported as a cached prefix
 
     def as_dict(self) -> JSONObject:
         return asdict(self)
@@ -153,6 +181,9 @@ class _Counters:
             self._in_flight = 0
             self._max_in_flight = 0
             self._labeled = 0
+            self._items = 0
+            self._batched = 0
+            self._tokens = {"prompt": 0, "completion": 0, "cached": 0}
 
     def begin(self) -> None:
         with self._lock:
@@ -176,6 +207,17 @@ class _Counters:
         with self._lock:
             self._labeled += 1
 
+    def questions(self, items: int, batched: bool) -> None:
+        with self._lock:
+            self._items += items
+            self._batched += batched
+
+    def usage(self, prompt: int, completion: int, cached: int) -> None:
+        with self._lock:
+            self._tokens["prompt"] += prompt
+            self._tokens["completion"] += completion
+            self._tokens["cached"] += cached
+
     def response_format(self, kind: str) -> None:
         with self._lock:
             self._formats[kind] = self._formats.get(kind, 0) + 1
@@ -190,6 +232,11 @@ class _Counters:
                 in_flight=self._in_flight,
                 max_in_flight=self._max_in_flight,
                 labeled=self._labeled,
+                items=self._items,
+                batched=self._batched,
+                prompt_tokens=self._tokens["prompt"],
+                completion_tokens=self._tokens["completion"],
+                cached_tokens=self._tokens["cached"],
             )
 
 
@@ -206,7 +253,8 @@ RECEIVED_KEPT: Final = 256  # requests whose messages are kept: bounded for long
 
 
 class _Fake:
-    """The state one app serves from: config, RNG, counters, request ids and labeled answers."""
+    """The state one app serves from: config, RNG, counters, request ids, labeled answers and
+    each key's quota window and cached prompts."""
 
     def __init__(self, config: FakeConfig, answers: Answers | None = None) -> None:
         check_config(config)
@@ -217,6 +265,7 @@ class _Fake:
         self._rng = random.Random(config.seed)
         self._ids = itertools.count(1)
         self._replies_lock = threading.Lock()
+        self.quotas = Quotas()
         # The messages of the latest requests, oldest first, for tests to read what was asked.
         self.received: deque[object] = deque(maxlen=RECEIVED_KEPT)
 
@@ -227,6 +276,14 @@ class _Fake:
     def reseed(self) -> None:
         with self._rng_lock:
             self._rng = random.Random(self.config.seed)
+
+    def reset(self) -> None:
+        """Zero the stats, reseed, forget the requests received and every key's window and
+        cached prompts: a reset server answers like a fresh one."""
+        self.stats.reset()
+        self.reseed()
+        self.received.clear()
+        self.quotas.clear()
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -262,6 +319,11 @@ _TICKERS_LINE: Final = re.compile(r"^[ \t]*Tickers:[ \t]*(.*)$", re.MULTILINE | 
 _SYMBOL: Final = re.compile(r"^[A-Z0-9][A-Z0-9.\-=^]{0,14}$")
 _CASHTAG: Final = re.compile(r"\$([A-Za-z][A-Za-z0-9.]{0,9})\b")
 _POST: Final = re.compile(r"<post>(.*?)</post>", re.DOTALL | re.IGNORECASE)
+# One question of a batched request: <item id="3"> ... </item>, spaces and quotes as they come.
+_ITEM: Final = re.compile(
+    r"<\s*item\s+id\s*=\s*([\"'])([A-Za-z0-9_-]{1,16})\1\s*>(.*?)<\s*/\s*item\s*>",
+    re.DOTALL | re.IGNORECASE,
+)
 ANY_TICKER: Final = "*"
 
 
@@ -307,6 +369,11 @@ def post_text(text: str) -> str:
     return found.group(1).strip() if found else text
 
 
+def item_blocks(text: str) -> list[tuple[str, str]]:
+    """The ``(id, block)`` of each ``<item id="...">`` block in asked order; [] when none."""
+    return [(found.group(2), found.group(3).strip()) for found in _ITEM.finditer(text)]
+
+
 def _response_format_kind(body: JSONObject) -> str:
     wanted = body.get("response_format")
     if wanted is None:
@@ -316,9 +383,16 @@ def _response_format_kind(body: JSONObject) -> str:
     return kind if isinstance(kind, str) and len(kind) <= 40 else "other"
 
 
-def _has_bearer(request: Request) -> bool:
+def _bearer(request: Request) -> str | None:
+    """The bearer token, or None when the request has none."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and bool(token.strip())
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _has_bearer(request: Request) -> bool:
+    return _bearer(request) is not None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,8 +457,8 @@ def _wrong_ticker(tickers: Sequence[str]) -> str:
     return next(t for t in ("ZZZZ", "ZZZY", "ZZZX", "QQQQQ") if t not in tickers)
 
 
-def _think(signals: list[JSONObject], answer: str) -> str:
-    decoys = [
+def _decoys(signals: list[JSONObject]) -> list[JSONObject]:
+    return [
         {
             **s,
             "verdict": _FLIP[Verdict(str(s["verdict"]))].value,
@@ -393,11 +467,18 @@ def _think(signals: list[JSONObject], answer: str) -> str:
         }
         for s in signals
     ]
-    draft = json.dumps({"signals": decoys})
+
+
+def _think(draft: JSONObject, answer: str) -> str:
     return (
-        f"<think>\nFirst draft: {draft}\nThat draft misreads the post; the final answer follows."
-        f"\n</think>\n{answer}"
+        f"<think>\nFirst draft: {json.dumps(draft)}\nThat draft misreads the post; the final "
+        f"answer follows.\n</think>\n{answer}"
     )
+
+
+def _prose(answer: JSONObject, about: str) -> str:
+    pretty = json.dumps(answer, indent=2)
+    return f"Here is my read of {about}.\n\n```json\n{pretty}\n```\n\nNot financial advice."
 
 
 def _seed000(signals: list[JSONObject]) -> str:
@@ -407,13 +488,20 @@ def _seed000(signals: list[JSONObject]) -> str:
     )
 
 
+def post_signals(
+    text: str, tickers: Sequence[str], answers: Answers | None = None
+) -> list[JSONObject]:
+    """One signal per ticker: the labels' when ``answers`` know the text, else the lexicon's."""
+    labeled = _labeled_signals(text, tickers, answers) if answers is not None else None
+    return labeled if labeled is not None else _signals(text, tickers)
+
+
 def reply_content(
     outcome: str, text: str, tickers: Sequence[str], answers: Answers | None = None
 ) -> str:
     """The assistant's content for an answered call; transport outcomes get the normal reply.
     With ``answers``, a text they know is answered with its labels (an oracle)."""
-    labeled = _labeled_signals(text, tickers, answers) if answers is not None else None
-    signals = labeled if labeled is not None else _signals(text, tickers)
+    signals = post_signals(text, tickers, answers)
     if outcome == "wrong_ticker":
         signals[0] = {**signals[0], "ticker": _wrong_ticker(tickers)}
     answer = json.dumps({"signals": signals})
@@ -422,13 +510,55 @@ def reply_content(
         cut = answer.find('"verdict"')
         return answer[: cut + 5] if cut >= 0 else answer[: len(answer) // 2]
     if outcome == "prose":
-        pretty = json.dumps({"signals": signals}, indent=2)
-        return f"Here is my read of the post.\n\n```json\n{pretty}\n```\n\nNot financial advice."
+        return _prose({"signals": signals}, "the post")
     if outcome == "think":
-        return _think(signals, answer)
+        return _think({"signals": _decoys(signals)}, answer)
     if outcome == "seed000":
         return _seed000(signals)
     return answer
+
+
+def batch_content(outcome: str, answers: Sequence[tuple[str, JSONObject]]) -> str:
+    """The content answering a batch: ``{"items": [{"id": ..., <that item's answer>}, ...]}`` in
+    asked order, with a content fault applied to the whole reply (seed000 has no batched form,
+    so it answers plain JSON)."""
+    entries: list[JSONObject] = [{"id": item, **answer} for item, answer in answers]
+    if outcome == "wrong_ticker":
+        _misname_first_signal(entries)
+    answer = json.dumps({"items": entries})
+    if outcome == "malformed":
+        return answer[: len(answer) * 3 // 5]  # cut mid-way: the last entries never close
+    if outcome == "prose":
+        return _prose({"items": entries}, "each post")
+    if outcome == "think":
+        return _think({"items": [_decoy_entry(entry) for entry in entries]}, answer)
+    return answer
+
+
+def _entry_signals(entry: JSONObject) -> list[JSONObject]:
+    signals = entry.get("signals")
+    if not isinstance(signals, list):
+        return []
+    return [s for s in signals if isinstance(s, dict)]
+
+
+def _misname_first_signal(entries: list[JSONObject]) -> None:
+    """The first item's first signal names a ticker no item asked about."""
+    first = _entry_signals(entries[0]) if entries else []
+    if not first:
+        return
+    asked = [str(s.get("ticker")) for entry in entries for s in _entry_signals(entry)]
+    entries[0] = {
+        **entries[0],
+        "signals": [{**first[0], "ticker": _wrong_ticker(asked)}, *first[1:]],
+    }
+
+
+def _decoy_entry(entry: JSONObject) -> JSONObject:
+    signals = _entry_signals(entry)
+    if signals:
+        return {**entry, "signals": _decoys(signals)}
+    return {**entry, "confidence": 0.01, "reasoning": "draft, superseded below"}
 
 
 STRATEGY_QUESTION: Final = "You review a trading signal"  # the strategy pipeline's prompt
@@ -439,6 +569,11 @@ _STRATEGY_RSI: Final = re.compile(r"^- rsi: (-?[0-9.]+)$", re.MULTILINE)
 def strategy_reply(prompt: str) -> str:
     """A rating of the signal the strategy prompt states: a buy with RSI under 70 (a sell
     with RSI over 30) is confirmed at 7, one past it rejected at 3, one without RSI 5."""
+    return json.dumps(strategy_answer(prompt))
+
+
+def strategy_answer(prompt: str) -> JSONObject:
+    """``strategy_reply``'s answer as an object."""
     side = _STRATEGY_SIDE.search(prompt)
     rsi = _STRATEGY_RSI.search(prompt)
     buying = side is None or side[1] == "buy"
@@ -450,7 +585,7 @@ def strategy_reply(prompt: str) -> str:
         stretched = value >= 70 if buying else value <= 30
         rating, agreement = (3, "reject") if stretched else (7, "confirm")
         why = f"RSI {value:g} {'is stretched' if stretched else 'leaves room'} for this side"
-    reply = {
+    return {
         "rating": rating,
         "agreement": agreement,
         "confidence": 0.7,
@@ -458,18 +593,36 @@ def strategy_reply(prompt: str) -> str:
         "risks": ["a reversal at the band's edge"],
         "key_factors": [why],
     }
-    return json.dumps(reply)
 
 
-def _tokens(chars: int) -> int:
-    return math.ceil(chars / 4)
+def _prompt_tokens(messages: object) -> int:
+    listed = messages if isinstance(messages, list) else []
+    return tokens_of(sum(len(_message_text(m)) for m in listed))
 
 
-def _completion(fake: _Fake, call_id: int, body: JSONObject, content: str) -> JSONObject:
-    messages = body.get("messages")
-    prompt_chars = sum(len(_message_text(m)) for m in messages) if isinstance(messages, list) else 0
+def _leading_system(messages: object) -> str | None:
+    """The first message's text when it is a system message: the prefix a provider caches."""
+    if not isinstance(messages, list) or not messages:
+        return None
+    first = messages[0]
+    if not isinstance(first, dict) or first.get("role") != "system":
+        return None
+    return _message_text(first)
+
+
+def _usage(prompt: int, completion: int, cached: int) -> JSONObject:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+    }
+
+
+def _completion(
+    fake: _Fake, call_id: int, body: JSONObject, content: str, usage: JSONObject
+) -> JSONObject:
     model = body.get("model")
-    prompt, completion = _tokens(prompt_chars), _tokens(len(content))
     return {
         "id": f"chatcmpl-fake{call_id:08d}",
         "object": "chat.completion",
@@ -482,11 +635,7 @@ def _completion(fake: _Fake, call_id: int, body: JSONObject, content: str) -> JS
                 "finish_reason": "stop",
             }
         ],
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        },
+        "usage": usage,
     }
 
 
@@ -496,6 +645,12 @@ def _completion(fake: _Fake, call_id: int, body: JSONObject, content: str) -> JS
 
 _LIMIT_REQUESTS: Final = 10_000
 _LIMIT_TOKENS: Final = 2_000_000
+# What the headers say for a dimension without a quota: as roomy as before quotas existed.
+_NO_REQUEST_QUOTA: Final = Usage(_LIMIT_REQUESTS, _LIMIT_REQUESTS - 1, 1.0)
+_NO_TOKEN_QUOTA: Final = Usage(_LIMIT_TOKENS, _LIMIT_TOKENS, 1.0)
+
+Limits = tuple[Usage | None, Usage | None]  # (requests, tokens); None: no quota configured
+_NO_QUOTA: Final[Limits] = (None, None)
 
 _ERRORS: Final[dict[int, tuple[str, str | None, str]]] = {
     400: (
@@ -510,37 +665,51 @@ _ERRORS: Final[dict[int, tuple[str, str | None, str]]] = {
 }
 _SERVER_ERROR: Final = ("server_error", None, "The server had an error processing your request.")
 _5XX: Final = (500, 502, 503)
+_RATE_LIMITED: Final = "rate_limit_exceeded"
 
 
-def _duration(seconds: float) -> str:
-    """Go-style duration text as OpenAI writes reset headers: "1s", "1.5s", "250ms"."""
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
-
-
-def _headers(fake: _Fake, call_id: int, outcome: str, limited: bool) -> dict[str, str]:
-    reset = _duration(fake.config.retry_after_s if limited else 1.0)
-    headers = {
+def _headers(call_id: int, outcome: str, limits: Limits = _NO_QUOTA) -> dict[str, str]:
+    requests = limits[0] or _NO_REQUEST_QUOTA
+    tokens = limits[1] or _NO_TOKEN_QUOTA
+    return {
         "x-request-id": f"req_fake{call_id:08d}",
         "x-fake-outcome": outcome,
-        "x-ratelimit-limit-requests": str(_LIMIT_REQUESTS),
-        "x-ratelimit-remaining-requests": "0" if limited else str(_LIMIT_REQUESTS - 1),
-        "x-ratelimit-reset-requests": reset,
-        "x-ratelimit-limit-tokens": str(_LIMIT_TOKENS),
-        "x-ratelimit-remaining-tokens": str(_LIMIT_TOKENS),
-        "x-ratelimit-reset-tokens": reset,
+        "x-ratelimit-limit-requests": str(requests.limit),
+        "x-ratelimit-remaining-requests": str(requests.remaining),
+        "x-ratelimit-reset-requests": duration(requests.reset_s),
+        "x-ratelimit-limit-tokens": str(tokens.limit),
+        "x-ratelimit-remaining-tokens": str(tokens.remaining),
+        "x-ratelimit-reset-tokens": duration(tokens.reset_s),
     }
-    if limited:
-        headers["retry-after"] = f"{fake.config.retry_after_s:.3f}".rstrip("0").rstrip(".")
-    return headers
 
 
-def _error(fake: _Fake, call_id: int, status: int, outcome: str) -> JSONResponse:
+def _error(
+    fake: _Fake, call_id: int, status: int, outcome: str, limits: Limits = _NO_QUOTA
+) -> JSONResponse:
     kind, code, message = _ERRORS.get(status, _SERVER_ERROR if status >= 500 else _ERRORS[400])
     body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    headers = _headers(fake, call_id, outcome, limited=status == 429)
-    return JSONResponse(body, status_code=status, headers=headers)
+    if status != 429:
+        return JSONResponse(body, status_code=status, headers=_headers(call_id, outcome, limits))
+    # The random 429 fault: the provider says it is out of requests for retry_after_s.
+    wait = fake.config.retry_after_s
+    requests = dataclasses.replace(limits[0] or _NO_REQUEST_QUOTA, remaining=0, reset_s=wait)
+    tokens = dataclasses.replace(limits[1] or _NO_TOKEN_QUOTA, reset_s=wait)
+    headers = {
+        **_headers(call_id, outcome, (requests, tokens)),
+        "retry-after": decimal_seconds(wait),
+    }
+    return JSONResponse(body, status_code=429, headers=headers)
+
+
+def _quota_error(call_id: int, admission: Admission) -> JSONResponse:
+    """429 for a call past the key's rpm or tpm, worded like OpenAI's, with a true Retry-After
+    (none when the request is larger than the whole token quota: no wait makes it fit)."""
+    kind, message = admission.refusal()
+    body = {"error": {"message": message, "type": kind, "param": None, "code": _RATE_LIMITED}}
+    headers = _headers(call_id, "quota", (admission.requests, admission.tokens))
+    if admission.retry_after_s is not None:
+        headers["retry-after"] = decimal_seconds(admission.retry_after_s)
+    return JSONResponse(body, status_code=429, headers=headers)
 
 
 class _DeliberateDrop(Exception):
@@ -631,46 +800,109 @@ async def _gate(fake: _Fake, request: Request, call_id: int, delay: float) -> Re
     return _error(fake, call_id, 401, "unauthorized")
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """A chat call the quota admitted: what answering it needs."""
+
+    id: int
+    key: str  # key_id() of the bearer token, never the token
+    body: JSONObject
+    prompt_tokens: int
+    ticket: Ticket  # its quota window entry, which the completion tokens are added to
+    delay: float
+    limits: Limits  # the key's quota state right after admission
+
+
 async def _answer(fake: _Fake, request: Request, draw: _Draw) -> Response:
     call_id = fake.next_id()
     delay = _delay_s(fake.config, draw)
     gated = await _gate(fake, request, call_id, delay)
     if gated is not None:
         return gated
+    key = key_id(_bearer(request) or "")
     body = await _read_body(request)
     if body is None:
         fake.stats.outcome("bad_request")
-        return _error(fake, call_id, 400, "bad_request")
+        return _error(fake, call_id, 400, "bad_request", _limits(fake, key))
     fake.stats.response_format(_response_format_kind(body))
     fake.received.append(body["messages"])
+    prompt = _prompt_tokens(body["messages"])
+    admission = fake.quotas.admit(key, fake.config.rpm, fake.config.tpm, prompt)
+    if admission.ticket is None:
+        fake.stats.outcome("quota")
+        await asyncio.sleep(delay)
+        return _quota_error(call_id, admission)
+    limits = (admission.requests, admission.tokens)
+    call = _Call(call_id, key, body, prompt, admission.ticket, delay, limits)
+    return await _respond(fake, request, draw, call)
+
+
+async def _respond(fake: _Fake, request: Request, draw: _Draw, call: _Call) -> Response:
+    """An admitted call: the drawn fault, else the answer with its usage and quota headers."""
     outcome = _pick(fake.config, draw.fault)
     fake.stats.outcome(outcome)
-    await asyncio.sleep(delay)
+    await asyncio.sleep(call.delay)
     if outcome == "429":
-        return _error(fake, call_id, 429, outcome)
+        return _error(fake, call.id, 429, outcome, call.limits)
     if outcome == "5xx":
-        return _error(fake, call_id, _5XX[int(draw.variant * len(_5XX))], outcome)
+        return _error(fake, call.id, _5XX[int(draw.variant * len(_5XX))], outcome, call.limits)
     if outcome == "timeout":
         await _hold(request, fake.config.timeout_s)
-    content = _content(fake, outcome, body["messages"])
-    payload = json.dumps(_completion(fake, call_id, body, content)).encode()
-    headers = _headers(fake, call_id, outcome, limited=False)
+    content = _content(fake, outcome, call.body["messages"])
+    usage = _bill(fake, call, content)
+    payload = json.dumps(_completion(fake, call.id, call.body, content, usage)).encode()
+    headers = _headers(call.id, outcome, _limits(fake, call.key))
     kind = _DroppedResponse if outcome == "drop" else Response
     return kind(payload, headers=headers, media_type="application/json")
 
 
+def _limits(fake: _Fake, key: str) -> Limits:
+    return fake.quotas.usage(key, fake.config.rpm, fake.config.tpm)
+
+
+def _bill(fake: _Fake, call: _Call, content: str) -> JSONObject:
+    """The call's usage: its completion tokens join its quota entry, and a system prompt this
+    key sent before is reported as a cached prefix."""
+    completion = tokens_of(len(content))
+    fake.quotas.spend(call.ticket, completion)
+    system = _leading_system(call.body["messages"])
+    cached = 0
+    if system is not None and fake.quotas.cached(call.key, system):
+        cached = tokens_of(len(system))
+    fake.stats.usage(call.prompt_tokens, completion, cached)
+    return _usage(call.prompt_tokens, completion, cached)
+
+
 def _content(fake: _Fake, outcome: str, messages: object) -> str:
-    """A scripted reply when one is queued, else the answer the request asks for."""
+    """A scripted reply when one is queued, else the answer the request asks for: one item
+    by item when the prompt is a batch of ``<item>`` blocks."""
+    user = _last_user_text(messages if isinstance(messages, list) else [])
+    blocks = item_blocks(user)
+    fake.stats.questions(len(blocks) or 1, batched=bool(blocks))
     scripted = fake.next_reply()
     if scripted is not None:
         return scripted
-    user = _last_user_text(messages if isinstance(messages, list) else [])
+    if blocks:
+        return batch_content(outcome, [(item, _item_answer(fake, block)) for item, block in blocks])
     if STRATEGY_QUESTION in user:
         return strategy_reply(user)
-    text, tickers = post_text(user), requested_tickers(user)
+    text = post_text(user)
+    _count_labeled(fake, text)
+    return reply_content(outcome, text, requested_tickers(user), fake.answers)
+
+
+def _item_answer(fake: _Fake, block: str) -> JSONObject:
+    """One item's answer, exactly what the fake would answer were the block asked alone."""
+    if STRATEGY_QUESTION in block:
+        return strategy_answer(block)
+    text = post_text(block)
+    _count_labeled(fake, text)
+    return {"signals": post_signals(text, requested_tickers(block), fake.answers)}
+
+
+def _count_labeled(fake: _Fake, text: str) -> None:
     if fake.answers is not None and fake.answers.lookup(text) is not None:
         fake.stats.labeled()
-    return reply_content(outcome, text, tickers, fake.answers)
 
 
 def _build_app(fake: _Fake) -> FastAPI:
@@ -719,9 +951,7 @@ def _admin_routes(app: FastAPI, fake: _Fake) -> None:
     @app.post("/_fake/reset")
     async def reset() -> JSONObject:
         # Reseeding too means a reset server replays the same fault sequence as a fresh one.
-        fake.stats.reset()
-        fake.reseed()
-        fake.received.clear()
+        fake.reset()
         return fake.stats.snapshot().as_dict()
 
 
@@ -815,11 +1045,9 @@ class FakeLLMServer:
         return list(self._fake.received)
 
     def reset(self) -> None:
-        """Zero the stats, reseed the fault RNG and forget the requests received, as
-        ``POST /_fake/reset`` does."""
-        self._fake.stats.reset()
-        self._fake.reseed()
-        self._fake.received.clear()
+        """Zero the stats, reseed the fault RNG, forget the requests received and clear the
+        quota windows and cached prompts, as ``POST /_fake/reset`` does."""
+        self._fake.reset()
 
     def start(self, ready_timeout_s: float = 10.0) -> str:
         """Serve on a daemon thread and return the base URL once connections are accepted."""

@@ -13,7 +13,8 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from signalsmith.fakellm import FakeConfig, FakeLLMServer
+from signalsmith.fakellm import FakeConfig, FakeLLMServer, reply_content
+from signalsmith.fakeoracle import Answers
 
 pytestmark = pytest.mark.slow
 
@@ -321,3 +322,174 @@ async def test_stats_never_contain_the_api_key(
         assert "test-key" not in text
     assert server.stats.authorization_seen == {"present": 2, "missing": 0}
     assert server.stats.response_formats == {"json_object": 1, "none": 1}
+
+
+# --- batched prompts -------------------------------------------------------------------------
+
+# The posts of one batch: each judged differently, so an answer given to the wrong item shows.
+BATCH_POSTS = {
+    "1": (["NVDA", "AMD"], POST),
+    "2": (["TSLA"], "Dumping all my TSLA, this is going to crash hard"),
+    "3": (["AAPL"], "Holding AAPL, waiting for earnings next week"),
+}
+# Written like the client's batch header: its literal <item id="..."> is not an item.
+BATCH_HEADER = 'Answer every item between <item id="..."> and </item> on its own.'
+
+
+def _batch(posts: dict[str, tuple[list[str], str]]) -> str:
+    blocks = [
+        f'<item id="{item}">\nTickers: {", ".join(tickers)}\n<post>\n{text}\n</post>\n</item>'
+        for item, (tickers, text) in posts.items()
+    ]
+    return "\n\n".join([BATCH_HEADER, *blocks])
+
+
+def _alone(tickers: list[str], text: str) -> list[dict[str, object]]:
+    """What the fake answers for one post asked on its own."""
+    signals: list[dict[str, object]] = json.loads(reply_content("ok", text, tickers))["signals"]
+    return signals
+
+
+def _items(content: str) -> list[dict[str, object]]:
+    items: list[dict[str, object]] = json.loads(content)["items"]
+    return items
+
+
+async def test_a_batch_is_answered_item_by_item_in_asked_order(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """Each <item> gets exactly the signals its post gets alone, under its id, in order."""
+    items = _items(await _content(client, _batch(BATCH_POSTS)))
+    assert [item["id"] for item in items] == ["1", "2", "3"]
+    for item in items:
+        assert item["signals"] == _alone(*BATCH_POSTS[str(item["id"])])
+    verdicts = [_verdicts(json.dumps(item)) for item in items]
+    assert verdicts == [EXPECTED, {"TSLA": "SELL"}, {"AAPL": "HOLD"}]
+    assert (server.stats.items, server.stats.batched) == (3, 1)
+    await _content(client)  # a single prompt is one question
+    assert (server.stats.items, server.stats.batched) == (4, 1)
+
+
+async def test_item_tags_tolerate_spacing_and_either_quote(client: openai.AsyncOpenAI) -> None:
+    """< item id = 'b-2' > ... </ item > is an item; ids keep the order they were asked in."""
+    user = (
+        "< item id = 'b-2' >\nTickers: TSLA\n<post>TSLA is going to crash</post>\n</ item >\n"
+        '<ITEM id="a_1">\nTickers: NVDA\n<post>Loading up on NVDA calls</post>\n</ITEM>'
+    )
+    items = _items(await _content(client, user))
+    assert [item["id"] for item in items] == ["b-2", "a_1"]
+    assert [_verdicts(json.dumps(item)) for item in items] == [{"TSLA": "SELL"}, {"NVDA": "BUY"}]
+
+
+async def test_malformed_batch_is_cut_short_mid_reply(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """rate_malformed=1 on a batch answers the first 60% of the JSON text: no valid object."""
+    whole = await _content(client, _batch(BATCH_POSTS))
+    server.config.rate_malformed = 1.0
+    cut = await _content(client, _batch(BATCH_POSTS))
+    assert cut == whole[: len(whole) * 3 // 5]
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(cut)
+
+
+async def test_prose_think_and_seed000_on_a_batch(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """prose fences the batched object, think puts a flipped decoy first, seed000 (no batched
+    form) answers plain JSON: the real answer is the same in all three."""
+    whole = _items(await _content(client, _batch(BATCH_POSTS)))
+    server.config.rate_prose = 1.0
+    prose = await _content(client, _batch(BATCH_POSTS))
+    fenced = re.search(r"```json\n(.*?)\n```", prose, re.DOTALL)
+    assert fenced is not None
+    assert not prose.startswith("{")
+    assert _items(fenced.group(1)) == whole
+    server.config.rate_prose, server.config.rate_think = 0.0, 1.0
+    thought, _, answer = (await _content(client, _batch(BATCH_POSTS))).partition("</think>")
+    decoy = _items(thought[thought.index("{") : thought.rindex("}") + 1])
+    for draft, final in zip(decoy, whole, strict=True):
+        assert draft["id"] == final["id"]
+        assert _verdicts(json.dumps(draft)) != _verdicts(json.dumps(final))
+    assert _items(answer.strip()) == whole
+    server.config.rate_think, server.config.rate_seed000 = 0.0, 1.0
+    assert _items(await _content(client, _batch(BATCH_POSTS))) == whole
+
+
+async def test_wrong_ticker_on_a_batch_misnames_the_first_items_first_signal(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """Only the first item's first signal changes, to a ticker no item asked about."""
+    whole = _items(await _content(client, _batch(BATCH_POSTS)))
+    server.config.rate_wrong_ticker = 1.0
+    wrong = _items(await _content(client, _batch(BATCH_POSTS)))
+    first, was = wrong[0]["signals"], whole[0]["signals"]
+    assert isinstance(first, list)
+    assert isinstance(was, list)
+    asked = {ticker for tickers, _ in BATCH_POSTS.values() for ticker in tickers}
+    assert first[0]["ticker"] not in asked
+    assert first[1:] == was[1:]
+    assert wrong[1:] == whole[1:]
+
+
+async def test_scripted_replies_win_over_batched_answers(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """A scripted reply answers a batch as given, still counted as that batch's questions."""
+    broken = '{"items": [{"id": "1", "signals": []}, {"id": "1", "signals": []}]}'
+    server.config.replies = [broken]
+    assert await _content(client, _batch(BATCH_POSTS)) == broken
+    assert (server.stats.items, server.stats.batched) == (3, 1)
+
+
+async def test_labeled_answers_apply_per_item() -> None:
+    """With --answers, an item whose post is labeled gets its label; the others the lexicon."""
+    tickers, text = BATCH_POSTS["2"]
+    answers = Answers([{"text": text, "label": "buy", "tickers": tickers}])
+    with FakeLLMServer(FakeConfig(seed=7), answers=answers) as fake:
+        async with _client(fake.base_url) as api:
+            items = _items(await _content(api, _batch(BATCH_POSTS)))
+        assert [_verdicts(json.dumps(item)) for item in items] == [
+            EXPECTED,
+            {"TSLA": "BUY"},
+            {"AAPL": "HOLD"},
+        ]
+        assert fake.stats.labeled == 1
+
+
+# --- usage and prompt caching ----------------------------------------------------------------
+
+
+async def test_a_repeated_system_prompt_is_reported_as_cached_tokens(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """The second call with the same system message (same key) has it as cached_tokens; a new
+    system message or another key starts uncached; the stats add up what was reported."""
+    system = "Answer with JSON signals."
+    usages = []
+    for messages in (_messages(), _messages("Tickers: TSLA\n<post>TSLA to zero</post>")):
+        reply = await client.chat.completions.create(model="fake-1", messages=messages)
+        assert reply.usage is not None
+        usages.append(reply.usage)
+    details = [u.prompt_tokens_details for u in usages]
+    assert details[0] is not None
+    assert details[1] is not None
+    assert (details[0].cached_tokens, details[1].cached_tokens) == (0, -(-len(system) // 4))
+    other_system: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": "A different system prompt."},
+        {"role": "user", "content": POST},
+    ]
+    fresh = await client.chat.completions.create(model="fake-1", messages=other_system)
+    async with openai.AsyncOpenAI(
+        base_url=server.base_url, api_key="sk-other", max_retries=0
+    ) as other:
+        other_key = await other.chat.completions.create(model="fake-1", messages=_messages())
+    for reply in (fresh, other_key):
+        assert reply.usage is not None
+        assert reply.usage.prompt_tokens_details is not None
+        assert reply.usage.prompt_tokens_details.cached_tokens == 0
+    stats = server.stats
+    all_usages = [*usages, fresh.usage, other_key.usage]
+    assert stats.prompt_tokens == sum(u.prompt_tokens for u in all_usages if u)
+    assert stats.completion_tokens == sum(u.completion_tokens for u in all_usages if u)
+    assert stats.cached_tokens == -(-len(system) // 4)
