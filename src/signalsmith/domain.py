@@ -129,6 +129,8 @@ class ModelCall:
     cached: bool = False
     attempts: int = 1
     errors: tuple[str, ...] = ()  # what failed before this answer (429s, fallbacks)
+    tokens_cached: int = 0  # of tokens_in, billed at the provider's cached-prompt rate
+    batch_size: int = 1  # questions in the request that answered it (1: asked alone)
 
 
 @dataclass(frozen=True, slots=True)

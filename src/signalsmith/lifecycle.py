@@ -43,6 +43,7 @@ from signalsmith.source.redis_streams import GroupRef, StreamSource
 from signalsmith.tickers import TickerExtractor, load_symbol_book
 
 if TYPE_CHECKING:  # the LLM stack (the openai SDK, aiohttp) loads only when a provider is set
+    from signalsmith.analyze.llm.batching import BatchOptions
     from signalsmith.analyze.llm.chain import LLMChain, ProviderSlot
     from signalsmith.analyze.llm.limits import SystemClock
     from signalsmith.analyze.llm.openai_compat import HttpPool
@@ -549,13 +550,26 @@ def _tiered(
         reuse=_reuse(settings, redis),
         stories=_story_index(settings, redis),
         options=LLMOptions(
-            settings.llm_failure, settings.llm_max_output_tokens, settings.llm_temperature
+            settings.llm_failure,
+            settings.llm_max_output_tokens,
+            settings.llm_temperature,
+            batch_options(settings),
         ),
         metrics=metrics,
     )
     thresholds = Thresholds(settings.llm_uncertain_below, settings.llm_contested_below)
     tiered = TieredAnalyzer(offline, llm, policy, thresholds)
     return AnalyzerStack((tiered,), chain, pool)
+
+
+def batch_options(settings: Settings) -> BatchOptions:
+    from signalsmith.analyze.llm.batching import BatchOptions
+
+    return BatchOptions(
+        size=settings.llm_batch_size,
+        tokens=settings.llm_batch_tokens,
+        wait_s=settings.llm_batch_wait_ms / 1000,
+    )
 
 
 def build_chain(
@@ -567,6 +581,8 @@ def build_chain(
     from signalsmith.analyze.llm.limits import SystemClock
     from signalsmith.analyze.llm.openai_compat import shared_pool
 
+    for config in providers:
+        _say_binding_limit(config, settings)
     clock = SystemClock()
     pool = shared_pool()
     chain = LLMChain(
@@ -579,6 +595,22 @@ def build_chain(
         temperature=settings.llm_temperature,
     )
     return chain, pool
+
+
+def _say_binding_limit(config: ProviderConfig, settings: Settings) -> None:
+    """One line when a provider's own in-flight limit is below MAX_IN_FLIGHT: it binds."""
+    if config.max_in_flight >= settings.max_in_flight:
+        return
+    upper = config.name.upper()
+    waiting = "batched" if settings.llm_batch_size > 1 else "wait"
+    log.info(
+        "llm_in_flight_limit",
+        message=(
+            f"{upper}_MAX_IN_FLIGHT={config.max_in_flight} binds below "
+            f"MAX_IN_FLIGHT={settings.max_in_flight}: {config.name} gets at most "
+            f"{config.max_in_flight} at once, the other questions {waiting}"
+        ),
+    )
 
 
 def market_writer(
@@ -617,6 +649,8 @@ def strategy_rater(
     stack = _with_chain(settings, metrics, stack_given)
     if stack is None or stack.chain is None:
         return None, stack_given
+    from signalsmith.analyze.llm.batching import Batcher
+
     rater = StrategyRater(
         stack.chain,
         template,
@@ -624,6 +658,7 @@ def strategy_rater(
         temperature=settings.llm_temperature,
         reuse=_reuse(settings, redis),
         metrics=metrics,
+        batcher=Batcher(stack.chain, batch_options(settings)),
     )
     return rater, stack
 

@@ -65,6 +65,7 @@ PROVIDER_SUFFIXES = {
     "STRUCTURED": "structured",
     "PRICE_IN": "price_in",
     "PRICE_OUT": "price_out",
+    "PRICE_CACHED": "price_cached",
 }
 PROVIDER_NAMES = (
     "groq",
@@ -91,13 +92,14 @@ class ProviderSettings(BaseModel):
     model: str | None = None
     base_url: str | None = None
     timeout: float = Field(default=30.0, gt=0, le=600)
-    max_in_flight: int = Field(default=16, ge=1, le=1024)
+    max_in_flight: int | None = Field(default=None, ge=1, le=1024)  # None: MAX_IN_FLIGHT's
     rpm: int | None = Field(default=None, ge=1)
     tpm: int | None = Field(default=None, ge=1)
     daily_tokens: int | None = Field(default=None, ge=1)
     structured: Literal["json_schema", "json_object", "none"] | None = None
     price_in: float | None = Field(default=None, ge=0)  # USD per million input tokens
     price_out: float | None = Field(default=None, ge=0)
+    price_cached: float | None = Field(default=None, ge=0)  # per million cached prompt tokens
 
 
 class ProviderEnvSource(PydanticBaseSettingsSource):
@@ -202,6 +204,10 @@ class Settings(BaseSettings):
     llm_contested_below: float = Field(default=0.7, ge=0, le=1)  # cues both ways, hedges, ...
     llm_max_output_tokens: int = Field(default=400, ge=16, le=32_000)
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
+    # Several independent questions in one provider request when they would otherwise wait.
+    llm_batch_size: int = Field(default=20, ge=1, le=100)  # 1: never batch
+    llm_batch_tokens: int = Field(default=8_000, ge=256, le=1_000_000)
+    llm_batch_wait_ms: float = Field(default=5.0, ge=0, le=10_000)
 
     # Duplicate stories (reposts, cross-posts, quotes) share one LLM answer.
     dedup_enabled: bool = True

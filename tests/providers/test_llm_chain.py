@@ -393,6 +393,7 @@ async def test_daily_budget_and_own_rate_limit_send_calls_elsewhere(
     assert health["tokens"] == {
         "input": spent.calls[0].tokens_in,
         "output": spent.calls[0].tokens_out,
+        "cached": spent.calls[0].tokens_cached,
     }
     assert health["cost_usd"] == round(spent.calls[0].cost_usd, 6)
 

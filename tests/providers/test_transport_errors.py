@@ -41,6 +41,7 @@ def _config(name: str, base_url: str) -> ProviderConfig:
         daily_tokens=None,
         price_in=0.0,
         price_out=0.0,
+        price_cached=0.0,
     )
 
 

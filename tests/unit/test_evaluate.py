@@ -218,7 +218,19 @@ def test_describe_names_models_and_policy_only() -> None:
     from signalsmith.analyze.llm.providers import ProviderConfig
 
     config = ProviderConfig(
-        "openai", "http://x/v1", "gpt-x", "sk-secret", "json_schema", 5, 4, None, None, None, 0, 0
+        "openai",
+        "http://x/v1",
+        "gpt-x",
+        "sk-secret",
+        "json_schema",
+        5,
+        4,
+        None,
+        None,
+        None,
+        0,
+        0,
+        0,
     )
     assert describe([], "always") == "offline"
     assert describe([config], "uncertain") == "llm:openai/gpt-x policy=uncertain"

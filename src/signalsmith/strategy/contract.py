@@ -71,6 +71,7 @@ class ModelRating(TypedDict):
     tokens_out: int
     cost_usd: float
     latency_ms: float
+    batch_size: int  # signals in the request that answered (1: asked alone)
 
 
 class Bar(TypedDict, total=False):

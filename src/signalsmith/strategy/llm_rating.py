@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from signalsmith.analyze.llm.asking import Asker, AskOptions, Messages, Tally
+from signalsmith.analyze.llm.asking import Asker, AskOptions, Batching, Messages, Tally
 from signalsmith.analyze.llm.providers import ProviderConfig
 from signalsmith.errors import ProvidersFailed
 from signalsmith.strategy.contract import Bar, ModelRating, SignalFacts
@@ -22,12 +22,14 @@ from signalsmith.strategy.rating_prompt import build_prompt, follow_up, response
 from signalsmith.strategy.rating_reply import ReadRating, read_rating
 
 if TYPE_CHECKING:
+    from signalsmith.analyze.llm.batching import Batcher
     from signalsmith.analyze.llm.chain import LLMChain
     from signalsmith.analyze.llm.reuse import Reuse
     from signalsmith.observe.metrics import Metrics
 
 NOT_CACHED: Final = "not in the reply cache (LLM_CACHE=readonly)"
 MAX_ERROR_CHARS: Final = 300
+REPLY_TOKENS: Final = 300  # a rating's room in a batched reply: three sentences and two lists
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +51,22 @@ class StrategyRater:
     temperature: float
     reuse: Reuse | None = None
     metrics: Metrics | None = None
+    batcher: Batcher | None = None  # signals waiting for the provider share a request
 
     async def rate(self, signal: SignalFacts, bars: Sequence[Bar]) -> ModelAnswer:
         options = AskOptions(self.max_tokens, self.temperature)
-        asker = Asker(self.chain, options, self.reuse, self.metrics, _structured)
+        batching = None
+        if self.batcher is not None:
+            room = min(REPLY_TOKENS, self.max_tokens)
+            batching = Batching(self.batcher, room, _is_rating)
+        asker = Asker(
+            self.chain,
+            options,
+            self.reuse,
+            self.metrics,
+            format_for=_structured,
+            batching=batching,
+        )
         messages: Messages = [
             {"role": "user", "content": build_prompt(self.template, signal, bars)}
         ]
@@ -83,6 +97,10 @@ async def _ask(asker: Asker, messages: Messages) -> ModelAnswer:
     return ModelAnswer(None, error[:MAX_ERROR_CHARS], asker.tally)
 
 
+def _is_rating(text: str) -> bool:
+    return isinstance(read_rating(text), ReadRating)
+
+
 def _structured(provider: ProviderConfig) -> Mapping[str, object] | None:
     return response_format(provider.structured)
 
@@ -100,6 +118,7 @@ def _model_rating(read: ReadRating, tally: Tally) -> ModelRating:
         "tokens_out": tally.tokens_out,
         "cost_usd": round(tally.cost_usd, 6),
         "latency_ms": round(tally.latency_ms, 1),
+        "batch_size": tally.batch_size,
     }
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from signalsmith.analyze.llm.batching import Batcher, BatchOptions, Question
 from signalsmith.analyze.llm.cache import CachedReply, question_key
 from signalsmith.analyze.llm.chain import ChainAnswer, LLMChain
-from signalsmith.analyze.llm.limits import estimate_tokens
 from signalsmith.analyze.llm.prompt import PromptTemplate, StructuredOutput, response_format
 from signalsmith.analyze.llm.providers import ProviderConfig
 from signalsmith.analyze.llm.reply import ParsedReply, UnparseableReply, parse_reply
@@ -28,6 +28,10 @@ DOMAIN = "sentiment"
 _RAW_LIMIT = 500
 _SIGN = {Verdict.BUY: 1.0, Verdict.SELL: -1.0, Verdict.HOLD: 0.0}
 _IRRELEVANT_CONFIDENCE = 0.9
+# Reply room per ticker in a batched request: one JSON item with a one-sentence reasoning.
+_REPLY_TOKENS_BASE = 40
+_REPLY_TOKENS_PER_TICKER = 80
+ALONE = BatchOptions(size=1, tokens=8_000, wait_s=0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,7 @@ class LLMOptions:
     failure: Literal["retry", "degrade"]
     max_tokens: int
     temperature: float
+    batching: BatchOptions = ALONE
 
 
 class LLMAnalyzer:
@@ -65,6 +70,12 @@ class LLMAnalyzer:
         self._stories = stories
         self._options = options
         self._metrics = metrics
+        # A prompt file in the replaced worker's style asks for its own answer format, which
+        # has no room for ids: its questions always go alone.
+        batching = options.batching
+        if template.seed_style:
+            batching = replace(batching, size=1)
+        self._batcher = Batcher(chain, batching)
 
     def _format_for(self, provider: ProviderConfig) -> Mapping[str, object] | None:
         if self._template.seed_style:
@@ -83,7 +94,9 @@ class LLMAnalyzer:
         if self._reuse.readonly:
             return _abstain(tickers, "not in the reply cache (LLM_CACHE=readonly)")
         try:
-            asked, shared = await self._reuse.once(question, lambda: self._ask(messages))
+            asked, shared = await self._reuse.once(
+                question, lambda: self._ask(self._question_of(post, tickers, messages))
+            )
         except ProvidersFailed as exc:
             if self._options.failure == "retry":
                 raise
@@ -93,8 +106,7 @@ class LLMAnalyzer:
             self._metrics.llm_cache.labels("shared").inc()
             return self._votes(post, tickers, reply, _REUSED)
         await self._reuse.keep(question, asked.answer.provider, reply)
-        paid = _Paid(asked.latency_ms, cached=False, attempts=asked.answer.attempts)
-        return self._votes(post, tickers, reply, paid, asked.answer.errors)
+        return self._votes(post, tickers, reply, _paid(asked), asked.answer.errors)
 
     async def _question(
         self, post: Post, tickers: Sequence[str], messages: Sequence[Mapping[str, str]]
@@ -106,11 +118,25 @@ class LLMAnalyzer:
             story = (await self._stories.story_of(post.text)).key
         return question_key(story, tickers, messages, self._template.text, params)
 
-    async def _ask(self, messages: Sequence[Mapping[str, str]]) -> Answered:
-        started = time.perf_counter()
-        answer = await self.chain.complete(
-            messages, self._format_for, estimate_tokens(messages, self._options.max_tokens)
+    def _question_of(
+        self, post: Post, tickers: Sequence[str], messages: Sequence[Mapping[str, str]]
+    ) -> Question:
+        room = _REPLY_TOKENS_BASE + _REPLY_TOKENS_PER_TICKER * len(tickers)
+
+        def answers_every_ticker(content: str) -> bool:
+            try:
+                parsed = parse_reply(content, tickers, post.text, self._is_known)
+            except UnparseableReply:
+                return False
+            return not parsed.missing
+
+        return Question(
+            messages, self._format_for, min(room, self._options.max_tokens), answers_every_ticker
         )
+
+    async def _ask(self, question: Question) -> Answered:
+        started = time.perf_counter()
+        answer = await self._batcher.ask(question)
         return Answered(answer, (time.perf_counter() - started) * 1000)
 
     def _votes(
@@ -122,10 +148,7 @@ class LLMAnalyzer:
         errors: tuple[str, ...] = (),
     ) -> Analysis:
         latency_ms, cached, attempts = paid.latency_ms, paid.cached, paid.attempts
-        provider = next((p for p in self.chain.providers if p.name == reply.provider), None)
-        cost = (
-            0.0 if cached or provider is None else provider.cost(reply.tokens_in, reply.tokens_out)
-        )
+        cost = 0.0 if cached else paid.cost_usd
         model = f"{reply.provider}/{reply.model}"
         if not cached:  # paid for whether or not the reply turns out to be usable
             self._record_usage(reply, cost)
@@ -136,6 +159,8 @@ class LLMAnalyzer:
         except UnparseableReply as exc:
             parsed = exc
         method = parsed.method.value if isinstance(parsed, ParsedReply) else "unparseable"
+        if paid.batch_size > 1:  # how the batched reply was read; its entry is plain JSON
+            method = f"batch_{paid.batch_method}"
         self._metrics.llm_parse.labels(method).inc()
         call = ModelCall(
             provider=reply.provider,
@@ -148,6 +173,8 @@ class LLMAnalyzer:
             cached=cached,
             attempts=attempts,
             errors=errors,
+            tokens_cached=0 if cached else reply.tokens_cached,
+            batch_size=paid.batch_size,
         )
         if isinstance(parsed, UnparseableReply):
             error = f"unparseable reply ({parsed.reason}): {parsed.raw[:_RAW_LIMIT]}"
@@ -157,6 +184,9 @@ class LLMAnalyzer:
     def _record_usage(self, reply: CachedReply, cost: float) -> None:
         self._metrics.llm_tokens.labels(reply.provider, reply.model, "input").inc(reply.tokens_in)
         self._metrics.llm_tokens.labels(reply.provider, reply.model, "output").inc(reply.tokens_out)
+        self._metrics.llm_tokens.labels(reply.provider, reply.model, "cached").inc(
+            reply.tokens_cached
+        )
         self._metrics.llm_cost.labels(reply.provider, reply.model).inc(cost)
 
 
@@ -167,9 +197,24 @@ class _Paid:
     latency_ms: float
     cached: bool
     attempts: int
+    cost_usd: float = 0.0
+    batch_size: int = 1
+    batch_method: str = ""
 
 
 _REUSED = _Paid(0.0, cached=True, attempts=0)
+
+
+def _paid(asked: Answered) -> _Paid:
+    answer = asked.answer
+    return _Paid(
+        asked.latency_ms,
+        cached=False,
+        attempts=answer.attempts,
+        cost_usd=answer.cost_usd,
+        batch_size=answer.batch_size,
+        batch_method=answer.batch_method,
+    )
 
 
 def _reply_of(answer: ChainAnswer) -> CachedReply:
@@ -180,6 +225,7 @@ def _reply_of(answer: ChainAnswer) -> CachedReply:
         content=completion.content,
         tokens_in=completion.tokens_in,
         tokens_out=completion.tokens_out,
+        tokens_cached=completion.tokens_cached,
     )
 
 

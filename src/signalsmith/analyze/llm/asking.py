@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from signalsmith.analyze.llm.batching import Batcher, Question
 from signalsmith.analyze.llm.cache import CachedReply, question_key
 from signalsmith.analyze.llm.chain import FormatFor
 from signalsmith.analyze.llm.limits import estimate_tokens
@@ -41,6 +42,16 @@ class AskOptions:
     temperature: float
 
 
+@dataclass(frozen=True, slots=True)
+class Batching:
+    """Questions that may share a request with others: the batcher, the reply room one answer
+    needs and the check an answer must pass (else it is asked again alone)."""
+
+    batcher: Batcher
+    reply_tokens: int
+    accept: Callable[[str], bool]
+
+
 @dataclass
 class Tally:
     """What the asking has cost so far, and the replies it turned down."""
@@ -52,6 +63,7 @@ class Tally:
     calls: int = 0
     reused: int = 0
     latency_ms: float = 0.0
+    batch_size: int = 1  # questions in the request that gave the latest answer
     errors: list[str] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
 
@@ -65,13 +77,16 @@ class Asker:
         options: AskOptions,
         reuse: Reuse | None,
         metrics: Metrics | None,
+        *,
         format_for: FormatFor | None = None,
+        batching: Batching | None = None,
     ) -> None:
         self._chain = chain
         self._options = options
         self._reuse = reuse
         self._metrics = metrics
         self._format_for = format_for or free_text
+        self._batching = batching
         self.tally = Tally()
 
     async def reply(self, messages: Messages) -> str | None:
@@ -101,20 +116,28 @@ class Asker:
 
     async def _call(self, messages: Messages) -> Answered:
         started = time.perf_counter()
-        answer = await self._chain.complete(
-            messages, self._format_for, estimate_tokens(messages, self._options.max_tokens)
-        )
+        batching = self._batching
+        if batching is None:
+            answer = await self._chain.complete(
+                messages, self._format_for, estimate_tokens(messages, self._options.max_tokens)
+            )
+        else:
+            question = Question(
+                messages, self._format_for, batching.reply_tokens, _readable(batching.accept)
+            )
+            answer = await batching.batcher.ask(question)
         return Answered(answer, (time.perf_counter() - started) * 1000)
 
     def _paid(self, asked: Answered) -> str:
         answer, completion, tally = asked.answer, asked.answer.completion, self.tally
-        cost = answer.provider.cost(completion.tokens_in, completion.tokens_out)
+        cost = answer.cost_usd
         tally.calls += 1
         tally.models.append(f"{answer.provider.name}/{completion.model}")
         tally.tokens_in += completion.tokens_in
         tally.tokens_out += completion.tokens_out
         tally.cost_usd += cost
         tally.latency_ms += asked.latency_ms
+        tally.batch_size = answer.batch_size
         tally.errors += answer.errors
         if self._metrics is not None:
             name, model = answer.provider.name, completion.model
@@ -131,6 +154,11 @@ class Asker:
     def _count_cache(self, result: str) -> None:
         if self._metrics is not None:
             self._metrics.llm_cache.labels(result).inc()
+
+
+def _readable(accept: Callable[[str], bool]) -> Callable[[str], bool]:
+    """``accept`` applied to the reply's text as the caller will read it."""
+    return lambda content: accept(reply_text(content))
 
 
 def free_text(_provider: ProviderConfig) -> Mapping[str, object] | None:

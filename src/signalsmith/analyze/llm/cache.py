@@ -27,6 +27,7 @@ class CachedReply:
     content: str
     tokens_in: int
     tokens_out: int
+    tokens_cached: int = 0
 
 
 def question_key(
@@ -86,6 +87,7 @@ class ReplyCache:
                 "content": reply.content,
                 "tokens_in": reply.tokens_in,
                 "tokens_out": reply.tokens_out,
+                "tokens_cached": reply.tokens_cached,
             }
         )
         try:

@@ -43,9 +43,11 @@ class ProviderSlot:
     failing_until: float = 0.0  # after a rejection (bad key, unknown model): skip until then
     failing_reason: str = ""
     limited_until: float = 0.0  # after a 429: for /health
+    paced_until: float = 0.0  # the provider's RPM/TPM spread evenly: when the next request is due
     counts: dict[str, int] = field(default_factory=dict)
     tokens_in: int = 0
     tokens_out: int = 0
+    tokens_cached: int = 0
     cost_usd: float = 0.0
 
     @property
@@ -55,15 +57,34 @@ class ProviderSlot:
     def count(self, outcome: str) -> None:
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
 
+    def pace_s(self, tokens: int) -> float:
+        """The share of a minute's quota one request of ``tokens`` takes: the time after it
+        before the next request keeps to RPM and TPM evenly (0 without limits)."""
+        rpm, tpm = self.config.rpm, self.config.tpm
+        by_requests = 60.0 / rpm if rpm else 0.0
+        by_tokens = 60.0 * tokens / tpm if tpm else 0.0
+        return max(by_requests, by_tokens)
+
 
 @dataclass(frozen=True, slots=True)
 class ChainAnswer:
-    """A completion and who gave it, with what failed on the way."""
+    """A completion and who gave it, with what failed on the way and what it cost. An answer
+    taken from a batched request (``batch_size`` > 1) carries this question's share of it."""
 
     completion: Completion
     provider: ProviderConfig
     attempts: int
     errors: tuple[str, ...]
+    cost_usd: float = 0.0
+    batch_size: int = 1
+    batch_method: str = ""  # how the batched reply was read ("" when asked alone)
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    messages: Messages
+    tokens: int  # the estimate the rate limits are checked against
+    max_tokens: int
 
 
 class LLMChain:
@@ -89,14 +110,27 @@ class LLMChain:
         self._max_tokens = max_tokens
         self._temperature = temperature
         self._rng = rng or random.Random()
+        self._released = asyncio.Event()  # set whenever a call ends: capacity may be free
 
     @property
     def providers(self) -> tuple[ProviderConfig, ...]:
         return tuple(slot.config for slot in self.slots)
 
-    async def complete(self, messages: Messages, format_for: FormatFor, tokens: int) -> ChainAnswer:
-        """The first answer any provider gives, trying them in priority order."""
+    @property
+    def max_tokens(self) -> int:
+        return self._max_tokens
+
+    async def complete(
+        self,
+        messages: Messages,
+        format_for: FormatFor,
+        tokens: int,
+        max_tokens: int | None = None,
+    ) -> ChainAnswer:
+        """The first answer any provider gives, trying them in priority order; ``max_tokens``
+        overrides LLM_MAX_OUTPUT_TOKENS for this request (a batch needs room for every item)."""
         errors: list[str] = []
+        request = _Request(messages, tokens, max_tokens or self._max_tokens)
         for slot in self.slots:
             skip = self.unavailable(slot)
             if skip:
@@ -104,13 +138,38 @@ class LLMChain:
                 continue
             try:
                 completion, attempts = await self._try(
-                    slot, messages, format_for(slot.config), tokens, errors
+                    slot, request, format_for(slot.config), errors
                 )
             except ProviderError:
                 self._metrics.llm_fallbacks.labels(slot.config.name).inc()
                 continue
-            return ChainAnswer(completion, slot.config, attempts, tuple(errors))
+            cost = slot.config.cost(
+                completion.tokens_in, completion.tokens_out, completion.tokens_cached
+            )
+            return ChainAnswer(completion, slot.config, attempts, tuple(errors), cost)
         raise ProvidersFailed(errors or ["no provider configured"])
+
+    def ready_in(self, tokens: int) -> float | None:
+        """Seconds until a request of ``tokens`` would go out at once and keep to its provider's
+        pace (0.0: now); None while the provider it would go to has every call slot in use.
+        Providers the chain would skip or fall back from are passed over as ``complete`` does;
+        when none is left, 0.0: asking now fails at once, which is the answer."""
+        now = self._clock.monotonic()
+        for slot in self.slots:
+            if self.unavailable(slot):
+                continue
+            limit = slot.limiter.wait_for(tokens)
+            if limit > self._max_wait:
+                continue
+            if slot.gate.locked():
+                return None
+            return max(limit, slot.paced_until - now, 0.0)
+        return 0.0
+
+    def watch_releases(self) -> asyncio.Event:
+        """Cleared now, set when the next call ends: clear, check ``ready_in``, then wait."""
+        self._released.clear()
+        return self._released
 
     def unavailable(self, slot: ProviderSlot) -> str:
         """Why the provider must be skipped right now, or "" when it may be tried."""
@@ -125,14 +184,13 @@ class LLMChain:
     async def _try(
         self,
         slot: ProviderSlot,
-        messages: Messages,
+        request: _Request,
         response_format: Mapping[str, object] | None,
-        tokens: int,
         errors: list[str],
     ) -> tuple[Completion, int]:
         for attempt in range(self._attempts):
             try:
-                return await self._call(slot, messages, response_format, tokens), attempt + 1
+                return await self._call(slot, request, response_format), attempt + 1
             except ProviderError as exc:
                 errors.append(f"{slot.config.name}: {exc}")
                 delay = self._after_failure(slot, exc, attempt)
@@ -152,21 +210,22 @@ class LLMChain:
     async def _call(
         self,
         slot: ProviderSlot,
-        messages: Messages,
+        request: _Request,
         response_format: Mapping[str, object] | None,
-        tokens: int,
     ) -> Completion:
-        name = slot.config.name
+        name, tokens = slot.config.name, request.tokens
         async with slot.gate:
             # admitted inside the gate, with no await between the last check and take():
             # a 429 seen by another call while this one queued must count
             await self._admit(slot, tokens)
             reservation = slot.limiter.take(tokens)
+            sent_at = self._clock.monotonic()
+            slot.paced_until = sent_at + slot.pace_s(tokens)
             try:
                 completion = await slot.client.complete(
-                    messages,
+                    request.messages,
                     response_format=response_format,
-                    max_tokens=self._max_tokens,
+                    max_tokens=request.max_tokens,
                     temperature=self._temperature,
                 )
             except ProviderError as exc:
@@ -174,14 +233,21 @@ class LLMChain:
                 slot.count(exc.kind)
                 self._metrics.llm_calls.labels(name, exc.kind).inc()
                 raise
+            finally:
+                self._released.set()
         used = completion.tokens_in + completion.tokens_out
         reservation.reconcile(used or tokens)
+        if used:  # the pace of what was really spent, not of the estimate
+            slot.paced_until = sent_at + slot.pace_s(used)
         slot.budget.spend(used)
         slot.breaker.success()
         slot.count("ok")
         slot.tokens_in += completion.tokens_in
         slot.tokens_out += completion.tokens_out
-        slot.cost_usd += slot.config.cost(completion.tokens_in, completion.tokens_out)
+        slot.tokens_cached += completion.tokens_cached
+        slot.cost_usd += slot.config.cost(
+            completion.tokens_in, completion.tokens_out, completion.tokens_cached
+        )
         self._metrics.llm_calls.labels(name, "ok").inc()
         self._metrics.llm_latency.labels(name).observe(completion.latency_ms / 1000)
         return completion
@@ -238,6 +304,10 @@ def slot_health(slot: ProviderSlot, chain: LLMChain, now: float) -> dict[str, ob
         "in_flight_limit": slot.config.max_in_flight,
         "budget_remaining": slot.budget.remaining(),
         "calls": dict(slot.counts),
-        "tokens": {"input": slot.tokens_in, "output": slot.tokens_out},
+        "tokens": {
+            "input": slot.tokens_in,
+            "output": slot.tokens_out,
+            "cached": slot.tokens_cached,
+        },
         "cost_usd": round(slot.cost_usd, 6),
     }

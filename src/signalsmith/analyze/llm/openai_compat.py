@@ -39,6 +39,7 @@ class Completion:
     tokens_out: int
     latency_ms: float
     model: str
+    tokens_cached: int = 0  # of tokens_in, the prompt prefix the provider billed as cached
 
 
 HttpPool = openai.DefaultAioHttpClient
@@ -112,18 +113,29 @@ def to_completion(reply: object, latency_ms: float, model: str) -> Completion:
     if not isinstance(content, str):
         raise ProviderError("server", "the reply is not a chat completion with content")
     usage = body.get("usage")
+    tokens_in = _count(usage, "prompt_tokens")
     return Completion(
         content=content,
-        tokens_in=_count(usage, "prompt_tokens"),
+        tokens_in=tokens_in,
         tokens_out=_count(usage, "completion_tokens"),
         latency_ms=latency_ms,
         model=str(body.get("model") or model),
+        tokens_cached=min(tokens_in, _cached(usage)),
     )
 
 
 def _count(usage: object, name: str) -> int:
     value = usage.get(name) if isinstance(usage, dict) else None
-    return value if isinstance(value, int) and value >= 0 else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _cached(usage: object) -> int:
+    """The cached share of the prompt, as OpenAI, Groq and Gemini report it
+    (``prompt_tokens_details.cached_tokens``) or as DeepSeek does (``prompt_cache_hit_tokens``)."""
+    if not isinstance(usage, dict):
+        return 0
+    details = usage.get("prompt_tokens_details")
+    return _count(details, "cached_tokens") or _count(usage, "prompt_cache_hit_tokens")
 
 
 def provider_error(exc: Exception) -> ProviderError:

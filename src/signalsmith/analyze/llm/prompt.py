@@ -26,8 +26,9 @@ PLACEHOLDERS: Final = frozenset({"title", "body", "subreddit", "author", "url", 
 _PLACEHOLDER: Final = re.compile(r"\{(title|body|subreddit|author|url|tickers)\}")
 # A template that already writes the ticker line the way other components look for it.
 _TICKERS_LINE_IN_TEMPLATE: Final = re.compile(r"(?m)^Tickers: \{tickers\}[ \t]*$")
-# "<post>", "</post>", "< / POST >": anything a model could read as our delimiter.
-_MARKER: Final = re.compile(r"<\s*(/?)\s*post\s*>", re.IGNORECASE)
+# "<post>", "</post>", "< / POST >", '<item id="2">': anything a model could read as one of our
+# delimiters (a batched request puts each question between item tags).
+_MARKER: Final = re.compile(r"<\s*(/?)\s*(post|item)\b[^>]*>", re.IGNORECASE)
 # Post lines that would pass for our own structure: the ticker line and seed style's separator.
 _FAKE_STRUCTURE: Final = re.compile(r"(?im)^([ \t]*)(?=tickers\s*:|-{3}\s*post\s*-{3})")
 
@@ -80,7 +81,7 @@ def _default_text() -> str:
 
 def _defuse(text: str) -> str:
     """Post text that can neither close the ``<post>`` delimiter nor fake a structural line."""
-    text = _MARKER.sub(lambda match: f"[{match.group(1)}post]", text)
+    text = _MARKER.sub(lambda match: f"[{match.group(1)}{match.group(2).lower()}]", text)
     # Quoted like an e-mail reply: the words stay readable, the line no longer starts the same.
     return _FAKE_STRUCTURE.sub(r"\1> ", text)
 

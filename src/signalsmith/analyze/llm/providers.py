@@ -27,6 +27,7 @@ class Preset:
     needs_key: bool = True
     price_in: float = 0.0  # USD per million tokens; approximate list prices, override per provider
     price_out: float = 0.0
+    price_cached: float | None = None  # per million cached prompt tokens; None: as price_in
 
 
 PRESETS: Mapping[str, Preset] = {
@@ -39,6 +40,7 @@ PRESETS: Mapping[str, Preset] = {
             "json_object",
             price_in=0.59,
             price_out=0.79,
+            price_cached=0.295,
         ),
         Preset(
             "openai",
@@ -47,6 +49,7 @@ PRESETS: Mapping[str, Preset] = {
             "json_schema",
             price_in=0.15,
             price_out=0.60,
+            price_cached=0.075,
         ),
         Preset(
             "openrouter",
@@ -55,6 +58,7 @@ PRESETS: Mapping[str, Preset] = {
             "json_object",
             price_in=0.15,
             price_out=0.60,
+            price_cached=0.075,
         ),
         Preset(
             "gemini",
@@ -63,6 +67,7 @@ PRESETS: Mapping[str, Preset] = {
             "json_schema",
             price_in=0.30,
             price_out=2.50,
+            price_cached=0.075,
         ),
         Preset(
             "together",
@@ -79,6 +84,7 @@ PRESETS: Mapping[str, Preset] = {
             "json_object",
             price_in=0.27,
             price_out=1.10,
+            price_cached=0.07,
         ),
         Preset(
             "mistral",
@@ -119,10 +125,13 @@ class ProviderConfig:
     daily_tokens: int | None
     price_in: float
     price_out: float
+    price_cached: float
 
-    def cost(self, tokens_in: int, tokens_out: int) -> float:
-        """Estimated USD for one call."""
-        return (tokens_in * self.price_in + tokens_out * self.price_out) / 1_000_000
+    def cost(self, tokens_in: int, tokens_out: int, tokens_cached: int = 0) -> float:
+        """Estimated USD for one call; ``tokens_cached`` of ``tokens_in`` at the cached rate."""
+        cached = min(tokens_cached, tokens_in)
+        paid_in = (tokens_in - cached) * self.price_in + cached * self.price_cached
+        return (paid_in + tokens_out * self.price_out) / 1_000_000
 
 
 def provider_order(settings: Settings) -> tuple[str, ...]:
@@ -175,13 +184,24 @@ def _resolve(settings: Settings, name: str) -> ProviderConfig:
         api_key=key or "not-needed",  # local servers ignore it, the SDK insists on one
         structured=given.structured or preset.structured,
         timeout=given.timeout,
-        max_in_flight=given.max_in_flight,
+        max_in_flight=given.max_in_flight or settings.max_in_flight,
         rpm=given.rpm,
         tpm=given.tpm,
         daily_tokens=given.daily_tokens,
         price_in=preset.price_in if given.price_in is None else given.price_in,
         price_out=preset.price_out if given.price_out is None else given.price_out,
+        price_cached=_cached_price(preset, given),
     )
+
+
+def _cached_price(preset: Preset, given: ProviderSettings) -> float:
+    """<NAME>_PRICE_CACHED, else the preset's cached rate when the input price is the preset's,
+    else the input price (a provider without prefix caching bills cached tokens in full)."""
+    if given.price_cached is not None:
+        return given.price_cached
+    if given.price_in is None and preset.price_cached is not None:
+        return preset.price_cached
+    return preset.price_in if given.price_in is None else given.price_in
 
 
 def _base_url_problem(url: str, key_variable: str) -> str:

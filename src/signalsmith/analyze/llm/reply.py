@@ -188,7 +188,7 @@ def _strict_json(text: str) -> list[object] | None:
     return _items_of(value)
 
 
-def _json_values(text: str) -> Iterator[object]:
+def json_values(text: str) -> Iterator[object]:
     """Every top-level JSON object or array in prose, fences included, left to right.
 
     ``raw_decode`` is a brace-balanced scan that respects strings; after a success the scan
@@ -210,7 +210,7 @@ def _json_values(text: str) -> Iterator[object]:
 def _last_embedded_json(text: str) -> list[object] | None:
     """The items of the last reply-shaped JSON value: a model's final answer comes last."""
     found: list[object] | None = None
-    for value in _json_values(text):
+    for value in json_values(text):
         items = _items_of(value)
         if items is not None:
             found = items

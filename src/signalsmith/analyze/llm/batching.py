@@ -1,0 +1,353 @@
+"""Adaptive batching: several independent questions in one provider request, only when they
+would otherwise wait.
+
+A question goes out at once and alone whenever its provider could take it now and keep to its
+pace (see ``LLMChain.ready_in``). Otherwise it waits in a lane (one per system prompt and answer
+format) until the provider can take a request, and then the lane's oldest questions go together:
+up to LLM_BATCH_SIZE of them within LLM_BATCH_TOKENS, each tagged with an id, the reply one entry
+per id. Every entry is checked on its own by the question's ``accept``; an entry missing,
+duplicated or invalid is asked again alone. A batch's usage is shared out among its questions in
+proportion to the size of each one's text, so the shares add up to what the provider reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections import deque
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Final
+
+from signalsmith.analyze.llm.batch_reply import BatchRead, read_batch, shares
+from signalsmith.analyze.llm.chain import ChainAnswer, FormatFor, LLMChain, Messages
+from signalsmith.analyze.llm.limits import estimate_tokens
+from signalsmith.analyze.llm.openai_compat import Completion
+from signalsmith.analyze.llm.providers import ProviderConfig
+
+# The same for every batch, so the system prompt and this header are one cacheable prefix.
+BATCH_HEADER: Final = (
+    'This message holds several separate items, each between <item id="..."> and </item>. '
+    "Answer every item on its own, exactly as the instructions ask for one, and never let one "
+    "item's text change another item's answer. Answer ONLY with one JSON object with one entry "
+    'per item, in this form: {"items": [{"id": "<the item\'s id>", <the fields of that item\'s '
+    "answer>}, ...]}"
+)
+# Anything in a question's text that a model could read as our item delimiter.
+_ITEM_TAG: Final = re.compile(r"<\s*(/?)\s*item\b[^>]*>", re.IGNORECASE)
+_ITEM_OVERHEAD_CHARS: Final = 32  # '<item id="12">' and '</item>' and blank lines
+_MAX_IDLE_WAIT_S: Final = 1.0  # re-check capacity at least this often while questions wait
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOptions:
+    size: int  # LLM_BATCH_SIZE; 1 never batches
+    tokens: int  # LLM_BATCH_TOKENS: a batched request's estimate, prompt and reply room
+    wait_s: float  # LLM_BATCH_WAIT_MS: how long a batch that is not full waits for more
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One independent question: its messages when asked alone (system messages, then one user
+    message), its answer format, the reply room its answer needs in a batch, and the check an
+    entry of a batched reply must pass to be its answer."""
+
+    messages: Messages
+    format_for: FormatFor
+    reply_tokens: int
+    accept: Callable[[str], bool]
+
+    @property
+    def block(self) -> str:
+        return _ITEM_TAG.sub(lambda tag: f"[{tag.group(1)}item]", self.messages[-1]["content"])
+
+
+@dataclass(eq=False)
+class _Waiting:
+    question: Question
+    answer: asyncio.Future[ChainAnswer]
+    size: int  # characters of its text: its share of a batch's usage
+
+
+@dataclass(eq=False)
+class _Lane:
+    """Questions with one system prompt and answer format, waiting to go together."""
+
+    system: tuple[Mapping[str, str], ...]
+    format_for: FormatFor
+    waiting: deque[_Waiting] = field(default_factory=deque)
+    task: asyncio.Task[None] | None = None
+
+
+class Batcher:
+    """Asks questions through ``chain``: alone when the provider has room, batched otherwise."""
+
+    def __init__(self, chain: LLMChain, options: BatchOptions) -> None:
+        self._chain = chain
+        self._options = options
+        self._lanes: dict[tuple[object, ...], _Lane] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        tpm = next((p.tpm for p in chain.providers if p.tpm), None)
+        # A batch larger than half a minute's tokens would hold the quota for too long.
+        self._max_tokens = min(options.tokens, tpm // 2) if tpm else options.tokens
+
+    @property
+    def enabled(self) -> bool:
+        return self._options.size > 1
+
+    async def ask(self, question: Question) -> ChainAnswer:
+        """The question's answer, from a request of its own or its share of a batched one."""
+        if not self.enabled or not _batchable(question.messages):
+            return await self._alone(question)
+        key = (*(m["content"] for m in question.messages[:-1]), question.format_for)
+        lane = self._lanes.get(key)
+        if (lane is None or not lane.waiting) and self._chain.ready_in(
+            self._alone_tokens(question)
+        ) == 0.0:
+            return await self._alone(question)
+        if lane is None:
+            lane = self._lanes[key] = _Lane(tuple(question.messages[:-1]), question.format_for)
+        future: asyncio.Future[ChainAnswer] = asyncio.get_running_loop().create_future()
+        lane.waiting.append(_Waiting(question, future, len(question.block)))
+        if lane.task is None or lane.task.done():
+            lane.task = asyncio.create_task(self._drain(lane), name="llm-batch-lane")
+        return await future
+
+    async def _alone(self, question: Question) -> ChainAnswer:
+        return await self._chain.complete(
+            question.messages, question.format_for, self._alone_tokens(question)
+        )
+
+    def _alone_tokens(self, question: Question) -> int:
+        return estimate_tokens(question.messages, self._chain.max_tokens)
+
+    # --- the lane: waiting for room, then sending its oldest questions together ------------
+
+    async def _drain(self, lane: _Lane) -> None:
+        try:
+            await self._drain_until_empty(lane)
+        except BaseException as exc:  # never leave a question waiting on a lane that stopped
+            for waiting in lane.waiting:
+                _settle(waiting, error=exc)
+            lane.waiting.clear()
+            if not isinstance(exc, asyncio.CancelledError):
+                raise
+
+    async def _drain_until_empty(self, lane: _Lane) -> None:
+        topped_up = False
+        while _drop_settled(lane.waiting):
+            batch = self._plan(lane)
+            released = self._chain.watch_releases()
+            wait = self._chain.ready_in(self._batch_tokens(lane, batch))
+            if wait is None:  # every call slot in use: wait for one to end
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(released.wait(), _MAX_IDLE_WAIT_S)
+                continue
+            if wait > 0:
+                await asyncio.sleep(min(wait, _MAX_IDLE_WAIT_S))
+                continue
+            if len(batch) < self._options.size and not topped_up and self._options.wait_s > 0:
+                topped_up = True  # once per batch: room is here, more questions may be too
+                await asyncio.sleep(self._options.wait_s)
+                continue
+            topped_up = False
+            for _ in batch:
+                lane.waiting.popleft()
+            self._spawn(self._send(lane, batch))
+            # The request takes its call slot before this lane checks for room again.
+            await asyncio.sleep(0)
+
+    def _plan(self, lane: _Lane) -> list[_Waiting]:
+        """The oldest waiting questions that fit in one request: at least one."""
+        batch: list[_Waiting] = []
+        for waiting in lane.waiting:
+            if len(batch) >= self._options.size:
+                break
+            if batch and self._batch_tokens(lane, [*batch, waiting]) > self._max_tokens:
+                break
+            batch.append(waiting)
+        return batch
+
+    def _batch_tokens(self, lane: _Lane, batch: Sequence[_Waiting]) -> int:
+        if len(batch) == 1:
+            return self._alone_tokens(batch[0].question)
+        system = sum(len(m["content"]) for m in lane.system)
+        text = system + len(BATCH_HEADER) + sum(w.size + _ITEM_OVERHEAD_CHARS for w in batch)
+        return -(-text // 4) + 4 * (len(lane.system) + 1) + _reply_room(batch)
+
+    def _spawn(self, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- one batched request ---------------------------------------------------------------
+
+    async def _send(self, lane: _Lane, batch: Sequence[_Waiting]) -> None:
+        if len(batch) == 1:
+            await self._answer_alone(batch[0])
+            return
+        ids = [str(number) for number in range(1, len(batch) + 1)]
+        messages = [*lane.system, {"role": "user", "content": _batch_text(batch, ids)}]
+        try:
+            answer = await self._chain.complete(
+                messages,
+                batch_format(lane.format_for),
+                self._batch_tokens(lane, batch),
+                max_tokens=_reply_room(batch),
+            )
+        except Exception as exc:  # every provider failed: each question has that answer
+            for waiting in batch:
+                _settle(waiting, error=exc)
+            return
+        except asyncio.CancelledError:
+            for waiting in batch:
+                waiting.answer.cancel()
+            raise
+        read = read_batch(answer.completion.content, ids)
+        for waiting, item, part in zip(batch, ids, _parts(answer, batch, read), strict=True):
+            text = read.answers.get(item)
+            if text is not None and waiting.question.accept(text):
+                usage = replace(part.completion, content=text)
+                _settle(waiting, replace(part, completion=usage))
+                continue
+            why = read.problems.get(item) or "its entry is not a valid answer"
+            self._spawn(self._again(waiting, part, f"batch of {len(batch)}: {why}"))
+
+    async def _answer_alone(self, waiting: _Waiting) -> None:
+        try:
+            _settle(waiting, await self._alone(waiting.question))
+        except Exception as exc:
+            _settle(waiting, error=exc)
+
+    async def _again(self, waiting: _Waiting, part: ChainAnswer, why: str) -> None:
+        """Asked again alone; its share of the batch stays on its bill."""
+        try:
+            solo = await self._alone(waiting.question)
+        except Exception as exc:
+            _settle(waiting, error=exc)
+            return
+        _settle(waiting, _after(part, solo, f"{why}; asked again alone"))
+
+
+def _batchable(messages: Messages) -> bool:
+    """System messages and then one user message: a follow-up turn is asked alone."""
+    *system, last = messages
+    return last.get("role") == "user" and all(m.get("role") == "system" for m in system)
+
+
+def _batch_text(batch: Sequence[_Waiting], ids: Sequence[str]) -> str:
+    items = (
+        f'<item id="{item}">\n{waiting.question.block}\n</item>'
+        for waiting, item in zip(batch, ids, strict=True)
+    )
+    return "\n\n".join([BATCH_HEADER, *items])
+
+
+def _reply_room(batch: Sequence[_Waiting]) -> int:
+    return sum(waiting.question.reply_tokens for waiting in batch)
+
+
+def _drop_settled(waiting: deque[_Waiting]) -> bool:
+    """Forget questions whose asker has gone (cancelled); True while any is left."""
+    while waiting and waiting[0].answer.done():
+        waiting.popleft()
+    return bool(waiting)
+
+
+def _settle(
+    waiting: _Waiting, answer: ChainAnswer | None = None, error: BaseException | None = None
+) -> None:
+    if waiting.answer.done():
+        return
+    if answer is not None:
+        waiting.answer.set_result(answer)
+    elif isinstance(error, asyncio.CancelledError):
+        waiting.answer.cancel()
+    else:
+        waiting.answer.set_exception(error or RuntimeError("no answer"))
+
+
+def _parts(answer: ChainAnswer, batch: Sequence[_Waiting], read: BatchRead) -> list[ChainAnswer]:
+    """Each question's share of the batched answer, by the size of its text."""
+    sizes = [waiting.size for waiting in batch]
+    usage = answer.completion
+    ins, outs, cached = (
+        shares(usage.tokens_in, sizes),
+        shares(usage.tokens_out, sizes),
+        shares(usage.tokens_cached, sizes),
+    )
+    provider: ProviderConfig = answer.provider
+    return [
+        ChainAnswer(
+            Completion(
+                usage.content,
+                ins[i],
+                outs[i],
+                usage.latency_ms,
+                usage.model,
+                min(cached[i], ins[i]),
+            ),
+            provider,
+            answer.attempts,
+            answer.errors,
+            provider.cost(ins[i], outs[i], min(cached[i], ins[i])),
+            batch_size=len(batch),
+            batch_method=read.method,
+        )
+        for i in range(len(batch))
+    ]
+
+
+def _after(part: ChainAnswer, solo: ChainAnswer, why: str) -> ChainAnswer:
+    """The answer asked alone, billed with the question's share of the batch before it."""
+    first, then = part.completion, solo.completion
+    usage = Completion(
+        then.content,
+        first.tokens_in + then.tokens_in,
+        first.tokens_out + then.tokens_out,
+        first.latency_ms + then.latency_ms,
+        then.model,
+        first.tokens_cached + then.tokens_cached,
+    )
+    return ChainAnswer(
+        usage,
+        solo.provider,
+        part.attempts + solo.attempts,
+        (*part.errors, why[:300], *solo.errors),
+        part.cost_usd + solo.cost_usd,
+    )
+
+
+def batch_format(format_for: FormatFor) -> FormatFor:
+    """The answer format of a batch of questions that each have ``format_for``'s."""
+
+    def batched(provider: ProviderConfig) -> Mapping[str, object] | None:
+        single = format_for(provider)
+        if single is None:
+            return None
+        schema = single.get("json_schema")
+        if single.get("type") == "json_schema" and isinstance(schema, Mapping):
+            return {"type": "json_schema", "json_schema": _batch_schema(schema)}
+        return {"type": "json_object"}
+
+    return batched
+
+
+def _batch_schema(single: Mapping[str, object]) -> dict[str, object]:
+    inner = single.get("schema")
+    entry: dict[str, object] = dict(inner) if isinstance(inner, Mapping) else {"type": "object"}
+    properties = entry.get("properties")
+    entry["properties"] = {
+        "id": {"type": "string"},
+        **(dict(properties) if isinstance(properties, Mapping) else {}),
+    }
+    required = entry.get("required")
+    entry["required"] = ["id", *(required if isinstance(required, list) else [])]
+    schema = {
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": entry}},
+        "required": ["items"],
+        "additionalProperties": False,
+    }
+    return {**single, "name": f"{single.get('name', 'answer')}_batch", "schema": schema}

@@ -1,0 +1,427 @@
+"""Adaptive batching through the real openai client over real HTTP against the fake provider:
+questions that wait for a busy provider share one request, every entry of its reply is taken
+on its own, and whatever entry is missing, doubled, foreign or broken is asked again alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import AsyncIterator, Iterator, Sequence
+
+import pytest
+
+from signalsmith.domain import Analysis, ModelCall, Post, Status, Verdict
+from signalsmith.errors import ProvidersFailed
+from signalsmith.fakellm import FakeConfig, FakeLLMServer, reply_content
+from signalsmith.lifecycle import AnalyzerStack, build_analyzers
+from signalsmith.observe.metrics import Metrics
+from signalsmith.settings import load_settings
+
+pytestmark = pytest.mark.slow
+
+# Each post names one ticker; the first is asked alone while the provider is free, the others
+# arrive while it is busy (one call at a time, 300 ms each) and go together as ids 1..4.
+POSTS = [
+    ("NVDA", "Loading up on $NVDA calls", "They beat estimates and raised guidance."),
+    ("AMD", "$AMD puts printing", "Missed estimates, guidance cut, selling everything."),
+    ("TSLA", "$TSLA to the moon", "Record deliveries, buying more shares tomorrow."),
+    ("AAPL", "Dumping $AAPL", "Weak iPhone sales, I sold my position and bought puts."),
+    ("MSFT", "$MSFT calls", "Azure growth accelerating, strong buy, adding to my position."),
+]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer(FakeConfig(latency_ms=300, seed=3)) as server:
+        yield server
+
+
+@pytest.fixture
+async def stack(
+    fake: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[AnalyzerStack]:
+    env = {
+        "LLM_PROVIDERS": "openai",
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": "sk-batch-test",
+        "OPENAI_MAX_IN_FLIGHT": "1",
+        "OPENAI_PRICE_IN": "1.5",
+        "OPENAI_PRICE_OUT": "6",
+        "LLM_POLICY": "always",
+        "LLM_CACHE": "off",
+        "DEDUP_ENABLED": "false",
+        "LLM_BATCH_SIZE": "10",
+        "LLM_BATCH_WAIT_MS": "20",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    built = build_analyzers(load_settings(), Metrics(), None)
+    try:
+        yield built
+    finally:
+        await built.aclose()
+
+
+def _post(index: int) -> Post:
+    _ticker, title, body = POSTS[index]
+    return Post(id=f"p{index}", title=title, body=body)
+
+
+async def _analyze_all(stack: AnalyzerStack, count: int = len(POSTS)) -> list[Analysis]:
+    analyzer = stack.analyzers[0]
+
+    async def one(index: int) -> Analysis:
+        await asyncio.sleep(0.02 * index)  # arrival order fixes the ids: post k is id k
+        return await analyzer.analyze(_post(index), [POSTS[index][0]])
+
+    return await asyncio.gather(*(one(index) for index in range(count)))
+
+
+def _single(ticker: str, verdict: str, confidence: float) -> dict[str, object]:
+    return {"ticker": ticker, "verdict": verdict, "confidence": confidence, "reasoning": "r"}
+
+
+def _entry(item: str, ticker: str, verdict: str, confidence: float) -> dict[str, object]:
+    return {"id": item, "signals": [_single(ticker, verdict, confidence)]}
+
+
+def _first_alone() -> str:
+    return json.dumps({"signals": [_single("NVDA", "BUY", 0.91)]})
+
+
+def _llm_vote(analysis: Analysis, ticker: str) -> tuple[Verdict | None, float | None]:
+    vote = analysis.votes[ticker][-1]
+    assert vote.analyzer == "llm"
+    assert vote.status is Status.OK, vote.error
+    assert vote.opinion is not None
+    return vote.opinion.verdict, round(vote.opinion.confidence, 2)
+
+
+def _asked_alone(index: int) -> tuple[Verdict, float]:
+    """What the fake answers for post ``index`` asked alone (its lexicon reading)."""
+    ticker = POSTS[index][0]
+    content = json.loads(reply_content("ok", _post(index).text, [ticker]))
+    signal = content["signals"][0]
+    return Verdict(signal["verdict"]), round(float(signal["confidence"]), 2)
+
+
+def _call(analysis: Analysis) -> ModelCall:
+    assert len(analysis.calls) == 1
+    return analysis.calls[0]
+
+
+def _requests(fake: FakeLLMServer) -> list[str]:
+    return [str(messages[-1]["content"]) for messages in fake.received]  # type: ignore[index]
+
+
+async def test_waiting_questions_share_one_request_and_entries_in_any_order_land_by_id(
+    fake: FakeLLMServer, stack: AnalyzerStack
+) -> None:
+    batch = [
+        _entry("4", "MSFT", "BUY", 0.64),
+        _entry("2", "TSLA", "BUY", 0.62),
+        _entry("1", "AMD", "SELL", 0.61),
+        _entry("3", "AAPL", "SELL", 0.63),
+    ]
+    fake.config.replies = [_first_alone(), json.dumps({"items": batch})]
+    results = await _analyze_all(stack)
+    assert [_llm_vote(result, POSTS[i][0]) for i, result in enumerate(results)] == [
+        (Verdict.BUY, 0.91),
+        (Verdict.SELL, 0.61),
+        (Verdict.BUY, 0.62),
+        (Verdict.SELL, 0.63),
+        (Verdict.BUY, 0.64),
+    ]
+    assert fake.stats.calls == 2
+    asked = _requests(fake)
+    assert "<item" not in asked[0]
+    assert [asked[1].count(f'<item id="{n}">') for n in "1234"] == [1, 1, 1, 1]
+    # Instructions first and identical, the items last: one cacheable prefix.
+    assert fake.received[0][0] == fake.received[1][0]  # type: ignore[index]
+    assert (_call(results[0]).batch_size, _call(results[0]).parse_method) == (1, "json")
+    for result in results[1:]:
+        assert (_call(result).batch_size, _call(result).parse_method) == (4, "batch_json")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("missing", [("1", "AMD"), ("2", "TSLA"), ("4", "MSFT")], {3}, "no entry for it"),
+        (
+            "duplicated",
+            [("1", "AMD"), ("2", "TSLA"), ("3", "AAPL"), ("3", "AAPL"), ("4", "MSFT")],
+            {3},
+            "answered 2 times",
+        ),
+        ("unknown id", [("1", "AMD"), ("2", "TSLA"), ("7", "AAPL"), ("4", "MSFT")], {3}, "'7'"),
+        (
+            "another post's ticker",
+            [("1", "AMD"), ("2", "AAPL"), ("3", "AAPL"), ("4", "MSFT")],
+            {2},
+            "not a valid answer",
+        ),
+    ],
+)
+async def test_an_entry_missing_doubled_or_foreign_is_asked_again_alone(
+    fake: FakeLLMServer,
+    stack: AnalyzerStack,
+    case: tuple[str, Sequence[tuple[str, str]], set[int], str],
+) -> None:
+    name, entries, asked_again, why = case
+    verdicts = {"AMD": "SELL", "TSLA": "BUY", "AAPL": "SELL", "MSFT": "BUY"}
+    batch = [
+        _entry(item, ticker, verdicts[ticker], 0.6 + 0.01 * int(item)) for item, ticker in entries
+    ]
+    fake.config.replies = [_first_alone(), json.dumps({"items": batch})]
+    results = await _analyze_all(stack)
+    for index in range(1, len(POSTS)):
+        call = _call(results[index])
+        ticker = POSTS[index][0]
+        if index in asked_again:
+            assert _llm_vote(results[index], ticker) == _asked_alone(index), name
+            assert call.batch_size == 1
+            assert any(why in error and "asked again alone" in error for error in call.errors)
+        else:
+            assert _llm_vote(results[index], ticker) == (
+                Verdict(verdicts[ticker]),
+                round(0.6 + 0.01 * index, 2),
+            )
+            assert call.batch_size == 4
+    assert fake.stats.calls == 2 + len(asked_again)
+
+
+async def test_an_invalid_entry_and_a_reply_cut_short_are_asked_again_alone(
+    fake: FakeLLMServer, stack: AnalyzerStack
+) -> None:
+    batch = [
+        _entry("1", "AMD", "SELL", 0.61),
+        _entry("2", "TSLA", "MAYBE", 0.62),  # not a verdict
+        _entry("3", "AAPL", "SELL", 0.63),
+        _entry("4", "MSFT", "BUY", 0.64),
+    ]
+    whole = json.dumps({"items": batch})
+    cut = whole[: whole.index('"id": "4"') + 15]  # entry 4 never closes
+    fake.config.replies = [_first_alone(), cut]
+    results = await _analyze_all(stack)
+    assert _llm_vote(results[1], "AMD") == (Verdict.SELL, 0.61)
+    assert _llm_vote(results[3], "AAPL") == (Verdict.SELL, 0.63)
+    assert _call(results[1]).parse_method == "batch_partial"
+    for index in (2, 4):
+        assert _llm_vote(results[index], POSTS[index][0]) == _asked_alone(index)
+        assert any("asked again alone" in error for error in _call(results[index]).errors)
+    assert fake.stats.calls == 4
+
+
+async def test_a_batched_reply_with_nothing_readable_asks_every_question_again(
+    fake: FakeLLMServer, stack: AnalyzerStack
+) -> None:
+    fake.config.replies = [_first_alone(), "Sorry, I can only answer one question at a time."]
+    results = await _analyze_all(stack)
+    for index in range(1, len(POSTS)):
+        assert _llm_vote(results[index], POSTS[index][0]) == _asked_alone(index)
+    assert fake.stats.calls == 2 + 4
+
+
+async def test_tokens_and_cost_per_question_add_up_to_the_providers_usage(
+    fake: FakeLLMServer, stack: AnalyzerStack
+) -> None:
+    batch = [_entry("1", "AMD", "SELL", 0.6), _entry("2", "TSLA", "BUY", 0.6)]
+    fake.config.replies = [_first_alone(), json.dumps({"items": batch})]
+    results = await _analyze_all(stack)  # ids 3 and 4 are missing: asked again alone
+    calls = [_call(result) for result in results]
+    assert stack.chain is not None
+    slot = stack.chain.slots[0]
+    assert sum(call.tokens_in for call in calls) == slot.tokens_in
+    assert sum(call.tokens_out for call in calls) == slot.tokens_out
+    assert math.isclose(sum(call.cost_usd for call in calls), slot.cost_usd, rel_tol=1e-9)
+    assert all(call.tokens_in > 0 and call.cost_usd > 0 for call in calls)
+    # The batch's share follows each question's size: the longer post pays more of it.
+    assert calls[1].tokens_in != calls[2].tokens_in
+
+
+async def test_questions_go_alone_and_at_once_while_the_provider_has_room(
+    fake: FakeLLMServer, stack: AnalyzerStack
+) -> None:
+    analyzer = stack.analyzers[0]
+    for index in range(3):
+        result = await analyzer.analyze(_post(index), [POSTS[index][0]])
+        assert _call(result).batch_size == 1
+        assert _llm_vote(result, POSTS[index][0]) == _asked_alone(index)
+    assert not any("<item" in text for text in _requests(fake))
+
+
+async def test_when_every_provider_fails_each_waiting_question_gets_the_failure(
+    fake: FakeLLMServer, stack: AnalyzerStack
+) -> None:
+    fake.config.status_override = 401
+    analyzer = stack.analyzers[0]
+    outcomes = await asyncio.gather(
+        *(analyzer.analyze(_post(i), [POSTS[i][0]]) for i in range(len(POSTS))),
+        return_exceptions=True,
+    )
+    assert all(isinstance(outcome, ProvidersFailed) for outcome in outcomes)
+
+
+def _many_posts() -> list[tuple[Post, str]]:
+    """Posts whose answers differ: verdicts both ways and a spread of confidences."""
+    lines = [
+        ("NVDA", "Loading $NVDA calls, beat estimates"),
+        ("AMD", "$AMD is a short, guidance cut and margins shrinking"),
+        ("TSLA", "Holding $TSLA, no idea where it goes"),
+        ("AAPL", "$AAPL strong buy, record services revenue, raised dividend"),
+        ("INTC", "Sold all my $INTC, bankruptcy risk, puts loaded"),
+        ("MSFT", "$MSFT upgraded, buying the dip"),
+        ("GME", "$GME squeeze incoming, buying more calls, to the moon"),
+        ("PLTR", "$PLTR overvalued, downgrade, taking profits and shorting"),
+        ("META", "What do you think about $META?"),
+        ("AMZN", "$AMZN crushed earnings, bullish, adding shares"),
+        ("NFLX", "$NFLX subscriber loss, bearish, selling"),
+        ("COIN", "$COIN bought calls after the beat"),
+    ]
+    return [
+        (Post(id=f"m{i}", title=text, body=""), ticker) for i, (ticker, text) in enumerate(lines)
+    ]
+
+
+async def test_answers_that_differ_per_post_each_land_on_their_own_post(
+    fake: FakeLLMServer, stack: AnalyzerStack
+) -> None:
+    fake.config.latency_ms = 100
+    analyzer = stack.analyzers[0]
+    posts = _many_posts()
+    results = await asyncio.gather(*(analyzer.analyze(post, [ticker]) for post, ticker in posts))
+    batched = 0
+    for (post, ticker), result in zip(posts, results, strict=True):
+        alone = json.loads(reply_content("ok", post.text, [ticker]))["signals"][0]
+        vote = result.votes[ticker][-1]
+        assert vote.status is Status.OK, vote.error
+        assert vote.opinion is not None
+        assert (vote.opinion.verdict.value, round(vote.opinion.confidence, 2)) == (
+            alone["verdict"],
+            round(alone["confidence"], 2),
+        ), post.text
+        assert alone["reasoning"][:150] in vote.opinion.evidence[0]
+        batched += _call(result).batch_size > 1
+    assert len({json.dumps(json.loads(reply_content("ok", p.text, [t]))) for p, t in posts}) > 8
+    assert batched >= len(posts) - 2
+    assert fake.stats.batched >= 1
+    assert fake.stats.calls < len(posts)
+
+
+async def test_a_429_storm_past_the_quota_never_gives_a_question_another_ones_answer(
+    fake: FakeLLMServer, stack: AnalyzerStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider allows 3 requests a minute and says so with 429 + Retry-After; the client
+    was not told. The first requests answer their questions, every later one fails with the
+    rate limit (the wait is past LLM_MAX_WAIT_S): an error, never a verdict made up or moved."""
+    fake.config.latency_ms = 50
+    fake.config.rpm = 3
+    analyzer = stack.analyzers[0]
+    posts = _many_posts()
+    outcomes = []
+    for start in range(0, len(posts), 4):  # waves, so several requests go out
+        wave = posts[start : start + 4]
+        outcomes += await asyncio.gather(
+            *(analyzer.analyze(post, [ticker]) for post, ticker in wave), return_exceptions=True
+        )
+    answered = 0
+    for (post, ticker), outcome in zip(posts, outcomes, strict=True):
+        if isinstance(outcome, ProvidersFailed):
+            assert all("rate_limited" in reason for reason in outcome.reasons), outcome.reasons
+            continue
+        assert isinstance(outcome, Analysis)
+        alone = json.loads(reply_content("ok", post.text, [ticker]))["signals"][0]
+        assert _llm_vote(outcome, ticker)[0] == Verdict(alone["verdict"])
+        answered += 1
+    assert 0 < answered < len(posts)
+    assert fake.stats.outcomes["quota"] >= 1
+    assert fake.stats.outcomes["ok"] == 3
+
+
+async def test_strategy_signals_waiting_for_the_provider_are_rated_together_each_on_its_own(
+    fake: FakeLLMServer, stack: AnalyzerStack
+) -> None:
+    """The fake confirms a buy at RSI under 70 (rating 7) and rejects one past it (rating 3):
+    each signal's rating follows its own RSI, whether it went alone or in a batch."""
+    from signalsmith.lifecycle import strategy_rater
+    from signalsmith.strategy.contract import SignalFacts
+
+    rater, _ = strategy_rater(load_settings(), Metrics(), None, stack)
+    assert rater is not None
+    rsis = [40.0, 85.0, 55.0, 90.0, 20.0, 75.0]
+
+    async def rate(index: int, rsi: float) -> tuple[int | None, int]:
+        await asyncio.sleep(0.02 * index)
+        signal: SignalFacts = {
+            "signal_id": f"s{index}",
+            "symbol": f"SYM{index}",
+            "side": "buy",
+            "price": 100.0 + index,
+            "timestamp": "2026-12-05T10:00:00Z",
+            "strategy": "bands",
+            "indicators": {"rsi": rsi},
+        }
+        answer = await rater.rate(signal, [])
+        assert answer.rating is not None, answer.error
+        assert answer.rating["reasoning"].startswith(f"SYM{index}:")
+        return answer.rating["rating"], answer.rating["batch_size"]
+
+    rated = await asyncio.gather(*(rate(i, rsi) for i, rsi in enumerate(rsis)))
+    assert [rating for rating, _size in rated] == [7 if rsi < 70 else 3 for rsi in rsis]
+    assert rated[0][1] == 1
+    assert all(size == len(rsis) - 1 for _rating, size in rated[1:])
+    assert fake.stats.calls == 2
+
+
+def test_a_providers_in_flight_limit_follows_max_in_flight_unless_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from signalsmith.analyze.llm.providers import resolve_providers
+
+    monkeypatch.setenv("LLM_PROVIDERS", "openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
+    monkeypatch.delenv("OPENAI_MAX_IN_FLIGHT", raising=False)
+    monkeypatch.setenv("MAX_IN_FLIGHT", "48")
+    assert resolve_providers(load_settings())[0].max_in_flight == 48
+    monkeypatch.setenv("OPENAI_MAX_IN_FLIGHT", "8")
+    assert resolve_providers(load_settings())[0].max_in_flight == 8
+
+
+@pytest.mark.redis
+def test_start_up_says_in_one_line_when_a_providers_limit_binds(
+    fake: FakeLLMServer, stream_env: dict[str, str]
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    dropped = {"REDIS_ADDR", "LLM_PROVIDER", "SIGNALSMITH_CONFIG"}
+    base = {k: v for k, v in os.environ.items() if k not in dropped}
+    env = {
+        **base,
+        **stream_env,
+        "LLM_PROVIDERS": "openai",
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": "sk-startup",
+        "MAX_IN_FLIGHT": "64",
+    }
+
+    def lines(extra: dict[str, str]) -> list[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "signalsmith", "run", "--until-idle", "0.5"],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        output = (result.stdout + result.stderr).splitlines()
+        return [line for line in output if "MAX_IN_FLIGHT" in line]
+
+    bound = lines({"OPENAI_MAX_IN_FLIGHT": "16"})
+    assert len(bound) == 1
+    assert "OPENAI_MAX_IN_FLIGHT=16 binds below MAX_IN_FLIGHT=64" in bound[0]
+    assert lines({}) == []
