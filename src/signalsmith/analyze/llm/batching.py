@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import re
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -38,6 +39,9 @@ BATCH_HEADER: Final = (
 _ITEM_TAG: Final = re.compile(r"<\s*(/?)\s*item\b[^>]*>", re.IGNORECASE)
 _ITEM_OVERHEAD_CHARS: Final = 32  # '<item id="12">' and '</item>' and blank lines
 _MAX_IDLE_WAIT_S: Final = 1.0  # re-check capacity at least this often while questions wait
+_REPLY_MARGIN: Final = 1.1  # over the reply share answers have used, in a batch's estimate
+_MIN_REPLY_SHARE: Final = 0.05
+_LEARNING_RATE: Final = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,12 @@ class _Lane:
     format_for: FormatFor
     waiting: deque[_Waiting] = field(default_factory=deque)
     task: asyncio.Task[None] | None = None
+    reply_share: float = 0.4  # of the reply room, what batched answers use (moving average)
+
+    def learn(self, used: int, room: int) -> None:
+        if used > 0 and room > 0:
+            share = min(1.0, max(_MIN_REPLY_SHARE, used / room))
+            self.reply_share += (share - self.reply_share) * _LEARNING_RATE
 
 
 class Batcher:
@@ -89,8 +99,8 @@ class Batcher:
         self._lanes: dict[tuple[object, ...], _Lane] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         tpm = next((p.tpm for p in chain.providers if p.tpm), None)
-        # A batch larger than half a minute's tokens would hold the quota for too long.
-        self._max_tokens = min(options.tokens, tpm // 2) if tpm else options.tokens
+        # A batch can never be larger than a minute's tokens: it would never fit the window.
+        self._max_tokens = min(options.tokens, tpm) if tpm else options.tokens
 
     @property
     def enabled(self) -> bool:
@@ -159,12 +169,22 @@ class Batcher:
             await asyncio.sleep(0)
 
     def _plan(self, lane: _Lane) -> list[_Waiting]:
-        """The oldest waiting questions that fit in one request: at least one."""
+        """The oldest waiting questions that fit in one request: at least one. When the full
+        batch must wait for the provider's token window but at least half of it fits now, the
+        part that fits goes now (waiting would leave the window idle)."""
+        full = self._take(lane, self._max_tokens)
+        room = self._chain.token_room()
+        if room is None or len(full) == 1 or self._batch_tokens(lane, full) <= room:
+            return full
+        fits = self._take(lane, room)
+        return fits if 2 * len(fits) >= len(full) else full
+
+    def _take(self, lane: _Lane, tokens: int) -> list[_Waiting]:
         batch: list[_Waiting] = []
         for waiting in lane.waiting:
             if len(batch) >= self._options.size:
                 break
-            if batch and self._batch_tokens(lane, [*batch, waiting]) > self._max_tokens:
+            if batch and self._batch_tokens(lane, [*batch, waiting]) > tokens:
                 break
             batch.append(waiting)
         return batch
@@ -174,7 +194,11 @@ class Batcher:
             return self._alone_tokens(batch[0].question)
         system = sum(len(m["content"]) for m in lane.system)
         text = system + len(BATCH_HEADER) + sum(w.size + _ITEM_OVERHEAD_CHARS for w in batch)
-        return -(-text // 4) + 4 * (len(lane.system) + 1) + _reply_room(batch)
+        # The reply's share the answers have been using, not all the room: the limit is
+        # reconciled with the reported usage after the call, so reserving the whole room
+        # would leave the quota idle.
+        reply = math.ceil(_reply_room(batch) * min(1.0, lane.reply_share * _REPLY_MARGIN))
+        return -(-text // 4) + 4 * (len(lane.system) + 1) + reply
 
     def _spawn(self, work: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(work)
@@ -204,6 +228,7 @@ class Batcher:
             for waiting in batch:
                 waiting.answer.cancel()
             raise
+        lane.learn(answer.completion.tokens_out, _reply_room(batch))
         read = read_batch(answer.completion.content, ids)
         for waiting, item, part in zip(batch, ids, _parts(answer, batch, read), strict=True):
             text = read.answers.get(item)

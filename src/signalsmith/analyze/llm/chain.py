@@ -166,6 +166,14 @@ class LLMChain:
             return max(limit, slot.paced_until - now, 0.0)
         return 0.0
 
+    def token_room(self) -> int | None:
+        """Tokens left in the TPM window of the provider a request would go to now (None: no
+        TPM limit there, or no provider left)."""
+        for slot in self.slots:
+            if not self.unavailable(slot):
+                return slot.limiter.room()
+        return None
+
     def watch_releases(self) -> asyncio.Event:
         """Cleared now, set when the next call ends: clear, check ``ready_in``, then wait."""
         self._released.clear()

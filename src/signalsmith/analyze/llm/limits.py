@@ -145,6 +145,13 @@ class RateLimiter:
         wait = at - now
         return 0.0 if wait < _EPSILON else wait
 
+    def room(self) -> int | None:
+        """Tokens the window has left now (None without a TPM limit)."""
+        if self._tpm is None:
+            return None
+        self._prune(self._clock.monotonic())
+        return max(0, self._tpm - self._in_window)
+
     def take(self, tokens: int) -> Reservation:
         """Record a request now; only valid when ``wait_for(tokens) == 0``."""
         if self.wait_for(tokens) > 0:
