@@ -111,10 +111,13 @@ class LLMAnalyzer:
     async def _question(
         self, post: Post, tickers: Sequence[str], messages: Sequence[Mapping[str, str]]
     ) -> str:
-        """The question's key: the story with DEDUP_ENABLED, else the exact prompt."""
+        """The question's key: the story with DEDUP_ENABLED, else the exact prompt; none with
+        LLM_CACHE=off, which reuses nothing (hashing the prompt costs a call's worth of CPU)."""
+        if self._reuse.mode == "off":
+            return ""
         params = {"max_tokens": self._options.max_tokens, "temperature": self._options.temperature}
         story = None
-        if self._stories is not None and self._reuse.mode != "off":
+        if self._stories is not None:
             story = (await self._stories.story_of(post.text)).key
         return question_key(story, tickers, messages, self._template.text, params)
 
