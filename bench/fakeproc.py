@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 import httpx
 
@@ -32,8 +33,21 @@ class FakeProcess:
                 return
         raise RuntimeError("the fake LLM did not start")
 
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
     def start(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
+
+    def stats(self) -> dict[str, Any]:
+        """The fake's counters (calls, outcomes, tokens billed, batched requests)."""
+        stats: dict[str, Any] = httpx.get(f"{self.admin}/stats").json()
+        return stats
+
+    def reset(self) -> None:
+        """Zero the counters and forget the quota windows."""
+        httpx.post(f"{self.admin}/reset").raise_for_status()
 
     @property
     def outcomes(self) -> dict[str, int]:

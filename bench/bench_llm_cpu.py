@@ -1,0 +1,234 @@
+"""CPU per LLM call on realistic posts: signalsmith against a bare aiohttp client, same fake,
+same run.
+
+    python bench/bench_llm_cpu.py [--posts 12000] [--rounds 3] [--latency-ms 100]
+
+Both keep 64 chat-completion calls in flight against one `signalsmith fake-llm` in its own
+process, answering after --latency-ms:
+  bare         one aiohttp session, 64 workers posting the prompt signalsmith would send for
+               each post (the shipped system prompt, the Tickers line, the post) and decoding
+               the JSON reply; nothing else
+  signalsmith  `signalsmith run --only posts --until-idle 1` over the same posts in a stream
+               (LLM_POLICY=always, MAX_IN_FLIGHT=64, OPENAI_MAX_IN_FLIGHT=64, LLM_CACHE=off)
+Posts come from bench/realistic_posts.py: Reddit-like lengths (median ~300 characters, a tail
+to 1,500), about half chatter with no ticker, which signalsmith decides without the LLM (its
+cost still counts: it is work the process does between calls). LLM calls/s is measured on the
+fake's own counter between the first and the last call of each run. Rounds alternate bare and
+signalsmith; the line per round and the median ratio are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+from redis import Redis
+
+from benchkeys import fresh_keys
+from fakeproc import FakeProcess
+from realistic_posts import describe, realistic_posts
+
+URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_FLIGHT = 64
+
+
+def _tickers(post: dict[str, str]) -> list[str]:
+    from signalsmith.tickers import TickerExtractor, load_symbol_book
+
+    extractor = TickerExtractor(load_symbol_book())
+    return list(extractor.extract(f"{post['title']}\n\n{post['body']}"))
+
+
+def _prompts(posts: list[dict[str, str]]) -> list[list[dict[str, str]]]:
+    """The messages signalsmith sends for each post that names a ticker."""
+    from signalsmith.analyze.llm.prompt import load_prompt
+    from signalsmith.domain import Post
+
+    template = load_prompt(None)
+    asked = []
+    for post in posts:
+        tickers = _tickers(post)
+        if tickers:
+            shaped = Post(id=post["id"], title=post["title"], body=post["body"])
+            asked.append(template.messages(shaped, tickers))
+    return asked
+
+
+async def _bare(
+    url: str, prompts: list[list[dict[str, str]]], fake: FakeProcess
+) -> tuple[int, float, dict[str, float]]:
+    """Calls answered and seconds, 64 in flight through one aiohttp session."""
+    queue = list(reversed(prompts))
+    headers = {"authorization": "Bearer bench-key", "content-type": "application/json"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+
+        async def worker() -> int:
+            done = 0
+            while queue:
+                body = {"model": "fake-1", "messages": queue.pop(), "max_tokens": 400}
+                async with session.post(f"{url}/chat/completions", json=body) as reply:
+                    content = json.loads(await reply.read())["choices"][0]["message"]["content"]
+                    json.loads(content)
+                done += 1
+            return done
+
+        cpu = _Cpu(fake)
+        started = time.perf_counter()
+        counts = await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+        elapsed = time.perf_counter() - started
+        return sum(counts), elapsed, cpu.per_call_ms(sum(counts))
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _redis_pid() -> int | None:
+    info = Redis.from_url(URL).info("server")
+    pid = info.get("process_id")
+    return int(pid) if isinstance(pid, int) and Path(f"/proc/{pid}").exists() else None
+
+
+class _Cpu:
+    """CPU seconds used by this process, the fake and Redis (when local) over a measured run."""
+
+    def __init__(self, fake: FakeProcess) -> None:
+        self._pids = {"fake": fake.pid, "redis": _redis_pid()}
+        self._start = self._now()
+
+    def _now(self) -> dict[str, float]:
+        used = {"client": time.process_time()}
+        for name, pid in self._pids.items():
+            if pid is not None:
+                used[name] = _cpu_s(pid)
+        return used
+
+    def per_call_ms(self, calls: int, extra: dict[str, float] | None = None) -> dict[str, float]:
+        now = {**self._now(), **(extra or {})}
+        start = {**self._start, **dict.fromkeys(extra or {}, 0.0)}
+        return {f"cpu_ms_per_call_{k}": round((now[k] - start[k]) / calls * 1000, 3) for k in now}
+
+
+def _signalsmith(
+    url: str, posts: list[dict[str, str]], fake: FakeProcess, only: str
+) -> tuple[int, float, dict[str, float]]:
+    with fresh_keys(URL, "bench-cpu") as names:
+        client = Redis.from_url(URL)
+        for first in range(0, len(posts), 5000):
+            pipe = client.pipeline(transaction=False)
+            for post in posts[first : first + 5000]:
+                pipe.xadd(names["STREAM"], post)
+            pipe.execute()
+        client.close()
+        base = {k: v for k, v in os.environ.items() if k not in ("REDIS_ADDR", "LLM_PROVIDER")}
+        env = {
+            **base,
+            **names,
+            "REDIS_URL": URL,
+            "HTTP_PORT": "0",
+            "LOG_LEVEL": "ERROR",
+            "PUBLISH": "all",
+            "LLM_POLICY": "always",
+            "LLM_PROVIDERS": "openai",
+            "OPENAI_BASE_URL": url,
+            "OPENAI_API_KEY": "bench-key",
+            "OPENAI_MAX_IN_FLIGHT": str(IN_FLIGHT),
+            "MAX_IN_FLIGHT": str(IN_FLIGHT),
+            "LLM_CACHE": "off",
+        }
+        before = fake.stats()["calls"]
+        watch = _CallClock(fake, before)
+        command = [sys.executable, "-m", "signalsmith", "run", "--until-idle", "1"]
+        command += ["--only", only] if only else []
+        cpu = _Cpu(fake)
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+        used = 0.0
+        while process.poll() is None:
+            watch.sample()
+            used = _cpu_s(process.pid) if Path(f"/proc/{process.pid}").exists() else used
+            time.sleep(0.05)
+        watch.sample()
+        if process.returncode != 0:
+            raise RuntimeError(f"signalsmith exited {process.returncode}")
+    calls, seconds = watch.result()
+    cpu_use = cpu.per_call_ms(max(1, calls), {"signalsmith": used})
+    cpu_use.pop("cpu_ms_per_call_client", None)
+    return calls, seconds, cpu_use
+
+
+class _CallClock:
+    """The fake's call counter sampled over time: calls and seconds from first to last call."""
+
+    def __init__(self, fake: FakeProcess, before: int) -> None:
+        self._fake = fake
+        self._before = before
+        self._first: float | None = None
+        self._last = (0.0, before)
+
+    def sample(self) -> None:
+        calls = int(self._fake.stats()["calls"])
+        now = time.perf_counter()
+        if calls > self._before and self._first is None:
+            self._first = now
+            self._first_calls = calls
+        if calls != self._last[1]:
+            self._last = (now, calls)
+
+    def result(self) -> tuple[int, float]:
+        if self._first is None:
+            return 0, 1.0
+        return self._last[1] - self._first_calls, self._last[0] - self._first
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=12_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument(
+        "--only",
+        default="posts",
+        help="signalsmith run --only: the posts pipeline by default (its fan-out consumers, "
+        "the SQL store among them, run as their own processes in production); '' for all",
+    )
+    args = parser.parse_args()
+    posts = realistic_posts(args.posts, seed=5)
+    prompts = _prompts(posts)
+    print(json.dumps({"posts": len(posts), "asking": len(prompts), **describe(posts)}), flush=True)
+    fake = FakeProcess(4, args.latency_ms, {})
+    url = fake.start()
+    ratios = []
+    try:
+        asyncio.run(_bare(url, prompts[:IN_FLIGHT], fake))  # the fake warmed up
+        for round_number in range(1, args.rounds + 1):
+            bare_calls, bare_s, bare_cpu = asyncio.run(_bare(url, prompts, fake))
+            ours_calls, ours_s, ours_cpu = _signalsmith(url, posts, fake, args.only)
+            bare_rate, ours_rate = bare_calls / bare_s, ours_calls / ours_s
+            ratios.append(ours_rate / bare_rate)
+            line = {
+                "round": round_number,
+                "bare_calls_per_s": round(bare_rate, 1),
+                "signalsmith_calls_per_s": round(ours_rate, 1),
+                "ratio": round(ratios[-1], 3),
+                "ideal_calls_per_s": round(IN_FLIGHT * 1000 / args.latency_ms, 1),
+                "bare": bare_cpu,
+                "signalsmith": ours_cpu,
+            }
+            print(json.dumps(line), flush=True)
+    finally:
+        fake.stop()
+    print(json.dumps({"median_ratio": round(statistics.median(ratios), 3)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
