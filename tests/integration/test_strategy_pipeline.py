@@ -274,13 +274,15 @@ def test_a_posted_signal_is_answered_at_once_then_read_back(
         redis.close()
 
 
+@pytest.mark.parametrize("batch_size", ["1", "30"])
 def test_under_seed_002s_rate_limit_nothing_waits_in_memory_and_stale_signals_expire(
-    stream_env: dict[str, str], tmp_path: Path, fake_llm: FakeLLMServer
+    stream_env: dict[str, str], tmp_path: Path, fake_llm: FakeLLMServer, batch_size: str
 ) -> None:
     """The provider limited to 14 requests/min (seed 002): 40 fresh signals and 10 already
     stale. Each fresh one is published at once, by the model while it has quota and by the
     rules (degraded, with the reason) when it would have to wait past LLM_MAX_WAIT_S; the stale
-    ones are expired without a call. Nothing is lost and the model is asked at most 14 times."""
+    ones are expired without a call. Nothing is lost and the model is asked at most 14 times.
+    With batching, the signals that would wait share requests: the model rates every one."""
     env = _model_env(
         stream_env,
         tmp_path,
@@ -288,6 +290,7 @@ def test_under_seed_002s_rate_limit_nothing_waits_in_memory_and_stale_signals_ex
         CUSTOM_RPM="14",
         CUSTOM_TPM="950000",
         LLM_MAX_WAIT_S="0.5",
+        LLM_BATCH_SIZE=batch_size,
     )
     client = sync_redis.Redis.from_url(env["REDIS_URL"])
     try:
@@ -310,9 +313,19 @@ def test_under_seed_002s_rate_limit_nothing_waits_in_memory_and_stale_signals_ex
     assert {statuses[f"stale-{n}"] for n in range(10)} == {"expired"}
     by_model = [k for k, v in rated.items() if v["meta"]["strategy"]["llm"] is not None]
     degraded = [k for k, status in statuses.items() if status == "degraded"]
-    assert 1 <= len(by_model) <= 14
     assert fake_llm.stats.calls <= 14
     assert len(by_model) + len(degraded) == 40
+    if batch_size == "1":
+        assert 1 <= len(by_model) <= 14
+    else:
+        assert len(by_model) == 40
+        assert fake_llm.stats.batched >= 1
+        batched = [
+            v
+            for v in rated.values()
+            if (v["meta"]["strategy"]["llm"] or {}).get("batch_size", 1) > 1
+        ]
+        assert batched
     for key in degraded:
         assert "rate_limited" in rated[key]["meta"]["strategy"]["llm_error"]
         assert rated[key]["meta"]["strategy"]["offline"] is not None

@@ -149,7 +149,9 @@ class Batcher:
         while _drop_settled(lane.waiting):
             batch = self._plan(lane)
             released = self._chain.watch_releases()
-            wait = self._chain.ready_in(self._batch_tokens(lane, batch))
+            # The pace spreads the quota, but questions already waiting never wait for it past
+            # LLM_MAX_WAIT_S: they go together as soon as the limits take the request.
+            wait = self._chain.ready_in(self._batch_tokens(lane, batch), patient=False)
             if wait is None:  # every call slot in use: wait for one to end
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(released.wait(), _MAX_IDLE_WAIT_S)

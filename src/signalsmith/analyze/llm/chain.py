@@ -149,11 +149,12 @@ class LLMChain:
             return ChainAnswer(completion, slot.config, attempts, tuple(errors), cost)
         raise ProvidersFailed(errors or ["no provider configured"])
 
-    def ready_in(self, tokens: int) -> float | None:
+    def ready_in(self, tokens: int, *, patient: bool = True) -> float | None:
         """Seconds until a request of ``tokens`` would go out at once and keep to its provider's
         pace (0.0: now); None while the provider it would go to has every call slot in use.
         Providers the chain would skip or fall back from are passed over as ``complete`` does;
-        when none is left, 0.0: asking now fails at once, which is the answer."""
+        when none is left, 0.0: asking now fails at once, which is the answer. Not ``patient``:
+        a pace longer than LLM_MAX_WAIT_S is not waited for (the limits still are)."""
         now = self._clock.monotonic()
         for slot in self.slots:
             if self.unavailable(slot):
@@ -163,7 +164,10 @@ class LLMChain:
                 continue
             if slot.gate.locked():
                 return None
-            return max(limit, slot.paced_until - now, 0.0)
+            pace = slot.paced_until - now
+            if not patient and pace > self._max_wait:
+                pace = 0.0
+            return max(limit, pace, 0.0)
         return 0.0
 
     def token_room(self) -> int | None:
