@@ -47,6 +47,8 @@ bench: $(DEV) ## Run the benchmarks (prints JSON)
 	$(BIN)/python bench/bench_lexicon.py
 	$(BIN)/python bench/bench_pipeline.py
 	$(BIN)/python bench/bench_llm.py
+	$(BIN)/python bench/bench_llm_cpu.py
+	$(BIN)/python bench/bench_batching.py idle
 	$(BIN)/python bench/bench_throughput.py
 	$(BIN)/python bench/bench_tiers.py
 	$(BIN)/python bench/bench_quality.py

@@ -120,7 +120,7 @@ class _Cpu:
 
 
 def _signalsmith(
-    url: str, posts: list[dict[str, str]], fake: FakeProcess, only: str
+    url: str, posts: list[dict[str, str]], fake: FakeProcess, only: str, workers: int
 ) -> tuple[int, float, dict[str, float]]:
     with fresh_keys(URL, "bench-cpu") as names:
         client = Redis.from_url(URL)
@@ -137,19 +137,19 @@ def _signalsmith(
             "REDIS_URL": URL,
             "HTTP_PORT": "0",
             "LOG_LEVEL": "ERROR",
-            "PUBLISH": "all",
             "LLM_POLICY": "always",
             "LLM_PROVIDERS": "openai",
             "OPENAI_BASE_URL": url,
             "OPENAI_API_KEY": "bench-key",
             "OPENAI_MAX_IN_FLIGHT": str(IN_FLIGHT),
-            "MAX_IN_FLIGHT": str(IN_FLIGHT),
+            "MAX_IN_FLIGHT": str(IN_FLIGHT // workers),
             "LLM_CACHE": "off",
         }
         before = fake.stats()["calls"]
         watch = _CallClock(fake, before)
         command = [sys.executable, "-m", "signalsmith", "run", "--until-idle", "1"]
         command += ["--only", only] if only else []
+        command += ["--workers", str(workers)] if workers > 1 else []
         cpu = _Cpu(fake)
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
         used = 0.0
@@ -196,6 +196,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="signalsmith worker processes, 64 in flight shared among them (CPU: the parent's)",
+    )
+    parser.add_argument(
         "--only",
         default="posts",
         help="signalsmith run --only: the posts pipeline by default (its fan-out consumers, "
@@ -212,7 +218,7 @@ def main() -> None:
         asyncio.run(_bare(url, prompts[:IN_FLIGHT], fake))  # the fake warmed up
         for round_number in range(1, args.rounds + 1):
             bare_calls, bare_s, bare_cpu = asyncio.run(_bare(url, prompts, fake))
-            ours_calls, ours_s, ours_cpu = _signalsmith(url, posts, fake, args.only)
+            ours_calls, ours_s, ours_cpu = _signalsmith(url, posts, fake, args.only, args.workers)
             bare_rate, ours_rate = bare_calls / bare_s, ours_calls / ours_s
             ratios.append(ours_rate / bare_rate)
             line = {
