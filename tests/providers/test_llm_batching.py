@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 
 import pytest
@@ -425,3 +426,22 @@ def test_start_up_says_in_one_line_when_a_providers_limit_binds(
     assert len(bound) == 1
     assert "OPENAI_MAX_IN_FLIGHT=16 binds below MAX_IN_FLIGHT=64" in bound[0]
     assert lines({}) == []
+
+
+async def test_a_question_whose_asker_gave_up_is_left_out_of_the_batch(
+    fake: FakeLLMServer, stack: AnalyzerStack
+) -> None:
+    analyzer = stack.analyzers[0]
+    first = asyncio.create_task(analyzer.analyze(_post(0), [POSTS[0][0]]))
+    await asyncio.sleep(0.05)
+    tasks = [asyncio.create_task(analyzer.analyze(_post(i), [POSTS[i][0]])) for i in (1, 2, 3)]
+    await asyncio.sleep(0.05)
+    tasks[1].cancel()  # post 2, waiting in the lane behind the busy provider
+    done = await asyncio.gather(first, tasks[0], tasks[2])
+    assert tasks[1].cancelled()
+    for index, result in zip((0, 1, 3), done, strict=True):
+        assert _llm_vote(result, POSTS[index][0]) == _asked_alone(index)
+    batch = _requests(fake)[-1]
+    assert len(re.findall(r'<item id="\d+">', batch)) == 2
+    assert "$TSLA" not in batch
+    assert _call(done[1]).batch_size == 2

@@ -164,8 +164,8 @@ class Batcher:
                 await asyncio.sleep(self._options.wait_s)
                 continue
             topped_up = False
-            for _ in batch:
-                lane.waiting.popleft()
+            sent = set(map(id, batch))
+            lane.waiting = deque(w for w in lane.waiting if id(w) not in sent)
             self._spawn(self._send(lane, batch))
             # The request takes its call slot before this lane checks for room again.
             await asyncio.sleep(0)
@@ -184,6 +184,8 @@ class Batcher:
     def _take(self, lane: _Lane, tokens: int) -> list[_Waiting]:
         batch: list[_Waiting] = []
         for waiting in lane.waiting:
+            if waiting.answer.done():  # its asker has gone: not worth a share of a request
+                continue
             if len(batch) >= self._options.size:
                 break
             if batch and self._batch_tokens(lane, [*batch, waiting]) > tokens:
