@@ -39,7 +39,7 @@ BATCH_HEADER: Final = (
 _ITEM_TAG: Final = re.compile(r"<\s*(/?)\s*item\b[^>]*>", re.IGNORECASE)
 _ITEM_OVERHEAD_CHARS: Final = 32  # '<item id="12">' and '</item>' and blank lines
 _MAX_IDLE_WAIT_S: Final = 1.0  # re-check capacity at least this often while questions wait
-_REPLY_MARGIN: Final = 1.1  # over the reply share answers have used, in a batch's estimate
+_REPLY_MARGIN: Final = 1.0  # over the reply share answers have used, in a batch's estimate
 _MIN_REPLY_SHARE: Final = 0.05
 _LEARNING_RATE: Final = 0.5
 
