@@ -11,11 +11,11 @@ from typing import Literal
 
 from signalsmith.analyze.llm.batching import Batcher, BatchOptions, Question
 from signalsmith.analyze.llm.cache import CachedReply, question_key
-from signalsmith.analyze.llm.chain import ChainAnswer, LLMChain
+from signalsmith.analyze.llm.chain import LLMChain
 from signalsmith.analyze.llm.prompt import PromptTemplate, StructuredOutput, response_format
 from signalsmith.analyze.llm.providers import ProviderConfig
 from signalsmith.analyze.llm.reply import ParsedReply, UnparseableReply, parse_reply
-from signalsmith.analyze.llm.reuse import Answered, Reuse
+from signalsmith.analyze.llm.reuse import Answered, Reuse, reply_of
 from signalsmith.analyze.offline import OfflineAnalyzer
 from signalsmith.analyze.route import IRRELEVANT, Reason, Thresholds, is_chatter, uncertain
 from signalsmith.dedup import StoryIndex
@@ -101,7 +101,7 @@ class LLMAnalyzer:
             if self._options.failure == "retry":
                 raise
             return _failed(tickers, str(exc), exc.reasons)
-        reply = _reply_of(asked.answer)
+        reply = reply_of(asked.answer)
         if shared:  # another copy of the story was being asked at the same time
             self._metrics.llm_cache.labels("shared").inc()
             return self._votes(post, tickers, reply, _REUSED)
@@ -217,18 +217,6 @@ def _paid(asked: Answered) -> _Paid:
         cost_usd=answer.cost_usd,
         batch_size=answer.batch_size,
         batch_method=answer.batch_method,
-    )
-
-
-def _reply_of(answer: ChainAnswer) -> CachedReply:
-    completion = answer.completion
-    return CachedReply(
-        provider=answer.provider.name,
-        model=completion.model,
-        content=completion.content,
-        tokens_in=completion.tokens_in,
-        tokens_out=completion.tokens_out,
-        tokens_cached=completion.tokens_cached,
     )
 
 

@@ -15,7 +15,7 @@ from signalsmith.analyze.llm.cache import CachedReply, question_key
 from signalsmith.analyze.llm.chain import FormatFor
 from signalsmith.analyze.llm.limits import estimate_tokens
 from signalsmith.analyze.llm.providers import ProviderConfig
-from signalsmith.analyze.llm.reuse import Answered
+from signalsmith.analyze.llm.reuse import Answered, reply_of
 
 if TYPE_CHECKING:
     from signalsmith.analyze.llm.chain import LLMChain
@@ -107,8 +107,8 @@ class Asker:
         asked, shared = await self._reuse.once(question, lambda: self._call(messages))
         if shared:  # an identical request was asking the same question at the same time
             self._count_cache("shared")
-            return self._free(_reply_of(asked))
-        await self._reuse.keep(question, asked.answer.provider, _reply_of(asked))
+            return self._free(reply_of(asked.answer))
+        await self._reuse.keep(question, asked.answer.provider, reply_of(asked.answer))
         return self._paid(asked)
 
     def reject(self, text: str, problems: Sequence[str]) -> None:
@@ -168,14 +168,3 @@ def free_text(_provider: ProviderConfig) -> Mapping[str, object] | None:
 
 def reply_text(content: str) -> str:
     return _THINKING.sub("", content, count=1).strip()
-
-
-def _reply_of(asked: Answered) -> CachedReply:
-    completion = asked.answer.completion
-    return CachedReply(
-        provider=asked.answer.provider.name,
-        model=completion.model,
-        content=completion.content,
-        tokens_in=completion.tokens_in,
-        tokens_out=completion.tokens_out,
-    )

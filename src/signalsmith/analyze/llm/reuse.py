@@ -26,6 +26,19 @@ class Answered:
     latency_ms: float
 
 
+def reply_of(answer: ChainAnswer) -> CachedReply:
+    """A paid answer as the reply cache keeps it."""
+    completion = answer.completion
+    return CachedReply(
+        provider=answer.provider.name,
+        model=completion.model,
+        content=completion.content,
+        tokens_in=completion.tokens_in,
+        tokens_out=completion.tokens_out,
+        tokens_cached=completion.tokens_cached,
+    )
+
+
 class SingleFlight(Generic[T]):
     """Concurrent requests for one key share one call: the first makes it, the others await it.
 
