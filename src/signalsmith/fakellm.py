@@ -864,7 +864,7 @@ def _bill(fake: _Fake, call: _Call, content: str) -> JSONObject:
     """The call's usage: its completion tokens join its quota entry, and a system prompt this
     key sent before is reported as a cached prefix."""
     completion = tokens_of(len(content))
-    fake.quotas.spend(call.ticket, completion)
+    fake.quotas.spend(call.key, call.ticket, completion)
     system = _leading_system(call.body["messages"])
     cached = 0
     if system is not None and fake.quotas.cached(call.key, system):

@@ -75,6 +75,35 @@ class Ticket:
     tokens: int
 
 
+class _Window:
+    """One key's entries of the last 60 seconds, oldest first, with their token total kept as
+    entries come, go and grow: a check costs the same with 40 entries or 40,000."""
+
+    __slots__ = ("entries", "tokens")
+
+    def __init__(self) -> None:
+        self.entries: deque[Ticket] = deque()
+        self.tokens = 0
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def add(self, ticket: Ticket) -> None:
+        self.entries.append(ticket)
+        self.tokens += ticket.tokens
+
+    def grow(self, ticket: Ticket, tokens: int) -> None:
+        """Add tokens to an entry, counted in the total only while the entry is still in."""
+        ticket.tokens += tokens
+        if self.entries and self.entries[0].at <= ticket.at:
+            self.tokens += tokens
+
+    def expire(self, now: float) -> None:
+        entries = self.entries
+        while entries and entries[0].at + WINDOW_S <= now:
+            self.tokens -= entries.popleft().tokens
+
+
 @dataclass(frozen=True, slots=True)
 class Admission:
     """What the quota check decided, with each configured dimension's state (None: no quota)."""
@@ -110,7 +139,7 @@ class Admission:
 
 @dataclass(slots=True)
 class _KeyState:
-    window: deque[Ticket] = field(default_factory=deque)
+    window: _Window = field(default_factory=_Window)
     prompts: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
 
@@ -132,19 +161,18 @@ class Quotas:
         with self._lock:
             now = self._clock()
             window = self._state(key).window
-            _expire(window, now)
-            used = sum(t.tokens for t in window)
+            window.expire(now)
             over_requests = rpm is not None and len(window) + 1 > rpm
-            if not (over_requests or (tpm is not None and used + prompt_tokens > tpm)):
-                window.append(ticket := Ticket(now, prompt_tokens))
+            if not (over_requests or (tpm is not None and window.tokens + prompt_tokens > tpm)):
+                window.add(ticket := Ticket(now, prompt_tokens))
                 requests, tokens = _usages(window, rpm, tpm, now)
                 return Admission(ticket, requests, tokens)
             return _rejection(window, rpm, tpm, prompt_tokens, now, over_requests=over_requests)
 
-    def spend(self, ticket: Ticket, tokens: int) -> None:
+    def spend(self, key: str, ticket: Ticket, tokens: int) -> None:
         """Add an admitted request's completion tokens to its window entry."""
         with self._lock:
-            ticket.tokens += tokens
+            self._state(key).window.grow(ticket, tokens)
 
     def usage(
         self, key: str, rpm: int | None, tpm: int | None
@@ -153,7 +181,7 @@ class Quotas:
         with self._lock:
             now = self._clock()
             window = self._state(key).window
-            _expire(window, now)
+            window.expire(now)
             return _usages(window, rpm, tpm, now)
 
     def cached(self, key: str, system: str) -> bool:
@@ -178,13 +206,8 @@ class Quotas:
         return state
 
 
-def _expire(window: deque[Ticket], now: float) -> None:
-    while window and window[0].at + WINDOW_S <= now:
-        window.popleft()
-
-
 def _rejection(
-    window: deque[Ticket],
+    window: _Window,
     rpm: int | None,
     tpm: int | None,
     prompt_tokens: int,
@@ -207,21 +230,21 @@ def _rejection(
         reason=reason,
         retry_after_s=wait,
         used_requests=len(window),
-        used_tokens=sum(t.tokens for t in window),
+        used_tokens=window.tokens,
         requested_tokens=prompt_tokens,
     )
 
 
-def _wait_for_requests(window: deque[Ticket], rpm: int | None, now: float) -> float:
+def _wait_for_requests(window: _Window, rpm: int | None, now: float) -> float:
     """Until enough of the oldest entries have left for one more request to fit."""
     if rpm is None or len(window) < rpm:
         return 0.0
-    last_to_leave = window[len(window) - rpm]
+    last_to_leave = window.entries[len(window) - rpm]
     return last_to_leave.at + WINDOW_S - now
 
 
 def _wait_for_tokens(
-    window: deque[Ticket], tpm: int | None, prompt_tokens: int, now: float
+    window: _Window, tpm: int | None, prompt_tokens: int, now: float
 ) -> float | None:
     """Until enough of the oldest entries have left for ``prompt_tokens`` to fit; None if the
     request is larger than the whole quota."""
@@ -229,8 +252,8 @@ def _wait_for_tokens(
         return 0.0
     if prompt_tokens > tpm:
         return None
-    used, wait = sum(t.tokens for t in window), 0.0
-    for ticket in window:
+    used, wait = window.tokens, 0.0
+    for ticket in window.entries:
         if used + prompt_tokens <= tpm:
             break
         used -= ticket.tokens
@@ -239,13 +262,14 @@ def _wait_for_tokens(
 
 
 def _usages(
-    window: deque[Ticket], rpm: int | None, tpm: int | None, now: float
+    window: _Window, rpm: int | None, tpm: int | None, now: float
 ) -> tuple[Usage | None, Usage | None]:
-    newest = window[-1].at + WINDOW_S - now if window else 0.0
-    with_tokens = next((t for t in reversed(window) if t.tokens), None)
+    entries = window.entries
+    newest = entries[-1].at + WINDOW_S - now if entries else 0.0
+    with_tokens = next((t for t in reversed(entries) if t.tokens), None)
     requests = None if rpm is None else Usage(rpm, max(0, rpm - len(window)), newest)
     if tpm is None:
         return requests, None
-    used = sum(t.tokens for t in window)
+    used = window.tokens
     reset = with_tokens.at + WINDOW_S - now if with_tokens is not None else 0.0
     return requests, Usage(tpm, max(0, tpm - used), reset)

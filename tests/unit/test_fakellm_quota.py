@@ -253,7 +253,7 @@ def test_tokens_wait_for_just_enough_of_the_oldest_entries_to_leave() -> None:
     start = clock.now
     first = quotas.admit("k", None, 100, 30).ticket
     assert first is not None
-    quotas.spend(first, 10)
+    quotas.spend("k", first, 10)
     clock.now = start + 5
     assert quotas.admit("k", None, 100, 50).ticket is not None
     clock.now = start + 10
@@ -285,3 +285,22 @@ def test_the_fake_takes_monotonic_time_by_default() -> None:
     ticket = quotas.admit("k", 1, None, 1).ticket
     assert ticket is not None
     assert before <= ticket.at <= time.monotonic()
+
+
+def test_completion_tokens_of_an_entry_that_has_left_the_window_are_not_counted() -> None:
+    """A call answered after its entry left the window (a 70 s reply) adds nothing: the
+    running total matches the entries still in, so 100 tokens fit again."""
+    clock = _Clock()
+    quotas = Quotas(clock)
+    start = clock.now
+    slow = quotas.admit("k", None, 100, 60).ticket
+    assert slow is not None
+    clock.now = start + 30
+    assert quotas.admit("k", None, 100, 40).ticket is not None
+    clock.now = start + 70  # the first entry has left; the second holds 40
+    assert quotas.admit("k", None, 100, 61).reason == "tokens"
+    quotas.spend("k", slow, 500)
+    _, tokens = quotas.usage("k", None, 100)
+    assert tokens is not None
+    assert tokens.remaining == 60
+    assert quotas.admit("k", None, 100, 60).ticket is not None
