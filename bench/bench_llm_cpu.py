@@ -15,6 +15,12 @@ to 1,500), about half chatter with no ticker, which signalsmith decides without 
 cost still counts: it is work the process does between calls). LLM calls/s is measured on the
 fake's own counter between the first and the last call of each run. Rounds alternate bare and
 signalsmith; the line per round and the median ratio are printed.
+
+    python bench/bench_llm_cpu.py --text-only [--posts 12000]
+
+times, in this process and without Redis or the fake, the text work each post costs on the same
+posts (ticker extraction, the copy fingerprint, the chatter check, and for each post that is
+asked about the offline lexicon and the prompt), in microseconds per post.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -190,6 +197,48 @@ class _CallClock:
         return self._last[1] - self._first_calls, self._last[0] - self._first
 
 
+def _per_post_us(work: Callable[[], object], count: int) -> float:
+    started = time.perf_counter()
+    work()
+    return round((time.perf_counter() - started) / max(1, count) * 1e6, 1)
+
+
+def _text_work(posts: list[dict[str, str]]) -> dict[str, float]:
+    """Microseconds per post of the text work, each part timed on its own."""
+    from signalsmith.analyze.llm.prompt import load_prompt
+    from signalsmith.analyze.offline import OfflineAnalyzer
+    from signalsmith.analyze.route import is_chatter
+    from signalsmith.dedup import quick_fingerprint
+    from signalsmith.domain import Post
+    from signalsmith.tickers import TickerExtractor, load_symbol_book
+
+    extractor, offline, template = (
+        TickerExtractor(load_symbol_book()),
+        OfflineAnalyzer(),
+        load_prompt(None),
+    )
+    shaped = [Post(id=p["id"], title=p["title"], body=p["body"]) for p in posts]
+    found = [extractor.extract(post.text) for post in shaped]
+    asked = [(p, t) for p, t in zip(shaped, found, strict=True) if t and not is_chatter(p.text, t)]
+    n = len(shaped)
+    return {
+        "tickers_us_per_post": _per_post_us(lambda: [extractor.extract(p.text) for p in shaped], n),
+        "fingerprint_us_per_post": _per_post_us(
+            lambda: [quick_fingerprint(p.text) for p in shaped], n
+        ),
+        "chatter_check_us_per_post": _per_post_us(
+            lambda: [is_chatter(p.text, t) for p, t in zip(shaped, found, strict=True)], n
+        ),
+        "asked_posts": len(asked),
+        "lexicon_us_per_asked_post": _per_post_us(
+            lambda: [offline.analyze_now(p, t) for p, t in asked], len(asked)
+        ),
+        "prompt_us_per_asked_post": _per_post_us(
+            lambda: [template.messages(p, t) for p, t in asked], len(asked)
+        ),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=12_000)
@@ -207,8 +256,14 @@ def main() -> None:
         help="signalsmith run --only: the posts pipeline by default (its fan-out consumers, "
         "the SQL store among them, run as their own processes in production); '' for all",
     )
+    parser.add_argument(
+        "--text-only", action="store_true", help="time the per-post text work alone, in-process"
+    )
     args = parser.parse_args()
     posts = realistic_posts(args.posts, seed=5)
+    if args.text_only:
+        print(json.dumps({"posts": len(posts), **_text_work(posts)}), flush=True)
+        return
     prompts = _prompts(posts)
     print(json.dumps({"posts": len(posts), "asking": len(prompts), **describe(posts)}), flush=True)
     fake = FakeProcess(4, args.latency_ms, {})
