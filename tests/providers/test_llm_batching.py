@@ -445,3 +445,31 @@ async def test_a_question_whose_asker_gave_up_is_left_out_of_the_batch(
     assert len(re.findall(r'<item id="\d+">', batch)) == 2
     assert "$TSLA" not in batch
     assert _call(done[1]).batch_size == 2
+
+
+async def test_an_entry_missing_for_an_asker_that_gave_up_in_flight_is_not_asked_again(
+    fake: FakeLLMServer, stack: AnalyzerStack
+) -> None:
+    """Post 2's asker is cancelled while the batch is on its way and the reply has no entry
+    for it: the others land, and no request is paid to ask post 2 again for nobody."""
+    batch = [_entry("1", "AMD", "SELL", 0.61), _entry("3", "AAPL", "SELL", 0.63)]
+    fake.config.replies = [_first_alone(), json.dumps({"items": batch})]
+    analyzer = stack.analyzers[0]
+
+    async def one(index: int) -> Analysis:
+        await asyncio.sleep(0.02 * index)
+        return await analyzer.analyze(_post(index), [POSTS[index][0]])
+
+    tasks = [asyncio.create_task(one(index)) for index in range(4)]
+    await asyncio.sleep(0.45)  # the first answered at ~0.3 s; the batch of 3 is in flight
+    assert fake.stats.calls == 2
+    tasks[2].cancel()
+    done = await asyncio.gather(tasks[0], tasks[1], tasks[3])
+    await asyncio.sleep(0.5)  # room for a re-ask to reach the fake, were one sent
+    assert tasks[2].cancelled()
+    assert [_llm_vote(result, POSTS[i][0]) for i, result in zip((0, 1, 3), done, strict=True)] == [
+        (Verdict.BUY, 0.91),
+        (Verdict.SELL, 0.61),
+        (Verdict.SELL, 0.63),
+    ]
+    assert fake.stats.calls == 2

@@ -232,6 +232,17 @@ class Batcher:
             for waiting in batch:
                 waiting.answer.cancel()
             raise
+        try:
+            self._deliver(lane, batch, ids, answer)
+        except Exception as exc:  # a check that raised must not leave anyone waiting forever
+            for waiting in batch:
+                _settle(waiting, error=exc)
+
+    def _deliver(
+        self, lane: _Lane, batch: Sequence[_Waiting], ids: list[str], answer: ChainAnswer
+    ) -> None:
+        """Each question its entry of the reply, or asked again alone (unless its asker has
+        gone: a re-ask nobody waits for would be paid for nothing)."""
         lane.learn(answer.completion.tokens_out, _reply_room(batch))
         read = read_batch(answer.completion.content, ids)
         for waiting, item, part in zip(batch, ids, _parts(answer, batch, read), strict=True):
@@ -239,6 +250,8 @@ class Batcher:
             if text is not None and waiting.question.accept(text):
                 usage = replace(part.completion, content=text)
                 _settle(waiting, replace(part, completion=usage))
+                continue
+            if waiting.answer.done():
                 continue
             why = read.problems.get(item) or "its entry is not a valid answer"
             self._spawn(self._again(waiting, part, f"batch of {len(batch)}: {why}"))
