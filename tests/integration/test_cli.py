@@ -249,17 +249,22 @@ def test_demo_on_embedded_redis_prints_signals_and_keeps_data(tmp_path: Path) ->
 def test_demo_with_two_workers_answers_every_market_request_offline(tmp_path: Path) -> None:
     """--demo --workers 2: both workers read the bundled candles, so whichever takes a market
     request that carries no candles of its own answers it from them at once (no retry, no
-    exchange asked); none is dead-lettered."""
+    exchange asked); none is dead-lettered. Each worker is handed requests of its own before
+    the run (pending for its consumer name), so the one without --demo must answer some,
+    however fast the other reads."""
     from signalsmith.embedded import EmbeddedRedis
 
-    env = {"STATE_DIR": str(tmp_path / "state"), "HTTP_PORT": "0"}
-    asked = [f"bare-{n}" for n in range(8)]
+    env = {"STATE_DIR": str(tmp_path / "state"), "HTTP_PORT": "0", "CONSUMER": "w"}
+    held = {"w-0": [f"bare-0-{n}" for n in range(4)], "w-1": [f"bare-1-{n}" for n in range(4)]}
     server = EmbeddedRedis(tmp_path / "state")
     client = sync_redis.Redis(unix_socket_path=server.start())
     try:
-        for correlation_id in asked:
-            request = {"correlation_id": correlation_id, "product_id": "ETH-USD"}
-            client.xadd("market-requests", request)
+        client.xgroup_create("market-requests", "signalsmith-market", id="0", mkstream=True)
+        for consumer, correlation_ids in held.items():
+            for correlation_id in correlation_ids:
+                request = {"correlation_id": correlation_id, "product_id": "ETH-USD"}
+                client.xadd("market-requests", request)
+            client.xreadgroup("signalsmith-market", consumer, {"market-requests": ">"})
     finally:
         client.close()
         server.stop()
@@ -274,12 +279,14 @@ def test_demo_with_two_workers_answers_every_market_request_offline(tmp_path: Pa
         client.close()
         server.stop()
     answered = {i["correlation_id"]: i["decision"]["status"] for i in insights}
+    asked = [correlation_id for ids in held.values() for correlation_id in ids]
     assert {answered.get(correlation_id) for correlation_id in asked} == {"ok"}
     assert dead == 0
-    assert len(group) == 2
+    assert {c["name"]: c["pending"] for c in group} == {b"w-0": 0, b"w-1": 0}
     stopped = [line for line in ran.stderr.splitlines() if "pipeline=market" in line]
     assert len(stopped) == 2
     assert all("retried=0" in line for line in stopped), stopped  # none waited on an exchange
+    assert all("read=0" not in line for line in stopped), stopped  # each answered its own
 
 
 def test_max_messages_stops_after_that_many(stream_env: dict[str, str], tmp_path: Path) -> None:
