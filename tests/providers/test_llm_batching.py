@@ -473,3 +473,46 @@ async def test_an_entry_missing_for_an_asker_that_gave_up_in_flight_is_not_asked
         (Verdict.SELL, 0.63),
     ]
     assert fake.stats.calls == 2
+
+
+async def test_when_the_whole_batch_cannot_go_in_time_the_part_that_can_goes(
+    fake: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OPENAI_TPM leaves room, after the first post, for a batch of two or three of the eight
+    that wait, and LLM_MAX_WAIT_S (1 s) is far shorter than the minute the window needs to
+    take all eight. The part that fits goes now and is answered; only the rest fail (they
+    could not go in time even alone), rather than the whole lane failing unasked."""
+    for name, value in {
+        "LLM_PROVIDERS": "openai",
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": "sk-batch-test",
+        "OPENAI_MAX_IN_FLIGHT": "1",
+        "OPENAI_TPM": "1160",
+        "LLM_MAX_WAIT_S": "1",
+        "LLM_POLICY": "always",
+        "LLM_CACHE": "off",
+        "DEDUP_ENABLED": "false",
+        "LLM_BATCH_SIZE": "10",
+        "LLM_BATCH_WAIT_MS": "20",
+    }.items():
+        monkeypatch.setenv(name, value)
+    built = build_analyzers(load_settings(), Metrics(), None)
+    try:
+        analyzer = built.analyzers[0]
+        first = asyncio.create_task(analyzer.analyze(_post(0), [POSTS[0][0]]))
+        await asyncio.sleep(0.05)
+        posts = _many_posts()[:8]
+        outcomes = await asyncio.gather(
+            *(analyzer.analyze(post, [ticker]) for post, ticker in posts),
+            return_exceptions=True,
+        )
+        assert _llm_vote(await first, POSTS[0][0]) == _asked_alone(0)
+    finally:
+        await built.aclose()
+    answered = [o for o in outcomes if isinstance(o, Analysis)]
+    failed = [o for o in outcomes if isinstance(o, ProvidersFailed)]
+    assert len(answered) + len(failed) == len(posts)
+    assert 2 <= len(answered) < len(posts)
+    assert all(_call(result).batch_size == len(answered) for result in answered)
+    assert all("own rate limit" in " ".join(error.reasons) for error in failed)
+    assert fake.stats.calls == 2

@@ -126,6 +126,24 @@ def test_cancel_frees_capacity_and_is_idempotent() -> None:
     assert kept.tokens == 400
 
 
+def test_unsettled_counts_requests_whose_usage_is_not_known_yet() -> None:
+    """Taken and not yet reconciled or cancelled, once each, even after leaving the window:
+    while any is, an estimate in the window may still shrink."""
+    clock = ManualClock()
+    limiter = RateLimiter(rpm=None, tpm=1_000, clock=clock)
+    first, second, third = limiter.take(100), limiter.take(100), limiter.take(100)
+    assert limiter.unsettled == 3
+    first.reconcile(50)
+    first.reconcile(60)
+    second.cancel()
+    second.reconcile(10)
+    assert limiter.unsettled == 1
+    clock.advance(61.0)
+    assert limiter.room() == 1_000
+    third.reconcile(80)
+    assert limiter.unsettled == 0
+
+
 def test_blocked_until_after_a_429() -> None:
     """After a 429 nothing fits before the deadline; an earlier one never shortens the block."""
     clock = ManualClock()

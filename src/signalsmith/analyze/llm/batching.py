@@ -112,9 +112,7 @@ class Batcher:
             return await self._alone(question)
         key = (*(m["content"] for m in question.messages[:-1]), question.format_for)
         lane = self._lanes.get(key)
-        if (lane is None or not lane.waiting) and self._chain.ready_in(
-            self._alone_tokens(question)
-        ) == 0.0:
+        if (lane is None or not lane.waiting) and self._goes_alone_now(question):
             return await self._alone(question)
         if lane is None:
             lane = self._lanes[key] = _Lane(tuple(question.messages[:-1]), question.format_for)
@@ -123,6 +121,13 @@ class Batcher:
         if lane.task is None or lane.task.done():
             lane.task = asyncio.create_task(self._drain(lane), name="llm-batch-lane")
         return await future
+
+    def _goes_alone_now(self, question: Question) -> bool:
+        """Whether the question's own request would go out at once: not when it would fail
+        for want of time in the rate limits (a batch reserves less reply room per question,
+        so the question may still go in one)."""
+        tokens = self._alone_tokens(question)
+        return self._chain.ready_in(tokens) == 0.0 and not self._chain.waits_too_long(tokens)
 
     async def _alone(self, question: Question) -> ChainAnswer:
         return await self._chain.complete(
@@ -173,13 +178,30 @@ class Batcher:
     def _plan(self, lane: _Lane) -> list[_Waiting]:
         """The oldest waiting questions that fit in one request: at least one. When the full
         batch must wait for the provider's token window but at least half of it fits now, the
-        part that fits goes now (waiting would leave the window idle)."""
+        part that fits goes now (waiting would leave the window idle); when the full batch
+        could not go within LLM_MAX_WAIT_S at all, the most of it that can goes."""
         full = self._take(lane, self._max_tokens)
         room = self._chain.token_room()
         if room is None or len(full) == 1 or self._batch_tokens(lane, full) <= room:
             return full
         fits = self._take(lane, room)
-        return fits if 2 * len(fits) >= len(full) else full
+        if 2 * len(fits) >= len(full):
+            return fits
+        if not self._chain.waits_too_long(self._batch_tokens(lane, full)):
+            return full
+        return self._most_in_time(lane, full) or full
+
+    def _most_in_time(self, lane: _Lane, batch: list[_Waiting]) -> list[_Waiting]:
+        """The longest head of ``batch`` a provider takes within LLM_MAX_WAIT_S (empty: none;
+        asking then fails at once, and it may as well fail once for all of them)."""
+        low, high = 0, len(batch)  # the head of ``low`` goes in time, ``high`` + 1 does not
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self._chain.waits_too_long(self._batch_tokens(lane, batch[:middle])):
+                high = middle - 1
+            else:
+                low = middle
+        return batch[:low]
 
     def _take(self, lane: _Lane, tokens: int) -> list[_Waiting]:
         batch: list[_Waiting] = []

@@ -153,14 +153,17 @@ class LLMChain:
         """Seconds until a request of ``tokens`` would go out at once and keep to its provider's
         pace (0.0: now); None while the provider it would go to has every call slot in use.
         Providers the chain would skip or fall back from are passed over as ``complete`` does;
-        when none is left, 0.0: asking now fails at once, which is the answer. Not ``patient``:
+        when none is left, 0.0: asking now fails at once, which is the answer (None instead
+        while a call in flight may give back tokens its estimate holds). Not ``patient``:
         a pace longer than LLM_MAX_WAIT_S is not waited for (the limits still are)."""
         now = self._clock.monotonic()
+        settling = False
         for slot in self.slots:
             if self.unavailable(slot):
                 continue
             limit = slot.limiter.wait_for(tokens)
             if limit > self._max_wait:
+                settling = settling or slot.limiter.unsettled > 0
                 continue
             if slot.gate.locked():
                 return None
@@ -168,7 +171,19 @@ class LLMChain:
             if not patient and pace > self._max_wait:
                 pace = 0.0
             return max(limit, pace, 0.0)
-        return 0.0
+        # Too long for every provider: final unless a call in flight still holds an estimate,
+        # which its reported usage may shrink (then wait for it to end, as for a call slot).
+        return None if settling else 0.0
+
+    def waits_too_long(self, tokens: int) -> bool:
+        """True when some provider could be tried but none would take a request of ``tokens``
+        within LLM_MAX_WAIT_S of its own rate limits, and no call in flight there may give
+        estimated tokens back: asking now would fail at once."""
+        usable = [slot for slot in self.slots if not self.unavailable(slot)]
+        return bool(usable) and all(
+            slot.limiter.wait_for(tokens) > self._max_wait and not slot.limiter.unsettled
+            for slot in usable
+        )
 
     def token_room(self) -> int | None:
         """Tokens left in the TPM window of the provider a request would go to now (None: no

@@ -80,6 +80,7 @@ class _Entry:
     at: float
     tokens: int
     live: bool = True
+    settled: bool = False  # reconciled with the provider's usage, or cancelled
 
 
 class Reservation:
@@ -96,11 +97,13 @@ class Reservation:
     def reconcile(self, actual_tokens: int) -> None:
         """Replace the estimate with the provider-reported usage (no-op after cancel)."""
         _check_tokens(actual_tokens)
+        self._limiter._settle(self._entry)
         if self._entry.live:
             self._limiter._retoken(self._entry, actual_tokens)
 
     def cancel(self) -> None:
         """The call never happened: give the request and its tokens back. Idempotent."""
+        self._limiter._settle(self._entry)
         if self._entry.live:
             self._entry.live = False
             self._limiter._release(self._entry)
@@ -119,6 +122,7 @@ class RateLimiter:
         self._clock = clock
         self._entries: deque[_Entry] = deque()
         self._in_window = 0  # the tokens of ``_entries``, kept as they change
+        self._unsettled = 0  # requests taken whose usage is not known yet (still estimates)
         self._blocked_until = -math.inf
 
     def wait_for(self, tokens: int) -> float:
@@ -152,6 +156,11 @@ class RateLimiter:
         self._prune(self._clock.monotonic())
         return max(0, self._tpm - self._in_window)
 
+    @property
+    def unsettled(self) -> int:
+        """Requests taken and not yet reconciled or cancelled: their estimates may shrink."""
+        return self._unsettled
+
     def take(self, tokens: int) -> Reservation:
         """Record a request now; only valid when ``wait_for(tokens) == 0``."""
         if self.wait_for(tokens) > 0:
@@ -159,6 +168,7 @@ class RateLimiter:
         entry = _Entry(self._clock.monotonic(), tokens)
         self._entries.append(entry)
         self._in_window += tokens
+        self._unsettled += 1
         return Reservation(self, entry)
 
     async def acquire(self, tokens: int) -> Reservation:
@@ -184,6 +194,11 @@ class RateLimiter:
             entry = self._entries.popleft()
             entry.live = False
             self._in_window -= entry.tokens
+
+    def _settle(self, entry: _Entry) -> None:
+        if not entry.settled:
+            entry.settled = True
+            self._unsettled -= 1
 
     def _retoken(self, entry: _Entry, tokens: int) -> None:
         self._in_window += tokens - entry.tokens
