@@ -236,6 +236,11 @@ async def test_tokens_and_cost_per_question_add_up_to_the_providers_usage(
     slot = stack.chain.slots[0]
     assert sum(call.tokens_in for call in calls) == slot.tokens_in
     assert sum(call.tokens_out for call in calls) == slot.tokens_out
+    # The fake caches the instructions the requests share: cached tokens add up too, each
+    # question's within its own prompt tokens.
+    assert slot.tokens_cached > 0
+    assert sum(call.tokens_cached for call in calls) == slot.tokens_cached
+    assert all(call.tokens_cached <= call.tokens_in for call in calls)
     assert math.isclose(sum(call.cost_usd for call in calls), slot.cost_usd, rel_tol=1e-9)
     assert all(call.tokens_in > 0 and call.cost_usd > 0 for call in calls)
     # The batch's share follows each question's size: the longer post pays more of it.

@@ -7,7 +7,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signalsmith.analyze.llm.batch_reply import read_batch, shares
+from signalsmith.analyze.llm.batch_reply import read_batch, shares, usage_shares
 from signalsmith.analyze.llm.batching import Question, batch_format
 from signalsmith.analyze.llm.prompt import StructuredOutput, response_format
 
@@ -130,3 +130,27 @@ def test_the_batch_schema_wraps_the_single_answer_schema_with_an_id() -> None:
         "type": "json_object"
     }
     assert batch_format(lambda _p: None)(None) is None  # type: ignore[arg-type]
+
+
+@given(
+    st.integers(0, 10**7),
+    st.integers(0, 10**7),
+    st.integers(0, 10**7),
+    st.lists(st.integers(0, 10**5), min_size=1, max_size=30),
+)
+def test_usage_shares_keep_every_total_and_cached_within_each_prompt(
+    tokens_in: int, tokens_cached: int, tokens_out: int, weights: list[int]
+) -> None:
+    split = usage_shares(tokens_in, tokens_cached, tokens_out, weights)
+    assert len(split) == len(weights)
+    assert sum(share.tokens_in for share in split) == tokens_in
+    assert sum(share.tokens_cached for share in split) == min(tokens_cached, tokens_in)
+    assert sum(share.tokens_out for share in split) == tokens_out
+    assert all(0 <= share.tokens_cached <= share.tokens_in for share in split)
+
+
+def test_usage_shares_lose_no_cached_token_where_separate_roundings_would() -> None:
+    """Shared out apart and clamped, 13 cached of 16 prompt tokens came to 12 here."""
+    split = usage_shares(16, 13, 0, [46, 26, 5, 46, 12, 16])
+    assert sum(share.tokens_cached for share in split) == 13
+    assert [share.tokens_in for share in split] == [5, 3, 1, 5, 1, 1]

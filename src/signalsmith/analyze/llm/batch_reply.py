@@ -119,3 +119,27 @@ def shares(total: int, weights: Iterable[int]) -> list[int]:
     for i in order[: total - sum(parts)]:
         parts[i] += 1
     return parts
+
+
+@dataclass(frozen=True, slots=True)
+class UsageShare:
+    """One question's whole-token share of a batched request's usage."""
+
+    tokens_in: int
+    tokens_cached: int  # of tokens_in
+    tokens_out: int
+
+
+def usage_shares(
+    tokens_in: int, tokens_cached: int, tokens_out: int, weights: Sequence[int]
+) -> list[UsageShare]:
+    """A batch's usage shared out by ``weights``: cached and uncached prompt tokens apart (so
+    each share's cached tokens lie within its prompt tokens), every total kept exactly."""
+    cached_total = max(0, min(tokens_cached, tokens_in))
+    cached = shares(cached_total, weights)
+    uncached = shares(tokens_in - cached_total, weights)
+    outs = shares(tokens_out, weights)
+    return [
+        UsageShare(fresh + kept, kept, out)
+        for fresh, kept, out in zip(uncached, cached, outs, strict=True)
+    ]

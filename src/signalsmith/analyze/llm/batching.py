@@ -21,7 +21,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
-from signalsmith.analyze.llm.batch_reply import BatchRead, read_batch, shares
+from signalsmith.analyze.llm.batch_reply import BatchRead, read_batch, usage_shares
 from signalsmith.analyze.llm.chain import ChainAnswer, FormatFor, LLMChain, Messages
 from signalsmith.analyze.llm.limits import estimate_tokens
 from signalsmith.analyze.llm.openai_compat import Completion
@@ -333,33 +333,33 @@ def _settle(
 
 
 def _parts(answer: ChainAnswer, batch: Sequence[_Waiting], read: BatchRead) -> list[ChainAnswer]:
-    """Each question's share of the batched answer, by the size of its text."""
-    sizes = [waiting.size for waiting in batch]
+    """Each question's share of the batched answer, by the size of its item (text and tags)."""
     usage = answer.completion
-    ins, outs, cached = (
-        shares(usage.tokens_in, sizes),
-        shares(usage.tokens_out, sizes),
-        shares(usage.tokens_cached, sizes),
+    split = usage_shares(
+        usage.tokens_in,
+        usage.tokens_cached,
+        usage.tokens_out,
+        [waiting.size + _ITEM_OVERHEAD_CHARS for waiting in batch],
     )
     provider: ProviderConfig = answer.provider
     return [
         ChainAnswer(
             Completion(
                 usage.content,
-                ins[i],
-                outs[i],
+                share.tokens_in,
+                share.tokens_out,
                 usage.latency_ms,
                 usage.model,
-                min(cached[i], ins[i]),
+                share.tokens_cached,
             ),
             provider,
             answer.attempts,
             answer.errors,
-            provider.cost(ins[i], outs[i], min(cached[i], ins[i])),
+            provider.cost(share.tokens_in, share.tokens_out, share.tokens_cached),
             batch_size=len(batch),
             batch_method=read.method,
         )
-        for i in range(len(batch))
+        for share in split
     ]
 
 
