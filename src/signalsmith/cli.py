@@ -441,6 +441,10 @@ def fake_llm(
     tpm: Annotated[
         int | None, typer.Option(min=1, help="Tokens per minute per API key; past it, 429.")
     ] = None,
+    max_output_tokens: Annotated[
+        int | None,
+        typer.Option(min=1, help="Most max_tokens a call may ask for; past it, 400."),
+    ] = None,
     answers: Annotated[
         Path | None,
         typer.Option(
@@ -454,7 +458,8 @@ def fake_llm(
 
     Point a provider at it, e.g. OPENAI_BASE_URL=http://127.0.0.1:8391/v1 OPENAI_API_KEY=x.
     With --answers it is an oracle for the texts the file labels, and the lexicon for the rest.
-    With --rpm/--tpm each API key gets a real provider's quota over a sliding minute.
+    With --rpm/--tpm each API key gets a real provider's quota over a sliding minute, and with
+    --max-output-tokens a real model's limit on max_tokens.
     """
     from signalsmith.fakellm import FakeConfig, check_config, serve
     from signalsmith.fakeoracle import Answers
@@ -468,6 +473,7 @@ def fake_llm(
         seed=seed,
         rpm=rpm,
         tpm=tpm,
+        max_output_tokens=max_output_tokens,
     )
     try:
         check_config(config)

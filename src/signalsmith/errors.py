@@ -14,7 +14,7 @@ SignalsmithError
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 
@@ -35,15 +35,17 @@ class TransientError(SignalsmithError):
     """Retry later: the message stays pending and is redelivered."""
 
 
-class ProvidersFailed(TransientError):
-    """No provider could answer; ``reasons`` says why, one line per provider."""
+ProviderFailure = Literal["rate_limited", "server", "timeout", "connection", "rejected", "busy"]
 
-    def __init__(self, reasons: Sequence[str]) -> None:
+
+class ProvidersFailed(TransientError):
+    """No provider could answer; ``reasons`` says why, one line per provider, and ``kinds``
+    holds the kind of failure that ended each provider tried (none for a provider skipped)."""
+
+    def __init__(self, reasons: Sequence[str], kinds: Iterable[ProviderFailure] = ()) -> None:
         super().__init__("every LLM provider failed: " + "; ".join(reasons))
         self.reasons = tuple(reasons)
-
-
-ProviderFailure = Literal["rate_limited", "server", "timeout", "connection", "rejected", "busy"]
+        self.kinds = frozenset(kinds)
 
 
 class ProviderError(SignalsmithError):

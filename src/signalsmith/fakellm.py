@@ -61,10 +61,15 @@ class FakeConfig:
 
     ``replies`` scripts free-text answers: each answered call (one not failed with a status)
     takes the next one as its content, whatever the request asked and whatever content fault
-    was drawn; once they are used up, the usual answers resume.
+    was drawn; once they are used up, the usual answers resume. In a reply to a batch, the
+    JSON string ``"@N"`` stands for the id of the batch's N-th item.
 
     ``rpm`` and ``tpm`` are per-API-key quotas over a sliding 60-second window, checked after
     auth and before any fault: a call past either is answered 429 (outcome "quota").
+
+    ``max_output_tokens`` is the most a call may ask for in ``max_tokens`` (or
+    ``max_completion_tokens``): a call asking for more is answered 400 like a real provider's
+    "max_tokens is too large" (outcome "max_tokens"), before quotas and faults.
     """
 
     latency_ms: float = 0.0  # added to every answer
@@ -86,6 +91,7 @@ class FakeConfig:
     replies: list[str] = field(default_factory=list)  # scripted contents, consumed in order
     rpm: int | None = None  # requests per minute per API key; None: no quota
     tpm: int | None = None  # prompt + completion tokens per minute per API key; None: no quota
+    max_output_tokens: int | None = None  # past it, max_tokens is refused with 400; None: any
 
     def bands(self) -> tuple[tuple[str, float], ...]:
         """The random outcomes with their rates, in draw order."""
@@ -117,12 +123,12 @@ def check_config(config: FakeConfig) -> None:
         )
     if not config.model_name:
         raise ValueError("model_name must not be empty")
-    for name in ("rpm", "tpm"):
+    for name in ("rpm", "tpm", "max_output_tokens"):
         value = getattr(config, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError(f"{name} must be a whole number >= 1 or null, got {value!r}")
         if value is not None and value < 1:
-            raise ValueError(f"{name} must be >= 1 (or null for no quota), got {value}")
+            raise ValueError(f"{name} must be >= 1 (or null for no limit), got {value}")
 
 
 # Every outcome a chat call can have; stats always list all of them.
@@ -141,6 +147,7 @@ OUTCOMES: Final = (
     "status_override",
     "unauthorized",
     "bad_request",
+    "max_tokens",  # asked for more output tokens than max_output_tokens allows: 400
 )
 
 
@@ -324,6 +331,8 @@ _ITEM: Final = re.compile(
     r"<\s*item\s+id\s*=\s*([\"'])([A-Za-z0-9_-]{1,16})\1\s*>(.*?)<\s*/\s*item\s*>",
     re.DOTALL | re.IGNORECASE,
 )
+# A scripted batch reply's stand-in for the id of the batch's N-th item: "@1", "@2", ...
+_ITEM_POSITION: Final = re.compile(r'"@([0-9]{1,3})"')
 ANY_TICKER: Final = "*"
 
 
@@ -701,6 +710,27 @@ def _error(
     return JSONResponse(body, status_code=429, headers=headers)
 
 
+def _asked_tokens(body: JSONObject) -> int | None:
+    """The output tokens a call asks for at most (``max_tokens`` or ``max_completion_tokens``,
+    the larger when both are given); None when it names no limit."""
+    asked = [body.get("max_tokens"), body.get("max_completion_tokens")]
+    numbers = [n for n in asked if isinstance(n, int) and not isinstance(n, bool)]
+    return max(numbers) if numbers else None
+
+
+def _max_tokens_error(call_id: int, asked: int, allowed: int, limits: Limits) -> JSONResponse:
+    """400 for a call asking for more output tokens than the model allows, worded like
+    OpenAI's."""
+    message = (
+        f"max_tokens is too large: {asked}. This model supports at most {allowed} completion "
+        f"tokens, whereas you provided {asked}."
+    )
+    error = {"message": message, "type": "invalid_request_error", "param": "max_tokens"}
+    body = {"error": {**error, "code": "invalid_value"}}
+    headers = _headers(call_id, "max_tokens", limits)
+    return JSONResponse(body, status_code=400, headers=headers)
+
+
 def _quota_error(call_id: int, admission: Admission) -> JSONResponse:
     """429 for a call past the key's rpm or tpm, worded like OpenAI's, with a true Retry-After
     (none when the request is larger than the whole token quota: no wait makes it fit)."""
@@ -826,6 +856,11 @@ async def _answer(fake: _Fake, request: Request, draw: _Draw) -> Response:
         return _error(fake, call_id, 400, "bad_request", _limits(fake, key))
     fake.stats.response_format(_response_format_kind(body))
     fake.received.append(body["messages"])
+    asked, allowed = _asked_tokens(body), fake.config.max_output_tokens
+    if asked is not None and allowed is not None and asked > allowed:
+        fake.stats.outcome("max_tokens")
+        await asyncio.sleep(delay)
+        return _max_tokens_error(call_id, asked, allowed, _limits(fake, key))
     prompt = _prompt_tokens(body["messages"])
     admission = fake.quotas.admit(key, fake.config.rpm, fake.config.tpm, prompt)
     if admission.ticket is None:
@@ -881,7 +916,7 @@ def _content(fake: _Fake, outcome: str, messages: object) -> str:
     fake.stats.questions(len(blocks) or 1, batched=bool(blocks))
     scripted = fake.next_reply()
     if scripted is not None:
-        return scripted
+        return _with_item_ids(scripted, [item for item, _block in blocks])
     if blocks:
         return batch_content(outcome, [(item, _item_answer(fake, block)) for item, block in blocks])
     if STRATEGY_QUESTION in user:
@@ -889,6 +924,18 @@ def _content(fake: _Fake, outcome: str, messages: object) -> str:
     text = post_text(user)
     _count_labeled(fake, text)
     return reply_content(outcome, text, requested_tickers(user), fake.answers)
+
+
+def _with_item_ids(reply: str, ids: Sequence[str]) -> str:
+    """A scripted reply to a batch names its items by position, ``"@1"`` for the first: each
+    becomes the id the request gave that item (a client may draw ids anew per request, so a
+    script cannot know them). A position the batch does not have stays as written."""
+
+    def swap(found: re.Match[str]) -> str:
+        position = int(found.group(1))
+        return json.dumps(ids[position - 1]) if 1 <= position <= len(ids) else found.group(0)
+
+    return _ITEM_POSITION.sub(swap, reply) if ids else reply
 
 
 def _item_answer(fake: _Fake, block: str) -> JSONObject:

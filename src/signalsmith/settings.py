@@ -66,6 +66,7 @@ PROVIDER_SUFFIXES = {
     "PRICE_IN": "price_in",
     "PRICE_OUT": "price_out",
     "PRICE_CACHED": "price_cached",
+    "MAX_OUTPUT_TOKENS": "max_output_tokens",
 }
 PROVIDER_NAMES = (
     "groq",
@@ -100,6 +101,9 @@ class ProviderSettings(BaseModel):
     price_in: float | None = Field(default=None, ge=0)  # USD per million input tokens
     price_out: float | None = Field(default=None, ge=0)
     price_cached: float | None = Field(default=None, ge=0)  # per million cached prompt tokens
+    # The most output tokens one request may ask of this provider (a batch's reply room
+    # included); None: the preset's (8,192).
+    max_output_tokens: int | None = Field(default=None, ge=16, le=1_000_000)
 
 
 class ProviderEnvSource(PydanticBaseSettingsSource):

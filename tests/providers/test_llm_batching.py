@@ -19,11 +19,13 @@ from signalsmith.fakellm import FakeConfig, FakeLLMServer, reply_content
 from signalsmith.lifecycle import AnalyzerStack, build_analyzers
 from signalsmith.observe.metrics import Metrics
 from signalsmith.settings import load_settings
+from tests.providers.batching_env import batching_env, strategy_signal
 
 pytestmark = pytest.mark.slow
 
 # Each post names one ticker; the first is asked alone while the provider is free, the others
-# arrive while it is busy (one call at a time, 300 ms each) and go together as ids 1..4.
+# arrive while it is busy (one call at a time, 300 ms each) and go together as items 1..4 (their
+# ids are random; a scripted reply names item N "@N", which the fake turns into its id).
 POSTS = [
     ("NVDA", "Loading up on $NVDA calls", "They beat estimates and raised guidance."),
     ("AMD", "$AMD puts printing", "Missed estimates, guidance cut, selling everything."),
@@ -43,19 +45,7 @@ def fake() -> Iterator[FakeLLMServer]:
 async def stack(
     fake: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[AnalyzerStack]:
-    env = {
-        "LLM_PROVIDERS": "openai",
-        "OPENAI_BASE_URL": fake.base_url,
-        "OPENAI_API_KEY": "sk-batch-test",
-        "OPENAI_MAX_IN_FLIGHT": "1",
-        "OPENAI_PRICE_IN": "1.5",
-        "OPENAI_PRICE_OUT": "6",
-        "LLM_POLICY": "always",
-        "LLM_CACHE": "off",
-        "DEDUP_ENABLED": "false",
-        "LLM_BATCH_SIZE": "10",
-        "LLM_BATCH_WAIT_MS": "20",
-    }
+    env = batching_env(fake.base_url, OPENAI_PRICE_IN="1.5", OPENAI_PRICE_OUT="6")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     built = build_analyzers(load_settings(), Metrics(), None)
@@ -74,7 +64,7 @@ async def _analyze_all(stack: AnalyzerStack, count: int = len(POSTS)) -> list[An
     analyzer = stack.analyzers[0]
 
     async def one(index: int) -> Analysis:
-        await asyncio.sleep(0.02 * index)  # arrival order fixes the ids: post k is id k
+        await asyncio.sleep(0.02 * index)  # arrival order fixes the items: post k is item k
         return await analyzer.analyze(_post(index), [POSTS[index][0]])
 
     return await asyncio.gather(*(one(index) for index in range(count)))
@@ -85,7 +75,8 @@ def _single(ticker: str, verdict: str, confidence: float) -> dict[str, object]:
 
 
 def _entry(item: str, ticker: str, verdict: str, confidence: float) -> dict[str, object]:
-    return {"id": item, "signals": [_single(ticker, verdict, confidence)]}
+    """The entry for the batch's item number ``item`` (the fake puts in its id)."""
+    return {"id": f"@{item}", "signals": [_single(ticker, verdict, confidence)]}
 
 
 def _first_alone() -> str:
@@ -138,7 +129,7 @@ async def test_waiting_questions_share_one_request_and_entries_in_any_order_land
     assert fake.stats.calls == 2
     asked = _requests(fake)
     assert "<item" not in asked[0]
-    assert [asked[1].count(f'<item id="{n}">') for n in "1234"] == [1, 1, 1, 1]
+    assert len(set(re.findall(r'<item id="(\w+)">', asked[1]))) == 4
     # Instructions first and identical, the items last: one cacheable prefix.
     assert fake.received[0][0] == fake.received[1][0]  # type: ignore[index]
     assert (_call(results[0]).batch_size, _call(results[0]).parse_method) == (1, "json")
@@ -156,7 +147,7 @@ async def test_waiting_questions_share_one_request_and_entries_in_any_order_land
             {3},
             "answered 2 times",
         ),
-        ("unknown id", [("1", "AMD"), ("2", "TSLA"), ("7", "AAPL"), ("4", "MSFT")], {3}, "'7'"),
+        ("unknown id", [("1", "AMD"), ("2", "TSLA"), ("7", "AAPL"), ("4", "MSFT")], {3}, "'@7'"),
         (
             "another post's ticker",
             [("1", "AMD"), ("2", "AAPL"), ("3", "AAPL"), ("4", "MSFT")],
@@ -203,7 +194,7 @@ async def test_an_invalid_entry_and_a_reply_cut_short_are_asked_again_alone(
         _entry("4", "MSFT", "BUY", 0.64),
     ]
     whole = json.dumps({"items": batch})
-    cut = whole[: whole.index('"id": "4"') + 15]  # entry 4 never closes
+    cut = whole[: whole.index('"id": "@4"') + 16]  # entry 4 never closes
     fake.config.replies = [_first_alone(), cut]
     results = await _analyze_all(stack)
     assert _llm_vote(results[1], "AMD") == (Verdict.SELL, 0.61)
@@ -213,6 +204,23 @@ async def test_an_invalid_entry_and_a_reply_cut_short_are_asked_again_alone(
         assert _llm_vote(results[index], POSTS[index][0]) == _asked_alone(index)
         assert any("asked again alone" in error for error in _call(results[index]).errors)
     assert fake.stats.calls == 4
+
+
+async def test_batched_items_get_random_ids_and_each_its_own_answer(
+    fake: FakeLLMServer, stack: AnalyzerStack
+) -> None:
+    """Item ids are drawn at random per batch (short, distinct, never 1..n, so no post can name
+    another item to steer its answer); the fake answers item by item under those ids, and each
+    post gets exactly the answer it gets alone."""
+    results = await _analyze_all(stack)
+    ids = re.findall(r'<item id="(\w+)">', _requests(fake)[1])
+    assert len(ids) == len(set(ids)) == 4
+    assert all(re.fullmatch(r"[a-z2-9]{4}", item) for item in ids), ids
+    assert not set(ids) & {"1", "2", "3", "4"}
+    for index, result in enumerate(results):
+        assert _llm_vote(result, POSTS[index][0]) == _asked_alone(index)
+    assert [_call(result).batch_size for result in results] == [1, 4, 4, 4, 4]
+    assert fake.stats.calls == 2
 
 
 async def test_a_batched_reply_with_nothing_readable_asks_every_question_again(
@@ -352,7 +360,6 @@ async def test_strategy_signals_waiting_for_the_provider_are_rated_together_each
     """The fake confirms a buy at RSI under 70 (rating 7) and rejects one past it (rating 3):
     each signal's rating follows its own RSI, whether it went alone or in a batch."""
     from signalsmith.lifecycle import strategy_rater
-    from signalsmith.strategy.contract import SignalFacts
 
     rater, _ = strategy_rater(load_settings(), Metrics(), None, stack)
     assert rater is not None
@@ -360,16 +367,7 @@ async def test_strategy_signals_waiting_for_the_provider_are_rated_together_each
 
     async def rate(index: int, rsi: float) -> tuple[int | None, int]:
         await asyncio.sleep(0.02 * index)
-        signal: SignalFacts = {
-            "signal_id": f"s{index}",
-            "symbol": f"SYM{index}",
-            "side": "buy",
-            "price": 100.0 + index,
-            "timestamp": "2026-12-05T10:00:00Z",
-            "strategy": "bands",
-            "indicators": {"rsi": rsi},
-        }
-        answer = await rater.rate(signal, [])
+        answer = await rater.rate(strategy_signal(index, rsi), [])
         assert answer.rating is not None, answer.error
         assert answer.rating["reasoning"].startswith(f"SYM{index}:")
         return answer.rating["rating"], answer.rating["batch_size"]
@@ -447,7 +445,7 @@ async def test_a_question_whose_asker_gave_up_is_left_out_of_the_batch(
     for index, result in zip((0, 1, 3), done, strict=True):
         assert _llm_vote(result, POSTS[index][0]) == _asked_alone(index)
     batch = _requests(fake)[-1]
-    assert len(re.findall(r'<item id="\d+">', batch)) == 2
+    assert len(re.findall(r'<item id="\w+">', batch)) == 2
     assert "$TSLA" not in batch
     assert _call(done[1]).batch_size == 2
 
@@ -487,19 +485,7 @@ async def test_when_the_whole_batch_cannot_go_in_time_the_part_that_can_goes(
     that wait, and LLM_MAX_WAIT_S (1 s) is far shorter than the minute the window needs to
     take all eight. The part that fits goes now and is answered; only the rest fail (they
     could not go in time even alone), rather than the whole lane failing unasked."""
-    for name, value in {
-        "LLM_PROVIDERS": "openai",
-        "OPENAI_BASE_URL": fake.base_url,
-        "OPENAI_API_KEY": "sk-batch-test",
-        "OPENAI_MAX_IN_FLIGHT": "1",
-        "OPENAI_TPM": "1160",
-        "LLM_MAX_WAIT_S": "1",
-        "LLM_POLICY": "always",
-        "LLM_CACHE": "off",
-        "DEDUP_ENABLED": "false",
-        "LLM_BATCH_SIZE": "10",
-        "LLM_BATCH_WAIT_MS": "20",
-    }.items():
+    for name, value in batching_env(fake.base_url, OPENAI_TPM="1160", LLM_MAX_WAIT_S="1").items():
         monkeypatch.setenv(name, value)
     built = build_analyzers(load_settings(), Metrics(), None)
     try:

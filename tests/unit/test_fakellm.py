@@ -13,6 +13,8 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from signalsmith.analyze.llm.batch_reply import read_batch
+from signalsmith.analyze.llm.batching import Question, _batch_ids, _batch_text, _Waiting
 from signalsmith.fakellm import FakeConfig, FakeLLMServer, reply_content
 from signalsmith.fakeoracle import Answers
 
@@ -381,6 +383,35 @@ async def test_item_tags_tolerate_spacing_and_either_quote(client: openai.AsyncO
     assert [_verdicts(json.dumps(item)) for item in items] == [{"TSLA": "SELL"}, {"NVDA": "BUY"}]
 
 
+async def test_the_batchers_own_request_with_random_ids_is_answered_under_those_ids(
+    client: openai.AsyncOpenAI,
+) -> None:
+    """The batcher's header and random ids, as it sends them: each item is answered under its
+    id with exactly what its post gets alone, and the batcher reads every answer back."""
+    loop = asyncio.get_running_loop()
+    posts = list(BATCH_POSTS.values())
+    users = [f"Tickers: {', '.join(tickers)}\n<post>{text}</post>" for tickers, text in posts]
+    batch = [
+        _Waiting(
+            Question([{"role": "user", "content": user}], lambda _p: None, 100, lambda _t: True),
+            loop.create_future(),
+            len(user),
+        )
+        for user in users
+    ]
+    ids = _batch_ids(len(batch))
+    content = await _content(client, _batch_text(batch, ids))
+    items = _items(content)
+    assert [item["id"] for item in items] == ids
+    for item, (tickers, text) in zip(items, posts, strict=True):
+        assert item["signals"] == _alone(tickers, text)
+    read = read_batch(content, ids)
+    assert read.problems == {}
+    assert [json.loads(read.answers[item])["signals"] for item in ids] == [
+        _alone(*post) for post in posts
+    ]
+
+
 async def test_malformed_batch_is_cut_short_mid_reply(
     server: FakeLLMServer, client: openai.AsyncOpenAI
 ) -> None:
@@ -493,3 +524,28 @@ async def test_a_repeated_system_prompt_is_reported_as_cached_tokens(
     assert stats.prompt_tokens == sum(u.prompt_tokens for u in all_usages if u)
     assert stats.completion_tokens == sum(u.completion_tokens for u in all_usages if u)
     assert stats.cached_tokens == -(-len(system) // 4)
+
+
+async def test_max_output_tokens_refuses_a_larger_max_tokens_with_400_like_a_provider(
+    server: FakeLLMServer, client: openai.AsyncOpenAI
+) -> None:
+    """With max_output_tokens set, a call asking for more (max_tokens or max_completion_tokens)
+    is a BadRequestError naming max_tokens, before any quota or fault; up to it, an answer."""
+    server.config.max_output_tokens = 100
+    for asked in ({"max_tokens": 101}, {"max_completion_tokens": 500}):
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.chat.completions.create(model="fake-1", messages=_messages(), **asked)
+        assert refused.value.param == "max_tokens"
+        assert "at most 100 completion tokens" in refused.value.message
+    reply = await client.chat.completions.create(
+        model="fake-1", messages=_messages(), max_tokens=100
+    )
+    assert reply.choices[0].message.content
+    assert server.stats.outcomes["max_tokens"] == 2
+    assert server.stats.outcomes["ok"] == 1
+    admin = server.base_url.removesuffix("/v1")
+    async with httpx.AsyncClient(base_url=admin) as http:
+        assert (await http.post("/_fake/config", json={"max_output_tokens": 0})).status_code == 422
+        await http.post("/_fake/config", json={"max_output_tokens": None})
+    await client.chat.completions.create(model="fake-1", messages=_messages(), max_tokens=9_000)
+    assert server.stats.outcomes["ok"] == 2

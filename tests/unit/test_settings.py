@@ -125,3 +125,36 @@ def test_rolling_settings_must_fit_together(
         load_settings()
     assert named in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", 8_192), ("16", 16), ("4096", 4_096), ("1000000", 1_000_000)],
+)
+def test_a_providers_max_output_tokens_defaults_to_its_presets(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: int
+) -> None:
+    """<NAME>_MAX_OUTPUT_TOKENS caps what one request asks of the provider; unset, 8,192, a
+    value every preset's default model takes."""
+    from signalsmith.analyze.llm.providers import PRESETS, resolve_providers
+
+    assert {preset.max_output_tokens for preset in PRESETS.values()} == {8_192}
+    monkeypatch.setenv("LLM_PROVIDERS", "openai,groq")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
+    monkeypatch.setenv("GROQ_API_KEY", "gsk-x")
+    monkeypatch.setenv("OPENAI_MAX_OUTPUT_TOKENS", value)
+    monkeypatch.delenv("GROQ_MAX_OUTPUT_TOKENS", raising=False)
+    openai, groq = resolve_providers(load_settings())
+    assert (openai.max_output_tokens, groq.max_output_tokens) == (expected, 8_192)
+
+
+@pytest.mark.parametrize("value", ["15", "0", "-1", "1000001", "lots", "8192.5"])
+def test_a_providers_max_output_tokens_out_of_bounds_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """Below 16 or above 1,000,000 (or not a whole number) stops start-up in one line."""
+    monkeypatch.setenv("GROQ_MAX_OUTPUT_TOKENS", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value).startswith("GROQ_MAX_OUTPUT_TOKENS: ")
+    assert "\n" not in str(caught.value)

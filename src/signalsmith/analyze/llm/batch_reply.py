@@ -1,7 +1,8 @@
 """Reading a batched reply: one JSON entry per asked id, each taken on its own.
 
-A reply is ``{"items": [{"id": "1", ...}, ...]}`` or a bare list of such entries, as strict JSON,
-embedded in prose or fences, or cut short (the entries complete before the cut are read). An id
+A reply is ``{"items": [{"id": "k3m9", ...}, ...]}`` or a bare list of such entries, as strict
+JSON, embedded in prose or fences, or cut short (the entries of the items array completed before
+the cut are read, and nothing nested in them or in the entry that was cut). An id
 answered twice gets neither answer, an entry whose id was not asked is set aside, and an asked id
 without an entry is missing: the asker asks each of those again alone, so no question is dropped
 and none is given another's answer.
@@ -10,6 +11,7 @@ and none is given another's answer.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -18,7 +20,14 @@ from signalsmith.analyze.llm.reply import json_values, strip_thoughts
 
 ITEMS_KEY: Final = "items"
 ID_KEY: Final = "id"
-_MAX_ID_CHARS: Final = 32
+_MAX_ID_CHARS: Final = 32  # far over the batcher's own ids (4 characters); longer is no id
+# Where a JSON object with a key, or a list of objects, can begin (JSON's own blanks only).
+_JSON_START: Final = re.compile(r'\{[ \t\n\r]*"|\[[ \t\n\r]*\{')
+_JSON_BLANK: Final = re.compile(r"[ \t\n\r]*")
+_NEXT_ELEMENT: Final = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")
+_MEMBER_COLON: Final = re.compile(r"[ \t\n\r]*:[ \t\n\r]*")
+_STRUCTURE: Final = re.compile(r'[{}\[\]"]')
+_STRING_REST: Final = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +84,11 @@ def _entries(text: str) -> tuple[str, list[dict[str, object]]]:
         entries = _listed(value)
         if entries:
             return "embedded_json", entries
-    # Cut short: the outer value never closes, but the entries before the cut each decode alone.
-    partial = [value for value in values if _is_entry(value)]
+    # Cut short: the outer value never closes, but the entries before the cut each decode alone
+    # (read as the elements of its items array only, never as whatever value decodes).
+    partial = _cut_short(answer)
     if partial:
-        return "partial", partial  # type: ignore[return-value]  # _is_entry checked the type
+        return "partial", partial
     return "unparseable", []
 
 
@@ -89,6 +99,108 @@ def _listed(value: object) -> list[dict[str, object]] | None:
     if not isinstance(value, list):
         return None
     return [entry for entry in value if _is_entry(entry)]
+
+
+def _cut_short(text: str) -> list[dict[str, object]]:
+    """The entries of a reply that does not decode, read at its own depth only: the elements of
+    its items array (or of itself, when it is a bare list) up to the first that does not decode
+    (the cut). An object nested in an entry, or in the entry that was cut, is never taken for
+    one, even when it carries an id. A value that never closes is the one that was cut, so
+    nothing after its start is read as a value of its own; one that closes but does not decode
+    and holds no entries (prose such as '{"id", "signals"}') is passed over whole."""
+    decoder = json.JSONDecoder()
+    position = 0
+    while found := _JSON_START.search(text, position):
+        start = found.start()
+        whole = _decoded_end(decoder, text, start)
+        if whole is not None:  # a whole value, read (or set aside) as embedded JSON
+            position = whole
+            continue
+        array = start + 1 if text[start] == "[" else _items_array(decoder, text, start)
+        entries = [] if array is None else _elements(decoder, text, array)
+        end = _closing(text, start)
+        if entries or end is None:
+            return entries
+        position = end
+    return []
+
+
+def _decoded_end(decoder: json.JSONDecoder, text: str, start: int) -> int | None:
+    try:
+        return decoder.raw_decode(text, start)[1]
+    except (ValueError, RecursionError):
+        return None
+
+
+def _closing(text: str, start: int) -> int | None:
+    """Just past the bracket that closes the one at ``start`` (strings skipped, bracket kinds
+    not matched), or None when it never closes."""
+    depth = 0
+    position = start
+    while found := _STRUCTURE.search(text, position):
+        position = found.end()
+        char = found.group()
+        if char == '"':
+            string = _STRING_REST.match(text, position)
+            if string is None:
+                return None
+            position = string.end()
+        elif char in "{[":
+            depth += 1
+        else:
+            depth -= 1
+            if depth == 0:
+                return position
+    return None
+
+
+def _items_array(decoder: json.JSONDecoder, text: str, start: int) -> int | None:
+    """Just past the ``[`` of the items array of the object that opens at ``start``, reading
+    its members at its own depth only; None when it has none before the cut."""
+    position = start + 1
+    while True:
+        position = _after_blanks(text, position)
+        try:
+            key, position = decoder.raw_decode(text, position)
+        except (ValueError, RecursionError):
+            return None
+        colon = _MEMBER_COLON.match(text, position)
+        if not isinstance(key, str) or colon is None:
+            return None
+        position = colon.end()
+        if key == ITEMS_KEY:
+            return position + 1 if text.startswith("[", position) else None
+        try:
+            _, position = decoder.raw_decode(text, position)
+        except (ValueError, RecursionError):
+            return None
+        comma = _NEXT_ELEMENT.match(text, position)
+        if comma is None:
+            return None
+        position = comma.end()
+
+
+def _elements(decoder: json.JSONDecoder, text: str, position: int) -> list[dict[str, object]]:
+    """The entries among the elements of the array whose first element starts at
+    ``position``, up to the first that does not decode (the cut) or the array's end."""
+    entries: list[dict[str, object]] = []
+    while True:
+        position = _after_blanks(text, position)
+        try:
+            value, position = decoder.raw_decode(text, position)
+        except (ValueError, RecursionError):
+            return entries
+        if _is_entry(value):
+            entries.append(value)
+        comma = _NEXT_ELEMENT.match(text, position)
+        if comma is None:
+            return entries
+        position = comma.end()
+
+
+def _after_blanks(text: str, position: int) -> int:
+    blanks = _JSON_BLANK.match(text, position)
+    return blanks.end() if blanks else position
 
 
 def _is_entry(value: object) -> bool:

@@ -4,8 +4,9 @@ would otherwise wait.
 A question goes out at once and alone whenever its provider could take it now and keep to its
 pace (see ``LLMChain.ready_in``). Otherwise it waits in a lane (one per system prompt and answer
 format) until the provider can take a request, and then the lane's oldest questions go together:
-up to LLM_BATCH_SIZE of them within LLM_BATCH_TOKENS, each tagged with an id, the reply one entry
-per id. Every entry is checked on its own by the question's ``accept``; an entry missing,
+up to LLM_BATCH_SIZE of them within LLM_BATCH_TOKENS, each tagged with an id drawn at random
+for that batch (so no item's text can name another item to steer its answer), the reply one
+entry per id. Every entry is checked on its own by the question's ``accept``; an entry missing,
 duplicated or invalid is asked again alone. A batch's usage is shared out among its questions in
 proportion to the size of each one's text, so the shares add up to what the provider reported.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import re
+import secrets
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,9 +24,11 @@ from typing import Final
 
 from signalsmith.analyze.llm.batch_reply import BatchRead, read_batch, usage_shares
 from signalsmith.analyze.llm.chain import ChainAnswer, FormatFor, LLMChain, Messages
+from signalsmith.analyze.llm.item_tags import defuse_item_tags
 from signalsmith.analyze.llm.limits import estimate_tokens
 from signalsmith.analyze.llm.openai_compat import Completion
 from signalsmith.analyze.llm.providers import ProviderConfig
+from signalsmith.errors import ProvidersFailed
 
 # The same for every batch, so the system prompt and this header are one cacheable prefix.
 BATCH_HEADER: Final = (
@@ -35,13 +38,16 @@ BATCH_HEADER: Final = (
     'per item, in this form: {"items": [{"id": "<the item\'s id>", <the fields of that item\'s '
     "answer>}, ...]}"
 )
-# Anything in a question's text that a model could read as our item delimiter.
-_ITEM_TAG: Final = re.compile(r"<\s*(/?)\s*item\b[^>]*>", re.IGNORECASE)
-_ITEM_OVERHEAD_CHARS: Final = 32  # '<item id="12">' and '</item>' and blank lines
+# Item ids: random per batch, short (a few tokens each), without look-alikes (0/o, 1/l/i).
+_ID_ALPHABET: Final = "abcdefghjkmnpqrstuvwxyz23456789"
+_ID_CHARS: Final = 4  # 31**4 (~920,000) ids: a batch of LLM_BATCH_SIZE draws few repeats
+_ITEM_OVERHEAD_CHARS: Final = 32  # '<item id="k3m9">' and '</item>' and blank lines
 _MAX_IDLE_WAIT_S: Final = 1.0  # re-check capacity at least this often while questions wait
 _REPLY_MARGIN: Final = 1.0  # over the reply share answers have used, in a batch's estimate
 _MIN_REPLY_SHARE: Final = 0.05
 _LEARNING_RATE: Final = 0.5
+_AGAIN: Final = "; asked again alone"
+_MAX_WHY_CHARS: Final = 300  # of the note a question asked again alone carries in its errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +70,9 @@ class Question:
 
     @property
     def block(self) -> str:
-        return _ITEM_TAG.sub(lambda tag: f"[{tag.group(1)}item]", self.messages[-1]["content"])
+        """The text that goes between this question's item tags: its user message, with
+        anything a model could read as an item tag (near misses too) defused."""
+        return defuse_item_tags(self.messages[-1]["content"])
 
 
 @dataclass(eq=False)
@@ -101,6 +109,9 @@ class Batcher:
         tpm = next((p.tpm for p in chain.providers if p.tpm), None)
         # A batch can never be larger than a minute's tokens: it would never fit the window.
         self._max_tokens = min(options.tokens, tpm) if tpm else options.tokens
+        # Nor can its reply room pass what a provider allows one request: it would be refused.
+        caps = [provider.max_output_tokens for provider in chain.providers]
+        self._max_reply = min(caps) if caps else chain.max_tokens
 
     @property
     def enabled(self) -> bool:
@@ -212,6 +223,8 @@ class Batcher:
                 break
             if batch and self._batch_tokens(lane, [*batch, waiting]) > tokens:
                 break
+            if batch and _reply_room([*batch, waiting]) > self._max_reply:
+                break
             batch.append(waiting)
         return batch
 
@@ -237,7 +250,7 @@ class Batcher:
         if len(batch) == 1:
             await self._answer_alone(batch[0])
             return
-        ids = [str(number) for number in range(1, len(batch) + 1)]
+        ids = _batch_ids(len(batch))
         messages = [*lane.system, {"role": "user", "content": _batch_text(batch, ids)}]
         try:
             answer = await self._chain.complete(
@@ -245,10 +258,10 @@ class Batcher:
                 batch_format(lane.format_for),
                 self._batch_tokens(lane, batch),
                 max_tokens=_reply_room(batch),
+                batched=True,
             )
-        except Exception as exc:  # every provider failed: each question has that answer
-            for waiting in batch:
-                _settle(waiting, error=exc)
+        except Exception as exc:  # every provider failed
+            self._batch_failed(batch, exc)
             return
         except asyncio.CancelledError:
             for waiting in batch:
@@ -259,6 +272,18 @@ class Batcher:
         except Exception as exc:  # a check that raised must not leave anyone waiting forever
             for waiting in batch:
                 _settle(waiting, error=exc)
+
+    def _batch_failed(self, batch: Sequence[_Waiting], error: Exception) -> None:
+        """A batch refused by a provider, perhaps for being a batch (its size, its reply room):
+        each question asked again alone. Any other failure (rate limits, timeouts, providers
+        down) is each question's answer: asking 30 times over would only add to the load."""
+        if isinstance(error, ProvidersFailed) and "rejected" in error.kinds:
+            for waiting in batch:
+                if not waiting.answer.done():
+                    self._spawn(self._again_unbatched(waiting, error, len(batch)))
+            return
+        for waiting in batch:
+            _settle(waiting, error=error)
 
     def _deliver(
         self, lane: _Lane, batch: Sequence[_Waiting], ids: list[str], answer: ChainAnswer
@@ -293,11 +318,35 @@ class Batcher:
             return
         _settle(waiting, _after(part, solo, f"{why}; asked again alone"))
 
+    async def _again_unbatched(self, waiting: _Waiting, failed: ProvidersFailed, size: int) -> None:
+        """Asked again alone after every provider failed its batch and one refused it; the
+        answer's errors, or the failure's reasons, say so."""
+        rejected = f"batch of {size} rejected"
+        why = f"{rejected}: {'; '.join(failed.reasons)}"[: _MAX_WHY_CHARS - len(_AGAIN)]
+        try:
+            solo = await self._alone(waiting.question)
+        except ProvidersFailed as exc:
+            _settle(waiting, error=ProvidersFailed((rejected + _AGAIN, *exc.reasons), exc.kinds))
+            return
+        except Exception as exc:
+            _settle(waiting, error=exc)
+            return
+        _settle(waiting, replace(solo, errors=(why + _AGAIN, *solo.errors)))
+
 
 def _batchable(messages: Messages) -> bool:
     """System messages and then one user message: a follow-up turn is asked alone."""
     *system, last = messages
     return last.get("role") == "user" and all(m.get("role") == "system" for m in system)
+
+
+def _batch_ids(count: int) -> list[str]:
+    """``count`` distinct random ids for the items of one batch: a question's text cannot know
+    (and so cannot name) any other item's id."""
+    ids: dict[str, None] = {}
+    while len(ids) < count:
+        ids["".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_CHARS))] = None
+    return list(ids)
 
 
 def _batch_text(batch: Sequence[_Waiting], ids: Sequence[str]) -> str:

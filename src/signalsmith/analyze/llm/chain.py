@@ -21,13 +21,16 @@ from signalsmith.analyze.llm.limits import (
 )
 from signalsmith.analyze.llm.openai_compat import Completion, OpenAICompatClient
 from signalsmith.analyze.llm.providers import ProviderConfig
-from signalsmith.errors import ProviderError, ProvidersFailed
+from signalsmith.errors import ProviderError, ProviderFailure, ProvidersFailed
 from signalsmith.observe.metrics import Metrics
 from signalsmith.redact import redact_url
 
 Messages = Sequence[Mapping[str, str]]
 FormatFor = Callable[[ProviderConfig], Mapping[str, object] | None]
 _BACKOFF_BASE_S = 0.25
+# Statuses that can mean the provider refused what this one request asked for (a batch's size,
+# its reply room), not that the provider cannot be used: a batch refused so costs no cooldown.
+_REQUEST_REFUSED = frozenset({400, 413, 422})
 
 
 @dataclass
@@ -84,7 +87,8 @@ class ChainAnswer:
 class _Request:
     messages: Messages
     tokens: int  # the estimate the rate limits are checked against
-    max_tokens: int
+    max_tokens: int  # at most each provider's max_output_tokens when sent
+    batched: bool = False  # several questions: a refusal may be the batch's, not the provider's
 
 
 class LLMChain:
@@ -126,11 +130,17 @@ class LLMChain:
         format_for: FormatFor,
         tokens: int,
         max_tokens: int | None = None,
+        *,
+        batched: bool = False,
     ) -> ChainAnswer:
         """The first answer any provider gives, trying them in priority order; ``max_tokens``
-        overrides LLM_MAX_OUTPUT_TOKENS for this request (a batch needs room for every item)."""
+        overrides LLM_MAX_OUTPUT_TOKENS for this request (a batch needs room for every item),
+        and each provider is asked for at most its own <NAME>_MAX_OUTPUT_TOKENS. A ``batched``
+        request a provider refuses (400, 413, 422) falls back without putting it in cooldown:
+        the refusal may be the batch's size; ProvidersFailed.kinds tells the caller."""
         errors: list[str] = []
-        request = _Request(messages, tokens, max_tokens or self._max_tokens)
+        kinds: list[ProviderFailure] = []
+        request = _Request(messages, tokens, max_tokens or self._max_tokens, batched)
         for slot in self.slots:
             skip = self.unavailable(slot)
             if skip:
@@ -140,14 +150,15 @@ class LLMChain:
                 completion, attempts = await self._try(
                     slot, request, format_for(slot.config), errors
                 )
-            except ProviderError:
+            except ProviderError as exc:
+                kinds.append(exc.kind)
                 self._metrics.llm_fallbacks.labels(slot.config.name).inc()
                 continue
             cost = slot.config.cost(
                 completion.tokens_in, completion.tokens_out, completion.tokens_cached
             )
             return ChainAnswer(completion, slot.config, attempts, tuple(errors), cost)
-        raise ProvidersFailed(errors or ["no provider configured"])
+        raise ProvidersFailed(errors or ["no provider configured"], kinds)
 
     def ready_in(self, tokens: int, *, patient: bool = True) -> float | None:
         """Seconds until a request of ``tokens`` would go out at once and keep to its provider's
@@ -220,7 +231,7 @@ class LLMChain:
                 return await self._call(slot, request, response_format), attempt + 1
             except ProviderError as exc:
                 errors.append(f"{slot.config.name}: {exc}")
-                delay = self._after_failure(slot, exc, attempt)
+                delay = self._after_failure(slot, exc, attempt, batched=request.batched)
                 await self._clock.sleep(delay)
         raise ProviderError("server", f"gave up after {self._attempts} attempts")
 
@@ -252,7 +263,7 @@ class LLMChain:
                 completion = await slot.client.complete(
                     request.messages,
                     response_format=response_format,
-                    max_tokens=request.max_tokens,
+                    max_tokens=min(request.max_tokens, slot.config.max_output_tokens),
                     temperature=self._temperature,
                 )
             except ProviderError as exc:
@@ -279,10 +290,14 @@ class LLMChain:
         self._metrics.llm_latency.labels(name).observe(completion.latency_ms / 1000)
         return completion
 
-    def _after_failure(self, slot: ProviderSlot, exc: ProviderError, attempt: int) -> float:
+    def _after_failure(
+        self, slot: ProviderSlot, exc: ProviderError, attempt: int, *, batched: bool = False
+    ) -> float:
         """How long to wait before trying this provider again; raises to fall back now."""
         if exc.kind == "rate_limited":
             return self._rate_limited(slot, exc, attempt)
+        if exc.kind == "rejected" and batched and exc.status in _REQUEST_REFUSED:
+            raise exc  # the batch, not the provider: its questions are asked again alone
         if exc.kind == "rejected":
             slot.failing_until = self._clock.monotonic() + slot.rejected_cooldown
             slot.failing_reason = str(exc)

@@ -28,6 +28,8 @@ class Preset:
     price_in: float = 0.0  # USD per million tokens; approximate list prices, override per provider
     price_out: float = 0.0
     price_cached: float | None = None  # per million cached prompt tokens; None: as price_in
+    # The most output tokens a request may ask for: one every preset's default model accepts.
+    max_output_tokens: int = 8_192
 
 
 PRESETS: Mapping[str, Preset] = {
@@ -126,6 +128,7 @@ class ProviderConfig:
     price_in: float
     price_out: float
     price_cached: float
+    max_output_tokens: int = 8_192  # <NAME>_MAX_OUTPUT_TOKENS: no request asks for more
 
     def cost(self, tokens_in: int, tokens_out: int, tokens_cached: int = 0) -> float:
         """Estimated USD for one call; ``tokens_cached`` of ``tokens_in`` at the cached rate."""
@@ -191,6 +194,7 @@ def _resolve(settings: Settings, name: str) -> ProviderConfig:
         price_in=preset.price_in if given.price_in is None else given.price_in,
         price_out=preset.price_out if given.price_out is None else given.price_out,
         price_cached=_cached_price(preset, given),
+        max_output_tokens=given.max_output_tokens or preset.max_output_tokens,
     )
 
 

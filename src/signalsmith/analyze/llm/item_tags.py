@@ -1,0 +1,165 @@
+"""Defusing the item delimiter of batched requests in a question's text.
+
+A batched request puts each question between ``<item id="...">`` and ``</item>``, so text in a
+question that a model could read as one of those tags could open or close an item of its own.
+Such tags become ``[item]`` / ``[/item]``: plain ones in any case and spacing, and near misses
+a model may read the same way, found on a folded copy of the text (NFKC, so fullwidth and
+small-form ``<`` and fullwidth letters become plain ones; invisible characters such as zero-width
+spaces and joiners, the word joiner, the BOM and the soft hyphen removed; HTML character
+references such as ``&lt;``, ``&#60;`` and ``&#x3c;`` decoded, ``lt``/``gt`` in any case). Only
+the tags are replaced, where they stand in the text as written: the rest is sent unchanged, so
+folding never turns a near miss of some other delimiter (a fullwidth ``</post>``) into a
+real one.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from bisect import bisect_right
+from collections.abc import Callable, Iterator
+from functools import lru_cache
+from typing import Final, NamedTuple
+
+ITEM_TAG: Final = re.compile(r"<\s*(/?)\s*item\b[^>]*>", re.IGNORECASE)
+# '<' and '&', and the characters NFKC folds into one of them: without any, no tag can hide.
+_OPENERS: Final = re.compile("[<&\uff1c\ufe64\uff06\ufe60]")
+_NON_ASCII: Final = re.compile(r"[^\x00-\x7f]+")
+_REFERENCE: Final = re.compile(
+    r"&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,7}|[A-Za-z][A-Za-z0-9]{0,31});?"
+)
+# "&lt;", "&LT", "&Lt;", "&ltitem": read as "<" (or ">") whatever the case and the rest.
+_LT_GT: Final = re.compile(r"&([lg])t;?", re.IGNORECASE)
+# Characters that show nothing, removed from the folded copy (after NFKC, which maps the
+# Hangul fillers U+3164 and U+FFA0 to U+1160).
+_INVISIBLE: Final = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
+)
+
+
+class _Fold(NamedTuple):
+    """One stretch of a text that folding changed: where it lies in the folded copy and where
+    it lies in the text."""
+
+    folded_start: int
+    folded_end: int
+    start: int
+    end: int
+
+
+class _Change(NamedTuple):
+    """A stretch of a text, ``start`` to ``end``, and what folding makes of it."""
+
+    start: int
+    end: int
+    into: str
+
+
+class _Folded(NamedTuple):
+    """A folded copy of a text, and the stretches folding changed, in order."""
+
+    text: str
+    folds: list[_Fold]
+    ends: list[int]  # each fold's ``folded_end``, for bisecting
+
+    def source(self, position: int, *, end: bool) -> int:
+        """Where a tag that starts (or ends) at ``position`` of the folded copy starts (or
+        ends) in the text: a stretch that folding changed is taken whole."""
+        after = bisect_right(self.ends, position)  # folds[:after] end at or before position
+        if after < len(self.folds):
+            fold = self.folds[after]
+            if fold.folded_start < position or (not end and fold.folded_start == position):
+                return fold.end if end else fold.start
+        if after == 0:
+            return position
+        before = self.folds[after - 1]
+        return before.end + position - before.folded_end
+
+
+def defuse_item_tags(text: str) -> str:
+    """``text`` with everything a model could read as an item tag replaced by ``[item]`` or
+    ``[/item]``; unchanged when it holds none."""
+    plain = ITEM_TAG.sub(_bracketed, text)
+    # Cheap for ordinary posts: a near miss needs '<' or '&' (or a form of either), and in
+    # ASCII text one can only hide behind an HTML reference.
+    if (plain.isascii() and "&" not in plain) or not _OPENERS.search(plain):
+        return plain
+    # Characters first (so a fullwidth '&' starts a reference), then the references.
+    characters = (
+        _Folded(plain, [], [])
+        if unicodedata.is_normalized("NFKC", plain) and not _INVISIBLE.search(plain)
+        else _folded(plain, _NON_ASCII, _characters)
+    )
+    references = _folded(characters.text, _REFERENCE, _reference)
+    if not characters.folds and not references.folds:
+        return plain
+    parts: list[str] = []
+    done = 0
+    for tag in ITEM_TAG.finditer(references.text):
+        start = characters.source(references.source(tag.start(), end=False), end=False)
+        parts += [plain[done : max(done, start)], _bracketed(tag)]
+        done = characters.source(references.source(tag.end(), end=True), end=True)
+    if not parts:
+        return plain
+    parts.append(plain[done:])
+    return "".join(parts)
+
+
+def _bracketed(tag: re.Match[str]) -> str:
+    return f"[{tag.group(1)}item]"
+
+
+def _folded(
+    text: str, units: re.Pattern[str], change: Callable[[re.Match[str]], Iterator[_Change]]
+) -> _Folded:
+    """``text`` with each ``units`` match changed as ``change`` says."""
+    pieces: list[str] = []
+    folds: list[_Fold] = []
+    done = 0  # the text is copied up to here
+    size = 0  # the length of the folded copy so far
+    for unit in units.finditer(text):
+        for start, end, into in change(unit):
+            pieces += [text[done:start], into]
+            size += start - done
+            folds.append(_Fold(size, size + len(into), start, end))
+            size += len(into)
+            done = end
+    if not folds:
+        return _Folded(text, [], [])
+    pieces.append(text[done:])
+    return _Folded("".join(pieces), folds, [fold.folded_end for fold in folds])
+
+
+def _characters(run: re.Match[str]) -> Iterator[_Change]:
+    """The characters of a non-ASCII run that NFKC changes or that show nothing."""
+    written = run.group()
+    if unicodedata.is_normalized("NFKC", written) and not _INVISIBLE.search(written):
+        return  # the usual case for text in other scripts: nothing to fold
+    for offset, char in enumerate(written, start=run.start()):
+        into = _fold(char)
+        if into != char:
+            yield _Change(offset, offset + 1, into)
+
+
+def _reference(reference: re.Match[str]) -> Iterator[_Change]:
+    """An HTML character reference, decoded when it is one."""
+    written = reference.group()
+    into = _decoded(written)
+    if into != written:
+        yield _Change(reference.start(), reference.end(), into)
+
+
+@lru_cache(maxsize=4096)
+def _decoded(written: str) -> str:
+    """What an HTML character reference stands for, folded ("S&P", "AT&T": what was written)."""
+    lt_gt = _LT_GT.match(written)
+    if lt_gt:
+        return ("<" if lt_gt.group(1) in "lL" else ">") + written[lt_gt.end() :]
+    return _fold(html.unescape(written))
+
+
+@lru_cache(maxsize=4096)
+def _fold(text: str) -> str:
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
