@@ -209,7 +209,7 @@ class Settings(BaseSettings):
     llm_max_output_tokens: int = Field(default=400, ge=16, le=32_000)
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
     # Several independent questions in one provider request when they would otherwise wait.
-    llm_batch_size: int = Field(default=30, ge=1, le=100)  # 1: never batch
+    llm_batch_size: int = Field(default=40, ge=1, le=100)  # 1: never batch
     llm_batch_tokens: int = Field(default=8_000, ge=256, le=1_000_000)
     llm_batch_wait_ms: float = Field(default=5.0, ge=0, le=10_000)
 
