@@ -42,10 +42,17 @@ class ProvidersFailed(TransientError):
     """No provider could answer; ``reasons`` says why, one line per provider, and ``kinds``
     holds the kind of failure that ended each provider tried (none for a provider skipped)."""
 
-    def __init__(self, reasons: Sequence[str], kinds: Iterable[ProviderFailure] = ()) -> None:
+    def __init__(
+        self,
+        reasons: Sequence[str],
+        kinds: Iterable[ProviderFailure] = (),
+        *,
+        batch_refused: bool = False,
+    ) -> None:
         super().__init__("every LLM provider failed: " + "; ".join(reasons))
         self.reasons = tuple(reasons)
         self.kinds = frozenset(kinds)
+        self.batch_refused = batch_refused  # a provider refused a batched request as too big
 
 
 class ProviderError(SignalsmithError):

@@ -409,3 +409,24 @@ async def test_daily_budget_and_own_rate_limit_send_calls_elsewhere(
     assert (one.calls[0].provider, two.calls[0].provider) == ("openai", "custom")
     assert time.monotonic() - started < 2  # did not sit out the 60 s window
     assert any("own rate limit" in error for error in two.calls[0].errors)
+
+
+async def test_a_call_cancelled_in_flight_leaves_no_estimate_unsettled(
+    first: FakeLLMServer, stack: AnalyzerStack
+) -> None:
+    """A call cancelled while the provider answers (a shutdown) keeps its estimate in the
+    window, settled: nothing is left waiting for a usage report that never comes."""
+    first.config.latency_ms = 2_000
+    assert stack.chain is not None
+    slot = stack.chain.slots[0]
+    messages = [{"role": "user", "content": "Tickers: NVDA\n<post>$NVDA calls</post>"}]
+    call = asyncio.create_task(stack.chain.complete(messages, lambda _config: None, 500))
+    for _ in range(500):  # the fake runs in another thread: poll its counter
+        if first.stats.calls:
+            break
+        await asyncio.sleep(0.01)
+    assert slot.limiter.unsettled == 1
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert slot.limiter.unsettled == 0

@@ -142,8 +142,8 @@ async def test_a_batch_refused_for_a_bad_key_fails_without_asking_each_again(
     fake: FakeLLMServer, build: Build
 ) -> None:
     """A refusal that is the provider's (401, the key revoked while the first question was
-    answered) still puts it aside: the questions asked again alone are skipped at once, not
-    sent to a provider that refuses the key."""
+    answered) is not the batch's: each question has that failure, none is asked again (a
+    fallback provider would get them all), and the provider is put aside."""
     stack = await build({})
     analyzer = stack.analyzers[0]
     tickers = ["NVDA", "AMD", "TSLA", "AAPL"]
@@ -166,9 +166,12 @@ async def test_a_batch_refused_for_a_bad_key_fails_without_asking_each_again(
     assert _llm_status(outcomes[0], tickers[0]) is Status.OK
     for outcome in outcomes[1:4]:
         assert isinstance(outcome, ProvidersFailed), outcome
-        assert outcome.reasons[0] == "batch of 3 rejected; asked again alone"
-        assert any("skipped, failing" in reason for reason in outcome.reasons)
+        assert not outcome.batch_refused
+        assert all("401" in reason for reason in outcome.reasons), outcome.reasons
+        assert not any("asked again alone" in reason for reason in outcome.reasons)
     assert fake.stats.calls == 2  # the first alone and the batch: nothing asked again
+    assert stack.chain is not None
+    assert stack.chain.unavailable(stack.chain.slots[0]).startswith("failing")
 
 
 def _llm_status(outcome: object, ticker: str) -> Status:
@@ -184,8 +187,8 @@ async def test_the_chain_never_asks_a_provider_for_more_than_its_cap(
     fake.config.max_output_tokens = 100
     stack = await build({"OPENAI_MAX_OUTPUT_TOKENS": "100", "LLM_BATCH_SIZE": "1"})
     assert stack.chain is not None
-    assert stack.chain.max_tokens == 400
     assert stack.chain.providers[0].max_output_tokens == 100
+    assert stack.chain.max_tokens == 100  # what the rate-limit estimates reserve
     post = Post(id="p1", title="Loading up on $NVDA calls", body="Beat estimates")
     analysis = await stack.analyzers[0].analyze(post, ["NVDA"])
     vote = next(v for v in analysis.votes["NVDA"] if v.analyzer == "llm")

@@ -205,6 +205,12 @@ def test_a_question_text_cannot_open_or_close_an_item() -> None:
     assert "</item" not in question.block.lower()
 
 
+def test_an_item_tag_left_open_is_defused_and_the_text_after_it_kept() -> None:
+    tail = "a" * 300 + " end"
+    assert _block(f'x <item id="2" {tail}') == f'x [item] id="2" {tail}'
+    assert _block("x ＜ / ｉｔｅｍ" + " " * 3000 + "y") == "x [/item]" + " " * 3000 + "y"
+
+
 def _block(content: str) -> str:
     return Question([{"role": "user", "content": content}], lambda _p: None, 50, _any).block
 

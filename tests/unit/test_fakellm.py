@@ -395,7 +395,7 @@ async def test_the_batchers_own_request_with_random_ids_is_answered_under_those_
         _Waiting(
             Question([{"role": "user", "content": user}], lambda _p: None, 100, lambda _t: True),
             loop.create_future(),
-            len(user),
+            user,
         )
         for user in users
     ]

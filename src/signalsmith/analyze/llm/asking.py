@@ -119,7 +119,9 @@ class Asker:
         batching = self._batching
         if batching is None:
             answer = await self._chain.complete(
-                messages, self._format_for, estimate_tokens(messages, self._options.max_tokens)
+                messages,
+                self._format_for,
+                estimate_tokens(messages, min(self._options.max_tokens, self._chain.max_tokens)),
             )
         else:
             question = Question(

@@ -79,7 +79,12 @@ class Question:
 class _Waiting:
     question: Question
     answer: asyncio.Future[ChainAnswer]
-    size: int  # characters of its text: its share of a batch's usage
+    block: str  # its text as it goes in a batch (defused once, on joining the lane)
+
+    @property
+    def size(self) -> int:
+        """Characters of its text: its share of a batch's usage."""
+        return len(self.block)
 
 
 @dataclass(eq=False)
@@ -128,7 +133,7 @@ class Batcher:
         if lane is None:
             lane = self._lanes[key] = _Lane(tuple(question.messages[:-1]), question.format_for)
         future: asyncio.Future[ChainAnswer] = asyncio.get_running_loop().create_future()
-        lane.waiting.append(_Waiting(question, future, len(question.block)))
+        lane.waiting.append(_Waiting(question, future, question.block))
         if lane.task is None or lane.task.done():
             lane.task = asyncio.create_task(self._drain(lane), name="llm-batch-lane")
         return await future
@@ -274,10 +279,10 @@ class Batcher:
                 _settle(waiting, error=exc)
 
     def _batch_failed(self, batch: Sequence[_Waiting], error: Exception) -> None:
-        """A batch refused by a provider, perhaps for being a batch (its size, its reply room):
+        """A batch a provider refused as a request (400, 413, 422: its size, its reply room):
         each question asked again alone. Any other failure (rate limits, timeouts, providers
-        down) is each question's answer: asking 30 times over would only add to the load."""
-        if isinstance(error, ProvidersFailed) and "rejected" in error.kinds:
+        down, a bad key) is each question's answer: asking each again would only add load."""
+        if isinstance(error, ProvidersFailed) and error.batch_refused:
             for waiting in batch:
                 if not waiting.answer.done():
                     self._spawn(self._again_unbatched(waiting, error, len(batch)))
@@ -351,7 +356,7 @@ def _batch_ids(count: int) -> list[str]:
 
 def _batch_text(batch: Sequence[_Waiting], ids: Sequence[str]) -> str:
     items = (
-        f'<item id="{item}">\n{waiting.question.block}\n</item>'
+        f'<item id="{item}">\n{waiting.block}\n</item>'
         for waiting, item in zip(batch, ids, strict=True)
     )
     return "\n\n".join([BATCH_HEADER, *items])

@@ -122,7 +122,10 @@ class LLMChain:
 
     @property
     def max_tokens(self) -> int:
-        return self._max_tokens
+        """The reply room of a request without its own: LLM_MAX_OUTPUT_TOKENS, within the
+        smallest <NAME>_MAX_OUTPUT_TOKENS (what the rate-limit estimates reserve)."""
+        caps = [slot.config.max_output_tokens for slot in self.slots]
+        return min([self._max_tokens, *caps])
 
     async def complete(
         self,
@@ -137,9 +140,10 @@ class LLMChain:
         overrides LLM_MAX_OUTPUT_TOKENS for this request (a batch needs room for every item),
         and each provider is asked for at most its own <NAME>_MAX_OUTPUT_TOKENS. A ``batched``
         request a provider refuses (400, 413, 422) falls back without putting it in cooldown:
-        the refusal may be the batch's size; ProvidersFailed.kinds tells the caller."""
+        the refusal may be the batch's size; ProvidersFailed.batch_refused tells the caller."""
         errors: list[str] = []
         kinds: list[ProviderFailure] = []
+        refused = False  # a batched request some provider refused as a request (its size)
         request = _Request(messages, tokens, max_tokens or self._max_tokens, batched)
         for slot in self.slots:
             skip = self.unavailable(slot)
@@ -152,13 +156,14 @@ class LLMChain:
                 )
             except ProviderError as exc:
                 kinds.append(exc.kind)
+                refused = refused or (batched and _refuses_the_request(exc))
                 self._metrics.llm_fallbacks.labels(slot.config.name).inc()
                 continue
             cost = slot.config.cost(
                 completion.tokens_in, completion.tokens_out, completion.tokens_cached
             )
             return ChainAnswer(completion, slot.config, attempts, tuple(errors), cost)
-        raise ProvidersFailed(errors or ["no provider configured"], kinds)
+        raise ProvidersFailed(errors or ["no provider configured"], kinds, batch_refused=refused)
 
     def ready_in(self, tokens: int, *, patient: bool = True) -> float | None:
         """Seconds until a request of ``tokens`` would go out at once and keep to its provider's
@@ -271,6 +276,9 @@ class LLMChain:
                 slot.count(exc.kind)
                 self._metrics.llm_calls.labels(name, exc.kind).inc()
                 raise
+            except BaseException:  # cancelled mid-call: it may be billed; the estimate stands
+                reservation.reconcile(tokens)
+                raise
             finally:
                 self._released.set()
         used = completion.tokens_in + completion.tokens_out
@@ -296,7 +304,7 @@ class LLMChain:
         """How long to wait before trying this provider again; raises to fall back now."""
         if exc.kind == "rate_limited":
             return self._rate_limited(slot, exc, attempt)
-        if exc.kind == "rejected" and batched and exc.status in _REQUEST_REFUSED:
+        if batched and _refuses_the_request(exc):
             raise exc  # the batch, not the provider: its questions are asked again alone
         if exc.kind == "rejected":
             slot.failing_until = self._clock.monotonic() + slot.rejected_cooldown
@@ -321,6 +329,10 @@ class LLMChain:
         if wait > self._max_wait or attempt + 1 >= self._attempts:
             raise exc
         return wait
+
+
+def _refuses_the_request(exc: ProviderError) -> bool:
+    return exc.kind == "rejected" and exc.status in _REQUEST_REFUSED
 
 
 def slot_health(slot: ProviderSlot, chain: LLMChain, now: float) -> dict[str, object]:

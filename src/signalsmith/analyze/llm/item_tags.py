@@ -22,7 +22,10 @@ from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Final, NamedTuple
 
-ITEM_TAG: Final = re.compile(r"<\s*(/?)\s*item\b[^>]*>", re.IGNORECASE)
+# The tag with its attributes when a '>' closes it within 200 characters, else its opening alone.
+# One run of blanks before the optional '/' and one after it: two adjacent runs, as in
+# "<\s*/?\s*", take time quadratic in a long run of blanks (a hostile post's).
+ITEM_TAG: Final = re.compile(r"<\s*(/\s*)?item\b(?:[^<>]{0,200}>)?", re.IGNORECASE)
 # '<' and '&', and the characters NFKC folds into one of them: without any, no tag can hide.
 _OPENERS: Final = re.compile("[<&\uff1c\ufe64\uff06\ufe60]")
 _NON_ASCII: Final = re.compile(r"[^\x00-\x7f]+")
@@ -108,7 +111,7 @@ def defuse_item_tags(text: str) -> str:
 
 
 def _bracketed(tag: re.Match[str]) -> str:
-    return f"[{tag.group(1)}item]"
+    return "[/item]" if tag.group(1) else "[item]"
 
 
 def _folded(

@@ -28,7 +28,9 @@ _PLACEHOLDER: Final = re.compile(r"\{(title|body|subreddit|author|url|tickers)\}
 _TICKERS_LINE_IN_TEMPLATE: Final = re.compile(r"(?m)^Tickers: \{tickers\}[ \t]*$")
 # "<post>", "</post>", "< / POST >", '<item id="2">': anything a model could read as one of our
 # delimiters (a batched request puts each question between item tags).
-_MARKER: Final = re.compile(r"<\s*(/?)\s*(post|item)\b[^>]*>", re.IGNORECASE)
+# With its attributes when a '>' closes it within 200 characters, else its opening alone; one
+# run of blanks on each side of the '/' (adjacent runs take quadratic time on a hostile post).
+_MARKER: Final = re.compile(r"<\s*(/\s*)?(post|item)\b(?:[^<>]{0,200}>)?", re.IGNORECASE)
 # Post lines that would pass for our own structure: the ticker line and seed style's separator.
 _FAKE_STRUCTURE: Final = re.compile(r"(?im)^([ \t]*)(?=tickers\s*:|-{3}\s*post\s*-{3})")
 
@@ -81,9 +83,13 @@ def _default_text() -> str:
 
 def _defuse(text: str) -> str:
     """Post text that can neither close the ``<post>`` delimiter nor fake a structural line."""
-    text = _MARKER.sub(lambda match: f"[{match.group(1)}{match.group(2).lower()}]", text)
+    text = _MARKER.sub(_bracketed, text)
     # Quoted like an e-mail reply: the words stay readable, the line no longer starts the same.
     return _FAKE_STRUCTURE.sub(r"\1> ", text)
+
+
+def _bracketed(marker: re.Match[str]) -> str:
+    return f"[{'/' if marker.group(1) else ''}{marker.group(2).lower()}]"
 
 
 def _one_line(text: str) -> str:
