@@ -14,7 +14,7 @@ SignalsmithError
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 
@@ -35,24 +35,16 @@ class TransientError(SignalsmithError):
     """Retry later: the message stays pending and is redelivered."""
 
 
-ProviderFailure = Literal["rate_limited", "server", "timeout", "connection", "rejected", "busy"]
-
-
 class ProvidersFailed(TransientError):
-    """No provider could answer; ``reasons`` says why, one line per provider, and ``kinds``
-    holds the kind of failure that ended each provider tried (none for a provider skipped)."""
+    """No provider could answer; ``reasons`` says why, one line per provider."""
 
-    def __init__(
-        self,
-        reasons: Sequence[str],
-        kinds: Iterable[ProviderFailure] = (),
-        *,
-        batch_refused: bool = False,
-    ) -> None:
+    def __init__(self, reasons: Sequence[str], *, batch_refused: bool = False) -> None:
         super().__init__("every LLM provider failed: " + "; ".join(reasons))
         self.reasons = tuple(reasons)
-        self.kinds = frozenset(kinds)
         self.batch_refused = batch_refused  # a provider refused a batched request as too big
+
+
+ProviderFailure = Literal["rate_limited", "server", "timeout", "connection", "rejected", "busy"]
 
 
 class ProviderError(SignalsmithError):

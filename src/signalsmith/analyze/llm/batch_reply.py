@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeGuard
 
 from signalsmith.analyze.llm.reply import json_values, strip_thoughts
 
@@ -125,11 +125,17 @@ def _cut_short(text: str) -> list[dict[str, object]]:
     return []
 
 
-def _decoded_end(decoder: json.JSONDecoder, text: str, start: int) -> int | None:
+def _decoded(decoder: json.JSONDecoder, text: str, start: int) -> tuple[object, int] | None:
+    """The JSON value that starts at ``start`` and where it ends; None when none decodes."""
     try:
-        return decoder.raw_decode(text, start)[1]
+        return decoder.raw_decode(text, start)
     except (ValueError, RecursionError):
         return None
+
+
+def _decoded_end(decoder: json.JSONDecoder, text: str, start: int) -> int | None:
+    decoded = _decoded(decoder, text, start)
+    return None if decoded is None else decoded[1]
 
 
 def _closing(text: str, start: int) -> int | None:
@@ -159,22 +165,20 @@ def _items_array(decoder: json.JSONDecoder, text: str, start: int) -> int | None
     its members at its own depth only; None when it has none before the cut."""
     position = start + 1
     while True:
-        position = _after_blanks(text, position)
-        try:
-            key, position = decoder.raw_decode(text, position)
-        except (ValueError, RecursionError):
+        member = _decoded(decoder, text, _after_blanks(text, position))
+        if member is None:
             return None
+        key, position = member
         colon = _MEMBER_COLON.match(text, position)
         if not isinstance(key, str) or colon is None:
             return None
         position = colon.end()
         if key == ITEMS_KEY:
             return position + 1 if text.startswith("[", position) else None
-        try:
-            _, position = decoder.raw_decode(text, position)
-        except (ValueError, RecursionError):
+        value_end = _decoded_end(decoder, text, position)
+        if value_end is None:
             return None
-        comma = _NEXT_ELEMENT.match(text, position)
+        comma = _NEXT_ELEMENT.match(text, value_end)
         if comma is None:
             return None
         position = comma.end()
@@ -185,11 +189,10 @@ def _elements(decoder: json.JSONDecoder, text: str, position: int) -> list[dict[
     ``position``, up to the first that does not decode (the cut) or the array's end."""
     entries: list[dict[str, object]] = []
     while True:
-        position = _after_blanks(text, position)
-        try:
-            value, position = decoder.raw_decode(text, position)
-        except (ValueError, RecursionError):
+        element = _decoded(decoder, text, _after_blanks(text, position))
+        if element is None:
             return entries
+        value, position = element
         if _is_entry(value):
             entries.append(value)
         comma = _NEXT_ELEMENT.match(text, position)
@@ -203,7 +206,7 @@ def _after_blanks(text: str, position: int) -> int:
     return blanks.end() if blanks else position
 
 
-def _is_entry(value: object) -> bool:
+def _is_entry(value: object) -> TypeGuard[dict[str, object]]:
     return isinstance(value, dict) and _id_of(value) != ""
 
 

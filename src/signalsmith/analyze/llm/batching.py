@@ -115,8 +115,7 @@ class Batcher:
         # A batch can never be larger than a minute's tokens: it would never fit the window.
         self._max_tokens = min(options.tokens, tpm) if tpm else options.tokens
         # Nor can its reply room pass what a provider allows one request: it would be refused.
-        caps = [provider.max_output_tokens for provider in chain.providers]
-        self._max_reply = min(caps) if caps else chain.max_tokens
+        self._max_reply = chain.reply_cap or chain.max_tokens
 
     @property
     def enabled(self) -> bool:
@@ -321,7 +320,7 @@ class Batcher:
         except Exception as exc:
             _settle(waiting, error=exc)
             return
-        _settle(waiting, _after(part, solo, f"{why}; asked again alone"))
+        _settle(waiting, _after(part, solo, why + _AGAIN))
 
     async def _again_unbatched(self, waiting: _Waiting, failed: ProvidersFailed, size: int) -> None:
         """Asked again alone after every provider failed its batch and one refused it; the
@@ -331,7 +330,7 @@ class Batcher:
         try:
             solo = await self._alone(waiting.question)
         except ProvidersFailed as exc:
-            _settle(waiting, error=ProvidersFailed((rejected + _AGAIN, *exc.reasons), exc.kinds))
+            _settle(waiting, error=ProvidersFailed((rejected + _AGAIN, *exc.reasons)))
             return
         except Exception as exc:
             _settle(waiting, error=exc)

@@ -21,7 +21,7 @@ from signalsmith.analyze.llm.limits import (
 )
 from signalsmith.analyze.llm.openai_compat import Completion, OpenAICompatClient
 from signalsmith.analyze.llm.providers import ProviderConfig
-from signalsmith.errors import ProviderError, ProviderFailure, ProvidersFailed
+from signalsmith.errors import ProviderError, ProvidersFailed
 from signalsmith.observe.metrics import Metrics
 from signalsmith.redact import redact_url
 
@@ -112,6 +112,7 @@ class LLMChain:
         self._max_wait = max_wait_s
         self._attempts = attempts
         self._max_tokens = max_tokens
+        self._reply_cap = min((slot.config.max_output_tokens for slot in self.slots), default=None)
         self._temperature = temperature
         self._rng = rng or random.Random()
         self._released = asyncio.Event()  # set whenever a call ends: capacity may be free
@@ -122,10 +123,17 @@ class LLMChain:
 
     @property
     def max_tokens(self) -> int:
-        """The reply room of a request without its own: LLM_MAX_OUTPUT_TOKENS, within the
-        smallest <NAME>_MAX_OUTPUT_TOKENS (what the rate-limit estimates reserve)."""
-        caps = [slot.config.max_output_tokens for slot in self.slots]
-        return min([self._max_tokens, *caps])
+        """The reply room of a request without its own: LLM_MAX_OUTPUT_TOKENS, within
+        ``reply_cap`` (what the rate-limit estimates reserve)."""
+        return (
+            self._max_tokens if self._reply_cap is None else min(self._max_tokens, self._reply_cap)
+        )
+
+    @property
+    def reply_cap(self) -> int | None:
+        """The smallest <NAME>_MAX_OUTPUT_TOKENS: the most reply room any request may have
+        (None without providers)."""
+        return self._reply_cap
 
     async def complete(
         self,
@@ -142,7 +150,6 @@ class LLMChain:
         request a provider refuses (400, 413, 422) falls back without putting it in cooldown:
         the refusal may be the batch's size; ProvidersFailed.batch_refused tells the caller."""
         errors: list[str] = []
-        kinds: list[ProviderFailure] = []
         refused = False  # a batched request some provider refused as a request (its size)
         request = _Request(messages, tokens, max_tokens or self._max_tokens, batched)
         for slot in self.slots:
@@ -155,7 +162,6 @@ class LLMChain:
                     slot, request, format_for(slot.config), errors
                 )
             except ProviderError as exc:
-                kinds.append(exc.kind)
                 refused = refused or (batched and _refuses_the_request(exc))
                 self._metrics.llm_fallbacks.labels(slot.config.name).inc()
                 continue
@@ -163,7 +169,7 @@ class LLMChain:
                 completion.tokens_in, completion.tokens_out, completion.tokens_cached
             )
             return ChainAnswer(completion, slot.config, attempts, tuple(errors), cost)
-        raise ProvidersFailed(errors or ["no provider configured"], kinds, batch_refused=refused)
+        raise ProvidersFailed(errors or ["no provider configured"], batch_refused=refused)
 
     def ready_in(self, tokens: int, *, patient: bool = True) -> float | None:
         """Seconds until a request of ``tokens`` would go out at once and keep to its provider's
