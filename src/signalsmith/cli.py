@@ -218,7 +218,10 @@ def eval_(
         str,
         typer.Argument(help="Labeled JSONL, or dev / test / all for the bundled sets."),
     ],
-    errors: Annotated[int, typer.Option(min=0, help="Include up to N misclassified examples.")] = 0,
+    errors: Annotated[
+        int,
+        typer.Option(min=0, help="Include up to N misclassified examples (and N rater signals)."),
+    ] = 0,
     concurrency: Annotated[
         int, typer.Option(min=1, max=1024, help="Texts analyzed at once (LLM calls in flight).")
     ] = 16,

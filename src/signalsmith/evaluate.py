@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from itertools import islice
 from pathlib import Path
 from typing import Final, Literal
 
@@ -43,6 +44,7 @@ _LABEL_OF: Final[Mapping[Verdict, Label]] = {
 }
 _TEXT_SHOWN = 160  # characters of a misclassified text in the report
 _NO_CATEGORY = "uncategorized"
+MAX_LABELED_TICKERS: Final = 100  # per_ticker entries, or raters, on one line
 
 
 # --- Input: labeled JSONL -------------------------------------------------------------------
@@ -50,13 +52,25 @@ _NO_CATEGORY = "uncategorized"
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One labeled text; ``tickers`` (when given) are the ones the label is about."""
+    """One labeled text; ``tickers`` (when given) are the ones the label is about.
+
+    ``per_ticker`` labels each of ``tickers`` on its own (``label`` is its first ticker's);
+    ``raters`` are tickers named only as the firm rating a subject, which must get no BUY or SELL.
+    """
 
     id: str
     text: str
     label: Label
     tickers: tuple[str, ...] = ()
     category: str = ""
+    per_ticker: tuple[tuple[str, Label], ...] = ()
+    raters: tuple[str, ...] = ()
+
+    @property
+    def finds_tickers(self) -> bool:
+        """Analyzed on the tickers found in the text, as ``analyze`` does, not on those given:
+        a rater is only a problem if the analyzer picks it up."""
+        return bool(self.per_ticker or self.raters)
 
 
 def load_items(spec: str) -> list[Item]:
@@ -99,19 +113,33 @@ def parse_items(source: str, text: str) -> Iterator[Item]:
 
 def parse_item(line: str, default_id: str) -> Item:
     """One JSONL line as an item; ``default_id`` names it when the line has no id."""
+    record = _record(line)
+    item_id = _id(record.get("id"), default_id)
+    text = _text(record.get("text"))
+    per_ticker = _per_ticker(record.get("per_ticker"))
+    label = _item_label(record.get("label"), per_ticker)
+    tickers = _tickers(record.get("tickers"), per_ticker)
+    return Item(
+        id=item_id,
+        text=text,
+        label=label,
+        tickers=tickers,
+        category=_optional_string(record, "category"),
+        per_ticker=per_ticker,
+        raters=_raters(record.get("raters"), tickers),
+    )
+
+
+def _record(line: str) -> dict[str, object]:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise PoisonInput("bad_json", f"not JSON ({exc.msg} at column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:  # an integer of 4,300+ digits, deep nesting
+        raise PoisonInput("bad_json", f"not JSON that can be read ({str(exc)[:80]})") from None
     if not isinstance(record, dict):
         raise PoisonInput("wrong_type", f"a JSON object is needed, not {type(record).__name__}")
-    return Item(
-        id=_id(record.get("id"), default_id),
-        text=_text(record.get("text")),
-        label=_label(record.get("label")),
-        tickers=parse_tickers(record.get("tickers")),
-        category=_optional_string(record, "category"),
-    )
+    return record
 
 
 def _id(value: object, default: str) -> str:
@@ -128,11 +156,94 @@ def _text(value: object) -> str:
     return value.strip()
 
 
-def _label(value: object) -> Label:
+def _label(value: object, what: str = "'label'") -> Label:
     for label in LABELS:
         if isinstance(value, str) and value.strip().lower() == label:
             return label
-    raise PoisonInput("bad_label", f"'label' must be buy, sell or hold, not {value!r:.40}")
+    raise PoisonInput("bad_label", f"{what} must be buy, sell or hold, not {value!r:.40}")
+
+
+def _item_label(value: object, per_ticker: Sequence[tuple[str, Label]]) -> Label:
+    """``label``, which may be left out when ``per_ticker`` gives it (its first ticker's)."""
+    if not per_ticker:
+        return _label(value)
+    first_ticker, first = per_ticker[0]
+    if value is None:
+        return first
+    label = _label(value)
+    if label != first:
+        raise PoisonInput(
+            "bad_label",
+            f"'label' is {label} but 'per_ticker' labels its first ticker, {first_ticker}, {first}",
+        )
+    return label
+
+
+def _per_ticker(value: object) -> tuple[tuple[str, Label], ...]:
+    """``{"NFLX": "buy", "DIS": "sell"}`` as (ticker, label) pairs, in the line's order."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise PoisonInput(
+            "wrong_type", f"'per_ticker' must be an object of ticker: label, not {value!r:.40}"
+        )
+    if not value:
+        raise PoisonInput("no_tickers", "'per_ticker' must label at least one ticker")
+    _bounded(len(value), "per_ticker")
+    labeled: dict[str, Label] = {}
+    for key, label in value.items():
+        symbol = _symbol(key, "per_ticker")
+        if symbol in labeled:
+            raise PoisonInput("duplicate_ticker", f"'per_ticker' names {symbol} twice")
+        labeled[symbol] = _label(label, f"'per_ticker' label of {symbol}")
+    return tuple(labeled.items())
+
+
+def _tickers(value: object, per_ticker: Sequence[tuple[str, Label]]) -> tuple[str, ...]:
+    """``tickers``; with ``per_ticker``, its keys (``tickers`` left out or empty, or the same)."""
+    tickers = parse_tickers(value)
+    subjects = tuple(ticker for ticker, _ in per_ticker)
+    if not subjects or not tickers:
+        return tickers or subjects
+    if tickers != subjects:
+        raise PoisonInput(
+            "ticker_mismatch",
+            f"'tickers' {list(tickers)!r:.80} must be the 'per_ticker' keys "
+            f"{list(subjects)!r:.80}, in the same order",
+        )
+    return tickers
+
+
+def _raters(value: object, subjects: Sequence[str]) -> tuple[str, ...]:
+    """``raters`` as tickers, none of them a subject of the line; ``[]`` is none."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise PoisonInput("wrong_type", f"'raters' must be a list of tickers, not {value!r:.40}")
+    _bounded(len(value), "raters")
+    raters = tuple(dict.fromkeys(_symbol(entry, "raters") for entry in value))
+    for rater in raters:
+        if rater in subjects:
+            raise PoisonInput(
+                "ticker_conflict", f"{rater} is both a labeled ticker and in 'raters'"
+            )
+    return raters
+
+
+def _symbol(value: object, key: str) -> str:
+    """One ticker of ``key``, normalized as ``tickers`` are ("$nvda" is NVDA)."""
+    try:
+        (symbol,) = parse_tickers([value])
+    except PoisonInput:
+        raise PoisonInput("wrong_type", f"{key!r} has a bad ticker: {value!r:.40}") from None
+    return symbol
+
+
+def _bounded(count: int, key: str) -> None:
+    if count > MAX_LABELED_TICKERS:
+        raise PoisonInput(
+            "too_many_tickers", f"{key!r} has {count} tickers, limit {MAX_LABELED_TICKERS}"
+        )
 
 
 def _optional_string(record: Mapping[str, object], name: str) -> str:
@@ -247,7 +358,8 @@ class Scored:
     """One item and what the analyzers made of it; a failed analysis is predicted hold.
 
     ``per_target`` is the verdict for each ticker analyzed (or the whole text, ``*``, when the
-    text names none), for comparisons between configurations.
+    text names none), for comparisons between configurations; it is empty only when the analysis
+    failed.
     """
 
     item: Item
@@ -275,6 +387,10 @@ def report(
     }
     if any(s.item.category for s in scored):
         result["by_category"] = by_category(scored)
+    if any(s.item.per_ticker for s in scored):
+        result["per_ticker"] = per_ticker_accuracy(ticker_pairs(scored))
+    if any(s.item.raters for s in scored):
+        result["raters"] = rater_signals(rater_pairs(scored), show_errors)
     if show_errors:
         result["misclassified"] = misclassified(scored, show_errors)
     return result
@@ -309,20 +425,122 @@ def llm_usage(scored: Sequence[Scored]) -> dict[str, object]:
 
 
 def misclassified(scored: Sequence[Scored], limit: int) -> list[dict[str, object]]:
-    """The first ``limit`` wrong predictions, in input order, for error analysis."""
-    wrong = [s for s in scored if s.predicted != s.item.label][:limit]
-    return [
-        {
+    """The first ``limit`` wrong predictions, in input order, for error analysis: an item's,
+    or for an item with ``per_ticker``, each of its tickers' (the item's is its first's)."""
+    return list(islice((wrong for s in scored for wrong in _wrong(s)), limit))
+
+
+def _wrong(s: Scored) -> Iterator[dict[str, object]]:
+    about = {"category": s.item.category} if s.item.category else {}
+    if s.item.per_ticker:
+        for pair in _ticker_pairs(s):
+            if pair.predicted != pair.label:
+                # predicted None: the analyzer returned no decision for this ticker
+                yield {
+                    "id": s.item.id,
+                    "text": _shortened(s.item.text),
+                    "ticker": pair.ticker,
+                    "label": pair.label,
+                    "predicted": pair.predicted,
+                    "status": s.status.value,
+                    **about,
+                }
+    elif s.predicted != s.item.label:
+        yield {
             "id": s.item.id,
             "text": _shortened(s.item.text),
             "label": s.item.label,
             "predicted": s.predicted,
             "status": s.status.value,
             **({"tickers": list(s.item.tickers)} if s.item.tickers else {}),
-            **({"category": s.item.category} if s.item.category else {}),
+            **about,
         }
-        for s in wrong
+
+
+# --- Per ticker: subjects labeled one by one, and raters that must get no signal ------------
+
+
+@dataclass(frozen=True, slots=True)
+class TickerPair:
+    """One labeled ticker of one text; ``predicted`` is None when the analyzer returned none."""
+
+    item: Item
+    ticker: str
+    label: Label
+    predicted: Label | None
+
+
+@dataclass(frozen=True, slots=True)
+class RaterPair:
+    """One rater of one text; ``predicted`` is None when the analyzer returned none for it."""
+
+    item: Item
+    rater: str
+    predicted: Label | None
+
+
+def ticker_pairs(scored: Sequence[Scored]) -> list[TickerPair]:
+    """Every (text, labeled ticker) pair of the items with ``per_ticker``, in input order."""
+    return [pair for s in scored for pair in _ticker_pairs(s)]
+
+
+def _ticker_pairs(s: Scored) -> list[TickerPair]:
+    if not s.per_target:  # the analysis failed: predicted hold, as the item is
+        return [TickerPair(s.item, ticker, label, "hold") for ticker, label in s.item.per_ticker]
+    returned = _returned(s)
+    return [
+        TickerPair(s.item, ticker, label, returned.get(ticker))
+        for ticker, label in s.item.per_ticker
     ]
+
+
+def rater_pairs(scored: Sequence[Scored]) -> list[RaterPair]:
+    """Every (text, rater) pair, in input order; a failed analysis returned no ticker."""
+    return [
+        RaterPair(s.item, rater, _returned(s).get(rater)) for s in scored for rater in s.item.raters
+    ]
+
+
+def _returned(s: Scored) -> dict[str, Label]:
+    return {target: _LABEL_OF[verdict] for target, verdict in s.per_target if target != WHOLE_TEXT}
+
+
+def per_ticker_accuracy(pairs: Sequence[TickerPair]) -> dict[str, object]:
+    """Pairs right (the ticker's decision has its label), and missed (no decision for it, which
+    counts as wrong), overall and per category."""
+    groups: dict[str, list[TickerPair]] = {}
+    for pair in pairs:
+        groups.setdefault(pair.item.category or _NO_CATEGORY, []).append(pair)
+    return {
+        **_ticker_figures(pairs),
+        "by_category": {name: _ticker_figures(groups[name]) for name in sorted(groups)},
+    }
+
+
+def _ticker_figures(pairs: Sequence[TickerPair]) -> dict[str, object]:
+    correct = sum(pair.predicted == pair.label for pair in pairs)
+    return {
+        "pairs": len(pairs),
+        "correct": correct,
+        "accuracy": round(_ratio(correct, len(pairs)), 4),
+        "missed": sum(pair.predicted is None for pair in pairs),
+    }
+
+
+def rater_signals(pairs: Sequence[RaterPair], limit: int = 0) -> dict[str, object]:
+    """Raters given a BUY or SELL (a HOLD, or no decision, is fine), and the first ``limit``."""
+    false = [pair for pair in pairs if pair.predicted in ("buy", "sell")]
+    result: dict[str, object] = {
+        "pairs": len(pairs),
+        "false_signals": len(false),
+        "false_signal_rate": round(_ratio(len(false), len(pairs)), 4),
+    }
+    if limit:
+        result["offending"] = [
+            {"id": pair.item.id, "rater": pair.rater, "verdict": pair.predicted}
+            for pair in false[:limit]
+        ]
+    return result
 
 
 def _shortened(text: str) -> str:
@@ -391,22 +609,34 @@ async def score_all(shot: OneShot, items: Sequence[Item], concurrency: int) -> l
 
 
 async def score(shot: OneShot, item: Item) -> Scored:
-    """The prediction for one item: its one ticker's decision, else the whole text's."""
-    post = Post(id=item.id, body=item.text, tickers=item.tickers)
+    """The prediction for one item: its one ticker's decision, else the whole text's.
+
+    An item with ``per_ticker`` or ``raters`` is analyzed on the tickers found in its text (the
+    post carries none, so ``OneShot`` extracts them as ``analyze`` does) and predicted from its
+    first ticker: hold when the analyzer did not find it, the whole text's with no tickers.
+    """
+    post = Post(id=item.id, body=item.text, tickers=() if item.finds_tickers else item.tickers)
     try:
         outcome = await shot.outcome(post)
     except TransientError as exc:
         # Only the LLM chain raises this (LLM_FAILURE=retry): the text reached it, and failed.
         log.warning("analysis failed", id=item.id, error=str(exc))
         return Scored(item, "hold", Status.ERROR, reached_llm=True)
-    target = item.tickers[0] if len(item.tickers) == 1 else WHOLE_TEXT
-    decision = outcome.decisions[target]
+    decision = outcome.decisions.get(_target(item))
+    whole = outcome.decisions[WHOLE_TEXT]
     targets = outcome.tickers or (WHOLE_TEXT,)
     return Scored(
         item,
-        _LABEL_OF[decision.verdict],
-        decision.status,
+        _LABEL_OF[decision.verdict] if decision else "hold",  # not found: no signal for it
+        decision.status if decision else whole.status,
         outcome.calls,
         reached_llm=bool(outcome.calls),
         per_target=tuple((t, outcome.decisions[t].verdict) for t in targets),
     )
+
+
+def _target(item: Item) -> str:
+    """The ticker whose decision is the item's prediction, or the whole text's (``*``)."""
+    if item.finds_tickers:
+        return item.tickers[0] if item.tickers else WHOLE_TEXT
+    return item.tickers[0] if len(item.tickers) == 1 else WHOLE_TEXT

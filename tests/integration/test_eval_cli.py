@@ -120,3 +120,124 @@ def test_bundled_names_resolve_to_the_packaged_halves() -> None:
     assert sizes["dev"] > 0
     assert sizes["test"] > 0
     assert sizes["all"] == sizes["dev"] + sizes["test"]
+
+
+TICKERS = Path(__file__).resolve().parents[1] / "data" / "eval_tickers.jsonl"
+
+
+def test_per_ticker_accuracy_and_rater_false_signals_on_the_fixture() -> None:
+    """The offline analyzer on eval_tickers.jsonl: 12 subject pairs, 8 right (GM and MSFT are
+    labeled against the text, ZRBX is missed twice); of 5 raters, UBS (a1, SELL) and MS (a2,
+    a line with raters but no per_ticker, BUY) are found and given a signal, while BCS is not
+    found and GS and C get none; the 12 items still count in the item-level figures, each
+    predicted from its first ticker (m1's whole text is a hold, its NVDA a buy)."""
+    result = _eval(str(TICKERS), "--errors", "20")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["n"] == 12
+    assert metrics["confusion"] == {
+        "buy": {"buy": 5, "sell": 0, "hold": 1},  # z1: ZRBX not found, so no signal
+        "sell": {"buy": 0, "sell": 3, "hold": 0},
+        "hold": {"buy": 0, "sell": 0, "hold": 3},
+    }
+    assert metrics["accuracy"] == 0.9167
+    assert set(metrics["by_category"]) == {"analyst", "multi_ticker", "headline", "social"}
+    assert metrics["per_ticker"] == {
+        "pairs": 12,
+        "correct": 8,
+        "accuracy": 0.6667,
+        "missed": 2,
+        "by_category": {
+            "analyst": {"pairs": 4, "correct": 4, "accuracy": 1.0, "missed": 0},
+            "headline": {"pairs": 2, "correct": 0, "accuracy": 0.0, "missed": 2},
+            "multi_ticker": {"pairs": 6, "correct": 4, "accuracy": 0.6667, "missed": 0},
+        },
+    }
+    assert metrics["raters"] == {
+        "pairs": 5,
+        "false_signals": 2,
+        "false_signal_rate": 0.4,
+        "offending": [
+            {"id": "a1", "rater": "UBS", "verdict": "sell"},
+            {"id": "a2", "rater": "MS", "verdict": "buy"},
+        ],
+    }
+    wrong = [
+        (w["id"], w.get("ticker"), w["label"], w["predicted"]) for w in metrics["misclassified"]
+    ]
+    assert wrong == [
+        ("m2", "GM", "buy", "sell"),
+        ("m3", "MSFT", "hold", "sell"),
+        ("z1", "ZRBX", "buy", None),
+        ("z2", "ZRBX", "hold", None),
+    ]
+
+
+def test_errors_limit_caps_the_rater_and_ticker_lists() -> None:
+    """--errors 1 lists one offending rater and one wrong entry; without --errors neither list
+    appears but the counts do."""
+    capped = json.loads(_eval(str(TICKERS), "--errors", "1").stdout)
+    assert capped["raters"]["offending"] == [{"id": "a1", "rater": "UBS", "verdict": "sell"}]
+    assert [w["id"] for w in capped["misclassified"]] == ["m2"]
+    plain = json.loads(_eval(str(TICKERS)).stdout)
+    assert "offending" not in plain["raters"]
+    assert "misclassified" not in plain
+    assert plain["raters"]["false_signals"] == 2
+
+
+def test_eval_agrees_with_analyze_on_every_ticker_of_the_fixture() -> None:
+    """Whatever the analyzer answers, eval's per-ticker and rater counts are the ones worked out
+    from `signalsmith analyze` on the same texts: its per_ticker verdict for each subject (absent:
+    missed) and for each rater (BUY or SELL: a false signal)."""
+    records = [json.loads(line) for line in TICKERS.read_text().splitlines() if line.strip()]
+    lines = "".join(json.dumps({"id": r["id"], "text": r["text"]}) + "\n" for r in records)
+    analyzed = subprocess.run(  # noqa: PLW1510 - returncode checked below
+        [*CLI, "analyze"],
+        input=lines,
+        env=_offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert analyzed.returncode == 0, analyzed.stderr
+    verdicts = {
+        r["id"]: {t: d["verdict"].lower() for t, d in r["per_ticker"].items()}
+        for r in map(json.loads, analyzed.stdout.splitlines())
+    }
+    subjects = [
+        (verdicts[r["id"]].get(t.lstrip("$").upper()), label.strip().lower())
+        for r in records
+        for t, label in r.get("per_ticker", {}).items()
+    ]
+    raters = [verdicts[r["id"]].get(rater) for r in records for rater in r.get("raters", [])]
+    metrics = json.loads(_eval(str(TICKERS)).stdout)
+    assert metrics["per_ticker"]["pairs"] == len(subjects)
+    assert metrics["per_ticker"]["correct"] == sum(got == want for got, want in subjects)
+    assert metrics["per_ticker"]["missed"] == sum(got is None for got, _ in subjects)
+    assert metrics["raters"]["pairs"] == len(raters)
+    assert metrics["raters"]["false_signals"] == sum(got in ("buy", "sell") for got in raters)
+
+
+def test_a_file_without_the_keys_reports_neither_section() -> None:
+    """No item with per_ticker or raters: the report is the same shape as before."""
+    metrics = json.loads(_eval(str(SMALL), "--errors", "20").stdout)
+    assert "per_ticker" not in metrics
+    assert "raters" not in metrics
+
+
+def test_a_rater_that_is_also_a_subject_exits_2(tmp_path: Path) -> None:
+    """A ticker both labeled and listed as a rater stops the run before any analysis, with one
+    line naming the file, the line and the ticker."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"text": "Nvidia beat estimates", "label": "buy"}\n'
+        '{"text": "Tesla downgraded to sell at UBS", "per_ticker": {"TSLA": "sell"}, '
+        '"raters": ["UBS", "TSLA"]}\n'
+    )
+    result = _eval(str(bad))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "bad.jsonl line 2" in lines[0]
+    assert "TSLA is both" in lines[0]
