@@ -11,7 +11,9 @@ from collections.abc import Sequence
 
 from signalsmith.domain import Decision, Opinion, Status, Verdict, Vote
 
-DEAD_ZONE = 0.15  # |score| below this is HOLD: too weak to act on
+# |score| below this is HOLD: too weak to act on. The one dead zone: the lexicon's opinions,
+# the decisions and the consensus all use it, so a HOLD at one level is a HOLD at the others.
+DEAD_ZONE = 0.15
 _MIN_WEIGHT = 0.05  # a zero-confidence opinion still counts a little, so weights never sum to 0
 
 
@@ -42,6 +44,30 @@ def decide(ticker: str, votes: Sequence[Vote]) -> Decision:
         status=status,
         votes=tuple(votes),
     )
+
+
+def overall(ticker: str, decisions: Sequence[Decision]) -> Decision:
+    """One text's decision from its tickers' own, so the two never disagree: their common
+    direction when every ticker that has one points the same way (score and confidence: the
+    mean over those tickers; every ticker HOLD: HOLD, the mean over all), else HOLD with no
+    confidence, since the text is mixed (one ticker BUY, another SELL)."""
+    votes = tuple(vote for decision in decisions for vote in decision.votes)
+    status = next((d.status for d in decisions if d.status is not Status.OK), Status.OK)
+    directional = [d for d in decisions if d.verdict is not Verdict.HOLD]
+    verdicts = {d.verdict for d in directional}
+    if len(verdicts) > 1:
+        named = ", ".join(f"{d.ticker} {d.verdict.value}" for d in directional)
+        return Decision(ticker, Verdict.HOLD, 0.0, 0.0, f"mixed: {named}", status, votes)
+    counted = directional or list(decisions)
+    verdict = directional[0].verdict if directional else Verdict.HOLD
+    score = sum(d.score for d in counted) / len(counted)
+    confidence = sum(d.confidence for d in counted) / len(counted)
+    if len(decisions) == 1:
+        reasoning = decisions[0].reasoning
+    else:
+        reasoning = " || ".join(f"{d.ticker}: {d.reasoning}" for d in decisions)
+    confidence, score = round(confidence, 4), round(score, 4)
+    return Decision(ticker, verdict, confidence, score, reasoning, status, votes)
 
 
 def _single(opinion: Opinion) -> tuple[Verdict, float, float]:

@@ -58,6 +58,9 @@ class Post:
     source: str = ""
     tickers: tuple[str, ...] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # Firms the text names only as raters of its stocks ("downgraded at UBS"), as written:
+    # they get no decision, and the decisions on the stocks they rated name them.
+    raters: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TextIO
 
 from signalsmith.analyze.base import Analyzer
 from signalsmith.analyze.offline import OfflineAnalyzer
-from signalsmith.decide import decide
+from signalsmith.decide import decide, overall
 from signalsmith.domain import Decision, ModelCall, Post, Vote
 from signalsmith.errors import PoisonInput, TransientError
 from signalsmith.lifecycle import build_analyzers
@@ -44,7 +44,10 @@ class OneShot:
 
     async def outcome(self, post: Post) -> Outcome:
         """The decisions per ticker and for the whole text, and the model calls they cost."""
-        tickers = post.tickers or self._extractor.extract(post.text)
+        tickers = post.tickers
+        if not tickers:
+            tickers, raters = self._extractor.roles(post.text)
+            post = replace(post, raters=tuple(rater.name for rater in raters))
         targets = list(tickers) or [WHOLE_TEXT]
         votes: dict[str, list[Vote]] = {target: [] for target in targets}
         calls: list[ModelCall] = []
@@ -54,8 +57,8 @@ class OneShot:
             for target, cast in analysis.votes.items():
                 votes[target] += cast
         decisions = {target: decide(target, votes[target]) for target in targets}
-        # The text as a whole: every vote on every ticker, weighed together.
-        decisions[WHOLE_TEXT] = decide(WHOLE_TEXT, [v for cast in votes.values() for v in cast])
+        if tickers:  # the text as a whole follows its tickers' decisions (see ``overall``)
+            decisions[WHOLE_TEXT] = overall(WHOLE_TEXT, [decisions[t] for t in tickers])
         return Outcome(tuple(tickers), decisions, tuple(calls))
 
 

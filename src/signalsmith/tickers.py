@@ -13,15 +13,17 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Final, Literal
 
+from signalsmith.raters import Mention, Rater, raters
+
 AssetClass = Literal["equity", "etf", "crypto"]
-AliasMode = Literal["any", "cap"]
+AliasMode = Literal["any", "cap", "word"]
 
 _ASSET_CLASSES: Final[Mapping[str, AssetClass]] = {
     "equity": "equity",
     "etf": "etf",
     "crypto": "crypto",
 }
-_ALIAS_MODES: Final[Mapping[str, AliasMode]] = {"any": "any", "cap": "cap"}
+_ALIAS_MODES: Final[Mapping[str, AliasMode]] = {"any": "any", "cap": "cap", "word": "word"}
 
 
 def _words(*groups: str) -> frozenset[str]:
@@ -31,6 +33,7 @@ def _words(*groups: str) -> frozenset[str]:
 
 # Upper-case words that are also listed symbols (or may become one) but that, written bare
 # in chatter, almost always mean the word. A cashtag ($IT, $ALL) still counts as the ticker.
+# The one stoplist: the lexicon reads it too, for the capitalised words it may take for tickers.
 STOPLIST: Final[frozenset[str]] = _words(
     # Single letters: "Plan B", "Class A", "S&P", "U.S.", "T-Mobile"; the few companies that
     # trade as one letter (F, T, V, C) are still found by cashtag or by name.
@@ -70,6 +73,10 @@ STOPLIST: Final[frozenset[str]] = _words(
     "TON NEAR ETC DOGE",
     # Headline furniture and topics written in capitals.
     "ALERT NEWS WATCH CHART TRUMP CHINA MAGA DEFI DAO",
+    # News copy: company forms, meetings, units, regions, agencies and indexes ("Nokia Oyj",
+    # "the AGM", "EUR 1.2 bn", "EMEA", "NHTSA", "the DOW"), and capitalised function words.
+    """ABP AGM APAC ASA BN CEOS CO DOW EGM EMEA ESG EST FAA GPUS INC LLC LLMS MLN MN
+    NHTSA NII NV OYJ PLC PST SPX AND BUT HAD IM NOT WAS""",
 )
 
 # In a shouting post every word is capitalised, so capitals stop marking tickers. There, a
@@ -118,14 +125,16 @@ _UPPER_RUN: Final = re.compile(r"[A-Z]+")
 _LOWER_RUN: Final = re.compile(r"[a-z]+")
 _ASCII_LOWER: Final = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
-# A match: where it starts, the symbol, and how many letters it took if it was a bare word
-# (0 for cashtags and names, which shouting does not discredit).
-_Hit = tuple[int, str, int]
+# A match: where it starts, the symbol, how many letters it took if it was a bare word (0 for
+# cashtags and names, which shouting does not discredit), and where it ends.
+_Hit = tuple[int, str, int, int]
 
 
 @dataclass(frozen=True, slots=True)
 class Alias:
-    """A name people use for an asset; ``cap`` names only count when capitalised."""
+    """A name people use for an asset; ``cap`` names only count when capitalised, ``word``
+    names (ordinary words: "Target", "Gap", "Delta") only when capitalised in a company
+    context (see ``_company_context``)."""
 
     name: str
     symbol: str
@@ -267,15 +276,31 @@ class TickerExtractor:
         return None
 
     def extract(self, text: str) -> tuple[str, ...]:
-        """Unique symbols mentioned in ``text``, in order of first appearance."""
+        """The stocks ``text`` is about, in order of first mention: every symbol it mentions
+        except the firms that only rate another one (see ``signalsmith.raters``)."""
+        return self.roles(text)[0]
+
+    def roles(self, text: str) -> tuple[tuple[str, ...], tuple[Rater, ...]]:
+        """The symbols ``text`` is about, and the firms it names only as raters of them."""
+        hits = self._hits(text)
+        symbols = tuple(dict.fromkeys(symbol for _, symbol, _, _ in hits))
+        if not symbols:
+            return symbols, ()
+        found = raters(text, [Mention(start, end, symbol) for start, symbol, _, end in hits])
+        if not found:
+            return symbols, ()
+        rating = {rater.symbol for rater in found}
+        return tuple(symbol for symbol in symbols if symbol not in rating), found
+
+    def _hits(self, text: str) -> list[_Hit]:
         names, spans = self._name_hits(text)
         hits = self._symbol_hits(text, spans)
         if names:
             hits = sorted(hits + names)
-        bare_letters = sum(letters for _, _, letters in hits)
+        bare_letters = sum(hit[2] for hit in hits)
         if bare_letters and _is_shouting(text, bare_letters):
             hits = [hit for hit in hits if not _shouted_word(hit)]
-        return tuple(dict.fromkeys(symbol for _, symbol, _ in hits))
+        return hits
 
     def _name_hits(self, text: str) -> tuple[list[_Hit], list[tuple[int, int]]]:
         """Alias names in ``text`` as hits, plus the spans they cover."""
@@ -286,9 +311,11 @@ class TickerExtractor:
         for match in self._names.finditer(_lower_in_place(text)):
             start = match.start()
             alias = self._aliases[match.group()]
-            if alias.mode == "cap" and not text[start].isupper():
+            if alias.mode != "any" and not text[start].isupper():
                 continue
-            hits.append((start, alias.symbol, 0))
+            if alias.mode == "word" and not _company_context(text, start, match.end()):
+                continue
+            hits.append((start, alias.symbol, 0, match.end()))
             spans.append((start, match.end()))
         return hits, spans
 
@@ -300,7 +327,7 @@ class TickerExtractor:
             if cashtag:
                 symbol = self.normalize(cashtag)
                 if symbol is not None:
-                    hits.append((match.start(), symbol, 0))
+                    hits.append((match.start(), symbol, 0, match.end()))
                 continue
             symbol = bare.replace(".", "-")
             if symbol not in self._book.names or symbol in STOPLIST:
@@ -308,8 +335,51 @@ class TickerExtractor:
             start = match.start()
             # An all-caps name ("COKE" read as Coke, KO) wins over the same word as a ticker.
             if not any(low <= start < high for low, high in spans):
-                hits.append((start, symbol, len(bare)))
+                hits.append((start, symbol, len(bare), match.end(2)))
         return hits
+
+
+# The words after a name that make it a company: "Gap shares", "Delta beats", "Target's".
+_COMPANY_NEXT: Final = re.compile(
+    r"(?:['’]s\b|\s+(?:shares?|stock|stocks|earnings|revenue|sales|results|guidance|outlook"
+    r"|profit|margins?|ceo|cfo|inc|corp|group|holdings|beats?|misses|missed|jumps?|jumped"
+    r"|falls?|fell|sinks?|sank|slides?|slid|slumps?|slumped|soars?|soared|surges?|surged"
+    r"|rallies|rallied|rises?|rose|drops?|dropped|plunges?|plunged|tumbles?|tumbled|gains?"
+    r"|gained|climbs?|climbed|dips?|dipped|reports?|reported|posts?|posted|raises?|raised"
+    r"|cuts?|lowers?|lowered|reaffirms?|upgraded|downgraded|stays|holds|loses|lost|to\s+buy"
+    r"|to\s+acquire|agrees?|announces?|announced|calls|puts|sees|saw|names|named|moves|moved"
+    r"|recalls?|recalled|reinstates?|reinstated|presents?|crushed|launches|launched|expects"
+    r"|plans|warns|warned|tops|topped|trails|lags|outperforms|underperforms|wins|won|buys"
+    r"|bought|sells|sold|acquires|acquired|completes|completed|files|filed|settles|settled"
+    r"|shareholders|investors|bonds|dividend|buyback|deal)\b"
+    r"|\s+(?:and|&|or|vs\.?|versus)\s+\$?[A-Z])",
+    re.IGNORECASE,
+)
+# The words before a name that make it a company: "takeover of Capri", "upgrades Gap".
+_COMPANY_BEFORE: Final = re.compile(
+    r"(?:\b(?:shares|stock|stake|takeover|acquisition|purchase|bid|deal|merger|buyout|spinoff"
+    r"|ipo|earnings|upgrades?|downgrades?|upgraded|downgraded|initiates?|acquires?|acquired"
+    r"|buys?|bought|sells?|sold|long|short|calls|puts|and|vs|versus|or|&)\s+(?:of\s+|in\s+"
+    r"|on\s+|for\s+)?|['’]s\s+)\Z",
+    re.IGNORECASE,
+)
+_SENTENCE_START: Final = re.compile(r"(?:^|[.!?:\n]\s*|[\"'“(]\s*)\Z")
+
+
+def _company_context(text: str, start: int, end: int) -> bool:
+    """Whether an ordinary word written as a name is the company: capitalised mid-sentence
+    (not where every sentence starts with a capital), followed by a market word, or in a
+    text with cashtags."""
+    if _COMPANY_NEXT.match(text, end) is not None or "$" in text:
+        return True
+    if _COMPANY_BEFORE.search(text[max(0, start - 24) : start]) is not None:
+        return True
+    before = text[max(0, start - 4) : start]
+    if _SENTENCE_START.search(before) is not None:
+        return False
+    # Mid-sentence: a title-cased headline capitalises every word, so it proves nothing there.
+    words = text.split()
+    return sum(word[:1].isupper() for word in words) * 2 < len(words)
 
 
 def _is_shouting(text: str, symbol_letters: int) -> bool:
@@ -321,5 +391,5 @@ def _is_shouting(text: str, symbol_letters: int) -> bool:
 
 def _shouted_word(hit: _Hit) -> bool:
     """In a shouting post, whether a bare match is probably just a shouted word."""
-    _, symbol, bare_letters = hit
+    _, symbol, bare_letters, _ = hit
     return bare_letters > 0 and (bare_letters < 3 or symbol in SHOUTING_WORDS)

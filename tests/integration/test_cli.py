@@ -305,6 +305,25 @@ def test_max_messages_stops_after_that_many(stream_env: dict[str, str], tmp_path
         client.close()
 
 
+def test_analyze_gives_each_ticker_its_own_verdict_and_the_rater_none() -> None:
+    """The issue's cases through the CLI: the bank that downgraded Tesla gets no verdict and is
+    named in the evidence; two companies named by name get their own clause's verdict, and the
+    top level agrees with them (mixed: HOLD with no confidence)."""
+    rated = json.loads(_cli(["analyze", "Tesla downgraded to sell at UBS"], {}).stdout)
+    assert rated["tickers"] == ["TSLA"]
+    assert {t: d["verdict"] for t, d in rated["per_ticker"].items()} == {"TSLA": "SELL"}
+    assert rated["verdict"] == "SELL"
+    assert "rated by UBS" in rated["evidence"]
+    cut = json.loads(_cli(["analyze", "Goldman Sachs cuts price target on AMD"], {}).stdout)
+    assert cut["tickers"] == ["AMD"]
+    assert "rated by Goldman Sachs" in cut["evidence"]
+    both = json.loads(_cli(["analyze", "Netflix up, Disney down after earnings"], {}).stdout)
+    per_ticker = {t: d["verdict"] for t, d in both["per_ticker"].items()}
+    assert per_ticker == {"NFLX": "BUY", "DIS": "SELL"}
+    assert (both["verdict"], both["confidence"]) == ("HOLD", 0.0)
+    assert both["reasoning"] == "mixed: NFLX BUY, DIS SELL"
+
+
 def test_analyze_uses_the_configured_provider(fake_llm: FakeLLMServer) -> None:
     """analyze with a provider configured asks it (one call per text) and reports both the
     lexicon's and the LLM's votes; the key never appears in the output."""

@@ -233,6 +233,27 @@ async def test_producer_tickers_are_checked_and_capped_and_the_rest_recorded(
     assert 'signalsmith_tickers_skipped_total{reason="unknown"} 2.0' in rendered
 
 
+async def test_a_rating_firm_gets_no_decision_and_is_recorded(
+    redis: Redis, stream_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A post where a bank rates another stock decides the stock only: the bank is recorded
+    in meta.tickers_skipped (reason "rater") and named in the stock's evidence."""
+    settings = _settings(stream_env, monkeypatch, PUBLISH="all")
+    await redis.xadd(settings.stream, {"text": "Tesla downgraded to sell at UBS"})
+
+    metrics = Metrics()
+    await _run(build_posts(settings, redis, metrics))
+
+    published = await _envelopes(redis, settings.signal_stream)
+    assert [p["decision"]["target"]["ticker"] for p in published] == ["TSLA"]  # type: ignore[index]
+    decision = published[0]["decision"]
+    assert decision["synthesis"]["verdict"] == "SELL"  # type: ignore[index]
+    assert "rated by UBS" in decision["agent_signals"][0]["key_factors"]  # type: ignore[index]
+    skipped = published[0]["meta"]["tickers_skipped"]  # type: ignore[index]
+    assert skipped == {"rater": {"count": 1, "symbols": ["UBS"]}}
+    assert 'signalsmith_tickers_skipped_total{reason="rater"} 1.0' in metrics.render().decode()
+
+
 def test_the_embedded_state_directory_is_private(tmp_path: Path) -> None:
     """The embedded Redis keeps every post in its data file: its directory is 0700, also when
     it existed before with looser rights."""

@@ -184,7 +184,7 @@ def test_cap_names_never_extend_any_names() -> None:
     aliases = load_symbol_book().aliases
     for name, alias in aliases.items():
         for other in aliases.values():
-            if other.mode == "cap" and alias.mode == "any" and other.name != name:
+            if other.mode != "any" and alias.mode == "any" and other.name != name:
                 assert not other.name.startswith(name + " ")
 
 
@@ -201,3 +201,25 @@ def test_shipped_symbols_match_build_script() -> None:
     built = _load_build_script().render_from_file(SEC_FILE)
     shipped = resources.files("signalsmith") / "data" / "symbols.tsv"
     assert shipped.read_text(encoding="utf-8") == built
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Lululemon sinks on weak US demand as Gap shares soar", ("LULU", "GAP")),
+        ("Target and Best Buy both cut guidance", ("TGT", "BBY")),
+        ("Judge blocks Tapestry's takeover of Capri", ("TPR", "CPRI")),
+        ("Snap and Pinterest both jump after earnings", ("SNAP", "PINS")),
+        ("I bought a target date fund", ()),
+        ("Gap up this morning, nice", ()),
+        ("Mind the Gap", ()),
+        ("Delta between my cost basis and price", ()),
+        ("Match on my 401k is 5%", ()),
+    ],
+)
+def test_a_name_that_is_an_ordinary_word_counts_only_as_a_company(
+    text: str, expected: tuple[str, ...]
+) -> None:
+    """ "word" names (Gap, Target, Delta, Match) are the company only when capitalised in a
+    company context: a market word next to them, a company list, a cashtag, mid-sentence."""
+    assert TickerExtractor().extract(text) == expected

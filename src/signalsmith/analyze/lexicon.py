@@ -10,7 +10,7 @@ import functools
 import itertools
 import math
 import re
-from bisect import bisect_right
+from bisect import bisect_right, insort
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -20,7 +20,9 @@ from typing import Final, NamedTuple
 
 from signalsmith.analyze.injection import TRIGGERS as _INJECTION_TRIGGERS
 from signalsmith.analyze.injection import injected_spans
+from signalsmith.decide import DEAD_ZONE
 from signalsmith.domain import Opinion, Signals, Verdict
+from signalsmith.tickers import SHOUTING_WORDS, STOPLIST, Alias, load_symbol_book
 
 # --------------------------------------------------------------------------------------------
 # Phrase tables. A spec is space-separated slots; "a|b" offers alternatives and a trailing "?"
@@ -193,7 +195,7 @@ _LINGO: Final[tuple[tuple[str, float, str], ...]] = (
     ("holding strong", 0.5, _A),
     ("still holding", 0.3, _A),
     ("hold|holding|hodl|hodling forever", 0.4, _A),
-    ("stonks", 0.2, _A),
+    ("stonks", 0.17, _A),
     ("lfg", 0.5, _A),
     ("let's|lets go", 0.4, _A),
     ("ripping", 0.6, _P),
@@ -222,7 +224,7 @@ _LINGO: Final[tuple[tuple[str, float, str], ...]] = (
     ("bargain", 0.5, _A),
     ("on sale", 0.4, _A),
     ("expensive|pricey", -0.3, _A),
-    ("fomo", 0.2, _A),
+    ("fomo", 0.17, _A),
     ("cash burn", -0.4, _A),
     ("margin call|calls", -0.6, _A),
     ("stepped|steps|stepping down", -0.3, _A),
@@ -233,7 +235,7 @@ _LINGO: Final[tuple[tuple[str, float, str], ...]] = (
     ("worth buying|owning", 0.4, _A),
     ("guided|guiding|guides|guide down|lower", -0.8, _P),
     ("guided|guiding|guides|guide up|higher", 0.8, _P),
-    ("risk|risks", -0.2, _A),
+    ("risk|risks", -0.17, _A),
 )
 
 # Evaluative words and news events: they carry their sign whatever the subject (weight, mode).
@@ -312,7 +314,7 @@ _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
     ("ordered to pay", -0.7, _A),
     ("illegal|illegally|unlawful|unlawfully", -0.6, _A),
     ("antitrust", -0.3, _A),
-    ("monopoly", -0.2, _A),
+    ("monopoly", -0.17, _A),
     ("shun|shuns|shunned|shunning", -0.4, _A),
     ("co operation|cooperation|change negotiations|talks", -0.6, _A),
     ("personnel|staff|workforce reductions|reduction|cuts", -0.6, _A),
@@ -387,7 +389,7 @@ _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
     ("worsened|worsening|deteriorated|deteriorating|deterioration", -0.5, _A),
     ("disappointed|disappoints|disappoint|letdown", -0.6, _A),
     ("love|loving", 0.15, _A),
-    ("hate", -0.2, _A),
+    ("hate", -0.17, _A),
     ("worried|worry|worries|concerned|concern|concerns|fear|fears", -0.35, _A),
     ("afraid|scared|nervous|panic|panicking", -0.35, _A),
     ("optimistic|confident|excited", 0.45, _A),
@@ -418,7 +420,7 @@ _COMPARED: Final[tuple[tuple[str, float, str], ...]] = (
 
 # Adjectives that also colour a financial noun right after them ("weak demand", "strong sales").
 _ADJECTIVES: Final[tuple[tuple[str, float], ...]] = (
-    ("great|good|nice", 0.2),
+    ("great|good|nice", 0.17),
     ("solid|healthy", 0.35),
     ("strong|stronger|robust", 0.4),
     ("excellent|amazing|incredible|monster", 0.4),
@@ -428,7 +430,7 @@ _ADJECTIVES: Final[tuple[tuple[str, float], ...]] = (
     ("weak|weaker|sluggish|poor|lackluster", -0.4),
     ("soft|softer|tepid|cautious", -0.3),
     ("bad", -0.3),
-    ("muted", -0.2),
+    ("muted", -0.17),
     ("terrible|awful|horrible|ugly|brutal|bleak|downbeat", -0.5),
     ("dismal", -0.55),
     ("abysmal|disappointing", -0.6),
@@ -528,7 +530,7 @@ _OBJECT_REACH: Final = 7
 
 # Price moves: a buyer mentions them as the occasion ("bought the sell-off"), not a view.
 _MOVES: Final[tuple[tuple[str, float, str], ...]] = (
-    ("dip", -0.2, _A),
+    ("dip", -0.17, _A),
     ("sell off|offs", -0.6, _A),
     ("selloff|selloffs", -0.6, _A),
     ("red", -0.3, _A),
@@ -537,7 +539,7 @@ _MOVES: Final[tuple[tuple[str, float, str], ...]] = (
     ("sea of red", -0.6, _A),
     ("bloodbath|massacre", -0.7, _A),
     ("correction", -0.3, _A),
-    ("pullback|pull back", -0.2, _A),
+    ("pullback|pull back", -0.17, _A),
 )
 
 # Financial nouns: polarity says whether more of it is good (+) or bad (-) for the holder.
@@ -793,6 +795,8 @@ _CLAUSE_WORDS: Final = frozenset(
 # 1 ends a sentence, 0 only a clause.
 _BREAKS: Final[dict[str, int]] = {".": 1, "!": 1, "?": 1, ";": 1, "\n": 1, ",": 0, ":": 0}
 _LIST_GLUE: Final = frozenset({",", "and", "or", "/", "+", "both"})
+_JOINS: Final = frozenset({"as", "and"})  # start a ticker's own clause (see _split_before_tickers)
+_NOT_A_CLAUSE: Final = frozenset({"\x00", "\x01", ",", "such", "as", "well", "both"})
 _COORDINATORS: Final = frozenset({"or", "nor"})
 _SENTENCE_ENDS: Final = frozenset(key for key, ends in _BREAKS.items() if ends)
 _CLAUSE_SPLITS: Final = frozenset(_BREAKS) | _CLAUSE_WORDS
@@ -831,23 +835,12 @@ _OPTION_RE: Final = re.compile(r"[cCpP](?<=\d[cCpP])(?![A-Za-z0-9])")
 _DIGIT_RE: Final = re.compile(r"\d")
 _SPACED_DECIMAL: Final = re.compile(r"(\d) \.(\d)")
 _GLUED_CURRENCY: Final = re.compile(r"\b(EUR|USD|MEUR|MUSD)(?=\d)")
-# Symbols that are also English words in capitals ("A great quarter"): cashtags only.
-_BARE_AMBIGUOUS: Final = frozenset({"A", "I"})
 _ANCHOR: Final = "\x00"  # ticker tokens become this so a ticker named LOW or ALL never scores
 _SILENCED: Final = "\x01"  # the words of an injection become this: no phrase starts with it
 
-# All-caps words that are not tickers; without this "CEO" or "EPS" would anchor cues.
-_NOT_TICKER_WORDS: Final = (
-    "AGM EGM AI CEO CFO CTO COO EPS IPO ETF ETFS SEC FDA FED FOMC CPI PPI GDP USD EUR GBP JPY",
-    "CNY US",
-    "USA UK EU EV EVS DD IMO IMHO TLDR TL DR LOL LMAO OMG WTF FYI YOLO FOMO ATH ATM OTM ITM",
-    "IV PE PT EOD EOW EOY AH PM AM OK IRA ROI YOY QOQ HODL LFG NFA WSB GPU GPUS CPU AR VR API",
-    "EBIT FY EST ET PST NYSE OTC SPAC IT MN BN MLN INC LLC CO PLC OYJ AB AG SA NV ASA ABP",
-    "CEOS THE AND OR TO IN ON IS MY ME WE BE SO NO GO UP DO IF AT BY OF AS AN HE IM RN TBH",
-    "IRL SMH IDK JUST THIS THAT WITH ALL BIG NEW NOW OUT FOR YES ARE WAS BUT NOT HAS HAD NII",
-    "EMEA APAC LLM LLMS DOJ FTC EPA NHTSA FAA ESG OPEC NASDAQ DOW SPX",
-)
-_NOT_TICKERS: Final = frozenset(" ".join(_NOT_TICKER_WORDS).split())
+# All-caps words that are not tickers ("CEO", "EPS", "A great quarter", "THE"): the
+# extractor's word lists, so a word it never takes for a ticker does not anchor cues here.
+_NOT_TICKERS: Final = STOPLIST | SHOUTING_WORDS
 
 # Scoring constants: why they have these values is in the docstrings that use them.
 _NEGATION_FLIP: Final = -0.5
@@ -856,10 +849,17 @@ _NEGATION_REACH: Final = 3
 _SARCASM_FLIP: Final = -0.5
 _SARCASM_DAMPEN: Final = 0.7
 _HEDGED_WEIGHT: Final = 0.8
-_QUESTION_WEIGHT: Final = 0.4  # a question states no stance unless its words are strong
+_QUESTION_WEIGHT: Final = 0.28  # a question states no stance unless its words are strong
 _SELL_NEGATION_FLIP: Final = -0.8
 _FAR_SUBJECT: Final = 0.8
 _DISCOUNTED_MOVE: Final = 0.3
+# A share-price move against other news in its sentence weighs this much more than that news.
+_PRICE_MOVE_LEAD: Final = 1.5
+_PRICE_SUBJECTS: Final = frozenset({"shares", "stock", "stocks", "share price", "stock price"})
+_PRICE_LEVELS: Final = frozenset(
+    {"record high", "52 week high", "52 week low", "all time high", "all time low", "record low"}
+)
+_FIRST_PERSON: Final = frozenset({"i", "i'm", "im", "i've", "i'd", "i'll", "my", "me", "we"})
 _FIGURE_WEIGHT: Final = 0.9
 _LAYOUT_WEIGHT: Final = 0.6
 _QUESTION: Final = "question"
@@ -868,7 +868,9 @@ _MOVE: Final = 2
 _COMPARE: Final = 3
 _DEMOTED: Final = 0.6
 _PROMOTED: Final = 1.3
-_DEAD_ZONE: Final = 0.2
+# One HOLD dead zone for the lexicon and the decision. The weakest words weigh 0.17, which
+# squashes to 0.145: alone ("what a nice weekend") they stay HOLD, two of them are a view.
+_DEAD_ZONE: Final = DEAD_ZONE
 _NO_EVIDENCE_CONFIDENCE: Final = 0.1
 _MAX_EVIDENCE: Final = 12
 _SUBJECT_BACK: Final = 5
@@ -1025,6 +1027,7 @@ class _Score(NamedTuple):
     weight: float
     label: str
     target: str = ""
+    price: bool = False  # a move of the share price: "TSLA sinks", "shares fall"
 
 
 @dataclass(slots=True)
@@ -1046,6 +1049,7 @@ class _Cue:
     sarcastic: bool = False
     flags: int = 0  # _BUYS, _MOVE, _COMPARE
     notes: tuple[str, ...] = ()
+    price: bool = False  # a move or level of the share price
 
 
 @dataclass(slots=True)
@@ -1231,7 +1235,7 @@ def _symbol(tok: str, lo: str, symbols: Collection[str]) -> str | None:
     if not symbols:
         return None
     base = tok[:-2] if lo.endswith("'s") else tok
-    if base in _BARE_AMBIGUOUS:
+    if base in STOPLIST:  # "A", "IT": the word, unless written as a cashtag
         return None
     return base if base in symbols else None
 
@@ -1248,7 +1252,9 @@ def _looks_like_ticker(tok: str, lo: str, lexical: Collection[str]) -> bool:
     )
 
 
-def _tokenize(text: str, symbols: Collection[str], lexical: Collection[str]) -> _Doc:
+def _tokenize(
+    text: str, symbols: Collection[str], lexical: Collection[str], names: _Names | None = None
+) -> _Doc:
     """One regex pass, then one builtin or comprehension per fact: per-token Python loops
     are the cost here, so the passes over every token run in C (``map``, ``compress``)."""
     if "’" in text:
@@ -1269,9 +1275,40 @@ def _tokenize(text: str, symbols: Collection[str], lexical: Collection[str]) -> 
     layout = ">" in text or " over " in text or "out" in low
     doc = _Doc(low, sent_starts, clause_starts, [], questions, figures, layout, strikes, triggers)
     candidates = _candidates(toks, low, "$" in text)
-    if candidates:
-        _find_anchors(doc, toks, candidates, symbols, lexical)
+    named = _named(toks, low, names) if names else []
+    if candidates or named:
+        _find_anchors(doc, toks, candidates, symbols, lexical, named=named)
     return doc
+
+
+# Company names of the requested tickers, by their first word: (the name's words, whether it
+# counts only capitalised, the symbol). "Tesla" and "Goldman Sachs" anchor cues as "TSLA" does.
+_Names = dict[str, list[tuple[tuple[str, ...], bool, str]]]
+
+
+def _named(toks: list[str], low: list[str], names: _Names) -> list[tuple[int, str]]:
+    """Where a requested ticker's company name sits, as (the position of its last word, the
+    symbol); the name's other words are blanked so no cue is read in them ("Target",
+    "Bank of America")."""
+    found: list[tuple[int, str]] = []
+    last = len(low)
+    for i in list(compress(count(), map(names.__contains__, low))):
+        for words, cap, symbol in names[low[i]]:
+            end = i + len(words)
+            if end > last or (cap and not toks[i][:1].isupper()):
+                continue
+            if len(words) > 1 and not _same_words(low[i + 1 : end], words[1:]):
+                continue
+            for k in range(i, end - 1):
+                low[k] = _SILENCED
+            found.append((end - 1, symbol))
+            break
+    return found
+
+
+def _same_words(tokens: list[str], words: tuple[str, ...]) -> bool:
+    """The name's words, the last one possibly possessive ("Goldman Sachs's")."""
+    return tokens[:-1] == list(words[:-1]) and tokens[-1].removesuffix("'s") == words[-1]
 
 
 def _marks(low: list[str]) -> tuple[list[int], list[int]]:
@@ -1331,13 +1368,21 @@ def _find_anchors(
     candidates: list[int],
     symbols: Collection[str],
     lexical: Collection[str],
+    *,
+    named: list[tuple[int, str]],
 ) -> None:
-    """Mark ticker mentions; requested ones and cashtags stop being words to the lexicon."""
+    """Mark ticker mentions; requested ones, cashtags and the requested tickers' company names
+    stop being words to the lexicon."""
     low = doc.low
     found: list[tuple[int, str]] = []
     caps: list[tuple[int, str]] = []
+    for i, named_symbol in named:
+        found.append((i, named_symbol))
+        low[i] = _ANCHOR
     for i in candidates:
         tok, lo = toks[i], low[i]
+        if lo in (_ANCHOR, _SILENCED):  # a company name's word
+            continue
         sym = _symbol(tok, lo, symbols) if symbols or tok[0] == "$" else None
         if sym is not None:
             found.append((i, sym))
@@ -1347,10 +1392,25 @@ def _find_anchors(
     # A shouted post ("THIS IS GOING UP") is all caps; its words are not tickers.
     if caps and len(caps) * 3 <= len(low):
         found = sorted(found + caps)
+    elif named:
+        found.sort()
+    _split_before_tickers(doc, found)
     sents, clauses = doc.sent_starts, doc.clause_starts
     doc.anchors = [
         _new_anchor((i, sym, bisect_right(sents, i), bisect_right(clauses, i))) for i, sym in found
     ]
+
+
+def _split_before_tickers(doc: _Doc, found: list[tuple[int, str]]) -> None:
+    """ "LULU sinks as GAP soars", "AMD beats and INTC misses": "as" or "and" right before a
+    ticker starts that ticker's own clause, unless it joins a list ("XOM and CVX")."""
+    low, starts = doc.low, doc.clause_starts
+    for i, _ in found:
+        j = i - 1
+        while j > 0 and low[j] == _SILENCED:  # the earlier words of a company name
+            j -= 1
+        if j > 0 and low[j] in _JOINS and low[j - 1] not in _NOT_A_CLAUSE and j not in starts:
+            insort(starts, j)
 
 
 def _silence(low: list[str], spans: Iterable[tuple[int, int]]) -> None:
@@ -1493,7 +1553,8 @@ def _score_direction(hit: _Hit, doc: _Doc, ctx: _Context) -> _Score | None:
         else:
             label = f"{hit.label} {subject.label}"
         weight = sign * subject.polarity * (_FAR_SUBJECT if far else 1.0)
-        return _Score(weight, label, subject.sym)
+        price = bool(subject.sym) or subject.label in _PRICE_SUBJECTS
+        return _Score(weight, label, subject.sym, price)
     window = doc.low[max(0, hit.start - _PERCENT_REACH) : hit.end + _PERCENT_REACH]
     if not _PERCENT.isdisjoint(window):
         # "down 20%" with no noun is nearly always the share price moving.
@@ -1656,9 +1717,10 @@ def _scored_cue(hit: _Hit, doc: _Doc, ctx: _Context) -> _Cue | None:
     scored = _score_hit(hit, doc, ctx)
     if scored is None:
         return None
-    weight, label, target = scored
+    weight, label, target, price = scored
     cue = _Cue(hit.start, hit.end, hit.sent, hit.clause, weight, label, entry.mode, target)
     cue.flags = _flags(entry, weight)
+    cue.price = price
     return cue
 
 
@@ -1670,12 +1732,33 @@ def _finish(cues: list[_Cue], doc: _Doc, ctx: _Context, buying: set[int]) -> lis
         cues = _with_figures(cues, doc, ctx)
     if doc.layout:
         cues.extend(_layout_cues(doc))
+    if _FIRST_PERSON.isdisjoint(doc.low):
+        _weigh_price_moves(cues)
     if buying:
         _discount_moves(cues, buying)
     if ctx.colours_cues():
         for cue in cues:
             _apply_context(cue, ctx)
     return cues
+
+
+def _weigh_price_moves(cues: list[_Cue]) -> None:
+    """In news, the stock's own move outweighs the news it reports: "shares fell 3% even
+    after record sales" is a fall. A price cue outweighs the cues against it in its sentence.
+    Not in posts told in the first person, where the poster's own act is the signal ("up 5%,
+    taking profits")."""
+    against: dict[tuple[int, bool], float] = {}
+    moves = []
+    for cue in cues:
+        if cue.price or cue.label in _PRICE_LEVELS:
+            moves.append(cue)
+        key = (cue.sent, cue.weight > 0)
+        against[key] = against.get(key, 0.0) + abs(cue.weight)
+    for cue in moves:
+        opposed = against.get((cue.sent, cue.weight < 0), 0.0)
+        if opposed > 0.0:
+            sign = 1.0 if cue.weight > 0 else -1.0
+            cue.weight = sign * max(abs(cue.weight), _PRICE_MOVE_LEAD * opposed)
 
 
 def _discount_moves(cues: list[_Cue], buying: set[int]) -> None:
@@ -2066,8 +2149,12 @@ def _targets(cue: _Cue, doc: _Doc, by_sentence: dict[int, list[_Anchor]]) -> set
     anchors = by_sentence.get(cue.sent)
     if not anchors:
         return None
-    if cue.target:
-        return {cue.target}
+    if cue.target:  # its subject is a ticker: that one, and those listed with it
+        named = [k for k, anchor in enumerate(anchors) if anchor.sym == cue.target]
+        if not named:
+            return {cue.target}
+        before = [k for k in named if anchors[k].pos < cue.start]
+        return _listed(before[-1] if before else named[0], anchors, doc.low)
     in_clause = [k for k, anchor in enumerate(anchors) if anchor.clause == cue.clause]
     if not in_clause:
         # "Sold Exxon, bought NEE": "sold" has an object, and it is not NEE.
@@ -2088,12 +2175,24 @@ class Lexicon:
     named ("from 80 to 95"), option shorthand left a number ("150c").
     """
 
-    def __init__(self) -> None:
+    def __init__(self, aliases: Iterable[Alias] | None = None) -> None:
         self._trie = _build_trie()
         self._lexical = frozenset(self._trie)
+        book_aliases = load_symbol_book().aliases.values() if aliases is None else aliases
+        self._names = _name_index(book_aliases)
 
-    def _analyse(self, text: str, symbols: Collection[str]) -> tuple[_Doc, _Context, list[_Cue]]:
-        doc = _tokenize(text, symbols, self._lexical)
+    def _names_of(self, symbols: Collection[str]) -> _Names | None:
+        """The company names of these tickers, by first word (None: they have none)."""
+        names: _Names = {}
+        for symbol in symbols:
+            for first, entry in self._names.get(symbol, ()):
+                names.setdefault(first, []).append(entry)
+        return names or None
+
+    def _analyse(
+        self, text: str, symbols: Collection[str], names: _Names | None = None
+    ) -> tuple[_Doc, _Context, list[_Cue]]:
+        doc = _tokenize(text, symbols, self._lexical, names)
         if doc.triggers:
             spans = injected_spans(doc.low, doc.triggers, doc.sent_starts, doc.clause_starts)
             _silence(doc.low, spans)
@@ -2116,7 +2215,7 @@ class Lexicon:
         symbols = frozenset(tickers)
         if not symbols:
             return {}
-        doc, ctx, cues = self._analyse(text, symbols)
+        doc, ctx, cues = self._analyse(text, symbols, self._names_of(symbols))
         by_sentence: dict[int, list[_Anchor]] = {}
         for anchor in doc.anchors:
             by_sentence.setdefault(anchor.sent, []).append(anchor)
@@ -2136,6 +2235,22 @@ class Lexicon:
                 whole = whole or _opinion(cues, _whole(ctx))
                 result[ticker] = whole
         return result
+
+
+def _name_index(
+    aliases: Iterable[Alias],
+) -> dict[str, list[tuple[str, tuple[tuple[str, ...], bool, str]]]]:
+    """Per symbol, its names as lexicon words keyed by their first word (a one-word name also
+    in the possessive, "Tesla's")."""
+    index: dict[str, list[tuple[str, tuple[tuple[str, ...], bool, str]]]] = {}
+    for alias in aliases:
+        words = tuple(_TOKEN_RE.findall(alias.name))
+        if not words:
+            continue
+        entry = (words, alias.mode != "any", alias.symbol)
+        keys = [words[0], f"{words[0]}'s"] if len(words) == 1 else [words[0]]
+        index.setdefault(alias.symbol, []).extend((key, entry) for key in keys)
+    return index
 
 
 def _scope(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from signalsmith.analyze.lexicon import Lexicon
-from signalsmith.domain import Analysis, Post, Status, Vote
+from signalsmith.domain import Analysis, Opinion, Post, Status, Vote
 
 DOMAIN = "sentiment"
 
@@ -28,6 +29,8 @@ class OfflineAnalyzer:
         """The same, synchronously: the lexicon never waits on anything."""
         started = time.perf_counter()
         opinions = self._lexicon.judge_for(post.text, tickers)
+        if post.raters:
+            opinions = _rated_by(opinions, post.raters)
         latency_ms = (time.perf_counter() - started) * 1000
         return {
             ticker: Vote(
@@ -39,3 +42,13 @@ class OfflineAnalyzer:
             )
             for ticker, opinion in opinions.items()
         }
+
+
+def _rated_by(opinions: dict[str, Opinion], raters: Sequence[str]) -> dict[str, Opinion]:
+    """Each opinion with the firms that rated the stock in its evidence: who said it matters
+    to a trader, and those firms get no decision of their own."""
+    note = f"rated by {', '.join(raters)}"
+    return {
+        ticker: replace(opinion, evidence=(*opinion.evidence, note))
+        for ticker, opinion in opinions.items()
+    }

@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import structlog
@@ -127,7 +127,11 @@ class PostsHandler:
                 detail = f"no listed symbol among {len(unknown)}: {', '.join(unknown[:20])}"
                 raise PoisonInput("unknown_tickers", detail)
         else:
-            tickers = list(self._extractor.extract(post.text))
+            found, raters = self._extractor.roles(post.text)
+            tickers = list(found)
+            if raters:
+                skipped["rater"] = [rater.symbol for rater in raters]
+                post = replace(post, raters=tuple(rater.name for rater in raters))
         if len(tickers) > self._config.max_tickers:
             tickers, skipped["over_limit"] = (
                 tickers[: self._config.max_tickers],

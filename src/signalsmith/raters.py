@@ -1,0 +1,160 @@
+"""Raters versus subjects: a bank or broker that upgrades, downgrades or puts a target on another
+company's stock is the one who said it, not the stock the news is about, so it gets no verdict.
+
+Works on the raw text and the ticker mentions found in it (with their character spans). A firm
+is a rater only when every mention of it is in a rater's place, so "UBS cuts Tesla; UBS shares
+slip" keeps UBS as a subject.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+# Firms whose stock is listed and whose analysts rate other stocks: their "says", "sees" and
+# "likes" are research calls. Others count as raters only through a rating action.
+_BROKER_SYMBOLS: Final = """GS MS JPM UBS C BAC WFC DB BCS JEF RJF PIPR EVR SF MFG NMR OPY KEY
+    TFC BMO RY TD HSBC LAZ BNS CM ING MCO SPGI MORN HLI MC CFG AB SCHW"""
+BROKERS: Final[frozenset[str]] = frozenset(_BROKER_SYMBOLS.split())
+
+# Rating vocabulary: what makes "at UBS" a rater's place, and "cuts" a rating action.
+_RATING_WORDS: Final = re.compile(
+    r"\b(?:(?:up|down)grad\w*|initiat\w*|reiterat\w*|re-?rat\w*|rat(?:es|ed|ing|ings)"
+    r"|price[- ]targets?|targets?|PTs?|overweight|underweight|(?:out|under)perform\w*"
+    r"|equal[- ]weight|(?:market|sector|peer)[- ](?:perform|weight)|in[- ]line|coverage|top pick"
+    r"|estimates?|to\s+(?:buy|sell|hold|neutral|accumulate|reduce)|upside|downside)\b",
+    re.IGNORECASE,
+)
+
+# Right before a firm that is being quoted or that acted: "downgraded to sell at UBS",
+# "upgraded by BofA", "a target cut from Citi", "according to Jefferies".
+_RATED_BY: Final = re.compile(
+    r"(?:\b(?:at|by|from|per|via|says|said|according\s+to|analysts?\s+at)\s+(?:the\s+)?)\Z",
+    re.IGNORECASE,
+)
+
+# Right after a firm that acts on another stock: "Goldman Sachs cuts ...", "UBS downgrades ...",
+# "Morgan Stanley's Adam Jonas says ...", "Jefferies analyst Ann Lee sees ...".
+_WHO: Final = (
+    r"(?:['’]s)?(?:\s+(?:analysts?|strategists?|research|team|just|now|also|today|again"
+    r"|[A-Z][\w.]*)){0,3}\s+"
+)
+# A rating verb: a broker's is a rating by itself; anyone else's needs rating words after it
+# ("Microsoft upgrades Azure" is not a rating).
+_RATES: Final = re.compile(
+    _WHO + r"(?:double[- ])?(?:(?:up|down)grades?|initiates?|reiterates?|re-?rates|rates)\b"
+)
+# A move that is a rating action only with rating words after it: "cuts its target on".
+_MOVES: Final = re.compile(
+    _WHO + r"(?:raises|lifts|boosts|hikes|bumps|ups|cuts|lowers|trims|slashes|reduces|sets"
+    r"|moves|keeps|maintains|starts|begins|assumes|resumes|places|puts|slaps|assigns|gives"
+    r"|slapped|put|placed|assigned|gave)\b"
+)
+# A rating verb in the past tense is the firm's act only with the stock right after it
+# ("BofA downgraded $CCL"); "Tesla downgraded to sell at UBS" is the stock being rated.
+_RATED_PAST: Final = re.compile(
+    _WHO + r"(?:double[- ])?(?:(?:up|down)graded|initiated|reiterated|re-?rated|rated|cut"
+    r"|raised|lowered|trimmed|slashed|boosted|lifted)\s+(?:coverage\s+(?:of|on)\s+)?\Z"
+)
+_CLAUSE_END: Final = re.compile(r"[,(]|\s-\s|\s(?:and|but|while|as|after)\s")
+_RATING_REACH: Final = 48  # characters after a verb in which its rating words must come
+# A broker's research call: "Goldman sees 20% upside in ...", "UBS: ...".
+_CALLS: Final = re.compile(
+    _WHO + r"(?:says|said|sees|saw|expects|thinks|likes|prefers|names|calls|adds|removes"
+    r"|turns|warns|predicts|forecasts|recommends|favou?rs|analysts?|strategists?"
+    r"|(?:is|remains|stays|turns|gets)\s+(?:bullish|bearish|positive|negative|cautious))\b"
+    r"|(?:['’]s)?\s*:"
+)
+# Where a sentence (or a clause after a semicolon) ends; not after "Inc." or an initial ("J.P.").
+_SENTENCE_END: Final = re.compile(
+    r"(?<!\bInc)(?<!\bCorp)(?<!\bCo)(?<!\bLtd)(?<!\bvs)(?<!\b[A-Z])[.!?;](?=\s|$)|\n"
+)
+_BEFORE_CHARS: Final = 24  # how far back "at", "by", "according to" may sit
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """Where a ticker is named in a text, and how (the text of the name or symbol)."""
+
+    start: int
+    end: int
+    symbol: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rater:
+    """A firm that only rated another stock: its symbol and its name as written."""
+
+    symbol: str
+    name: str
+
+
+def raters(text: str, mentions: Sequence[Mention]) -> tuple[Rater, ...]:
+    """The firms named in ``text`` only as raters of another mentioned stock, in order."""
+    if not mentions:
+        return ()
+    ends = [match.end() for match in _SENTENCE_END.finditer(text)]
+    placed: dict[str, bool] = {}
+    names: dict[str, str] = {}
+    for mention in mentions:
+        rating = _rates(text, mention, mentions, ends)
+        placed[mention.symbol] = placed.get(mention.symbol, True) and rating
+        names.setdefault(mention.symbol, text[mention.start : mention.end])
+    return tuple(Rater(symbol, names[symbol]) for symbol, only in placed.items() if only)
+
+
+def _rates(text: str, mention: Mention, mentions: Sequence[Mention], ends: list[int]) -> bool:
+    """Whether this mention is in a rater's place: acting on a stock, or quoted or named as the
+    source of a rating ("at UBS"). The stock it rated need not be one we know."""
+    start, stop = _sentence(mention.start, ends, len(text))
+    others = [m for m in mentions if m.symbol != mention.symbol and start <= m.start < stop]
+    broker = mention.symbol in BROKERS
+    later = [m.start for m in others if m.start > mention.start]
+    if _acts(text, mention.end, stop, broker, later):
+        return True
+    before = text[max(start, mention.start - _BEFORE_CHARS) : mention.start]
+    if _RATED_BY.search(before) is None:
+        return False
+    return (broker and bool(others)) or _RATING_WORDS.search(text, start, mention.start) is not None
+
+
+def _acts(text: str, at: int, stop: int, broker: bool, later: list[int]) -> bool:
+    """Whether the words after a firm make it act on a stock: a rating verb (a broker's alone
+    when the stock it names follows, anyone's with rating words right after it), a move with
+    rating words right after it, a past-tense rating verb with the stock right after it, or
+    a broker's research call."""
+    after = text[at:stop]
+    verb = _RATES.match(after)
+    if verb is not None and ((broker and later) or _rating_follows(after, verb.end())):
+        return True
+    verb = _MOVES.match(after)
+    if verb is not None and _rating_follows(after, verb.end()):
+        return True
+    for start in later:
+        if _RATED_PAST.match(text[at:start]):
+            return True
+    verb = _CALLS.match(after)
+    if not broker or verb is None:
+        return False
+    # A broker's call: on a stock named later, or with rating words anywhere after it.
+    return bool(later) or _RATING_WORDS.search(after, verb.end()) is not None
+
+
+def _rating_follows(after: str, at: int) -> bool:
+    """Rating words within the verb's own clause: "cuts its target on", not "cuts prices
+    again, price target ..."."""
+    reach = after[at : at + _RATING_REACH]
+    cut = _CLAUSE_END.search(reach)
+    return _RATING_WORDS.search(reach[: cut.start()] if cut else reach) is not None
+
+
+def _sentence(at: int, ends: list[int], size: int) -> tuple[int, int]:
+    """The span of the sentence (or clause after a semicolon) holding position ``at``."""
+    start = 0
+    for end in ends:
+        if end > at:
+            return start, end
+        start = end
+    return start, size

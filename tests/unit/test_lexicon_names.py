@@ -1,0 +1,40 @@
+"""Company names anchor cues the way symbols do, so each named company gets its own clause."""
+
+from __future__ import annotations
+
+import pytest
+
+from signalsmith.analyze.lexicon import Lexicon
+from signalsmith.domain import Verdict
+
+LEXICON = Lexicon()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Netflix up, Disney down after earnings", {"NFLX": Verdict.BUY, "DIS": Verdict.SELL}),
+        (
+            "Tesla's deliveries beat while Ford's sales slumped",
+            {"TSLA": Verdict.BUY, "F": Verdict.SELL},
+        ),
+        (
+            "Bank of America shares fall while Goldman Sachs rallies",
+            {"BAC": Verdict.SELL, "GS": Verdict.BUY},
+        ),
+        ("Sold Exxon and bought Nvidia", {"XOM": Verdict.SELL, "NVDA": Verdict.BUY}),
+    ],
+)
+def test_each_named_company_gets_its_own_clause(text: str, expected: dict[str, Verdict]) -> None:
+    opinions = LEXICON.judge_for(text, list(expected))
+    assert {ticker: opinion.verdict for ticker, opinion in opinions.items()} == expected
+
+
+def test_a_name_said_in_lower_case_anchors_only_when_its_mode_allows() -> None:
+    """ "apple" (capitalised names only) is the fruit and anchors nothing: AAPL gets the whole
+    text's opinion; "Apple" anchors its own clause. "nvidia" is the company either way."""
+    lower = LEXICON.judge_for("apple pie is great, nvidia is crashing", ["AAPL", "NVDA"])
+    assert lower["AAPL"] == lower["NVDA"]
+    capital = LEXICON.judge_for("Apple is great, nvidia is crashing", ["AAPL", "NVDA"])
+    assert capital["AAPL"].verdict is Verdict.BUY
+    assert capital["NVDA"].verdict is Verdict.SELL
