@@ -9,7 +9,9 @@ slip" keeps UBS as a subject.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -72,6 +74,7 @@ _SENTENCE_END: Final = re.compile(
     r"(?<!\bInc)(?<!\bCorp)(?<!\bCo)(?<!\bLtd)(?<!\bvs)(?<!\b[A-Z])[.!?;](?=\s|$)|\n"
 )
 _BEFORE_CHARS: Final = 24  # how far back "at", "by", "according to" may sit
+_WINDOW: Final = 200  # characters read on either side of a mention: the rest is another clause
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,54 +95,89 @@ class Rater:
 
 
 def raters(text: str, mentions: Sequence[Mention]) -> tuple[Rater, ...]:
-    """The firms named in ``text`` only as raters of another mentioned stock, in order."""
+    """The firms named in ``text`` only as raters of another mentioned stock, in order.
+
+    Linear in the mentions: each is read once, within a bounded window around it, and a firm
+    found in a subject's place is not looked at again."""
     if not mentions:
         return ()
     ends = [match.end() for match in _SENTENCE_END.finditer(text)]
     placed: dict[str, bool] = {}
     names: dict[str, str] = {}
-    for mention in mentions:
-        rating = _rates(text, mention, mentions, ends)
-        placed[mention.symbol] = placed.get(mention.symbol, True) and rating
+    for mention, sentence in _in_sentences(mentions, ends, len(text)):
+        if placed.get(mention.symbol, True):
+            placed[mention.symbol] = _rates(text, mention, sentence)
         names.setdefault(mention.symbol, text[mention.start : mention.end])
     return tuple(Rater(symbol, names[symbol]) for symbol, only in placed.items() if only)
 
 
-def _rates(text: str, mention: Mention, mentions: Sequence[Mention], ends: list[int]) -> bool:
+@dataclass(frozen=True, slots=True)
+class _Sentence:
+    """Around one mention: its sentence's span, whether another stock is named in it, and
+    where the next other stock named after it starts (-1: none)."""
+
+    start: int
+    stop: int
+    others: bool
+    next_other: int
+
+
+def _in_sentences(
+    mentions: Sequence[Mention], ends: list[int], size: int
+) -> Iterator[tuple[Mention, _Sentence]]:
+    """Each mention with what its sentence holds, in one pass per sentence."""
+    groups: dict[int, list[Mention]] = {}
+    for mention in mentions:
+        groups.setdefault(bisect_right(ends, mention.start), []).append(mention)
+    for index, group in groups.items():
+        start = ends[index - 1] if index else 0
+        stop = ends[index] if index < len(ends) else size
+        symbols = Counter(mention.symbol for mention in group)
+        following = [-1] * len(group)  # the next mention of another stock, scanning back
+        for k in range(len(group) - 2, -1, -1):
+            different = group[k + 1].symbol != group[k].symbol
+            following[k] = group[k + 1].start if different else following[k + 1]
+        for k, mention in enumerate(group):
+            others = symbols[mention.symbol] < len(group)
+            yield mention, _Sentence(start, stop, others, following[k])
+
+
+def _rates(text: str, mention: Mention, sentence: _Sentence) -> bool:
     """Whether this mention is in a rater's place: acting on a stock, or quoted or named as the
     source of a rating ("at UBS"). The stock it rated need not be one we know."""
-    start, stop = _sentence(mention.start, ends, len(text))
-    others = [m for m in mentions if m.symbol != mention.symbol and start <= m.start < stop]
     broker = mention.symbol in BROKERS
-    later = [m.start for m in others if m.start > mention.start]
-    if _acts(text, mention.end, stop, broker, later):
+    stop = min(sentence.stop, mention.end + _WINDOW)
+    if _acts(text, mention.end, stop, broker, sentence.next_other):
         return True
-    before = text[max(start, mention.start - _BEFORE_CHARS) : mention.start]
+    before = text[max(sentence.start, mention.start - _BEFORE_CHARS) : mention.start]
     if _RATED_BY.search(before) is None:
         return False
-    return (broker and bool(others)) or _RATING_WORDS.search(text, start, mention.start) is not None
+    if broker and sentence.others:
+        return True
+    window = max(sentence.start, mention.start - _WINDOW)
+    return _RATING_WORDS.search(text, window, mention.start) is not None
 
 
-def _acts(text: str, at: int, stop: int, broker: bool, later: list[int]) -> bool:
+def _acts(text: str, at: int, stop: int, broker: bool, next_other: int) -> bool:
     """Whether the words after a firm make it act on a stock: a rating verb (a broker's alone
     when the stock it names follows, anyone's with rating words right after it), a move with
     rating words right after it, a past-tense rating verb with the stock right after it, or
     a broker's research call."""
     after = text[at:stop]
+    later = next_other >= 0
     verb = _RATES.match(after)
     if verb is not None and ((broker and later) or _rating_follows(after, verb.end())):
         return True
     verb = _MOVES.match(after)
     if verb is not None and _rating_follows(after, verb.end()):
         return True
-    for start in later:
-        if _RATED_PAST.match(text[at:start]):
-            return True
+    if later and next_other - at <= _WINDOW and _RATED_PAST.match(text[at:next_other]):
+        return True
     verb = _CALLS.match(after)
     if not broker or verb is None:
         return False
     # A broker's call: on a stock named later, or with rating words anywhere after it.
-    return bool(later) or _RATING_WORDS.search(after, verb.end()) is not None
+    return later or _RATING_WORDS.search(after, verb.end()) is not None
 
 
 def _rating_follows(after: str, at: int) -> bool:
@@ -148,13 +186,3 @@ def _rating_follows(after: str, at: int) -> bool:
     reach = after[at : at + _RATING_REACH]
     cut = _CLAUSE_END.search(reach)
     return _RATING_WORDS.search(reach[: cut.start()] if cut else reach) is not None
-
-
-def _sentence(at: int, ends: list[int], size: int) -> tuple[int, int]:
-    """The span of the sentence (or clause after a semicolon) holding position ``at``."""
-    start = 0
-    for end in ends:
-        if end > at:
-            return start, end
-        start = end
-    return start, size

@@ -308,13 +308,16 @@ class TickerExtractor:
             return [], []
         hits: list[_Hit] = []
         spans: list[tuple[int, int]] = []
+        title_case: bool | None = None  # found out once, at the first "word" name
         for match in self._names.finditer(_lower_in_place(text)):
             start = match.start()
             alias = self._aliases[match.group()]
             if alias.mode != "any" and not text[start].isupper():
                 continue
-            if alias.mode == "word" and not _company_context(text, start, match.end()):
-                continue
+            if alias.mode == "word":
+                title_case = _title_case(text) if title_case is None else title_case
+                if not _company_context(text, start, match.end(), title_case):
+                    continue
             hits.append((start, alias.symbol, 0, match.end()))
             spans.append((start, match.end()))
         return hits, spans
@@ -366,10 +369,16 @@ _COMPANY_BEFORE: Final = re.compile(
 _SENTENCE_START: Final = re.compile(r"(?:^|[.!?:\n]\s*|[\"'“(]\s*)\Z")
 
 
-def _company_context(text: str, start: int, end: int) -> bool:
-    """Whether an ordinary word written as a name is the company: capitalised mid-sentence
-    (not where every sentence starts with a capital), followed by a market word, or in a
-    text with cashtags."""
+def _title_case(text: str) -> bool:
+    """Whether most words are capitalised, as in a headline: capitals then prove nothing."""
+    words = text.split()
+    return sum(word[:1].isupper() for word in words) * 2 >= len(words)
+
+
+def _company_context(text: str, start: int, end: int, title_case: bool) -> bool:
+    """Whether an ordinary word written as a name is the company: next to a market word or
+    a company list, in a text with cashtags, or capitalised mid-sentence in a text that is
+    not title-cased."""
     if _COMPANY_NEXT.match(text, end) is not None or "$" in text:
         return True
     if _COMPANY_BEFORE.search(text[max(0, start - 24) : start]) is not None:
@@ -377,9 +386,7 @@ def _company_context(text: str, start: int, end: int) -> bool:
     before = text[max(0, start - 4) : start]
     if _SENTENCE_START.search(before) is not None:
         return False
-    # Mid-sentence: a title-cased headline capitalises every word, so it proves nothing there.
-    words = text.split()
-    return sum(word[:1].isupper() for word in words) * 2 < len(words)
+    return not title_case
 
 
 def _is_shouting(text: str, symbol_letters: int) -> bool:

@@ -10,7 +10,7 @@ import functools
 import itertools
 import math
 import re
-from bisect import bisect_right, insort
+from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -795,6 +795,7 @@ _CLAUSE_WORDS: Final = frozenset(
 # 1 ends a sentence, 0 only a clause.
 _BREAKS: Final[dict[str, int]] = {".": 1, "!": 1, "?": 1, ";": 1, "\n": 1, ",": 0, ":": 0}
 _LIST_GLUE: Final = frozenset({",", "and", "or", "/", "+", "both"})
+_MAX_LISTED: Final = 50  # tickers a list reaches on either side ("NVDA, AMD, AVGO and MU")
 _JOINS: Final = frozenset({"as", "and"})  # start a ticker's own clause (see _split_before_tickers)
 _NOT_A_CLAUSE: Final = frozenset({"\x00", "\x01", ",", "such", "as", "well", "both"})
 _COORDINATORS: Final = frozenset({"or", "nor"})
@@ -874,6 +875,9 @@ _DEAD_ZONE: Final = DEAD_ZONE
 _NO_EVIDENCE_CONFIDENCE: Final = 0.1
 _MAX_EVIDENCE: Final = 12
 _SUBJECT_BACK: Final = 5
+_MANY_SUBJECTS: Final = 32  # subjects in one sentence beyond which only those near are read
+_LONGEST_SUBJECT: Final = 16  # tokens: no subject phrase is longer
+_FAR_LOOKS: Final = 64  # earlier subjects tried for the far one in such a sentence
 _SUBJECT_AHEAD: Final = 4
 _PERCENT_MOVE: Final = 0.5
 _PERCENT_REACH: Final = 3
@@ -1095,12 +1099,14 @@ class _Context:
         "rotating",
         "sarcasm",
         "scheduled",
+        "subject_starts",
         "subjects",
         "unscored",
     )
 
     def __init__(self) -> None:
-        self.subjects: dict[int, list[_Subject]] = {}  # by sentence
+        self.subjects: dict[int, list[_Subject]] = {}  # by sentence, in order of position
+        self.subject_starts: dict[int, list[int]] = {}  # their starts, where bisected
         self.directions: dict[int, list[int]] = {}  # change-word starts
         self.rotating: set[int] = set()
         self.bear: set[int] = set()
@@ -1404,13 +1410,16 @@ def _find_anchors(
 def _split_before_tickers(doc: _Doc, found: list[tuple[int, str]]) -> None:
     """ "LULU sinks as GAP soars", "AMD beats and INTC misses": "as" or "and" right before a
     ticker starts that ticker's own clause, unless it joins a list ("XOM and CVX")."""
-    low, starts = doc.low, doc.clause_starts
+    low = doc.low
+    joins: set[int] = set()
     for i, _ in found:
         j = i - 1
         while j > 0 and low[j] == _SILENCED:  # the earlier words of a company name
             j -= 1
-        if j > 0 and low[j] in _JOINS and low[j - 1] not in _NOT_A_CLAUSE and j not in starts:
-            insort(starts, j)
+        if j > 0 and low[j] in _JOINS and low[j - 1] not in _NOT_A_CLAUSE:
+            joins.add(j)
+    if joins:
+        doc.clause_starts = sorted(joins.union(doc.clause_starts))
 
 
 def _silence(low: list[str], spans: Iterable[tuple[int, int]]) -> None:
@@ -1469,6 +1478,8 @@ def _context(doc: _Doc, hits: list[_Hit]) -> _Context:
             ctx.bear.add(hit.sent)
         if entry.put:
             ctx.put_clauses.add(hit.clause)
+    for subjects in ctx.subjects.values():
+        subjects.sort()  # in order of position: ties go to the earlier, bisection works
     return ctx
 
 
@@ -1502,9 +1513,10 @@ def _note_contrast(hit: _Hit, doc: _Doc, ctx: _Context, sentence: int) -> None:
     ctx.contrast.setdefault(sentence, (hit.clause, f"contrast: {hit.label}"))
 
 
-def _between(starts: list[int], lo: int, hi: int) -> bool:
-    """Whether another change word sits strictly between two positions."""
-    return any(lo < start < hi for start in starts)
+def _between(starts: Sequence[int], lo: int, hi: int) -> bool:
+    """Whether another change word sits strictly between two positions (``starts`` in order)."""
+    k = bisect_right(starts, lo)
+    return k < len(starts) and starts[k] < hi
 
 
 def _subject_for(hit: _Hit, ctx: _Context) -> tuple[_Subject | None, bool]:
@@ -1516,31 +1528,62 @@ def _subject_for(hit: _Hit, ctx: _Context) -> tuple[_Subject | None, bool]:
     """
     sentence = hit.sent
     starts = ctx.directions.get(sentence, ())
-    best: _Subject | None = None
+    subjects = ctx.subjects.get(sentence, [])
     far: _Subject | None = None
+    if len(subjects) > _MANY_SUBJECTS:  # only those within reach (a long, hostile sentence)
+        subjects, far = _within_reach(subjects, hit, ctx, starts)
+    best: _Subject | None = None
     best_distance = math.inf
-    ahead = hit.entry.ahead + 0.5
-    for subject in ctx.subjects.get(sentence, ()):
-        if subject.end <= hit.start:
-            if len(starts) > 1 and not subject.sym and _between(starts, subject.start, hit.start):
-                continue
-            distance = float(hit.start - subject.end)
-            if distance > _SUBJECT_BACK:
-                far = subject
-                continue
-        elif subject.start >= hit.end:
-            distance = subject.start - hit.end + 0.5
-            if distance > ahead:
-                continue
-            if len(starts) > 1 and not subject.sym and _between(starts, hit.start, subject.start):
-                continue
-        else:
+    for subject in subjects:
+        distance = _reach(subject, hit, starts)
+        if distance is None:
             continue
-        if distance < best_distance:
+        if distance > _SUBJECT_BACK and subject.end <= hit.start:
+            far = subject
+        elif distance < best_distance:
             best, best_distance = subject, distance
     if best is None and far is not None and not hit.entry.alone:
         return far, True
     return best, False
+
+
+def _reach(subject: _Subject, hit: _Hit, starts: Sequence[int]) -> float | None:
+    """How far a subject sits from a change word (a half more after it), or None when it
+    cannot be its subject: inside it, too far ahead, or claimed by a change word between."""
+    claimable = len(starts) < 2 or bool(subject.sym)
+    if subject.end <= hit.start:
+        if not claimable and _between(starts, subject.start, hit.start):
+            return None
+        return float(hit.start - subject.end)
+    if subject.start >= hit.end:
+        distance = subject.start - hit.end + 0.5
+        if distance > hit.entry.ahead + 0.5:
+            return None
+        if not claimable and _between(starts, hit.start, subject.start):
+            return None
+        return distance
+    return None
+
+
+def _within_reach(
+    subjects: list[_Subject], hit: _Hit, ctx: _Context, starts: Sequence[int]
+) -> tuple[list[_Subject], _Subject | None]:
+    """The sentence's subjects a change word may take (those near it, found by bisection in
+    the sentence's subjects in order) and the nearest far one before them, so a sentence with
+    thousands of them costs a few steps per change word, not thousands."""
+    keys = ctx.subject_starts.get(hit.sent)
+    if keys is None:
+        keys = ctx.subject_starts[hit.sent] = [subject.start for subject in subjects]
+    lo = bisect_left(keys, hit.start - _SUBJECT_BACK - _LONGEST_SUBJECT)
+    hi = bisect_right(keys, hit.end + max(0, hit.entry.ahead))
+    far = None
+    for subject in reversed(subjects[max(0, lo - _FAR_LOOKS) : lo]):
+        if subject.end <= hit.start and (
+            subject.sym or len(starts) < 2 or not _between(starts, subject.start, hit.start)
+        ):
+            far = subject
+            break
+    return subjects[lo:hi], far
 
 
 def _score_direction(hit: _Hit, doc: _Doc, ctx: _Context) -> _Score | None:
@@ -2109,19 +2152,43 @@ def _verdict(
     return Opinion(verdict, confidence, round(min(1.0, max(-1.0, score)), 4), evidence, signals)
 
 
-def _nearest(cue: _Cue, anchors: list[_Anchor], candidates: list[int]) -> int:
-    """Which of several tickers in a clause a cue is about: attachment mode, then distance."""
-    before = [k for k in candidates if anchors[k].pos < cue.start]
-    after = [k for k in candidates if anchors[k].pos >= cue.end]
-    if not before and not after:  # the ticker is a word of the cue itself
+class _Mentions:
+    """One sentence's ticker mentions, indexed once for the questions every cue asks: which
+    are in its clause, where a ticker is named, which tickers it names at all."""
+
+    __slots__ = ("anchors", "by_clause", "by_symbol", "symbols")
+
+    def __init__(self, anchors: list[_Anchor]) -> None:
+        self.anchors = anchors
+        self.symbols = {anchor.sym for anchor in anchors}
+        self.by_clause: dict[int, tuple[list[int], list[int]]] = {}
+        self.by_symbol: dict[str, tuple[list[int], list[int]]] = {}
+        for k, anchor in enumerate(anchors):
+            _add(self.by_clause.setdefault(anchor.clause, ([], [])), k, anchor.pos)
+            _add(self.by_symbol.setdefault(anchor.sym, ([], [])), k, anchor.pos)
+
+
+def _add(where: tuple[list[int], list[int]], k: int, pos: int) -> None:
+    where[0].append(k)
+    where[1].append(pos)
+
+
+def _nearest(cue: _Cue, anchors: list[_Anchor], candidates: list[int], positions: list[int]) -> int:
+    """Which of several tickers in a clause a cue is about: attachment mode, then distance.
+    ``positions`` are the candidates' token positions, in order."""
+    split = bisect_left(positions, cue.start)
+    past = bisect_left(positions, cue.end)
+    before = candidates[split - 1] if split else -1
+    after = candidates[past] if past < len(candidates) else -1
+    if before < 0 and after < 0:  # the ticker is a word of the cue itself
         return candidates[0]
-    if not before or (cue.mode == _N and after):
-        return after[0]
-    if not after or cue.mode == _P:
-        return before[-1]
-    gap_before = cue.start - anchors[before[-1]].pos
-    gap_after = anchors[after[0]].pos - cue.end + 1
-    return before[-1] if gap_before <= gap_after else after[0]
+    if before < 0 or (cue.mode == _N and after >= 0):
+        return after
+    if after < 0 or cue.mode == _P:
+        return before
+    gap_before = cue.start - anchors[before].pos
+    gap_after = anchors[after].pos - cue.end + 1
+    return before if gap_before <= gap_after else after
 
 
 def _glued(left: int, right: int, low: list[str]) -> bool:
@@ -2130,11 +2197,13 @@ def _glued(left: int, right: int, low: list[str]) -> bool:
 
 
 def _listed(k: int, anchors: list[_Anchor], low: list[str]) -> set[str]:
-    """The ticker at ``k`` plus any listed together with it."""
+    """The ticker at ``k`` plus any listed together with it (at most _MAX_LISTED each way)."""
     lo = hi = k
-    while hi + 1 < len(anchors) and _glued(anchors[hi].pos, anchors[hi + 1].pos, low):
+    while hi + 1 < len(anchors) and hi - k < _MAX_LISTED:
+        if not _glued(anchors[hi].pos, anchors[hi + 1].pos, low):
+            break
         hi += 1
-    while lo > 0 and _glued(anchors[lo - 1].pos, anchors[lo].pos, low):
+    while lo > 0 and k - lo < _MAX_LISTED and _glued(anchors[lo - 1].pos, anchors[lo].pos, low):
         lo -= 1
     return {anchor.sym for anchor in anchors[lo : hi + 1]}
 
@@ -2144,24 +2213,27 @@ def _has_object(cue: _Cue, low: list[str]) -> bool:
     return cue.end < len(low) and low[cue.end] not in _CLAUSE_SPLITS
 
 
-def _targets(cue: _Cue, doc: _Doc, by_sentence: dict[int, list[_Anchor]]) -> set[str] | None:
+def _targets(cue: _Cue, doc: _Doc, sentences: dict[int, _Mentions]) -> set[str] | None:
     """Tickers a cue belongs to; None means every ticker (its sentence names none)."""
-    anchors = by_sentence.get(cue.sent)
-    if not anchors:
+    mentions = sentences.get(cue.sent)
+    if mentions is None:
         return None
+    anchors = mentions.anchors
     if cue.target:  # its subject is a ticker: that one, and those listed with it
-        named = [k for k, anchor in enumerate(anchors) if anchor.sym == cue.target]
-        if not named:
+        named = mentions.by_symbol.get(cue.target)
+        if named is None:
             return {cue.target}
-        before = [k for k in named if anchors[k].pos < cue.start]
-        return _listed(before[-1] if before else named[0], anchors, doc.low)
-    in_clause = [k for k, anchor in enumerate(anchors) if anchor.clause == cue.clause]
-    if not in_clause:
+        indices, positions = named
+        split = bisect_left(positions, cue.start)
+        return _listed(indices[split - 1] if split else indices[0], anchors, doc.low)
+    in_clause = mentions.by_clause.get(cue.clause)
+    if in_clause is None:
         # "Sold Exxon, bought NEE": "sold" has an object, and it is not NEE.
         if cue.mode == _N and _has_object(cue, doc.low):
             return set()
-        return {anchor.sym for anchor in anchors}
-    k = in_clause[0] if len(in_clause) == 1 else _nearest(cue, anchors, in_clause)
+        return mentions.symbols
+    indices, positions = in_clause
+    k = indices[0] if len(indices) == 1 else _nearest(cue, anchors, indices, positions)
     return _listed(k, anchors, doc.low)
 
 
@@ -2219,10 +2291,11 @@ class Lexicon:
         by_sentence: dict[int, list[_Anchor]] = {}
         for anchor in doc.anchors:
             by_sentence.setdefault(anchor.sent, []).append(anchor)
+        sentences = {sent: _Mentions(anchors) for sent, anchors in by_sentence.items()}
         present = {anchor.sym for anchor in doc.anchors if anchor.sym in symbols}
         buckets: dict[str, list[_Cue]] = {sym: [] for sym in present}
         for cue in cues:
-            targets = _targets(cue, doc, by_sentence)
+            targets = _targets(cue, doc, sentences)
             for sym in present if targets is None else targets & present:
                 buckets[sym].append(cue)
         whole: Opinion | None = None

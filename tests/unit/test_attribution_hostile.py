@@ -1,0 +1,98 @@
+"""Hostile texts for ticker roles and attribution: a post at the 64 KiB limit made of thousands
+of mentions, names or change words is read in one pass, never in time that grows with the
+square of its length (such posts once held the loop for 7 to 70 seconds)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from signalsmith.analyze.lexicon import Lexicon
+from signalsmith.domain import Verdict
+from signalsmith.tickers import TickerExtractor
+
+LIMIT = 65_536
+EXTRACTOR = TickerExtractor()
+LEXICON = Lexicon()
+
+HOSTILE = [
+    "AAPL MSFT " * 6_600,  # one sentence, two tickers named thousands of times
+    "UBS downgrades AAPL at " * 2_900,  # a rater's place, over and over
+    "BofA downgraded " * 4_100 + "$CCL",
+    "Gap " * 16_400,  # an ordinary-word name, each needing its context
+    "up AAPL down MSFT, " * 3_500,  # change words and subjects, all in one sentence
+    "beats MSFT as AAPL " * 3_500,  # clause joins before every ticker
+    "AAPL, MSFT, " * 5_500 + "soar",  # one list of thousands
+    "profit rose sales fell " * 2_900,
+]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_a_huge_hostile_text_is_read_in_one_pass(text: str) -> None:
+    text = text[:LIMIT]
+    subjects, raters = EXTRACTOR.roles(text)
+    assert not set(subjects) & {rater.symbol for rater in raters}
+    opinions = LEXICON.judge_for(text, [*subjects, "MSFT"])
+    assert set(opinions) == {*subjects, "MSFT"}
+    assert all(opinion.verdict in Verdict for opinion in opinions.values())
+
+
+WORDS = st.sampled_from(
+    [
+        "UBS",
+        "Tesla",
+        "downgrades",
+        "downgraded",
+        "to",
+        "sell",
+        "at",
+        "by",
+        "Gap",
+        "shares",
+        "up",
+        "down",
+        "as",
+        "and",
+        "$AMD",
+        "Goldman",
+        "Sachs",
+        "cuts",
+        "target",
+        "on",
+        ",",
+        ".",
+        "says",
+        "sees",
+        "Netflix",
+        "Disney",
+        "beats",
+        "misses",
+        "while",
+        "'s",
+        "Bank",
+        "of",
+        "America",
+        "price",
+        "rallies",
+        "sinks",
+        "I",
+        "bought",
+        ";",
+        "\n",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(WORDS, max_size=80))
+def test_any_mix_of_firms_names_and_rating_words_keeps_roles_apart(words: list[str]) -> None:
+    """Whatever the mix, a firm is a subject or a rater, never both, and every subject gets
+    an opinion of its own."""
+    text = " ".join(words)
+    subjects, raters = EXTRACTOR.roles(text)
+    assert not set(subjects) & {rater.symbol for rater in raters}
+    assert EXTRACTOR.extract(text) == subjects
+    if subjects:
+        assert set(LEXICON.judge_for(text, subjects)) == set(subjects)
