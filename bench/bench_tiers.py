@@ -77,8 +77,16 @@ def demo_items() -> tuple[list[Item], list[dict[str, object]]]:
 
 
 def eval_answers(items: Sequence[Item]) -> Iterator[dict[str, object]]:
+    """The oracle's answers: each ticker's own label where the item gives one."""
     for item in items:
-        yield {"text": item.text, "label": item.label, "tickers": list(item.tickers)}
+        answer: dict[str, object] = {
+            "text": item.text,
+            "label": item.label,
+            "tickers": list(item.tickers),
+        }
+        if item.per_ticker:
+            answer["per_ticker"] = dict(item.per_ticker)
+        yield answer
 
 
 class Oracle:

@@ -204,7 +204,7 @@ class Settings(BaseSettings):
     llm_attempts: int = Field(default=3, ge=1, le=10)
     llm_breaker_threshold: int = Field(default=5, ge=1)
     llm_breaker_cooldown_s: float = Field(default=30.0, ge=0)
-    llm_uncertain_below: float = Field(default=0.6, ge=0, le=1)
+    llm_uncertain_below: float = Field(default=0.55, ge=0, le=1)
     llm_contested_below: float = Field(default=0.7, ge=0, le=1)  # cues both ways, hedges, ...
     llm_max_output_tokens: int = Field(default=400, ge=16, le=32_000)
     llm_temperature: float = Field(default=0.0, ge=0, le=2)

@@ -8,7 +8,7 @@ from signalsmith.analyze.lexicon import Lexicon
 from signalsmith.analyze.route import WHOLE_TEXT, Reason, Thresholds, is_chatter, uncertain
 from signalsmith.domain import Opinion, Signals, Verdict
 
-RULE = Thresholds(clean=0.6, contested=0.7)
+RULE = Thresholds(clean=0.55, contested=0.7)
 BULLISH = Signals(bullish=1)
 
 

@@ -35,7 +35,7 @@ class Reason(StrEnum):
 class Thresholds:
     """The lexicon confidence that settles a ticker without the LLM."""
 
-    clean: float = 0.6  # every cue points one way (LLM_UNCERTAIN_BELOW)
+    clean: float = 0.55  # every cue points one way (LLM_UNCERTAIN_BELOW)
     contested: float = 0.7  # cues both ways, negation, a hedge or question, contrast across
     # tickers (LLM_CONTESTED_BELOW)
 
