@@ -1,9 +1,10 @@
-"""Raters versus subjects: a bank or broker that upgrades, downgrades or puts a target on another
-company's stock is the one who said it, not the stock the news is about, so it gets no verdict.
+"""Raters versus subjects: a bank, broker or rating agency that upgrades, downgrades or puts a
+target on another company's stock is the one who said it, not the stock the news is about, so
+it gets no verdict.
 
-Works on the raw text and the ticker mentions found in it (with their character spans). A firm
-is a rater only when every mention of it is in a rater's place, so "UBS cuts Tesla; UBS shares
-slip" keeps UBS as a subject.
+Works on the raw text and the ticker mentions found in it (with their character spans). Only
+the listed research firms (``BROKERS``) can be raters, and one is a rater only when every
+mention of it is in a rater's place, so "UBS cuts Tesla; UBS shares slip" keeps UBS a subject.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-# Firms whose stock is listed and whose analysts rate other stocks: their "says", "sees" and
-# "likes" are research calls. Others count as raters only through a rating action.
+# Listed firms whose analysts rate other stocks (banks, brokers, research houses, rating
+# agencies): the only ones that can be raters. Anyone else that "upgrades" or "cuts" something
+# named beside it is doing business with it ("Microsoft upgrades Azure with NVDA chips",
+# "Apple cut Qualcomm"); research shops that are not listed have no ticker to misplace.
 _BROKER_SYMBOLS: Final = """GS MS JPM UBS C BAC WFC DB BCS JEF RJF PIPR EVR SF MFG NMR OPY KEY
-    TFC BMO RY TD HSBC LAZ BNS CM ING MCO SPGI MORN HLI MC CFG AB SCHW"""
+    TFC BMO RY TD HSBC LAZ BNS CM ING MCO SPGI MORN HLI MC CFG AB SCHW RILY DSEEY NTRS STT
+    BK SAN BBVA ITUB"""
 BROKERS: Final[frozenset[str]] = frozenset(_BROKER_SYMBOLS.split())
 
 # Rating vocabulary: what makes "at UBS" a rater's place, and "cuts" a rating action.
@@ -43,8 +47,7 @@ _WHO: Final = (
     r"(?:['’]s)?(?:\s+(?:analysts?|strategists?|research|team|just|now|also|today|again"
     r"|[A-Z][\w.]*)){0,3}\s+"
 )
-# A rating verb: a broker's is a rating by itself; anyone else's needs rating words after it
-# ("Microsoft upgrades Azure" is not a rating).
+# A rating verb: a rating when the stock it names follows, or with rating words after it.
 _RATES: Final = re.compile(
     _WHO + r"(?:double[- ])?(?:(?:up|down)grades?|initiates?|reiterates?|re-?rates|rates)\b"
 )
@@ -62,7 +65,7 @@ _RATED_PAST: Final = re.compile(
 )
 _CLAUSE_END: Final = re.compile(r"[,(]|\s-\s|\s(?:and|but|while|as|after)\s")
 _RATING_REACH: Final = 48  # characters after a verb in which its rating words must come
-# A broker's research call: "Goldman sees 20% upside in ...", "UBS: ...".
+# A research call: "Goldman sees 20% upside in ...", "UBS: ...".
 _CALLS: Final = re.compile(
     _WHO + r"(?:says|said|sees|saw|expects|thinks|likes|prefers|names|calls|adds|removes"
     r"|turns|warns|predicts|forecasts|recommends|favou?rs|analysts?|strategists?"
@@ -71,7 +74,7 @@ _CALLS: Final = re.compile(
 )
 # Where a sentence (or a clause after a semicolon) ends; not after "Inc." or an initial ("J.P.").
 _SENTENCE_END: Final = re.compile(
-    r"(?<!\bInc)(?<!\bCorp)(?<!\bCo)(?<!\bLtd)(?<!\bvs)(?<!\b[A-Z])[.!?;](?=\s|$)|\n"
+    r"[.!?;](?<!\bInc.)(?<!\bCorp.)(?<!\bCo.)(?<!\bLtd.)(?<!\bvs.)(?<!\b[A-Z].)(?=\s|$)|\n"
 )
 _BEFORE_CHARS: Final = 24  # how far back "at", "by", "according to" may sit
 _WINDOW: Final = 200  # characters read on either side of a mention: the rest is another clause
@@ -99,13 +102,13 @@ def raters(text: str, mentions: Sequence[Mention]) -> tuple[Rater, ...]:
 
     Linear in the mentions: each is read once, within a bounded window around it, and a firm
     found in a subject's place is not looked at again."""
-    if not mentions:
-        return ()
+    if not any(mention.symbol in BROKERS for mention in mentions):
+        return ()  # most texts: nobody in them can rate anything
     ends = [match.end() for match in _SENTENCE_END.finditer(text)]
     placed: dict[str, bool] = {}
     names: dict[str, str] = {}
     for mention, sentence in _in_sentences(mentions, ends, len(text)):
-        if placed.get(mention.symbol, True):
+        if mention.symbol in BROKERS and placed.get(mention.symbol, True):
             placed[mention.symbol] = _rates(text, mention, sentence)
         names.setdefault(mention.symbol, text[mention.start : mention.end])
     return tuple(Rater(symbol, names[symbol]) for symbol, only in placed.items() if only)
@@ -145,28 +148,27 @@ def _in_sentences(
 def _rates(text: str, mention: Mention, sentence: _Sentence) -> bool:
     """Whether this mention is in a rater's place: acting on a stock, or quoted or named as the
     source of a rating ("at UBS"). The stock it rated need not be one we know."""
-    broker = mention.symbol in BROKERS
     stop = min(sentence.stop, mention.end + _WINDOW)
-    if _acts(text, mention.end, stop, broker, sentence.next_other):
+    if _acts(text, mention.end, stop, sentence.next_other):
         return True
     before = text[max(sentence.start, mention.start - _BEFORE_CHARS) : mention.start]
     if _RATED_BY.search(before) is None:
         return False
-    if broker and sentence.others:
+    if sentence.others:
         return True
     window = max(sentence.start, mention.start - _WINDOW)
     return _RATING_WORDS.search(text, window, mention.start) is not None
 
 
-def _acts(text: str, at: int, stop: int, broker: bool, next_other: int) -> bool:
-    """Whether the words after a firm make it act on a stock: a rating verb (a broker's alone
-    when the stock it names follows, anyone's with rating words right after it), a move with
-    rating words right after it, a past-tense rating verb with the stock right after it, or
-    a broker's research call."""
+def _acts(text: str, at: int, stop: int, next_other: int) -> bool:
+    """Whether the words after a firm make it act on a stock: a rating verb with the stock
+    named after it or rating words right after it, a move with rating words right after it,
+    a past-tense rating act with the stock right after it ("BofA downgraded $CCL"), or a
+    research call ("JPMorgan sees 20% upside in Nvidia")."""
     after = text[at:stop]
     later = next_other >= 0
     verb = _RATES.match(after)
-    if verb is not None and ((broker and later) or _rating_follows(after, verb.end())):
+    if verb is not None and (later or _rating_follows(after, verb.end())):
         return True
     verb = _MOVES.match(after)
     if verb is not None and _rating_follows(after, verb.end()):
@@ -174,9 +176,9 @@ def _acts(text: str, at: int, stop: int, broker: bool, next_other: int) -> bool:
     if later and next_other - at <= _WINDOW and _RATED_PAST.match(text[at:next_other]):
         return True
     verb = _CALLS.match(after)
-    if not broker or verb is None:
+    if verb is None:
         return False
-    # A broker's call: on a stock named later, or with rating words anywhere after it.
+    # A call: on a stock named later, or with rating words anywhere after it.
     return later or _RATING_WORDS.search(after, verb.end()) is not None
 
 

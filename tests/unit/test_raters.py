@@ -56,6 +56,8 @@ def test_the_firm_that_rates_is_not_a_subject(
         # A product "upgrade" is not a rating.
         ("Microsoft upgrades Azure with NVDA chips", ("MSFT", "NVDA")),
         ("Sold GS, bought MS", ("GS", "MS")),
+        # Only research firms rate: a company cutting a supplier is doing business.
+        ("Apple cut Qualcomm from the iPhone modem", ("AAPL", "QCOM")),
         # "cuts" with a target only in a later clause is the company's own move.
         ("Tesla cuts prices again, price target lowered at UBS", ("TSLA",)),
     ],
