@@ -1,0 +1,160 @@
+"""What scoring reads beside the hits: the sentence-level context gathered before any cue is
+scored (subjects, hedges, contrasts, rotation, sarcasm), and the cue record it fills in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, NamedTuple
+
+from signalsmith.analyze.lexicon.entries import (
+    _K_CONCEDE,
+    _K_CONTRAST,
+    _K_DIR,
+    _K_HEDGE,
+    _K_ROT_VERB,
+    _K_SARC,
+    _K_SCHED,
+    _K_SUBJ,
+)
+from signalsmith.analyze.lexicon.match import _Hit
+from signalsmith.analyze.lexicon.tables import _SENTENCE_ENDS
+from signalsmith.analyze.lexicon.tokens import _Doc
+
+_QUESTION: Final = "question"  # the hedge a question puts on its sentence
+# What ``_Cue.flags`` may hold: a buying cue, a price move, a "compared with a loss" base.
+_BUYS: Final = 1
+_MOVE: Final = 2
+_COMPARE: Final = 3
+
+
+class _Subject(NamedTuple):
+    start: int
+    end: int
+    polarity: float
+    label: str
+    sent: int
+    sym: str = ""  # the ticker, when the subject is a ticker mention
+
+
+@dataclass(slots=True)
+class _Cue:
+    """One scored cue after modifiers, positioned so it can be attributed to a ticker."""
+
+    start: int
+    end: int
+    sent: int
+    clause: int
+    weight: float
+    label: str
+    mode: str
+    target: str = ""  # the one ticker the cue is about, when its subject is that ticker
+    negated: bool = False
+    hedged: bool = False  # by a hedge word or a question
+    asked: bool = False  # in a question
+    contrasted: bool = False  # after a contrast word
+    sarcastic: bool = False
+    flags: int = 0  # _BUYS, _MOVE, _COMPARE
+    notes: tuple[str, ...] = ()
+    price: bool = False  # a move or level of the share price
+
+
+class _Context:
+    """Sentence-level facts gathered from the hits before any cue is scored.
+
+    A plain slotted class: one is built per text, and literals are cheaper than the
+    default factories a dataclass would call.
+    """
+
+    __slots__ = (
+        "bear",
+        "conceded",
+        "contrast",
+        "demoted_sents",
+        "directions",
+        "hedges",
+        "put_clauses",
+        "rotating",
+        "sarcasm",
+        "scheduled",
+        "subject_starts",
+        "subjects",
+        "unscored",
+    )
+
+    def __init__(self) -> None:
+        self.subjects: dict[int, list[_Subject]] = {}  # by sentence, in order of position
+        self.subject_starts: dict[int, list[int]] = {}  # their starts, where bisected
+        self.directions: dict[int, list[int]] = {}  # change-word starts
+        self.rotating: set[int] = set()
+        self.bear: set[int] = set()
+        self.put_clauses: set[int] = set()
+        self.hedges: dict[int, str] = {}
+        self.contrast: dict[int, tuple[int, str]] = {}
+        self.demoted_sents: set[int] = set()
+        self.conceded: set[int] = set()
+        self.sarcasm = ""
+        self.unscored: list[int] = []  # sentences of unscored market terms
+        self.scheduled: list[int] = []  # sentences of dates, upcoming events
+
+    def colours_cues(self) -> bool:
+        """Whether any sentence-wide effect applies, so plain texts skip that pass."""
+        return bool(
+            self.hedges or self.contrast or self.demoted_sents or self.conceded or self.sarcasm
+        )
+
+
+def _context(doc: _Doc, hits: list[_Hit]) -> _Context:
+    """Collect subjects, hedges, contrasts, rotation and sarcasm before scoring cues."""
+    ctx = _Context()
+    for anchor in doc.anchors:
+        # A ticker is a price subject: "NVDA fell 5%" is a fall in something good to hold.
+        subject = _Subject(anchor.pos, anchor.pos + 1, 0.7, anchor.sym, anchor.sent, anchor.sym)
+        ctx.subjects.setdefault(anchor.sent, []).append(subject)
+    for sentence in doc.questions:
+        ctx.hedges[sentence] = _QUESTION
+    if doc.strikes:
+        ctx.unscored.extend(doc.sent_of(pos) for pos in doc.strikes)
+    for hit in hits:
+        entry = hit.entry
+        if not entry.noted:
+            continue
+        _note_kind(hit, doc, ctx)
+        if entry.rotates or entry.kind is _K_ROT_VERB:
+            ctx.rotating.add(hit.sent)
+        if entry.bear:
+            ctx.bear.add(hit.sent)
+        if entry.put:
+            ctx.put_clauses.add(hit.clause)
+    for subjects in ctx.subjects.values():
+        subjects.sort()  # in order of position: ties go to the earlier, bisection works
+    return ctx
+
+
+def _note_kind(hit: _Hit, doc: _Doc, ctx: _Context) -> None:
+    entry, sentence = hit.entry, hit.sent
+    kind = entry.kind
+    if kind is _K_DIR:
+        ctx.directions.setdefault(sentence, []).append(hit.start)
+    elif kind is _K_SUBJ:
+        subject = _Subject(hit.start, hit.end, entry.weight, hit.label, sentence)
+        ctx.subjects.setdefault(sentence, []).append(subject)
+    elif kind is _K_HEDGE:
+        ctx.hedges.setdefault(sentence, f"hedge: {hit.label}")
+    elif kind is _K_SARC and not ctx.sarcasm:
+        # A sarcastic poster rarely turns sincere halfway, so the marker covers the whole text.
+        ctx.sarcasm = hit.label
+    elif kind is _K_CONTRAST:
+        _note_contrast(hit, doc, ctx, sentence)
+    elif kind is _K_CONCEDE:
+        ctx.conceded.add(doc.clause_of(hit.end - 1))
+    elif kind is _K_SCHED:
+        ctx.scheduled.append(sentence)
+
+
+def _note_contrast(hit: _Hit, doc: _Doc, ctx: _Context, sentence: int) -> None:
+    # "However," opening a sentence demotes the previous sentence; mid-sentence "but" demotes
+    # the clauses before it and promotes the ones after it.
+    opens = hit.start == 0 or doc.low[hit.start - 1] in _SENTENCE_ENDS
+    if opens and sentence > 0:
+        ctx.demoted_sents.add(sentence - 1)
+    ctx.contrast.setdefault(sentence, (hit.clause, f"contrast: {hit.label}"))

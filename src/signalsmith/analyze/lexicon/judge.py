@@ -1,0 +1,97 @@
+"""The ``Lexicon``: the stages in order over one text, for the whole text (``judge``) or per
+ticker (``judge_for``)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+
+from signalsmith.analyze.injection import injected_spans
+from signalsmith.analyze.lexicon.attribute import _Mentions, _scope, _targets
+from signalsmith.analyze.lexicon.context import _Context, _context, _Cue
+from signalsmith.analyze.lexicon.entries import _build_trie
+from signalsmith.analyze.lexicon.match import _match
+from signalsmith.analyze.lexicon.opinion import _opinion, _whole
+from signalsmith.analyze.lexicon.score import _cues
+from signalsmith.analyze.lexicon.tokens import (
+    _Anchor,
+    _Doc,
+    _name_index,
+    _Names,
+    _silence,
+    _tokenize,
+)
+from signalsmith.domain import Opinion
+from signalsmith.tickers import Alias, load_symbol_book
+
+
+class Lexicon:
+    """Finance-aware lexicon and rule engine.
+
+    Beside each opinion it counts ``Signals``: the cues by kind, whether the text is sarcastic,
+    its hedges and questions, dates and upcoming events, and its coverage gaps — market terms it
+    recognised but could not score: a change word with nothing it changes ("fees rose"), an
+    event verb without its object ("signed on Monday"), a change told by figures of nothing
+    named ("from 80 to 95"), option shorthand left a number ("150c").
+    """
+
+    def __init__(self, aliases: Iterable[Alias] | None = None) -> None:
+        self._trie = _build_trie()
+        self._lexical = frozenset(self._trie)
+        book_aliases = load_symbol_book().aliases.values() if aliases is None else aliases
+        self._names = _name_index(book_aliases)
+
+    def _names_of(self, symbols: Collection[str]) -> _Names | None:
+        """The company names of these tickers, by first word (None: they have none)."""
+        names: _Names = {}
+        for symbol in symbols:
+            for first, entry in self._names.get(symbol, ()):
+                names.setdefault(first, []).append(entry)
+        return names or None
+
+    def _analyse(
+        self, text: str, symbols: Collection[str], names: _Names | None = None
+    ) -> tuple[_Doc, _Context, list[_Cue]]:
+        doc = _tokenize(text, symbols, self._lexical, names)
+        if doc.triggers:
+            spans = injected_spans(doc.low, doc.triggers, doc.sent_starts, doc.clause_starts)
+            _silence(doc.low, spans)
+        hits = _match(doc, self._trie)
+        ctx = _context(doc, hits)
+        return doc, ctx, _cues(doc, hits, ctx)
+
+    def judge(self, text: str) -> Opinion:
+        """The whole text's opinion: verdict, confidence, signed score, the cues behind it and
+        the ``Signals`` that say how settled it is."""
+        _, ctx, cues = self._analyse(text, ())
+        return _opinion(cues, _whole(ctx))
+
+    def judge_for(self, text: str, tickers: Sequence[str]) -> dict[str, Opinion]:
+        """One opinion per ticker, attributing each cue to the tickers its sentence is about.
+
+        A ticker the text never names (it was found through a company name) gets the
+        whole-text opinion.
+        """
+        symbols = frozenset(tickers)
+        if not symbols:
+            return {}
+        doc, ctx, cues = self._analyse(text, symbols, self._names_of(symbols))
+        by_sentence: dict[int, list[_Anchor]] = {}
+        for anchor in doc.anchors:
+            by_sentence.setdefault(anchor.sent, []).append(anchor)
+        sentences = {sent: _Mentions(anchors) for sent, anchors in by_sentence.items()}
+        present = {anchor.sym for anchor in doc.anchors if anchor.sym in symbols}
+        buckets: dict[str, list[_Cue]] = {sym: [] for sym in present}
+        for cue in cues:
+            targets = _targets(cue, doc, sentences)
+            for sym in present if targets is None else targets & present:
+                buckets[sym].append(cue)
+        whole: Opinion | None = None
+        result: dict[str, Opinion] = {}
+        for ticker in tickers:
+            if ticker in buckets:
+                scope = _scope(ticker, buckets[ticker], ctx, by_sentence)
+                result[ticker] = _opinion(buckets[ticker], scope)
+            else:
+                whole = whole or _opinion(cues, _whole(ctx))
+                result[ticker] = whole
+        return result
