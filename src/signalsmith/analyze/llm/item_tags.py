@@ -84,29 +84,29 @@ class _Folded(NamedTuple):
 def defuse_item_tags(text: str) -> str:
     """``text`` with everything a model could read as an item tag replaced by ``[item]`` or
     ``[/item]``; unchanged when it holds none."""
-    plain = ITEM_TAG.sub(_bracketed, text)
     # Cheap for ordinary posts: a near miss needs '<' or '&' (or a form of either), and in
     # ASCII text one can only hide behind an HTML reference.
-    if (plain.isascii() and "&" not in plain) or not _OPENERS.search(plain):
-        return plain
-    # Characters first (so a fullwidth '&' starts a reference), then the references.
+    if (text.isascii() and "&" not in text) or not _OPENERS.search(text):
+        return ITEM_TAG.sub(_bracketed, text)
+    # Characters first (so a fullwidth '&' starts a reference), then the references. Tags are
+    # found on the folded copy only: there "<item&#105;" is "<itemi", no tag, as a model reads it.
     characters = (
-        _Folded(plain, [], [])
-        if unicodedata.is_normalized("NFKC", plain) and not _INVISIBLE.search(plain)
-        else _folded(plain, _NON_ASCII, _characters)
+        _Folded(text, [], [])
+        if unicodedata.is_normalized("NFKC", text) and not _INVISIBLE.search(text)
+        else _folded(text, _NON_ASCII, _characters)
     )
     references = _folded(characters.text, _REFERENCE, _reference)
     if not characters.folds and not references.folds:
-        return plain
+        return ITEM_TAG.sub(_bracketed, text)
     parts: list[str] = []
     done = 0
     for tag in ITEM_TAG.finditer(references.text):
         start = characters.source(references.source(tag.start(), end=False), end=False)
-        parts += [plain[done : max(done, start)], _bracketed(tag)]
+        parts += [text[done : max(done, start)], _bracketed(tag)]
         done = characters.source(references.source(tag.end(), end=True), end=True)
     if not parts:
-        return plain
-    parts.append(plain[done:])
+        return text
+    parts.append(text[done:])
     return "".join(parts)
 
 
