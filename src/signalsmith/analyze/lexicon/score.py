@@ -51,6 +51,7 @@ from signalsmith.analyze.lexicon.tables import (
     _PRICE_LEVELS,
     _PRICE_MOVE_LEAD,
     _PRICE_SUBJECTS,
+    _PRICE_VERBS,
     _ROTATION_LINKS,
     _ROTATION_WORDS,
     _SENTENCE_ENDS,
@@ -149,7 +150,12 @@ def _score_direction(hit: _Hit, doc: _Doc, ctx: _Context) -> _Score | None:
         else:
             label = f"{hit.label} {subject.label}"
         weight = sign * subject.polarity * (_FAR_SUBJECT if far else 1.0)
-        price = bool(subject.sym) or subject.label in _PRICE_SUBJECTS
+        # A share-price move: a price verb ("sinks", not "widen") of a ticker or its shares.
+        price = (
+            not far
+            and (bool(subject.sym) or subject.label in _PRICE_SUBJECTS)
+            and hit.label.split(" ", 1)[0] in _PRICE_VERBS
+        )
         return _Score(weight, label, subject.sym, price)
     window = doc.low[max(0, hit.start - _PERCENT_REACH) : hit.end + _PERCENT_REACH]
     if not _PERCENT.isdisjoint(window):

@@ -388,6 +388,42 @@ _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
     ("dumpster fire", -0.7, _A),
     ("best", 0.25, _A),
     ("worst", -0.35, _A),
+    # Headlines in wire style: balance-sheet moves, index changes, settlements, strikes,
+    # market share, credit ratings and provisions, which carry a sign with no price move.
+    ("pay|pays|paying|paid down|off debt", 0.7, _A),
+    ("to pay|cut|reduce down? debt", 1.0, _A),
+    ("join|joins|joining|enter|enters|entering the? ftse|stoxx|nasdaq|index", 0.6, _A),
+    ("promoted to the? ftse|stoxx|nasdaq|index", 0.6, _A),
+    ("relegated|demoted|dropped|removed|ejected from the? ftse|stoxx|nasdaq|index", -0.6, _A),
+    ("relegated|relegation", -0.5, _A),
+    ("settlement ends|resolves|closes", 1.4, _A),  # outweighs the probe it names
+    ("close|closes|closed|drop|drops|dropped|end|ends|ended probe|investigation", 0.6, _A),
+    ("without taking action", 0.4, _A),
+    ("savings drive|programme|program|plan", 0.5, _A),
+    ("to save", 0.4, _A),
+    ("gains|gained|gaining|wins|won|winning|grabs|takes market share", 0.7, _A),
+    ("cedes|ceded|ceding|loses|lost|losing market share", -0.7, _A),
+    ("averting|averts|averted strike|strikes|walkout", 0.6, _A),
+    ("strike|strikes|walkout forces|force", -0.6, _A),
+    ("cancel|cancels|cancelled|canceled flights", -0.5, _A),
+    ("regains|regained|restores|restored investment grade", 0.7, _A),
+    ("lifted|raised|upgraded to investment grade", 0.7, _A),
+    ("cut|cuts|downgraded to junk", -0.8, _A),
+    ("wins|won|winning eu|us|uk|high|supreme? court? ruling|appeal|case|lawsuit", 0.7, _A),
+    ("court victory|win", 0.7, _A),
+    ("overturning|overturns|overturned", 0.4, _A),
+    ("overturning|overturns|overturned fine|ban|ruling", 0.6, _A),
+    ("doubles|doubled|triples|tripled its? user|customer base", 0.7, _A),
+    ("doubles|doubled|triples|tripled its? users|subscribers|sales|revenue|profit", 0.7, _A),
+    ("ends|ended|abandons|abandoned|terminates|terminated talks", -0.7, _A),
+    ("breaks|broke off talks", -0.7, _A),
+    ("walks|walked away", -0.6, _A),
+    ("investors balk|baulk", -0.6, _A),
+    ("axe|axes|axing|axed jobs|roles|staff", -0.7, _A),
+    ("losses mount|widen", -0.7, _A),
+    ("sets|set aside", -0.6, _A),
+    ("fda rejects|rejected|declines|refuses", -0.9, _A),
+    ("discounted|share placing", -0.5, _A),
 )
 
 # A comparison base with no figures: "profit, compared with a loss". Figures, when the
@@ -827,6 +863,18 @@ _DISCOUNTED_MOVE: Final = 0.3
 # A share-price move against other news in its sentence weighs this much more than that news.
 _PRICE_MOVE_LEAD: Final = 1.5
 _PRICE_SUBJECTS: Final = frozenset({"shares", "stock", "stocks", "share price", "stock price"})
+# The verbs of a share-price move ("TSLA sinks", "shares jump"), as opposed to a change in a
+# figure ("losses widen", "margins narrow").
+_PRICE_VERBS: Final = frozenset(
+    """rise rises rose rising risen fall falls fell falling fallen jump jumps jumped jumping
+    surge surges surged surging soar soars soared soaring sink sinks sank sinking sunk slump
+    slumps slumped slumping slide slides slid sliding tumble tumbles tumbled tumbling plunge
+    plunges plunged plunging rally rallies rallied rallying gain gains gained gaining drop
+    drops dropped dropping climb climbs climbed climbing dip dips dipped dipping slip slips
+    slipped slipping spike spikes spiked crash crashes crashed tank tanks tanked sag sags
+    sagged skyrocket skyrockets skyrocketed rocket rockets rocketed crater craters cratered
+    plummet plummets plummeted up down higher lower""".split()
+)
 _PRICE_LEVELS: Final = frozenset(
     {"record high", "52 week high", "52 week low", "all time high", "all time low", "record low"}
 )
