@@ -865,7 +865,7 @@ _PRICE_MOVE_LEAD: Final = 1.5
 _PRICE_SUBJECTS: Final = frozenset({"shares", "stock", "stocks", "share price", "stock price"})
 # The verbs of a share-price move ("TSLA sinks", "shares jump"), as opposed to a change in a
 # figure ("losses widen", "margins narrow").
-_PRICE_VERBS: Final = frozenset(
+_PRICE_VERBS: Final = _words(
     """rise rises rose rising risen fall falls fell falling fallen jump jumps jumped jumping
     surge surges surged surging soar soars soared soaring sink sinks sank sinking sunk slump
     slumps slumped slumping slide slides slid sliding tumble tumbles tumbled tumbling plunge
@@ -873,7 +873,7 @@ _PRICE_VERBS: Final = frozenset(
     drops dropped dropping climb climbs climbed climbing dip dips dipped dipping slip slips
     slipped slipping spike spikes spiked crash crashes crashed tank tanks tanked sag sags
     sagged skyrocket skyrockets skyrocketed rocket rockets rocketed crater craters cratered
-    plummet plummets plummeted up down higher lower""".split()
+    plummet plummets plummeted up down higher lower"""
 )
 _PRICE_LEVELS: Final = frozenset(
     {"record high", "52 week high", "52 week low", "all time high", "all time low", "record low"}
