@@ -1,6 +1,8 @@
 """Throughput benchmark for the offline lexicon analyzer, on one core (not a test).
 
-Run: ``python bench/bench_lexicon.py [--n N] [--min-chars C]``; prints one JSON object.
+Run: ``python bench/bench_lexicon.py [--n N] [--min-chars C] [--per-ticker]``; prints one JSON
+object. ``--per-ticker`` times what the offline analyzer does for a post: find its tickers (and
+raters), then one opinion per ticker (``judge_for``), or the whole text's when it names none.
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ import argparse
 import json
 import platform
 import time
+from collections.abc import Callable
 from importlib.resources import files
 from itertools import cycle, islice
 
 from signalsmith.analyze.lexicon import Lexicon
+from signalsmith.tickers import TickerExtractor, load_symbol_book
 
 # A varied built-in set, used when the packaged demo posts are missing or unreadable.
 BUILTIN_TEXTS: tuple[str, ...] = (
@@ -91,11 +95,25 @@ def lengthen(texts: list[str], min_chars: int) -> list[str]:
     return joined or texts
 
 
+def _per_ticker(lexicon: Lexicon) -> Callable[[str], object]:
+    """A post's offline analysis: its tickers (raters set apart), then an opinion for each."""
+    extractor = TickerExtractor(load_symbol_book())
+
+    def judge(text: str) -> object:
+        tickers, _ = extractor.roles(text)
+        return lexicon.judge_for(text, tickers) if tickers else lexicon.judge(text)
+
+    return judge
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=50_000, help="how many texts to analyze")
     parser.add_argument(
         "--min-chars", type=int, default=0, help="join posts until each is at least this long"
+    )
+    parser.add_argument(
+        "--per-ticker", action="store_true", help="extract tickers, then judge each (judge_for)"
     )
     args = parser.parse_args()
     texts, corpus = load_texts()
@@ -103,7 +121,7 @@ def main() -> None:
     batch = list(islice(cycle(texts), max(args.n, 0)))
     lexicon = Lexicon()
     lexicon.judge(texts[0])  # warm up caches outside the timed loop
-    judge = lexicon.judge
+    judge = _per_ticker(lexicon) if args.per_ticker else lexicon.judge
     started = time.perf_counter()
     for text in batch:
         judge(text)
@@ -115,6 +133,7 @@ def main() -> None:
         "python": platform.python_version(),
         "corpus": corpus,
         "mean_chars": round(sum(map(len, batch)) / len(batch), 1) if batch else 0,
+        "per_ticker": args.per_ticker,
     }
     print(json.dumps(result))
 
