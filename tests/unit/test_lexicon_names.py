@@ -23,6 +23,12 @@ LEXICON = Lexicon()
             {"BAC": Verdict.SELL, "GS": Verdict.BUY},
         ),
         ("Sold Exxon and bought Nvidia", {"XOM": Verdict.SELL, "NVDA": Verdict.BUY}),
+        # Market share moves from one to the other.
+        (
+            "Target loses share to Walmart as shoppers trade down",
+            {"TGT": Verdict.SELL, "WMT": Verdict.BUY},
+        ),
+        ("AMD gains share from Intel in servers", {"AMD": Verdict.BUY, "INTC": Verdict.SELL}),
     ],
 )
 def test_each_named_company_gets_its_own_clause(text: str, expected: dict[str, Verdict]) -> None:

@@ -33,6 +33,7 @@ from signalsmith.analyze.lexicon.tables import (
     _ROTATION_VERBS,
     _SARCASM,
     _SCHEDULE,
+    _SHARE_SHIFTS,
     _SUBJECT_AHEAD,
     _SUBJECTS,
 )
@@ -173,7 +174,7 @@ def _cue_entries() -> Iterable[tuple[str, _Entry]]:
         yield spec, _Entry(_Kind.CUE, weight, mode=mode, bear=True)
     for spec, weight, mode in _PUTS:
         yield spec, _Entry(_Kind.CUE, weight, mode=mode, bear=True, put=True)
-    for spec, weight, mode in _ROTATING_SELLS:
+    for spec, weight, mode in (*_ROTATING_SELLS, *_SHARE_SHIFTS):
         yield spec, _Entry(_Kind.CUE, weight, mode=mode, rotates=True)
     for spec, weight in _ADJECTIVES:
         yield spec, _Entry(_Kind.CUE, weight, adjective=True)

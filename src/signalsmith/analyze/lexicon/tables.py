@@ -401,8 +401,6 @@ _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
     ("without taking action", 0.4, _A),
     ("savings drive|programme|program|plan", 0.5, _A),
     ("to save", 0.4, _A),
-    ("gains|gained|gaining|wins|won|winning|grabs|takes market share", 0.7, _A),
-    ("cedes|ceded|ceding|loses|lost|losing market share", -0.7, _A),
     ("averting|averts|averted strike|strikes|walkout", 0.6, _A),
     ("strike|strikes|walkout forces|force", -0.6, _A),
     ("cancel|cancels|cancelled|canceled flights", -0.5, _A),
@@ -494,6 +492,13 @@ _ROTATING_SELLS: Final[tuple[tuple[str, float, str], ...]] = (
     ("sold|selling|sell it all", -0.95, _A),
     ("dumped|dumping", -0.7, _N),
     ("got|get|getting out of", -0.7, _N),
+)
+
+# Market share moving between companies: the one before the phrase wins or loses it, and a
+# ticker after "to" or "from" takes the other side ("Target loses share to Walmart").
+_SHARE_SHIFTS: Final[tuple[tuple[str, float, str], ...]] = (
+    ("gains|gained|gaining|wins|won|winning|grabs|takes|took market? share", 0.7, _P),
+    ("cedes|ceded|ceding|loses|lost|losing market? share", -0.7, _P),
 )
 
 # Money the poster made; the sign follows the position (calls printing vs puts printing).
@@ -781,6 +786,12 @@ _BLOCKERS: Final[tuple[str, ...]] = (
     "shorts",
     "in line with expectations|estimates|consensus|forecasts|guidance",
     "in order to|for",
+    "trade|trades|trading|traded down",  # shoppers moving to cheaper goods, not a price
+    # A neutral rating kept is no news ("keeps neutral", "maintains equal weight").
+    "keeps|kept|keeping|maintains|maintained|maintaining|reiterates|reiterated|retains|retained "
+    "its|a|an? neutral|hold rating?",
+    "keeps|kept|keeping|maintains|maintained|maintaining|reiterates|reiterated|retains|retained "
+    "its|an? equal|market|sector weight|perform rating?",
     "miss|missing out",
     "earnings|conference|video|phone|zoom|sales|cold call|calls",
     "buy and hold",
