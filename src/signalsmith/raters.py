@@ -30,14 +30,19 @@ _RATING_WORDS: Final = re.compile(
     r"\b(?:(?:up|down)grad\w*|initiat\w*|reiterat\w*|re-?rat\w*|rat(?:es|ed|ing|ings)"
     r"|price[- ]targets?|targets?|PTs?|overweight|underweight|(?:out|under)perform\w*"
     r"|equal[- ]weight|(?:market|sector|peer)[- ](?:perform|weight)|in[- ]line|coverage|top pick"
-    r"|estimates?|to\s+(?:buy|sell|hold|neutral|accumulate|reduce)|upside|downside)\b",
+    r"|estimates?|(?:to|an?|as)\s+(?:buy|sell|hold|neutral|accumulate|reduce)|upside|downside)\b",
     re.IGNORECASE,
 )
 
 # Right before a firm that is being quoted or that acted: "downgraded to sell at UBS",
 # "upgraded by BofA", "a target cut from Citi", "according to Jefferies".
 _RATED_BY: Final = re.compile(
-    r"(?:\b(?:at|by|from|per|via|says|said|according\s+to|analysts?\s+at)\s+(?:the\s+)?)\Z",
+    r"\b(?:at|by|from|per|via|according\s+to|analysts?\s+at)\s+(?:the\s+)?\Z", re.IGNORECASE
+)
+# Quoted about a stock named in the same sentence: "Tesla will fall, says UBS" (not "Jim
+# Cramer says Goldman Sachs is a buy", where the firm is what is talked about).
+_QUOTED_BY: Final = re.compile(
+    r"[,\"”’']\s*(?:says|said|writes|wrote|notes|noted|argues|argued)\s+(?:analysts?\s+at\s+)?\Z",
     re.IGNORECASE,
 )
 
@@ -76,6 +81,9 @@ _CALLS: Final = re.compile(
 _SENTENCE_END: Final = re.compile(
     r"[.!?;](?<!\bInc.)(?<!\bCorp.)(?<!\bCo.)(?<!\bLtd.)(?<!\bvs.)(?<!\b[A-Z].)(?=\s|$)|\n"
 )
+_BRACKETED: Final = re.compile(r"\s*\(\s*(?:[A-Za-z]{2,8}\s*:\s*)?")  # " (NYSE:", " ("
+_CLOSE: Final = re.compile(r"\s*\)")
+_BRACKETED_TAIL: Final = re.compile(r"\s*\([^()]*\)\Z")
 _BEFORE_CHARS: Final = 24  # how far back "at", "by", "according to" may sit
 _WINDOW: Final = 200  # characters read on either side of a mention: the rest is another clause
 
@@ -104,6 +112,7 @@ def raters(text: str, mentions: Sequence[Mention]) -> tuple[Rater, ...]:
     found in a subject's place is not looked at again."""
     if not any(mention.symbol in BROKERS for mention in mentions):
         return ()  # most texts: nobody in them can rate anything
+    mentions = _merged(text, mentions)
     ends = [match.end() for match in _SENTENCE_END.finditer(text)]
     placed: dict[str, bool] = {}
     names: dict[str, str] = {}
@@ -111,7 +120,28 @@ def raters(text: str, mentions: Sequence[Mention]) -> tuple[Rater, ...]:
         if mention.symbol in BROKERS and placed.get(mention.symbol, True):
             placed[mention.symbol] = _rates(text, mention, sentence)
         names.setdefault(mention.symbol, text[mention.start : mention.end])
-    return tuple(Rater(symbol, names[symbol]) for symbol, only in placed.items() if only)
+    return tuple(
+        Rater(symbol, _BRACKETED_TAIL.sub("", names[symbol]))
+        for symbol, only in placed.items()
+        if only
+    )
+
+
+def _merged(text: str, mentions: Sequence[Mention]) -> list[Mention]:
+    """The mentions, a name and its symbol in brackets right after it taken as one:
+    "Goldman Sachs (NYSE:GS) downgrades ..." names the firm once, in one place."""
+    merged: list[Mention] = []
+    for mention in mentions:
+        last = merged[-1] if merged else None
+        if last is not None and last.symbol == mention.symbol:
+            bracket = _BRACKETED.match(text, last.end)
+            if bracket is not None and bracket.end() == mention.start:
+                close = _CLOSE.match(text, mention.end)
+                end = close.end() if close else mention.end
+                merged[-1] = Mention(last.start, end, last.symbol)
+                continue
+        merged.append(mention)
+    return merged
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +182,11 @@ def _rates(text: str, mention: Mention, sentence: _Sentence) -> bool:
     if _acts(text, mention.end, stop, sentence.next_other):
         return True
     before = text[max(sentence.start, mention.start - _BEFORE_CHARS) : mention.start]
+    if sentence.others and _QUOTED_BY.search(before) is not None:
+        return True
     if _RATED_BY.search(before) is None:
         return False
-    if sentence.others:
-        return True
+    # Only where a rating came from: "pulled $20bn from Wells Fargo" is the bank's own news.
     window = max(sentence.start, mention.start - _WINDOW)
     return _RATING_WORDS.search(text, window, mention.start) is not None
 

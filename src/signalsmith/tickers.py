@@ -105,6 +105,11 @@ _NAME_VETOES: Final[Mapping[str, str]] = {
     "chase": r"(?! (?:the|it|this|that|price|green|red)\b)",
     "ripple": r"(?! effects?\b)",
     "avalanche": r"(?! of\b)",
+    "united": r"(?! (?:states|kingdom|nations|arab|auto workers|steelworkers)\b)",
+    "delta": r"(?! (?:and |, )?(?:gamma|theta|vega|hedg\w*|neutral|exposure|between|of)\b)",
+    "gap": r"(?! (?:up|down|fill|filled|higher|lower|between|in)\b)",
+    "snap": r"(?! (?:back|decision|judgment|judgement|election)\b)",
+    "toast": r"(?! (?:to)\b)",
 }
 
 # A post is shouting when at least this many letters, outside recognised symbols, are
@@ -366,6 +371,7 @@ _COMPANY_BEFORE: Final = re.compile(
     r"|on\s+|for\s+)?|['’]s\s+)\Z",
     re.IGNORECASE,
 )
+_CASHTAG_SEEN: Final = re.compile(r"\$[A-Za-z]")  # "$TSLA" in the text, not "$50"
 _SENTENCE_START: Final = re.compile(r"(?:^|[.!?:\n]\s*|[\"'“(]\s*)\Z")
 
 
@@ -379,7 +385,7 @@ def _company_context(text: str, start: int, end: int, title_case: bool) -> bool:
     """Whether an ordinary word written as a name is the company: next to a market word or
     a company list, in a text with cashtags, or capitalised mid-sentence in a text that is
     not title-cased."""
-    if _COMPANY_NEXT.match(text, end) is not None or "$" in text:
+    if _COMPANY_NEXT.match(text, end) is not None or _CASHTAG_SEEN.search(text) is not None:
         return True
     if _COMPANY_BEFORE.search(text[max(0, start - 24) : start]) is not None:
         return True

@@ -29,6 +29,17 @@ LEXICON = Lexicon()
             {"TGT": Verdict.SELL, "WMT": Verdict.BUY},
         ),
         ("AMD gains share from Intel in servers", {"AMD": Verdict.BUY, "INTC": Verdict.SELL}),
+        # A list whose second member is a name of several words reaches both.
+        (
+            "Ford and General Motors shares sink after tariff news",
+            {"F": Verdict.SELL, "GM": Verdict.SELL},
+        ),
+        # Two names sharing words ("the trade desk", "trade desk") once crashed the anchoring.
+        ("The Trade Desk shares jump 10%", {"TTD": Verdict.BUY}),
+        # A bank that only rated the stock (no decision of its own) does not take the cue.
+        ("JPM upgrades AAPL", {"AAPL": Verdict.BUY}),
+        ("$JPM upgrades $AAPL", {"AAPL": Verdict.BUY}),
+        ("UBS slashes Tesla price target", {"TSLA": Verdict.SELL}),
     ],
 )
 def test_each_named_company_gets_its_own_clause(text: str, expected: dict[str, Verdict]) -> None:

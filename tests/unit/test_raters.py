@@ -30,6 +30,13 @@ EXTRACTOR = TickerExtractor()
         ("Moody's downgrades Boeing to junk", ("BA",), "MCO"),
         ("Morgan Stanley downgraded at Wells Fargo", ("MS",), "WFC"),
         ("Barclays downgrades Bank of America", ("BAC",), "BCS"),
+        (
+            "Goldman Sachs (NYSE:GS) downgrades Advanced Micro Devices (NASDAQ:AMD) to sell",
+            ("AMD",),
+            "GS",
+        ),
+        ("Tesla will fall, says UBS", ("TSLA",), "UBS"),
+        ("AMD is a buy, according to Jefferies", ("AMD",), "JEF"),
         # The stock it rated need not be one we know: the firm still only rated it.
         ("BMO upgrades Frobnicator Corp to outperform", (), "BMO"),
     ],
@@ -58,6 +65,10 @@ def test_the_firm_that_rates_is_not_a_subject(
         ("Sold GS, bought MS", ("GS", "MS")),
         # Only research firms rate: a company cutting a supplier is doing business.
         ("Apple cut Qualcomm from the iPhone modem", ("AAPL", "QCOM")),
+        # Named after "from" or "says" without a rating: the bank's own news, or what is
+        # talked about.
+        ("Customers pulled $20bn from Wells Fargo as JPMorgan gained deposits", ("WFC", "JPM")),
+        ("Jim Cramer says Goldman Sachs is a buy, also likes Apple", ("GS", "AAPL")),
         # "cuts" with a target only in a later clause is the company's own move.
         ("Tesla cuts prices again, price target lowered at UBS", ("TSLA",)),
     ],

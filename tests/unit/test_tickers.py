@@ -215,6 +215,10 @@ def test_shipped_symbols_match_build_script() -> None:
         ("Mind the Gap", ()),
         ("Delta between my cost basis and price", ()),
         ("Match on my 401k is 5%", ()),
+        ("Tariffs will hurt the United States economy badly", ()),
+        ("Delta and Gamma exposure is huge, dealers will have to buy", ()),
+        ("Gap up on $TSLA this morning", ("TSLA",)),
+        ("Gap up this morning, bought 10 shares at $50", ()),
     ],
 )
 def test_a_name_that_is_an_ordinary_word_counts_only_as_a_company(

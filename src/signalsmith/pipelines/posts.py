@@ -137,10 +137,10 @@ class PostsHandler:
                 tickers[: self._config.max_tickers],
                 tickers[self._config.max_tickers :],
             )
-        if not tickers:
-            return Commit(entry_id=entry.id)
         for reason, symbols in skipped.items():
             self._skipped(reason).inc(len(symbols))
+        if not tickers:  # a post whose only firms rated an unknown stock is counted above
+            return Commit(entry_id=entry.id)
         return _Parsed(post, tickers, skipped)
 
     def _decide(

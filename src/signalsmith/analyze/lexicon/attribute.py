@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from signalsmith.analyze.lexicon.context import _Context, _Cue
 from signalsmith.analyze.lexicon.opinion import _Scope
 from signalsmith.analyze.lexicon.tables import _CLAUSE_SPLITS, _LIST_GLUE, _MAX_LISTED, _N, _P
-from signalsmith.analyze.lexicon.tokens import _Anchor, _Doc
+from signalsmith.analyze.lexicon.tokens import _SILENCED, _Anchor, _Doc
 
 
 class _Mentions:
@@ -52,8 +52,10 @@ def _nearest(cue: _Cue, anchors: list[_Anchor], candidates: list[int], positions
 
 
 def _glued(left: int, right: int, low: list[str]) -> bool:
-    """Whether two ticker mentions form a list ("NVDA, AMD and AVGO")."""
-    return right - left <= 3 and all(tok in _LIST_GLUE for tok in low[left + 1 : right])
+    """Whether two ticker mentions form a list ("NVDA, AMD and AVGO"); the blanked words of a
+    company name ("Ford and General Motors") are part of the mention, not between."""
+    between = [tok for tok in low[left + 1 : right] if tok != _SILENCED]
+    return len(between) <= 2 and all(tok in _LIST_GLUE for tok in between)
 
 
 def _listed(k: int, anchors: list[_Anchor], low: list[str]) -> set[str]:

@@ -36,6 +36,7 @@ from signalsmith.analyze.lexicon.tables import (
     _FAR_LOOKS,
     _FAR_SUBJECT,
     _FIRST_PERSON,
+    _FIRST_PERSON_MOVE,
     _LAYOUT_WEIGHT,
     _LONGEST_SUBJECT,
     _MANY_SUBJECTS,
@@ -329,6 +330,10 @@ def _finish(cues: list[_Cue], doc: _Doc, ctx: _Context, buying: set[int]) -> lis
         cues.extend(_layout_cues(doc))
     if _FIRST_PERSON.isdisjoint(doc.low):
         _weigh_price_moves(cues)
+    else:  # the poster's own act is the signal: "Tesla up 5%, I'm taking profits"
+        for cue in cues:
+            if cue.price:
+                cue.weight *= _FIRST_PERSON_MOVE
     if buying:
         _discount_moves(cues, buying)
     if ctx.colours_cues():

@@ -391,7 +391,8 @@ _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
     # Headlines in wire style: balance-sheet moves, index changes, settlements, strikes,
     # market share, credit ratings and provisions, which carry a sign with no price move.
     ("pay|pays|paying|paid down|off debt", 0.7, _A),
-    ("to pay|cut|reduce down? debt", 1.0, _A),
+    ("to pay down|off debt", 1.0, _A),
+    ("to cut|reduce its? debt", 0.8, _A),
     ("join|joins|joining|enter|enters|entering the? ftse|stoxx|nasdaq|index", 0.6, _A),
     ("promoted to the? ftse|stoxx|nasdaq|index", 0.6, _A),
     ("relegated|demoted|dropped|removed|ejected from the? ftse|stoxx|nasdaq|index", -0.6, _A),
@@ -419,7 +420,7 @@ _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
     ("investors balk|baulk", -0.6, _A),
     ("axe|axes|axing|axed jobs|roles|staff", -0.7, _A),
     ("losses mount|widen", -0.7, _A),
-    ("sets|set aside", -0.6, _A),
+    ("sets|set aside", -0.4, _A),
     ("fda rejects|rejected|declines|refuses", -0.9, _A),
     ("discounted|share placing", -0.5, _A),
 )
@@ -674,6 +675,8 @@ _NEGATORS: Final[tuple[str, ...]] = (
     "don't|dont|doesn't|doesnt|didn't|didnt|won't|wont|can't|cant",
     "couldn't|shouldn't|wouldn't|haven't|hasn't|hadn't|n't",
     "no longer",
+    "unable to",
+    "fails|failed|fail|failing to",
 )
 
 _HEDGES: Final[tuple[str, ...]] = (
@@ -889,6 +892,7 @@ _PRICE_VERBS: Final = _words(
 _PRICE_LEVELS: Final = frozenset(
     {"record high", "52 week high", "52 week low", "all time high", "all time low", "record low"}
 )
+_FIRST_PERSON_MOVE: Final = 0.5  # a price move in a post told in the first person weighs this
 _FIRST_PERSON: Final = frozenset({"i", "i'm", "im", "i've", "i'd", "i'll", "my", "me", "we"})
 _FIGURE_WEIGHT: Final = 0.9
 _LAYOUT_WEIGHT: Final = 0.6

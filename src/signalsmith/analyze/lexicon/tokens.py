@@ -22,6 +22,7 @@ from signalsmith.analyze.lexicon.tables import (
     _OPTION_FOLLOWERS,
     _SENTENCE_ENDS,
 )
+from signalsmith.raters import BROKERS
 from signalsmith.tickers import SHOUTING_WORDS, STOPLIST, Alias
 
 # Clause splits and the words that may address the analyzer, found in one pass (``_marks``).
@@ -160,7 +161,9 @@ def _named(toks: list[str], low: list[str], names: _Names) -> list[tuple[int, st
     found: list[tuple[int, str]] = []
     last = len(low)
     for i in list(compress(count(), map(names.__contains__, low))):
-        for words, cap, symbol in names[low[i]]:
+        # A longer name found earlier may have blanked this word ("the trade desk" and
+        # "trade desk"): it is no name's first word any more.
+        for words, cap, symbol in names.get(low[i], ()):
             end = i + len(words)
             if end > last or (cap and not toks[i][:1].isupper()):
                 continue
@@ -251,11 +254,15 @@ def _find_anchors(
         if lo in (_ANCHOR, _SILENCED):  # a company name's word
             continue
         sym = _symbol(tok, lo, symbols) if symbols or tok[0] == "$" else None
+        if sym is not None and symbols and sym not in symbols and sym in BROKERS:
+            continue  # a rater ("JPM upgrades AAPL"): the cue is the stock's, not the bank's
         if sym is not None:
             found.append((i, sym))
             low[i] = _ANCHOR
         elif _looks_like_ticker(tok, lo, lexical):
-            caps.append((i, tok[:-2] if lo.endswith("'s") else tok))
+            bare = tok[:-2] if lo.endswith("'s") else tok
+            if not (symbols and bare in BROKERS):
+                caps.append((i, bare))
     # A shouted post ("THIS IS GOING UP") is all caps; its words are not tickers.
     if caps and len(caps) * 3 <= len(low):
         found = sorted(found + caps)
