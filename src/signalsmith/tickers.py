@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
 from typing import Final, Literal
 
-from signalsmith.raters import Mention, Rater, raters
+from signalsmith.raters import BROKERS, Mention, Rater, raters
 
 AssetClass = Literal["equity", "etf", "crypto"]
 AliasMode = Literal["any", "cap", "word"]
@@ -296,6 +296,13 @@ class TickerExtractor:
             return symbols, ()
         rating = {rater.symbol for rater in found}
         return tuple(symbol for symbol in symbols if symbol not in rating), found
+
+    def raters_among(self, text: str, symbols: Sequence[str]) -> tuple[Rater, ...]:
+        """Which of ``symbols`` (a producer's tickers) ``text`` names only as raters."""
+        if BROKERS.isdisjoint(symbols):
+            return ()
+        _, found = self.roles(text)
+        return tuple(rater for rater in found if rater.symbol in symbols)
 
     def _hits(self, text: str) -> list[_Hit]:
         names, spans = self._name_hits(text)

@@ -236,22 +236,25 @@ async def test_producer_tickers_are_checked_and_capped_and_the_rest_recorded(
 async def test_a_rating_firm_gets_no_decision_and_is_recorded(
     redis: Redis, stream_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A post where a bank rates another stock decides the stock only: the bank is recorded
-    in meta.tickers_skipped (reason "rater") and named in the stock's evidence."""
+    """A post where a bank rates another stock decides the stock only, also when the producer
+    listed the bank among its tickers: the bank is recorded in meta.tickers_skipped (reason
+    "rater") and named in the stock's evidence."""
     settings = _settings(stream_env, monkeypatch, PUBLISH="all")
     await redis.xadd(settings.stream, {"text": "Tesla downgraded to sell at UBS"})
+    await redis.xadd(settings.stream, {"text": "UBS cuts Tesla to sell", "tickers": "TSLA,UBS"})
 
     metrics = Metrics()
     await _run(build_posts(settings, redis, metrics))
 
     published = await _envelopes(redis, settings.signal_stream)
-    assert [p["decision"]["target"]["ticker"] for p in published] == ["TSLA"]  # type: ignore[index]
-    decision = published[0]["decision"]
-    assert decision["synthesis"]["verdict"] == "SELL"  # type: ignore[index]
-    assert "rated by UBS" in decision["agent_signals"][0]["key_factors"]  # type: ignore[index]
-    skipped = published[0]["meta"]["tickers_skipped"]  # type: ignore[index]
-    assert skipped == {"rater": {"count": 1, "symbols": ["UBS"]}}
-    assert 'signalsmith_tickers_skipped_total{reason="rater"} 1.0' in metrics.render().decode()
+    assert [p["decision"]["target"]["ticker"] for p in published] == ["TSLA", "TSLA"]  # type: ignore[index]
+    for envelope in published:
+        decision = envelope["decision"]
+        assert decision["synthesis"]["verdict"] == "SELL"  # type: ignore[index]
+        assert "rated by UBS" in decision["agent_signals"][0]["key_factors"]  # type: ignore[index]
+        skipped = envelope["meta"]["tickers_skipped"]  # type: ignore[index]
+        assert skipped == {"rater": {"count": 1, "symbols": ["UBS"]}}
+    assert 'signalsmith_tickers_skipped_total{reason="rater"} 2.0' in metrics.render().decode()
 
 
 def test_the_embedded_state_directory_is_private(tmp_path: Path) -> None:

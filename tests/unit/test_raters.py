@@ -104,3 +104,11 @@ def test_the_whole_text_follows_its_tickers() -> None:
     # Two HOLDs leaning the same way stay HOLD at the top (they once summed to a SELL).
     quiet = overall("*", [hold, other_hold])
     assert (quiet.verdict, quiet.score, quiet.confidence) == (Verdict.HOLD, -0.14, 0.3)
+
+
+def test_a_producers_tickers_are_checked_for_raters_too() -> None:
+    """A producer listing every symbol it saw ("TSLA,UBS") does not make the rater a subject."""
+    raters = EXTRACTOR.raters_among("UBS cuts Tesla to sell", ["TSLA", "UBS"])
+    assert [r.symbol for r in raters] == ["UBS"]
+    assert EXTRACTOR.raters_among("UBS posts record profit", ["UBS"]) == ()
+    assert EXTRACTOR.raters_among("UBS cuts Tesla to sell", ["TSLA"]) == ()

@@ -126,12 +126,15 @@ class PostsHandler:
             if not tickers:
                 detail = f"no listed symbol among {len(unknown)}: {', '.join(unknown[:20])}"
                 raise PoisonInput("unknown_tickers", detail)
+            raters = self._extractor.raters_among(post.text, tickers)
         else:
             found, raters = self._extractor.roles(post.text)
             tickers = list(found)
-            if raters:
-                skipped["rater"] = [rater.symbol for rater in raters]
-                post = replace(post, raters=tuple(rater.name for rater in raters))
+        if raters:  # a bank that only rated a stock is no subject, whoever listed it
+            rating = {rater.symbol for rater in raters}
+            tickers = [ticker for ticker in tickers if ticker not in rating]
+            skipped["rater"] = [rater.symbol for rater in raters]
+            post = replace(post, raters=tuple(rater.name for rater in raters))
         if len(tickers) > self._config.max_tickers:
             tickers, skipped["over_limit"] = (
                 tickers[: self._config.max_tickers],
