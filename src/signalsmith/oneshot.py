@@ -44,12 +44,7 @@ class OneShot:
 
     async def outcome(self, post: Post) -> Outcome:
         """The decisions per ticker and for the whole text, and the model calls they cost."""
-        if post.tickers:
-            raters = self._extractor.raters_among(post.text, post.tickers)
-            rating = {rater.symbol for rater in raters}
-            tickers = tuple(ticker for ticker in post.tickers if ticker not in rating)
-        else:
-            tickers, raters = self._extractor.roles(post.text)
+        tickers, raters = self._extractor.subjects(post.text, post.tickers)
         if raters:
             post = replace(post, raters=tuple(rater.name for rater in raters))
         targets = list(tickers) or [WHOLE_TEXT]

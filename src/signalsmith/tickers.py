@@ -304,6 +304,17 @@ class TickerExtractor:
         _, found = self.roles(text)
         return tuple(rater for rater in found if rater.symbol in symbols)
 
+    def subjects(
+        self, text: str, given: Sequence[str] = ()
+    ) -> tuple[tuple[str, ...], tuple[Rater, ...]]:
+        """The stocks to decide and the firms set aside as raters: the ``given`` tickers (a
+        producer's) less those ``text`` names only as raters, else those it mentions."""
+        if not given:
+            return self.roles(text)
+        raters = self.raters_among(text, given)
+        rating = {rater.symbol for rater in raters}
+        return tuple(ticker for ticker in given if ticker not in rating), raters
+
     def _hits(self, text: str) -> list[_Hit]:
         names, spans = self._name_hits(text)
         hits = self._symbol_hits(text, spans)

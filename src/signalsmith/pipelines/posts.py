@@ -117,6 +117,7 @@ class PostsHandler:
         """The tickers to decide: the producer's, when it names listed ones, else those the text
         mentions; at most MAX_TICKERS_PER_POST. Those left out are recorded with the reason."""
         skipped: dict[str, list[str]] = {}
+        tickers: list[str] = []
         if post.tickers:
             listed = {raw: self._extractor.normalize(raw) for raw in post.tickers}
             tickers = list(dict.fromkeys(t for t in listed.values() if t is not None))
@@ -126,13 +127,10 @@ class PostsHandler:
             if not tickers:
                 detail = f"no listed symbol among {len(unknown)}: {', '.join(unknown[:20])}"
                 raise PoisonInput("unknown_tickers", detail)
-            raters = self._extractor.raters_among(post.text, tickers)
-        else:
-            found, raters = self._extractor.roles(post.text)
-            tickers = list(found)
-        if raters:  # a bank that only rated a stock is no subject, whoever listed it
-            rating = {rater.symbol for rater in raters}
-            tickers = [ticker for ticker in tickers if ticker not in rating]
+        # A bank that only rated a stock is no subject, whoever listed it.
+        found, raters = self._extractor.subjects(post.text, tickers)
+        tickers = list(found)
+        if raters:
             skipped["rater"] = [rater.symbol for rater in raters]
             post = replace(post, raters=tuple(rater.name for rater in raters))
         if len(tickers) > self._config.max_tickers:
