@@ -75,11 +75,17 @@ def _has_object(cue: _Cue, low: list[str]) -> bool:
     return cue.end < len(low) and low[cue.end] not in _CLAUSE_SPLITS
 
 
-def _targets(cue: _Cue, doc: _Doc, sentences: dict[int, _Mentions]) -> set[str] | None:
-    """Tickers a cue belongs to; None means every ticker (its sentence names none)."""
-    mentions = sentences.get(cue.sent)
+def _targets(
+    cue: _Cue, doc: _Doc, by_sentence: dict[int, list[_Anchor]], indexed: dict[int, _Mentions]
+) -> set[str] | None:
+    """Tickers a cue belongs to; None means every ticker (its sentence names none).
+    ``indexed`` keeps each sentence's mentions once indexed: only sentences with cues are."""
+    mentions = indexed.get(cue.sent)
     if mentions is None:
-        return None
+        anchors = by_sentence.get(cue.sent)
+        if anchors is None:
+            return None
+        mentions = indexed[cue.sent] = _Mentions(anchors)
     anchors = mentions.anchors
     if cue.target:  # its subject is a ticker: that one, and those listed with it
         named = mentions.by_symbol.get(cue.target)

@@ -78,11 +78,11 @@ class Lexicon:
         by_sentence: dict[int, list[_Anchor]] = {}
         for anchor in doc.anchors:
             by_sentence.setdefault(anchor.sent, []).append(anchor)
-        sentences = {sent: _Mentions(anchors) for sent, anchors in by_sentence.items()}
+        indexed: dict[int, _Mentions] = {}
         present = {anchor.sym for anchor in doc.anchors if anchor.sym in symbols}
         buckets: dict[str, list[_Cue]] = {sym: [] for sym in present}
         for cue in cues:
-            targets = _targets(cue, doc, sentences)
+            targets = _targets(cue, doc, by_sentence, indexed)
             for sym in present if targets is None else targets & present:
                 buckets[sym].append(cue)
         whole: Opinion | None = None
