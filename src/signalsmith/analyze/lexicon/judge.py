@@ -15,6 +15,7 @@ from signalsmith.analyze.lexicon.score import _cues
 from signalsmith.analyze.lexicon.tokens import (
     _Anchor,
     _Doc,
+    _listed_words,
     _name_index,
     _Names,
     _silence,
@@ -22,6 +23,8 @@ from signalsmith.analyze.lexicon.tokens import (
 )
 from signalsmith.domain import Opinion
 from signalsmith.tickers import Alias, load_symbol_book
+
+_NAME_SETS_KEPT = 4096  # ticker sets whose company names are kept (cleared when full)
 
 
 class Lexicon:
@@ -36,22 +39,29 @@ class Lexicon:
 
     def __init__(self, aliases: Iterable[Alias] | None = None) -> None:
         self._trie = _build_trie()
-        self._lexical = frozenset(self._trie)
-        book_aliases = load_symbol_book().aliases.values() if aliases is None else aliases
-        self._names = _name_index(book_aliases)
+        book = load_symbol_book()
+        self._listed = _listed_words(book.names, frozenset(self._trie))
+        self._names = _name_index(book.aliases.values() if aliases is None else aliases)
+        self._names_by_set: dict[frozenset[str], _Names | None] = {}
 
-    def _names_of(self, symbols: Collection[str]) -> _Names | None:
-        """The company names of these tickers, by first word (None: they have none)."""
+    def _names_of(self, symbols: frozenset[str]) -> _Names | None:
+        """The company names of these tickers, by first word (None: they have none); kept
+        per ticker set, since a stream asks about the same few sets again and again."""
+        if symbols in self._names_by_set:
+            return self._names_by_set[symbols]
         names: _Names = {}
         for symbol in symbols:
             for first, entry in self._names.get(symbol, ()):
                 names.setdefault(first, []).append(entry)
+        if len(self._names_by_set) >= _NAME_SETS_KEPT:
+            self._names_by_set.clear()
+        self._names_by_set[symbols] = names or None
         return names or None
 
     def _analyse(
         self, text: str, symbols: Collection[str], names: _Names | None = None
     ) -> tuple[_Doc, _Context, list[_Cue]]:
-        doc = _tokenize(text, symbols, self._lexical, names)
+        doc = _tokenize(text, symbols, self._listed, names)
         if doc.triggers:
             spans = injected_spans(doc.low, doc.triggers, doc.sent_starts, doc.clause_starts)
             _silence(doc.low, spans)

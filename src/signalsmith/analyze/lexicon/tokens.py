@@ -108,20 +108,28 @@ def _symbol(tok: str, lo: str, symbols: Collection[str]) -> str | None:
     return base if base in symbols else None
 
 
-def _looks_like_ticker(tok: str, lo: str, lexical: Collection[str]) -> bool:
-    """An all-caps short word that is neither lexicon nor a common acronym, e.g. "INTC"."""
-    base = tok[:-2] if lo.endswith("'s") else tok
-    return (
-        2 <= len(base) <= 5
-        and base.isalpha()
-        and base.isupper()
-        and lo not in lexical
-        and base not in _NOT_TICKERS
+def _listed_words(symbols: Iterable[str], lexical: Collection[str]) -> frozenset[str]:
+    """The listed symbols an all-caps word may stand for unasked: 2-5 letters, not a lexicon
+    word, not in the stoplist ("NBA", "CEO" and "LOW" are never taken for tickers unasked)."""
+    return frozenset(
+        symbol
+        for symbol in symbols
+        if 2 <= len(symbol) <= 5
+        and symbol.isalpha()
+        and symbol.lower() not in lexical
+        and symbol not in _NOT_TICKERS
     )
 
 
+def _looks_like_ticker(tok: str, lo: str, listed: Collection[str]) -> bool:
+    """An all-caps word that is a listed symbol, not a lexicon word or a common acronym
+    (``listed`` holds only those), e.g. "INTC" but not "NBA" or "CEO"."""
+    base = tok[:-2] if lo.endswith("'s") else tok
+    return base in listed and base.isupper()
+
+
 def _tokenize(
-    text: str, symbols: Collection[str], lexical: Collection[str], names: _Names | None = None
+    text: str, symbols: Collection[str], listed: Collection[str], names: _Names | None = None
 ) -> _Doc:
     """One regex pass, then one builtin or comprehension per fact: per-token Python loops
     are the cost here, so the passes over every token run in C (``map``, ``compress``)."""
@@ -145,7 +153,7 @@ def _tokenize(
     candidates = _candidates(toks, low, "$" in text)
     named = _named(toks, low, names) if names else []
     if candidates or named:
-        _find_anchors(doc, toks, candidates, symbols, lexical, named=named)
+        _find_anchors(doc, toks, candidates, symbols, listed, named=named)
     return doc
 
 
@@ -237,7 +245,7 @@ def _find_anchors(
     toks: list[str],
     candidates: list[int],
     symbols: Collection[str],
-    lexical: Collection[str],
+    listed: Collection[str],
     *,
     named: list[tuple[int, str]],
 ) -> None:
@@ -259,7 +267,7 @@ def _find_anchors(
         if sym is not None:
             found.append((i, sym))
             low[i] = _ANCHOR
-        elif _looks_like_ticker(tok, lo, lexical):
+        elif _looks_like_ticker(tok, lo, listed):
             bare = tok[:-2] if lo.endswith("'s") else tok
             if not (symbols and bare in BROKERS):
                 caps.append((i, bare))
