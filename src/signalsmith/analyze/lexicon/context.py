@@ -14,10 +14,15 @@ from signalsmith.analyze.lexicon.entries import (
     _K_ROT_VERB,
     _K_SARC,
     _K_SCHED,
+    _K_STANCE,
     _K_SUBJ,
 )
 from signalsmith.analyze.lexicon.match import _Hit
-from signalsmith.analyze.lexicon.tables import _SENTENCE_ENDS
+from signalsmith.analyze.lexicon.tables import (
+    _NOT_GUIDANCE,
+    _OBJECT_REACH,
+    _SENTENCE_ENDS,
+)
 from signalsmith.analyze.lexicon.tokens import _Doc
 
 _QUESTION: Final = "question"  # the hedge a question puts on its sentence
@@ -72,6 +77,9 @@ class _Context:
         "demoted_sents",
         "directions",
         "hedges",
+        "kept_guidance",
+        "neutral_clauses",
+        "neutral_sents",
         "put_clauses",
         "rotating",
         "sarcasm",
@@ -95,6 +103,9 @@ class _Context:
         self.sarcasm = ""
         self.unscored: list[int] = []  # sentences of unscored market terms
         self.scheduled: list[int] = []  # sentences of dates, upcoming events
+        self.neutral_sents: set[int] = set()  # an analyst's neutral rating stated outright
+        self.neutral_clauses: set[int] = set()  # guidance kept as it was
+        self.kept_guidance: list[tuple[int, int]] = []  # the words naming the guidance kept
 
     def colours_cues(self) -> bool:
         """Whether any sentence-wide effect applies, so plain texts skip that pass."""
@@ -149,6 +160,34 @@ def _note_kind(hit: _Hit, doc: _Doc, ctx: _Context) -> None:
         ctx.conceded.add(doc.clause_of(hit.end - 1))
     elif kind is _K_SCHED:
         ctx.scheduled.append(sentence)
+    elif kind is _K_STANCE:
+        _note_stance(hit, doc, ctx)
+
+
+def _note_stance(hit: _Hit, doc: _Doc, ctx: _Context) -> None:
+    """A neutral rating covers its sentence; kept guidance its clause, once its noun is found."""
+    nouns = hit.entry.objects
+    if not nouns:
+        ctx.neutral_sents.add(hit.sent)
+        return
+    noun = _guidance_noun(hit, doc, nouns)
+    if noun >= 0:
+        ctx.neutral_clauses.add(hit.clause)
+        ctx.kept_guidance.append((hit.end, noun))
+
+
+def _guidance_noun(hit: _Hit, doc: _Doc, nouns: frozenset[str]) -> int:
+    """Where the guidance noun after "reaffirms" sits ("reaffirms fiscal-year cloud growth
+    target"), if one comes in reach before a rating word ("reiterates buy, $300 target") or
+    the sentence end; else -1."""
+    low = doc.low
+    for k in range(hit.end, min(len(low), hit.end + _OBJECT_REACH)):
+        tok = low[k]
+        if tok in nouns:
+            return k
+        if tok in _NOT_GUIDANCE or tok in _SENTENCE_ENDS:
+            return -1
+    return -1
 
 
 def _note_contrast(hit: _Hit, doc: _Doc, ctx: _Context, sentence: int) -> None:

@@ -18,17 +18,20 @@ from signalsmith.analyze.lexicon.tables import (
     _CONCESSIONS,
     _CONTRASTS,
     _DIRECTIONS,
+    _GUIDANCE,
     _HEDGES,
     _INTENSIFIERS,
     _LINGO,
     _MOVES,
     _NEGATORS,
+    _NEUTRAL_STANCES,
     _NEWS,
     _NOUN_DIRECTIONS,
     _OBJECT_VERBS,
     _P,
     _PNL,
     _PUTS,
+    _REAFFIRMS,
     _ROTATING_SELLS,
     _ROTATION_VERBS,
     _SARCASM,
@@ -53,6 +56,7 @@ class _Kind(IntEnum):
     PNL = 10
     BLOCK = 11
     SCHED = 12
+    STANCE = 13
 
 
 # The members as plain constants for the per-hit code: in Python 3.11 every ``_Kind.X``
@@ -69,6 +73,7 @@ _K_CONCEDE: Final = _Kind.CONCEDE
 _K_ROT_VERB: Final = _Kind.ROT_VERB
 _K_PNL: Final = _Kind.PNL
 _K_SCHED: Final = _Kind.SCHED
+_K_STANCE: Final = _Kind.STANCE
 
 
 _STRUCTURAL_KINDS: Final = frozenset(
@@ -80,6 +85,7 @@ _STRUCTURAL_KINDS: Final = frozenset(
         _Kind.CONCEDE,
         _Kind.ROT_VERB,
         _Kind.SCHED,
+        _Kind.STANCE,
     }
 )
 
@@ -93,6 +99,7 @@ _SILENT_KINDS: Final = frozenset(
         _Kind.ROT_VERB,
         _Kind.BLOCK,
         _Kind.SCHED,
+        _Kind.STANCE,
     }
 )
 
@@ -115,6 +122,7 @@ class _Entry:
     move: bool = False  # a price move, not a view: a buyer's sentence discounts it
     compare: bool = False  # a "compared with a loss" base, replaced by figures if given
     objects: frozenset[str] = frozenset()  # nouns one of which must follow for it to count
+    # (for a STANCE, it then quiets its own clause rather than its whole sentence)
     noted: bool = field(init=False)  # whether the context needs to hear about this hit
     plain: bool = field(init=False)  # a cue whose weight needs no context at all
     silent: bool = field(init=False)  # never scores by itself (subjects, hedges, blockers...)
@@ -211,6 +219,9 @@ def _modifier_entries() -> Iterable[tuple[str, _Entry]]:
     yield from _plain(_ROTATION_VERBS, _Kind.ROT_VERB)
     yield from _plain(_BLOCKERS, _Kind.BLOCK)
     yield from _plain(_SCHEDULE, _Kind.SCHED)
+    yield from _plain(_NEUTRAL_STANCES, _Kind.STANCE)
+    reaffirms = _Entry(_Kind.STANCE, objects=_GUIDANCE)
+    yield from ((spec, reaffirms) for spec in _REAFFIRMS)
 
 
 def _plain(specs: Iterable[str], kind: _Kind) -> Iterable[tuple[str, _Entry]]:

@@ -42,6 +42,7 @@ from signalsmith.analyze.lexicon.tables import (
     _MANY_SUBJECTS,
     _N,
     _NEGATION_FLIP,
+    _NEUTRAL_DAMPEN,
     _OBJECT_REACH,
     _PASSIVE,
     _PERCENT,
@@ -328,6 +329,32 @@ def _finish(cues: list[_Cue], doc: _Doc, ctx: _Context, buying: set[int]) -> lis
         cues = _with_figures(cues, doc, ctx)
     if doc.layout:
         cues.extend(_layout_cues(doc))
+    _weigh_moves(cues, doc, buying)
+    if ctx.colours_cues():
+        for cue in cues:
+            _apply_context(cue, ctx)
+    if ctx.neutral_sents or ctx.neutral_clauses:
+        cues = _quiet_neutral(cues, ctx)
+    return cues
+
+
+def _quiet_neutral(cues: list[_Cue], ctx: _Context) -> list[_Cue]:
+    """A neutral view stated outright ("initiates at equal weight, sees balanced risk after
+    the rally") is the conclusion: the cues beside it argue for it, so they weigh less. The
+    words naming a kept target ("reaffirms its [delivery growth] target") are no news at all."""
+    sentences, clauses, spans = ctx.neutral_sents, ctx.neutral_clauses, ctx.kept_guidance
+    kept: list[_Cue] = []
+    for cue in cues:
+        if any(start <= cue.start and cue.end <= end for start, end in spans):
+            continue
+        if cue.sent in sentences or cue.clause in clauses:
+            cue.weight *= _NEUTRAL_DAMPEN
+        kept.append(cue)
+    return kept
+
+
+def _weigh_moves(cues: list[_Cue], doc: _Doc, buying: set[int]) -> None:
+    """Price moves lead in news, and step back in a poster's own account of a trade."""
     if _FIRST_PERSON.isdisjoint(doc.low):
         _weigh_price_moves(cues)
     else:  # the poster's own act is the signal: "Tesla up 5%, I'm taking profits"
@@ -336,10 +363,6 @@ def _finish(cues: list[_Cue], doc: _Doc, ctx: _Context, buying: set[int]) -> lis
                 cue.weight *= _FIRST_PERSON_MOVE
     if buying:
         _discount_moves(cues, buying)
-    if ctx.colours_cues():
-        for cue in cues:
-            _apply_context(cue, ctx)
-    return cues
 
 
 def _weigh_price_moves(cues: list[_Cue]) -> None:

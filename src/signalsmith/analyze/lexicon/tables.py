@@ -775,6 +775,33 @@ _ROTATION_LINKS: Final[tuple[tuple[tuple[str, ...], float], ...]] = (
     (("for",), 0.6),
 )
 
+# A neutral view stated outright: an analyst's neutral rating ("initiates Carnival at equal
+# weight", "keeps neutral on Micron") quiets the other cues of its sentence, since the rating
+# is the conclusion they argue for. Kept guidance ("reaffirms its full-year outlook") quiets
+# its own clause: _REAFFIRMS count only with a guidance noun after them (see _GUIDANCE).
+_NEUTRAL_STANCES: Final[tuple[str, ...]] = (
+    "keeps|kept|keeping|maintains|maintained|maintaining|reiterates|reiterated|retains|retained "
+    "its|a|an? neutral|hold rating?",
+    "keeps|kept|keeping|maintains|maintained|maintaining|reiterates|reiterated|retains|retained "
+    "its|an? equal|market|sector|peer weight|perform rating?",
+    "at|with a|an? neutral|hold rating?",
+    "at|with a|an? equal|market|sector|peer|in weight|perform|line rating?",
+    "neutral|hold rating",
+)
+_REAFFIRMS: Final[tuple[str, ...]] = (
+    "reaffirms|reaffirmed|reaffirming|reaffirm|affirms|affirmed|confirms|confirmed",
+    "reiterates|reiterated|maintains|maintained|backs|backed",
+    "sticks|stuck|sticking|stands|stood by|to",
+)
+_GUIDANCE: Final = _words(
+    "guidance outlook forecast forecasts target targets goal goals view projections"
+)
+# Words that end the search for a guidance noun: "reiterates buy, $300 target" is a rating.
+_NOT_GUIDANCE: Final = _words(
+    "buy sell rating price outperform underperform overweight underweight neutral hold"
+)
+_NEUTRAL_DAMPEN: Final = 0.3  # what a cue weighs beside a neutral view stated outright
+
 # Phrases that look like cues but are not; matching them keeps their words from scoring.
 _BLOCKERS: Final[tuple[str, ...]] = (
     "not financial|investment advice",
@@ -790,11 +817,9 @@ _BLOCKERS: Final[tuple[str, ...]] = (
     "in line with expectations|estimates|consensus|forecasts|guidance",
     "in order to|for",
     "trade|trades|trading|traded down",  # shoppers moving to cheaper goods, not a price
-    # A neutral rating kept is no news ("keeps neutral", "maintains equal weight").
-    "keeps|kept|keeping|maintains|maintained|maintaining|reiterates|reiterated|retains|retained "
-    "its|a|an? neutral|hold rating?",
-    "keeps|kept|keeping|maintains|maintained|maintaining|reiterates|reiterated|retains|retained "
-    "its|an? equal|market|sector weight|perform rating?",
+    # The rating a stock is moved from is history: "upgrades Ford to hold from sell".
+    "from strong? buy|sell|hold|neutral|underperform|outperform|underweight|overweight|reduce",
+    "from equal|market|sector|peer|in weight|perform|line",
     "miss|missing out",
     "earnings|conference|video|phone|zoom|sales|cold call|calls",
     "buy and hold",
