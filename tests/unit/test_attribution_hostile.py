@@ -25,6 +25,9 @@ HOSTILE = [
     "beats MSFT as AAPL " * 3_500,  # clause joins before every ticker
     "AAPL, MSFT, " * 5_500 + "soar",  # one list of thousands
     "profit rose sales fell " * 2_900,
+    "$AAPL calls printing $MSFT puts printing " * 1_600,  # positions, each gain asks for one
+    "AAPL beats; MSFT not so much; " * 2_100,  # each answer reads the clause before
+    "Oracle reaffirms its growth target at neutral " * 1_400,  # stances, each with its reach
 ]
 
 
@@ -79,6 +82,16 @@ WORDS = st.sampled_from(
         "sinks",
         "I",
         "bought",
+        "calls",
+        "puts",
+        "printing",
+        "not so much",
+        "reaffirms",
+        "guidance",
+        "at neutral",
+        "from sell",
+        "blocks",
+        "takeover",
         ";",
         "\n",
     ]

@@ -20,50 +20,65 @@ def verdict(lexicon: Lexicon, text: str, ticker: str) -> Verdict:
     return lexicon.judge_for(text, [ticker])[ticker].verdict
 
 
-@pytest.mark.parametrize(
-    ("text", "ticker", "expected"),
-    [
-        # The rating a stock moves from is history; the move is the news.
-        ("Deutsche Bank upgrades Ford to hold from sell, says worst is priced in", "F", BUY),
-        ("Barclays cuts Nike to underweight from equal weight", "NKE", SELL),
-        ("Jefferies moves Pfizer to buy from hold after the trial data", "PFE", BUY),
-    ],
+# (text, what each ticker asked about gets).
+CASES: tuple[tuple[str, dict[str, Verdict]], ...] = (
+    # The rating a stock moves from is history; the move is the news.
+    ("Deutsche Bank upgrades Ford to hold from sell, says worst is priced in", {"F": BUY}),
+    ("Barclays cuts Nike to underweight from equal weight", {"NKE": SELL}),
+    ("Jefferies moves Pfizer to buy from hold after the trial data", {"PFE": BUY}),
+    # A neutral rating or kept guidance is the conclusion: the reasons beside it weigh less,
+    # and the words naming a kept target are no news.
+    (
+        "Wells Fargo initiates Carnival at equal weight, sees balanced risk after a rally",
+        {"CCL": HOLD},
+    ),
+    (
+        "Rosenblatt keeps neutral on Micron, sees memory prices stabilizing but not rising",
+        {"MU": HOLD},
+    ),
+    (
+        "Citi starts Uber with a neutral rating, likes the growth but fears the costs",
+        {"UBER": HOLD},
+    ),
+    ("Oracle reaffirms fiscal-year cloud growth target", {"ORCL": HOLD}),
+    ("Tesla reaffirms delivery growth target; shares flat", {"TSLA": HOLD}),
+    # ... but only what they cover: a rating word before the noun makes it an analyst's call,
+    # news in another clause still counts, and a downgrade to neutral is a downgrade.
+    ("Goldman reiterates buy on Nvidia, $1,200 target", {"NVDA": BUY}),
+    ("Oracle reaffirms its outlook as cloud revenue jumps 30%", {"ORCL": BUY}),
+    ("UBS downgrades Tesla to neutral, sees demand slowing", {"TSLA": SELL}),
+    # Valuation against a fair value estimate.
+    (
+        "Morningstar says Palantir trades at more than double its fair value estimate",
+        {"PLTR": SELL},
+    ),
+    ("Morningstar sees Ford trading 30% below its fair value", {"F": BUY}),
+    # A takeover's premium is the target's; a blocked one takes it away.
+    ("Judge blocks Kroger's takeover of Albertsons", {"KR": HOLD, "ACI": SELL}),
+    ("Kroger's takeover of Albertsons approved by FTC", {"KR": HOLD, "ACI": BUY}),
+    # "not so much" answers the clause before it the other way round.
+    ("Delta crushed it; United not so much", {"DAL": BUY, "UAL": SELL}),
+    ("AMD beat estimates, Intel not so much", {"AMD": BUY, "INTC": SELL}),
+    # A gain reported follows the position named nearest before it.
+    (
+        "$PLTR calls printing, $SNOW puts printing too. hedged and happy",
+        {"PLTR": BUY, "SNOW": SELL},
+    ),
+    ("Bought $SPY puts yesterday. Printing", {"SPY": SELL}),
+    # A post naming its positions is the poster's own account: the position's move since
+    # entry does not outweigh the position.
+    ("Pair trade update: long $HD, short $LOW is up 6% since entry", {"HD": BUY, "LOW": SELL}),
+    ("Trimmed $AAPL to fund more $MSFT", {"AAPL": SELL, "MSFT": BUY}),
 )
-def test_the_rating_moved_from_does_not_score(
-    lexicon: Lexicon, text: str, ticker: str, expected: Verdict
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES)
+def test_each_ticker_gets_its_own_verdict(
+    lexicon: Lexicon, text: str, expected: dict[str, Verdict]
 ) -> None:
-    assert verdict(lexicon, text, ticker) is expected
-
-
-@pytest.mark.parametrize(
-    ("text", "ticker"),
-    [
-        ("Wells Fargo initiates Carnival at equal weight, sees balanced risk after a rally", "CCL"),
-        ("Rosenblatt keeps neutral on Micron, sees memory prices stabilizing but not rising", "MU"),
-        ("Citi starts Uber with a neutral rating, likes the growth but fears the costs", "UBER"),
-        ("Oracle reaffirms fiscal-year cloud growth target", "ORCL"),
-        ("Tesla reaffirms delivery growth target; shares flat", "TSLA"),
-    ],
-)
-def test_a_neutral_view_stated_outright_is_hold(lexicon: Lexicon, text: str, ticker: str) -> None:
-    """The rating is the conclusion; the reasons beside it weigh less, and the words naming a
-    kept target are no news."""
-    assert verdict(lexicon, text, ticker) is HOLD
-
-
-@pytest.mark.parametrize(
-    ("text", "ticker", "expected"),
-    [
-        # A rating word before the noun makes it an analyst's call, not kept guidance.
-        ("Goldman reiterates buy on Nvidia, $1,200 target", "NVDA", BUY),
-        ("Oracle reaffirms its outlook as cloud revenue jumps 30%", "ORCL", BUY),
-        ("UBS downgrades Tesla to neutral, sees demand slowing", "TSLA", SELL),
-    ],
-)
-def test_a_stance_does_not_quiet_what_it_does_not_cover(
-    lexicon: Lexicon, text: str, ticker: str, expected: Verdict
-) -> None:
-    assert verdict(lexicon, text, ticker) is expected
+    opinions = lexicon.judge_for(text, list(expected))
+    got = {ticker: opinion.verdict for ticker, opinion in opinions.items()}
+    assert got == expected, {ticker: opinions[ticker].evidence for ticker in expected}
 
 
 def test_an_unlisted_capitalised_word_does_not_take_a_tickers_cue(lexicon: Lexicon) -> None:

@@ -3,6 +3,7 @@ scored (subjects, hedges, contrasts, rotation, sarcasm), and the cue record it f
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
@@ -10,6 +11,7 @@ from signalsmith.analyze.lexicon.entries import (
     _K_CONCEDE,
     _K_CONTRAST,
     _K_DIR,
+    _K_ECHO,
     _K_HEDGE,
     _K_ROT_VERB,
     _K_SARC,
@@ -71,15 +73,16 @@ class _Context:
     """
 
     __slots__ = (
-        "bear",
         "conceded",
         "contrast",
         "demoted_sents",
         "directions",
+        "echoes",
         "hedges",
         "kept_guidance",
         "neutral_clauses",
         "neutral_sents",
+        "positions",
         "put_clauses",
         "rotating",
         "sarcasm",
@@ -94,7 +97,8 @@ class _Context:
         self.subject_starts: dict[int, list[int]] = {}  # their starts, where bisected
         self.directions: dict[int, list[int]] = {}  # change-word starts
         self.rotating: set[int] = set()
-        self.bear: set[int] = set()
+        # Positions named, by sentence: where each starts and whether it bets on a fall.
+        self.positions: dict[int, tuple[list[int], list[bool]]] = {}
         self.put_clauses: set[int] = set()
         self.hedges: dict[int, str] = {}
         self.contrast: dict[int, tuple[int, str]] = {}
@@ -103,9 +107,22 @@ class _Context:
         self.sarcasm = ""
         self.unscored: list[int] = []  # sentences of unscored market terms
         self.scheduled: list[int] = []  # sentences of dates, upcoming events
+        self.echoes: list[_Hit] = []  # "not so much": the previous clause's view, reversed
         self.neutral_sents: set[int] = set()  # an analyst's neutral rating stated outright
         self.neutral_clauses: set[int] = set()  # guidance kept as it was
         self.kept_guidance: list[tuple[int, int]] = []  # the words naming the guidance kept
+
+    def bets_on_fall(self, sentence: int, pos: int) -> bool:
+        """Whether the position a gain reported at ``pos`` is about bets on a fall: the last
+        one named before it in its sentence, else the first after it, else the previous
+        sentence's last ("Bought puts. Printing")."""
+        named = self.positions.get(sentence)
+        if named is not None:
+            starts, bears = named
+            before = bisect_left(starts, pos)
+            return bears[before - 1] if before else bears[0]
+        earlier = self.positions.get(sentence - 1)
+        return earlier is not None and earlier[1][-1]
 
     def colours_cues(self) -> bool:
         """Whether any sentence-wide effect applies, so plain texts skip that pass."""
@@ -132,8 +149,10 @@ def _context(doc: _Doc, hits: list[_Hit]) -> _Context:
         _note_kind(hit, doc, ctx)
         if entry.rotates or entry.kind is _K_ROT_VERB:
             ctx.rotating.add(hit.sent)
-        if entry.bear:
-            ctx.bear.add(hit.sent)
+        if entry.bear or entry.bull:
+            starts, bears = ctx.positions.setdefault(hit.sent, ([], []))
+            starts.append(hit.start)  # hits come in order of position
+            bears.append(entry.bear)
         if entry.put:
             ctx.put_clauses.add(hit.clause)
     for subjects in ctx.subjects.values():
@@ -162,6 +181,8 @@ def _note_kind(hit: _Hit, doc: _Doc, ctx: _Context) -> None:
         ctx.scheduled.append(sentence)
     elif kind is _K_STANCE:
         _note_stance(hit, doc, ctx)
+    elif kind is _K_ECHO:
+        ctx.echoes.append(hit)
 
 
 def _note_stance(hit: _Hit, doc: _Doc, ctx: _Context) -> None:

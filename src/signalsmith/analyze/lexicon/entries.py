@@ -14,10 +14,12 @@ from signalsmith.analyze.lexicon.tables import (
     _ADJECTIVES,
     _BEAR_POSITIONS,
     _BLOCKERS,
+    _BULL_POSITIONS,
     _COMPARED,
     _CONCESSIONS,
     _CONTRASTS,
     _DIRECTIONS,
+    _ECHOES,
     _GUIDANCE,
     _HEDGES,
     _INTENSIFIERS,
@@ -57,6 +59,7 @@ class _Kind(IntEnum):
     BLOCK = 11
     SCHED = 12
     STANCE = 13
+    ECHO = 14
 
 
 # The members as plain constants for the per-hit code: in Python 3.11 every ``_Kind.X``
@@ -74,6 +77,7 @@ _K_ROT_VERB: Final = _Kind.ROT_VERB
 _K_PNL: Final = _Kind.PNL
 _K_SCHED: Final = _Kind.SCHED
 _K_STANCE: Final = _Kind.STANCE
+_K_ECHO: Final = _Kind.ECHO
 
 
 _STRUCTURAL_KINDS: Final = frozenset(
@@ -86,6 +90,7 @@ _STRUCTURAL_KINDS: Final = frozenset(
         _Kind.ROT_VERB,
         _Kind.SCHED,
         _Kind.STANCE,
+        _Kind.ECHO,
     }
 )
 
@@ -100,6 +105,7 @@ _SILENT_KINDS: Final = frozenset(
         _Kind.BLOCK,
         _Kind.SCHED,
         _Kind.STANCE,
+        _Kind.ECHO,
     }
 )
 
@@ -115,7 +121,8 @@ class _Entry:
     ahead: int = _SUBJECT_AHEAD  # DIR: how far after it a subject may sit (-1: never)
     adjective: bool = False
     acquires: bool = False
-    bear: bool = False
+    bear: bool = False  # a position that bets on a fall
+    bull: bool = False  # a position that bets on a rise
     put: bool = False
     rotates: bool = False
     post: bool = False
@@ -129,7 +136,8 @@ class _Entry:
 
     def __post_init__(self) -> None:
         kind = self.kind
-        noted = kind in _STRUCTURAL_KINDS or kind is _Kind.DIR or self.rotates or self.bear
+        noted = kind in _STRUCTURAL_KINDS or kind is _Kind.DIR or self.rotates
+        noted = noted or self.bear or self.bull
         object.__setattr__(self, "noted", noted or self.put)
         special = self.adjective or self.acquires or self.rotates or bool(self.objects)
         special = special or self.move or self.compare
@@ -178,6 +186,8 @@ def _cue_entries() -> Iterable[tuple[str, _Entry]]:
         yield spec, _Entry(_Kind.CUE, weight, mode=mode)
     for spec, weight, mode in _ACQUIRING:
         yield spec, _Entry(_Kind.CUE, weight, mode=mode, acquires=True)
+    for spec, weight, mode in _BULL_POSITIONS:
+        yield spec, _Entry(_Kind.CUE, weight, mode=mode, bull=True)
     for spec, weight, mode in _BEAR_POSITIONS:
         yield spec, _Entry(_Kind.CUE, weight, mode=mode, bear=True)
     for spec, weight, mode in _PUTS:
@@ -220,6 +230,7 @@ def _modifier_entries() -> Iterable[tuple[str, _Entry]]:
     yield from _plain(_BLOCKERS, _Kind.BLOCK)
     yield from _plain(_SCHEDULE, _Kind.SCHED)
     yield from _plain(_NEUTRAL_STANCES, _Kind.STANCE)
+    yield from _plain(_ECHOES, _Kind.ECHO)
     reaffirms = _Entry(_Kind.STANCE, objects=_GUIDANCE)
     yield from ((spec, reaffirms) for spec in _REAFFIRMS)
 

@@ -33,6 +33,7 @@ from signalsmith.analyze.lexicon.tables import (
     _A,
     _BREAKS,
     _DISCOUNTED_MOVE,
+    _ECHO_WEIGHT,
     _FAR_LOOKS,
     _FAR_SUBJECT,
     _FIRST_PERSON,
@@ -44,6 +45,7 @@ from signalsmith.analyze.lexicon.tables import (
     _NEGATION_FLIP,
     _NEUTRAL_DAMPEN,
     _OBJECT_REACH,
+    _P,
     _PASSIVE,
     _PERCENT,
     _PERCENT_MOVE,
@@ -258,9 +260,8 @@ def _score_hit(hit: _Hit, doc: _Doc, ctx: _Context) -> _Score | None:
     if kind is _K_DIR:
         return _score_direction(hit, doc, ctx)
     if kind is _K_PNL:
-        sentence = hit.sent
-        # Puts or a short nearby mean the poster profits from a fall.
-        bearish = sentence in ctx.bear or sentence - 1 in ctx.bear
+        # Puts or a short before it mean the poster profits from a fall.
+        bearish = ctx.bets_on_fall(hit.sent, hit.start)
         return _Score(-entry.weight if bearish else entry.weight, hit.label)
     if kind is _K_SARC and entry.weight:
         return _Score(entry.weight, hit.label)
@@ -329,7 +330,9 @@ def _finish(cues: list[_Cue], doc: _Doc, ctx: _Context, buying: set[int]) -> lis
         cues = _with_figures(cues, doc, ctx)
     if doc.layout:
         cues.extend(_layout_cues(doc))
-    _weigh_moves(cues, doc, buying)
+    if ctx.echoes:
+        cues.extend(_echo_cues(cues, ctx))
+    _weigh_moves(cues, doc, ctx, buying)
     if ctx.colours_cues():
         for cue in cues:
             _apply_context(cue, ctx)
@@ -353,9 +356,26 @@ def _quiet_neutral(cues: list[_Cue], ctx: _Context) -> list[_Cue]:
     return kept
 
 
-def _weigh_moves(cues: list[_Cue], doc: _Doc, buying: set[int]) -> None:
-    """Price moves lead in news, and step back in a poster's own account of a trade."""
-    if _FIRST_PERSON.isdisjoint(doc.low):
+def _echo_cues(cues: list[_Cue], ctx: _Context) -> list[_Cue]:
+    """ "Delta crushed it; United not so much": the clause before, reversed, for the ticker
+    named with "not so much" (at most _ECHO_WEIGHT)."""
+    by_clause: dict[int, float] = {}
+    for cue in cues:
+        by_clause[cue.clause] = by_clause.get(cue.clause, 0.0) + cue.weight
+    echoed: list[_Cue] = []
+    for hit in ctx.echoes:
+        answered = by_clause.get(hit.clause - 1, 0.0)
+        if answered:
+            weight = -math.copysign(min(abs(answered), _ECHO_WEIGHT), answered)
+            label = f"{hit.label} (unlike before)"
+            echoed.append(_Cue(hit.start, hit.end, hit.sent, hit.clause, weight, label, _P))
+    return echoed
+
+
+def _weigh_moves(cues: list[_Cue], doc: _Doc, ctx: _Context, buying: set[int]) -> None:
+    """Price moves lead in news, and step back in a poster's own account of a trade: told in
+    the first person, or naming positions ("long $HD, short $LOW is up 6% since entry")."""
+    if _FIRST_PERSON.isdisjoint(doc.low) and not ctx.positions:
         _weigh_price_moves(cues)
     else:  # the poster's own act is the signal: "Tesla up 5%, I'm taking profits"
         for cue in cues:

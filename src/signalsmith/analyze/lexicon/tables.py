@@ -20,14 +20,8 @@ _A: Final = "a"
 _LINGO: Final[tuple[tuple[str, float, str], ...]] = (
     ("buy|buying|bought the|this|that dip|dips", 0.9, _A),
     ("btfd|btd", 0.8, _A),
-    ("buy|buying|bought|loaded|loading|grabbed calls", 0.9, _N),
     ("sold|selling puts", 0.4, _N),
     ("sold|selling calls", -0.3, _N),
-    ("calls|leaps", 0.6, _A),
-    ("call options", 0.6, _A),
-    ("long", 0.7, _N),
-    ("going long", 0.8, _N),
-    ("long position|positions|shares", 0.8, _N),
     ("averaging|averaged down", 0.4, _N),
     ("doubling|doubled down", 0.6, _N),
     ("stopped|stop out", -0.5, _A),
@@ -357,7 +351,13 @@ _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
     ("partners|partnered with", 0.4, _A),
     ("teams|teamed up with", 0.4, _A),
     ("to be acquired", 0.6, _A),
-    ("buyout|takeover", 0.5, _A),
+    ("buyout|takeover", 0.5, _N),  # the premium is the target's: "Kroger's takeover of ACI"
+    # Valuation against an analyst's fair value: "trades at double its fair value estimate".
+    ("above|over|exceeds|exceeding|beyond its|the? fair value", -0.6, _A),
+    ("double|twice|triple its|the fair value", -0.7, _A),
+    ("premium to its|the? fair value", -0.6, _A),
+    ("below|under|beneath its|the? fair value", 0.6, _A),
+    ("discount to its|the? fair value", 0.6, _A),
     ("profitable", 0.6, _A),
     ("unprofitable", -0.5, _A),
     ("turned|turns profitable", 0.9, _A),
@@ -467,7 +467,18 @@ _ACQUIRING: Final[tuple[tuple[str, float, str], ...]] = (
     ("accumulating|accumulate|accumulated", 0.6, _N),
     ("doubled|doubling my|our", 0.6, _N),
     ("picked|pick|picking up more|some|shares|calls", 0.6, _N),
+    ("to fund|finance|buy more", 0.6, _N),  # "trimmed AAPL to fund more MSFT"
     ("all in", 0.6, _A),
+)
+
+# Positions that bet on a rise: "printing"/"tendies" after them is a gain on a rise.
+_BULL_POSITIONS: Final[tuple[tuple[str, float, str], ...]] = (
+    ("buy|buying|bought|loaded|loading|grabbed calls", 0.9, _N),
+    ("calls|leaps", 0.6, _A),
+    ("call options", 0.6, _A),
+    ("long", 0.7, _N),
+    ("going long", 0.8, _N),
+    ("long position|positions|shares", 0.8, _N),
 )
 
 # Positions that bet on a fall: they also turn "printing"/"tendies" bearish for the stock.
@@ -502,7 +513,8 @@ _SHARE_SHIFTS: Final[tuple[tuple[str, float, str], ...]] = (
     ("cedes|ceded|ceding|loses|lost|losing market? share", -0.7, _P),
 )
 
-# Money the poster made; the sign follows the position (calls printing vs puts printing).
+# Money the poster made; the sign follows the position it reports, the nearest one named
+# ("$PLTR calls printing, $SNOW puts printing too").
 _PNL: Final[tuple[tuple[str, float], ...]] = (
     ("tendies", 0.6),
     ("printing|printed|prints", 0.6),
@@ -677,6 +689,10 @@ _NEGATORS: Final[tuple[str, ...]] = (
     "no longer",
     "unable to",
     "fails|failed|fail|failing to",
+    # A deal or a ruling stopped: "Judge blocks Kroger's takeover of Albertsons".
+    "blocks|blocked|blocking|scuppers|scuppered|abandons|abandoned",
+    "calls|called|calling off",
+    "walks|walked|walking away from",
 )
 
 _HEDGES: Final[tuple[str, ...]] = (
@@ -774,6 +790,17 @@ _ROTATION_LINKS: Final[tuple[tuple[tuple[str, ...], float], ...]] = (
     (("to",), 0.7),
     (("for",), 0.6),
 )
+
+# A clause that only answers the one before it, the other way round: "Delta crushed it;
+# United not so much" gives United the opposite of Delta's view.
+_ECHOES: Final[tuple[str, ...]] = (
+    "not so much",
+    "not as much",
+    "less so",
+    "much less so",
+    "not nearly as much",
+)
+_ECHO_WEIGHT: Final = 0.8  # at most this much, however strong the clause it answers
 
 # A neutral view stated outright: an analyst's neutral rating ("initiates Carnival at equal
 # weight", "keeps neutral on Micron") quiets the other cues of its sentence, since the rating
