@@ -67,7 +67,7 @@ STOPLIST: Final[frozenset[str]] = _words(
     # Tech and industry shorthand: "HBM is sold out", "GLP-1 drugs", "IoT", "BDC yields".
     "HBM SSD ASIC PCB SOC IOT GLP CAC NPV BDC MLP",
     # Futures roots, units and commodity shorthand that collide with listed symbols.
-    "ES NQ YM RTY CL NG HG SI AG AU AA AB AP KG LB MB OZ EM DXY RPM WK WT",
+    "ES NQ YM RTY CL NG HG SI AG AU AA AB AP KG LB MB OZ EM DXY RPM WK WT LNG",
     # Coins whose symbol is an everyday word or a headline topic: "a TON of calls", "OP said",
     # "ETC", "NEAR highs", and DOGE the US government department.
     "TON NEAR ETC DOGE",
@@ -377,7 +377,14 @@ _COMPANY_NEXT: Final = re.compile(
     r"|recalls?|recalled|reinstates?|reinstated|presents?|crushed|launches|launched|expects"
     r"|plans|warns|warned|tops|topped|trails|lags|outperforms|underperforms|wins|won|buys"
     r"|bought|sells|sold|acquires|acquired|completes|completed|files|filed|settles|settled"
-    r"|shareholders|investors|bonds|dividend|buyback|deal)\b"
+    r"|shareholders|investors|bonds|dividend|buyback|deal|premiums|deliveries|subscribers"
+    r"|customers|stores|unit|board|chief|executive|signs|signed|hires|appoints|sues|sued"
+    r"|faces|weighs|explores|considers|mulls|unveils|unveiled|invests|slashes|trims|halts"
+    r"|suspends|resumes|rebounds|in\s+talks)\b"
+    # A period before the figure: "Progressive monthly premiums", "Gap first-quarter sales".
+    r"|\s+(?:(?:first|second|third|fourth)[-\s]quarter|quarterly|monthly|annual"
+    r"|full[-\s]year|q[1-4])\s+(?:profit|revenue|sales|earnings|results|premiums|deliveries"
+    r"|loss|margins?|net)\b"
     r"|\s+(?:and|&|or|vs\.?|versus)\s+\$?[A-Z])",
     re.IGNORECASE,
 )

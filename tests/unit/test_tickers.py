@@ -219,6 +219,12 @@ def test_shipped_symbols_match_build_script() -> None:
         ("Delta and Gamma exposure is huge, dealers will have to buy", ()),
         ("Gap up on $TSLA this morning", ("TSLA",)),
         ("Gap up this morning, bought 10 shares at $50", ()),
+        # Company news verbs and a reporting period before the figure; "LNG" is the gas.
+        ("Shell in talks over LNG supply deal with Japanese utility", ("SHEL",)),
+        ("Progressive monthly premiums grow in line with last year's pace", ("PGR",)),
+        ("Target first-quarter sales beat estimates", ("TGT",)),
+        ("I left my shell on the beach", ()),
+        ("The Progressive Era in American Politics", ()),
     ],
 )
 def test_a_name_that_is_an_ordinary_word_counts_only_as_a_company(
