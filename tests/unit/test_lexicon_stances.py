@@ -47,6 +47,13 @@ CASES: tuple[tuple[str, dict[str, Verdict]], ...] = (
     ("Goldman reiterates buy on Nvidia, $1,200 target", {"NVDA": BUY}),
     ("Oracle reaffirms its outlook as cloud revenue jumps 30%", {"ORCL": BUY}),
     ("UBS downgrades Tesla to neutral, sees demand slowing", {"TSLA": SELL}),
+    # A rating kept is less news than the target cut beside it; alone it is still a view.
+    ("BofA trims Netflix price target to $720 but keeps buy rating", {"NFLX": HOLD}),
+    ("Needham maintains buy rating on Apple", {"AAPL": BUY}),
+    ("Barclays trims Target's price target", {"TGT": SELL}),
+    # A risk cut is good news; a miss "a touch below" forecasts is a small one.
+    ("Novartis heart drug cuts stroke risk in late-stage trial", {"NVS": BUY}),
+    ("AstraZeneca profit jumps, revenue a touch below forecasts", {"AZN": BUY}),
     # Valuation against a fair value estimate.
     (
         "Morningstar says Palantir trades at more than double its fair value estimate",

@@ -210,7 +210,6 @@ _LINGO: Final[tuple[tuple[str, float, str], ...]] = (
     ("worth buying|owning", 0.4, _A),
     ("guided|guiding|guides|guide down|lower", -0.8, _P),
     ("guided|guiding|guides|guide up|higher", 0.8, _P),
-    ("risk|risks", -0.17, _A),
 )
 
 # Evaluative words and news events: they carry their sign whatever the subject (weight, mode).
@@ -253,6 +252,19 @@ _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
     ("downgrade|downgraded|downgrades|downgrading to hold|neutral", -0.7, _A),
     ("buy rating", 0.6, _A),
     ("sell rating", -0.6, _A),
+    # A rating kept is less news than one given: "trims its target but keeps buy".
+    (
+        "keeps|kept|keeping|maintains|maintained|maintaining|retains|retained its|a? "
+        "buy|outperform|overweight rating?",
+        0.4,
+        _A,
+    ),
+    (
+        "keeps|kept|keeping|maintains|maintained|maintaining|retains|retained its|a? "
+        "sell|underperform|underweight rating?",
+        -0.4,
+        _A,
+    ),
     ("strong buy", 0.9, _A),
     ("strong sell", -0.9, _A),
     ("outperform|outperformed|outperforming", 0.5, _A),
@@ -300,7 +312,6 @@ _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
     ("lags|lagged|lagging", -0.3, _A),
     ("edges|edged|inches|inched|ticks|ticked higher|up", 0.3, _A),
     ("edges|edged|inches|inched|ticks|ticked lower|down", -0.3, _A),
-    ("trims", -0.4, _A),
     (
         "posted|posts|post|reported|reports|report|booked|books|recorded|records|made a|an? "
         "net|operating|pretax|quarterly|annual? loss|losses",
@@ -618,6 +629,8 @@ _SUBJECTS: Final[tuple[tuple[str, float], ...]] = (
     ("write down|downs", -0.6),
     ("churn", -0.6),
     ("burn rate", -0.6),
+    # A risk that falls is good news ("cuts stroke risk"); a risk named alone states no view.
+    ("risk|risks", -0.5),
 )
 
 # "growth" is a noun: it takes its subject from before ("sales growth"), never after.
@@ -663,6 +676,7 @@ _DIRECTIONS: Final[tuple[tuple[str, float, float], ...]] = (
     ("growth slowed|slowing|slows|stalled|decelerated", -1.0, -0.4),
     ("slowing|slower growth", -1.0, -0.4),
     ("slid|slide|slides|sliding", -1.0, -0.4),
+    ("trims", -1.0, -0.4),  # "trims its price target", "trims losses"
     ("slipped|slip|slips|slipping", -1.0, -0.3),
     ("dived|dives|diving|dove|skidded|skids|skid", -1.0, -0.5),
     ("shed|sheds|shedding", -1.0, -0.4),
@@ -720,7 +734,7 @@ _INTENSIFIERS: Final[tuple[tuple[str, float, bool], ...]] = (
     ("dramatically", 1.5, True),
     ("slightly|marginally|modestly", 0.6, True),
     ("somewhat|mildly|kinda", 0.6, False),
-    ("a bit|little", 0.6, False),
+    ("a bit|little|touch|tad", 0.6, False),
     ("kind|sort of", 0.7, False),
 )
 
