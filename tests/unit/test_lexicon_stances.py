@@ -72,6 +72,13 @@ CASES: tuple[tuple[str, dict[str, Verdict]], ...] = (
         {"PLTR": BUY, "SNOW": SELL},
     ),
     ("Bought $SPY puts yesterday. Printing", {"SPY": SELL}),
+    # A portfolio update: each position its own verdict, "not adding, not selling" is a hold,
+    # and good news put off ("going to take years") is no good news.
+    (
+        "exited $NKE completely, the turnaround is going to take years. $LULU stays, not adding,"
+        " not selling. new position in $DECK, Hoka is still taking share.",
+        {"NKE": SELL, "LULU": HOLD, "DECK": BUY},
+    ),
     # A post naming its positions is the poster's own account: the position's move since
     # entry does not outweigh the position.
     ("Pair trade update: long $HD, short $LOW is up 6% since entry", {"HD": BUY, "LOW": SELL}),

@@ -37,6 +37,7 @@ _LINGO: Final[tuple[tuple[str, float, str], ...]] = (
     ("cut|cutting|cuts my|our|the losses|loss", -0.7, _A),
     ("starter position|positions|stake", 0.7, _N),
     ("started|starting|opened|opening|initiated|initiating a|my|new position|stake", 0.7, _A),
+    ("new position|positions|stake in", 0.7, _N),
     ("take|took|taking a position|stab|starter|nibble", 0.5, _A),
     ("nibble|nibbled|nibbling", 0.4, _A),
     ("i'll|ill|i'd|gonna take some", 0.5, _A),
@@ -189,6 +190,9 @@ _LINGO: Final[tuple[tuple[str, float, str], ...]] = (
     ("recession", -0.4, _A),
     ("crisis", -0.5, _A),
     ("turnaround|comeback", 0.5, _A),
+    # Good news put off: "the turnaround is going to take years".
+    ("going|gonna to? take|taking years|forever", -0.5, _A),
+    ("will|would take|takes years|forever", -0.5, _A),
     ("recovery", 0.3, _A),
     ("no brainer|nobrainer", 0.6, _A),
     ("hidden gem", 0.7, _A),
@@ -520,7 +524,7 @@ _ROTATING_SELLS: Final[tuple[tuple[str, float, str], ...]] = (
 # Market share moving between companies: the one before the phrase wins or loses it, and a
 # ticker after "to" or "from" takes the other side ("Target loses share to Walmart").
 _SHARE_SHIFTS: Final[tuple[tuple[str, float, str], ...]] = (
-    ("gains|gained|gaining|wins|won|winning|grabs|takes|took market? share", 0.7, _P),
+    ("gains|gained|gaining|wins|won|winning|grabs|takes|took|taking market? share", 0.7, _P),
     ("cedes|ceded|ceding|loses|lost|losing market? share", -0.7, _P),
 )
 
@@ -828,6 +832,9 @@ _NEUTRAL_STANCES: Final[tuple[str, ...]] = (
     "at|with a|an? neutral|hold rating?",
     "at|with a|an? equal|market|sector|peer|in weight|perform|line rating?",
     "neutral|hold rating",
+    # The poster's own: "not adding, not selling".
+    "not|neither adding|buying ,? not|nor|or selling|trimming",
+    "not|neither selling|trimming ,? not|nor|or adding|buying",
 )
 _REAFFIRMS: Final[tuple[str, ...]] = (
     "reaffirms|reaffirmed|reaffirming|reaffirm|affirms|affirmed|confirms|confirmed",
