@@ -54,6 +54,9 @@ CASES: tuple[tuple[str, dict[str, Verdict]], ...] = (
     # A risk cut is good news; a miss "a touch below" forecasts is a small one.
     ("Novartis heart drug cuts stroke risk in late-stage trial", {"NVS": BUY}),
     ("AstraZeneca profit jumps, revenue a touch below forecasts", {"AZN": BUY}),
+    # A change "in line with" the past is no news.
+    ("Progressive monthly premiums grow in line with last year's pace", {"PGR": HOLD}),
+    ("Progressive monthly premiums grow 12%, fastest in a decade", {"PGR": BUY}),
     # Valuation against a fair value estimate.
     (
         "Morningstar says Palantir trades at more than double its fair value estimate",

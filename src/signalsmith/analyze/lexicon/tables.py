@@ -740,6 +740,7 @@ _INTENSIFIERS: Final[tuple[tuple[str, float, bool], ...]] = (
     ("somewhat|mildly|kinda", 0.6, False),
     ("a bit|little|touch|tad", 0.6, False),
     ("kind|sort of", 0.7, False),
+    ("in line with", 0.2, True),  # "premiums grow in line with last year's pace": as before
 )
 
 # Sarcasm markers (weight is the cue's own, already-bearish, meaning; 0 for pure markers).
