@@ -47,6 +47,10 @@ CASES: tuple[tuple[str, dict[str, Verdict]], ...] = (
     ("Goldman reiterates buy on Nvidia, $1,200 target", {"NVDA": BUY}),
     ("Oracle reaffirms its outlook as cloud revenue jumps 30%", {"ORCL": BUY}),
     ("UBS downgrades Tesla to neutral, sees demand slowing", {"TSLA": SELL}),
+    # A firm that rates a stock and is news itself: the rating stays with the stock.
+    ("UBS downgrades Tesla to sell. UBS shares rise 2% after earnings", {"UBS": BUY, "TSLA": SELL}),
+    ("UBS raises its Tesla price target. UBS shares flat", {"UBS": HOLD, "TSLA": BUY}),
+    ("UBS raises price target on Tesla; UBS cuts 3,000 jobs", {"UBS": SELL, "TSLA": BUY}),
     # A rating kept is less news than the target cut beside it; alone it is still a view.
     ("BofA trims Netflix price target to $720 but keeps buy rating", {"NFLX": HOLD}),
     ("Needham maintains buy rating on Apple", {"AAPL": BUY}),

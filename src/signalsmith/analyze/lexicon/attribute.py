@@ -10,6 +10,7 @@ from signalsmith.analyze.lexicon.context import _Context, _Cue
 from signalsmith.analyze.lexicon.opinion import _Scope
 from signalsmith.analyze.lexicon.tables import _CLAUSE_SPLITS, _LIST_GLUE, _MAX_LISTED, _N, _P
 from signalsmith.analyze.lexicon.tokens import _SILENCED, _Anchor, _Doc
+from signalsmith.raters import BROKERS
 
 
 class _Mentions:
@@ -101,8 +102,21 @@ def _targets(
             return set()
         return mentions.symbols
     indices, positions = in_clause
+    if cue.rates and len(indices) > 1:
+        indices, positions = _rated(indices, positions, anchors)
     k = indices[0] if len(indices) == 1 else _nearest(cue, anchors, indices, positions)
     return _listed(k, anchors, doc.low)
+
+
+def _rated(
+    indices: list[int], positions: list[int], anchors: list[_Anchor]
+) -> tuple[list[int], list[int]]:
+    """The mentions an analyst's action may be about: not the research firms, when the
+    clause names anything else ("UBS downgrades Tesla" is Tesla's, even with UBS asked)."""
+    kept = [n for n, k in enumerate(indices) if anchors[k].sym not in BROKERS]
+    if not kept or len(kept) == len(indices):
+        return indices, positions
+    return [indices[n] for n in kept], [positions[n] for n in kept]
 
 
 def _scope(

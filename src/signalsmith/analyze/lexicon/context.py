@@ -63,6 +63,7 @@ class _Cue:
     flags: int = 0  # _BUYS, _MOVE, _COMPARE
     notes: tuple[str, ...] = ()
     price: bool = False  # a move or level of the share price
+    rates: bool = False  # an analyst's action: never the rating firm's own cue
 
 
 class _Context:

@@ -12,6 +12,7 @@ from signalsmith.analyze.lexicon.tables import (
     _A,
     _ACQUIRING,
     _ADJECTIVES,
+    _ANALYST_ACTIONS,
     _BEAR_POSITIONS,
     _BLOCKERS,
     _BULL_POSITIONS,
@@ -123,6 +124,7 @@ class _Entry:
     acquires: bool = False
     bear: bool = False  # a position that bets on a fall
     bull: bool = False  # a position that bets on a rise
+    rates: bool = False  # an analyst's action: about the stock rated, not the rating firm
     put: bool = False
     rotates: bool = False
     post: bool = False
@@ -184,6 +186,8 @@ def _entries() -> Iterable[tuple[str, _Entry]]:
 def _cue_entries() -> Iterable[tuple[str, _Entry]]:
     for spec, weight, mode in _LINGO + _NEWS:
         yield spec, _Entry(_Kind.CUE, weight, mode=mode)
+    for spec, weight, mode in _ANALYST_ACTIONS:
+        yield spec, _Entry(_Kind.CUE, weight, mode=mode, rates=True)
     for spec, weight, mode in _ACQUIRING:
         yield spec, _Entry(_Kind.CUE, weight, mode=mode, acquires=True)
     for spec, weight, mode in _BULL_POSITIONS:

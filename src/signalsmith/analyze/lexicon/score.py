@@ -56,12 +56,14 @@ from signalsmith.analyze.lexicon.tables import (
     _PRICE_MOVE_LEAD,
     _PRICE_SUBJECTS,
     _PRICE_VERBS,
+    _RATED_SUBJECTS,
     _ROTATION_LINKS,
     _ROTATION_WORDS,
     _SENTENCE_ENDS,
     _SUBJECT_BACK,
 )
 from signalsmith.analyze.lexicon.tokens import _Doc
+from signalsmith.raters import BROKERS
 
 
 class _Score(NamedTuple):
@@ -69,6 +71,7 @@ class _Score(NamedTuple):
     label: str
     target: str = ""
     price: bool = False  # a move of the share price: "TSLA sinks", "shares fall"
+    rates: bool = False  # an analyst's move of a target: "raises its Tesla price target"
 
 
 def _between(starts: Sequence[int], lo: int, hi: int) -> bool:
@@ -91,6 +94,7 @@ def _subject_for(hit: _Hit, ctx: _Context) -> tuple[_Subject | None, bool]:
     if len(subjects) > _MANY_SUBJECTS:  # only those within reach (a long, hostile sentence)
         subjects, far = _within_reach(subjects, hit, ctx, starts)
     best: _Subject | None = None
+    target: _Subject | None = None  # a price target in reach: "UBS raises its PT on Tesla"
     best_distance = math.inf
     for subject in subjects:
         distance = _reach(subject, hit, starts)
@@ -100,8 +104,12 @@ def _subject_for(hit: _Hit, ctx: _Context) -> tuple[_Subject | None, bool]:
             far = subject
         elif distance < best_distance:
             best, best_distance = subject, distance
+        if subject.label in _RATED_SUBJECTS and target is None:
+            target = subject
     if best is None and far is not None and not hit.entry.alone:
         return far, True
+    if target is not None and best is not None and best.sym in BROKERS:
+        return target, False  # the firm moving a target is not what the target moves
     return best, False
 
 
@@ -160,7 +168,7 @@ def _score_direction(hit: _Hit, doc: _Doc, ctx: _Context) -> _Score | None:
             and (bool(subject.sym) or subject.label in _PRICE_SUBJECTS)
             and hit.label.split(" ", 1)[0] in _PRICE_VERBS
         )
-        return _Score(weight, label, subject.sym, price)
+        return _Score(weight, label, subject.sym, price, subject.label in _RATED_SUBJECTS)
     window = doc.low[max(0, hit.start - _PERCENT_REACH) : hit.end + _PERCENT_REACH]
     if not _PERCENT.isdisjoint(window):
         # "down 20%" with no noun is nearly always the share price moving.
@@ -311,14 +319,17 @@ def _scored_cue(hit: _Hit, doc: _Doc, ctx: _Context) -> _Cue | None:
     """The cue a hit makes before modifiers, or None when it does not score here."""
     entry = hit.entry
     if entry.plain:
-        return _Cue(hit.start, hit.end, hit.sent, hit.clause, entry.weight, hit.label, entry.mode)
+        cue = _Cue(hit.start, hit.end, hit.sent, hit.clause, entry.weight, hit.label, entry.mode)
+        cue.rates = entry.rates
+        return cue
     scored = _score_hit(hit, doc, ctx)
     if scored is None:
         return None
-    weight, label, target, price = scored
+    weight, label, target, price, rates = scored
     cue = _Cue(hit.start, hit.end, hit.sent, hit.clause, weight, label, entry.mode, target)
     cue.flags = _flags(entry, weight)
     cue.price = price
+    cue.rates = rates
     return cue
 
 

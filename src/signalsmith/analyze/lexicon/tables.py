@@ -245,36 +245,6 @@ _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
     ("miss|missed|misses|missing the|wall street|estimates|expectations", -1.0, _P),
     ("better|stronger than expected", 0.8, _P),
     ("worse|weaker than expected", -0.8, _P),
-    ("upgrade|upgraded|upgrades|upgrading", 0.8, _A),
-    ("upgrade|upgraded|upgrades|upgrading to buy|outperform|overweight|accumulate", 1.0, _A),
-    ("upgrade|upgraded|upgrades|upgrading to strong buy", 1.0, _A),
-    ("upgrade|upgraded|upgrades|upgrading to hold|neutral", 0.5, _A),
-    ("downgrade|downgraded|downgrades|downgrading", -0.8, _A),
-    ("downgrade|downgraded|downgrades|downgrading to sell|underperform|underweight", -1.0, _A),
-    ("downgrade|downgraded|downgrades|downgrading to reduce", -1.0, _A),
-    ("downgrade|downgraded|downgrades|downgrading to strong sell", -1.0, _A),
-    ("downgrade|downgraded|downgrades|downgrading to hold|neutral", -0.7, _A),
-    ("buy rating", 0.6, _A),
-    ("sell rating", -0.6, _A),
-    # A rating kept is less news than one given: "trims its target but keeps buy".
-    (
-        "keeps|kept|keeping|maintains|maintained|maintaining|retains|retained its|a? "
-        "buy|outperform|overweight rating?",
-        0.4,
-        _A,
-    ),
-    (
-        "keeps|kept|keeping|maintains|maintained|maintaining|retains|retained its|a? "
-        "sell|underperform|underweight rating?",
-        -0.4,
-        _A,
-    ),
-    ("strong buy", 0.9, _A),
-    ("strong sell", -0.9, _A),
-    ("outperform|outperformed|outperforming", 0.5, _A),
-    ("underperform|underperformed|underperforming", -0.5, _A),
-    ("overweight", 0.4, _A),
-    ("underweight", -0.4, _A),
     ("layoffs|layoff|redundancies", -0.7, _A),
     ("laid|lay|laying|lays off|offs", -0.7, _A),
     ("job cuts|losses", -0.7, _A),
@@ -439,6 +409,43 @@ _NEWS: Final[tuple[tuple[str, float, str], ...]] = (
     ("fda rejects|rejected|declines|refuses", -0.9, _A),
     ("discounted|share placing", -0.5, _A),
 )
+
+# An analyst's action on a stock: it is about the stock rated, never the firm rating it
+# ("UBS downgrades Tesla", even when UBS is also news elsewhere in the text).
+_ANALYST_ACTIONS: Final[tuple[tuple[str, float, str], ...]] = (
+    ("upgrade|upgraded|upgrades|upgrading", 0.8, _A),
+    ("upgrade|upgraded|upgrades|upgrading to buy|outperform|overweight|accumulate", 1.0, _A),
+    ("upgrade|upgraded|upgrades|upgrading to strong buy", 1.0, _A),
+    ("upgrade|upgraded|upgrades|upgrading to hold|neutral", 0.5, _A),
+    ("downgrade|downgraded|downgrades|downgrading", -0.8, _A),
+    ("downgrade|downgraded|downgrades|downgrading to sell|underperform|underweight", -1.0, _A),
+    ("downgrade|downgraded|downgrades|downgrading to reduce", -1.0, _A),
+    ("downgrade|downgraded|downgrades|downgrading to strong sell", -1.0, _A),
+    ("downgrade|downgraded|downgrades|downgrading to hold|neutral", -0.7, _A),
+    ("buy rating", 0.6, _A),
+    ("sell rating", -0.6, _A),
+    # A rating kept is less news than one given: "trims its target but keeps buy".
+    (
+        "keeps|kept|keeping|maintains|maintained|maintaining|retains|retained its|a? "
+        "buy|outperform|overweight rating?",
+        0.4,
+        _A,
+    ),
+    (
+        "keeps|kept|keeping|maintains|maintained|maintaining|retains|retained its|a? "
+        "sell|underperform|underweight rating?",
+        -0.4,
+        _A,
+    ),
+    ("strong buy", 0.9, _A),
+    ("strong sell", -0.9, _A),
+    ("outperform|outperformed|outperforming", 0.5, _A),
+    ("underperform|underperformed|underperforming", -0.5, _A),
+    ("overweight", 0.4, _A),
+    ("underweight", -0.4, _A),
+)
+# What a change word moves when it is an analyst's action: "UBS raises its Tesla target".
+_RATED_SUBJECTS: Final = frozenset({"price target", "price targets", "target", "targets", "pt"})
 
 # A comparison base with no figures: "profit, compared with a loss". Figures, when the
 # sentence gives them, say more (see ``figures``), so these step aside then.
