@@ -73,6 +73,11 @@ CASES: tuple[tuple[str, dict[str, Verdict]], ...] = (
     # "not so much" answers the clause before it the other way round.
     ("Delta crushed it; United not so much", {"DAL": BUY, "UAL": SELL}),
     ("AMD beat estimates, Intel not so much", {"AMD": BUY, "INTC": SELL}),
+    # A rotation's links come after its verb: an earlier "to Ford" is no side of it.
+    (
+        "Analysts point to Ford as Target loses share to Walmart",
+        {"F": HOLD, "TGT": SELL, "WMT": BUY},
+    ),
     # A gain reported follows the position named nearest before it.
     (
         "$PLTR calls printing, $SNOW puts printing too. hedged and happy",

@@ -97,7 +97,7 @@ class _Context:
         self.subjects: dict[int, list[_Subject]] = {}  # by sentence, in order of position
         self.subject_starts: dict[int, list[int]] = {}  # their starts, where bisected
         self.directions: dict[int, list[int]] = {}  # change-word starts
-        self.rotating: set[int] = set()
+        self.rotating: dict[int, int] = {}  # sentence -> where its first rotating word starts
         # Positions named, by sentence: where each starts and whether it bets on a fall.
         self.positions: dict[int, tuple[list[int], list[bool]]] = {}
         self.put_clauses: set[int] = set()
@@ -149,7 +149,7 @@ def _context(doc: _Doc, hits: list[_Hit]) -> _Context:
             continue
         _note_kind(hit, doc, ctx)
         if entry.rotates or entry.kind is _K_ROT_VERB:
-            ctx.rotating.add(hit.sent)
+            ctx.rotating.setdefault(hit.sent, hit.start)
         if entry.bear or entry.bull:
             starts, bears = ctx.positions.setdefault(hit.sent, ([], []))
             starts.append(hit.start)  # hits come in order of position

@@ -190,11 +190,15 @@ def _score_adjective(hit: _Hit, ctx: _Context) -> _Score:
 
 
 def _rotation_cues(doc: _Doc, ctx: _Context) -> list[_Cue]:
-    """ "out of INTC into AMD": links only count in a sentence about rotating or selling."""
+    """ "out of INTC into AMD": links only count in a sentence about rotating or selling,
+    after its first rotating word ("Ford cut to sell as Target loses share to Walmart": Ford's
+    "to" is no rotation)."""
     cues: list[_Cue] = []
     low = doc.low
+    rotating = ctx.rotating
     for anchor in doc.anchors:
-        if anchor.sent not in ctx.rotating:
+        first = rotating.get(anchor.sent)
+        if first is None or anchor.pos < first:
             continue
         for link, weight in _ROTATION_LINKS:
             start = _link_start(low, anchor.pos, link)
