@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 
 from signalsmith.analyze.lexicon import Lexicon
 from signalsmith.domain import Verdict
-from signalsmith.tickers import TickerExtractor
+from signalsmith.tickers import TickerExtractor, load_symbol_book
 
 LIMIT = 65_536
 EXTRACTOR = TickerExtractor()
 LEXICON = Lexicon()
+# Thousands of different listed tickers, each one a cashtag.
+MANY = [f"${symbol}" for symbol in sorted(load_symbol_book().names) if symbol.isalpha()][:3_000]
 
 HOSTILE = [
     "AAPL MSFT " * 6_600,  # one sentence, two tickers named thousands of times
@@ -28,6 +30,11 @@ HOSTILE = [
     "$AAPL calls printing $MSFT puts printing " * 1_600,  # positions, each gain asks for one
     "AAPL beats; MSFT not so much; " * 2_100,  # each answer reads the clause before
     "Oracle reaffirms its growth target at neutral " * 1_400,  # stances, each with its reach
+    # Thousands of tickers, each in a hedged sentence: every ticker's scope reads its own.
+    "".join(f"{tag} maybe fell. " for tag in MANY),
+    # ... and cues shared by all of them: in sentences naming none, or clauses naming none.
+    " ".join(MANY[:2_000]) + ". " + "Sales fell. " * 4_000,
+    " ".join(MANY[:2_000]) + ", sales fell" * 4_000,
 ]
 
 

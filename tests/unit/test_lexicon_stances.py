@@ -116,3 +116,16 @@ def test_an_unlisted_capitalised_word_does_not_take_a_tickers_cue(lexicon: Lexic
 def test_a_listed_symbol_named_unasked_still_takes_its_own_cue(lexicon: Lexicon) -> None:
     """Only NVDA was asked about; AMD's fall is AMD's, so NVDA keeps its own rise."""
     assert verdict(lexicon, "NVDA jumps 5% while AMD sinks 8%", "NVDA") is BUY
+
+
+@pytest.mark.parametrize("count", [2, 12])
+def test_cues_shared_by_many_tickers_reach_each_of_them(lexicon: Lexicon, count: int) -> None:
+    """A cue in a sentence naming no ticker, or in a clause naming none, is every named
+    ticker's, whether the text names two tickers or a dozen; a ticker's own cue stays its own."""
+    every = ["AAPL", "MSFT", "NVDA", "AMD", "INTC", "TSLA", "META", "AMZN", "NFLX", "ORCL", "CRM"]
+    tags = [*every, "ADBE"][:count]
+    text = f"{' '.join(f'${tag}' for tag in tags)}, all of them. Revenue fell. $AAPL soars 9%"
+    opinions = lexicon.judge_for(text, tags)
+    assert {opinions[tag].verdict for tag in tags[1:]} == {SELL}
+    assert {opinions[tag].score for tag in tags[1:]} == {opinions["MSFT"].score}
+    assert opinions["AAPL"].score > opinions["MSFT"].score  # the fall, and its own rise

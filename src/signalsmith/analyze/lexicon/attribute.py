@@ -3,8 +3,10 @@ it), and which sentences a ticker's opinion reads."""
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
 
 from signalsmith.analyze.lexicon.context import _Context, _Cue
 from signalsmith.analyze.lexicon.opinion import _Scope
@@ -78,14 +80,15 @@ def _has_object(cue: _Cue, low: list[str]) -> bool:
 
 def _targets(
     cue: _Cue, doc: _Doc, by_sentence: dict[int, list[_Anchor]], indexed: dict[int, _Mentions]
-) -> set[str] | None:
-    """Tickers a cue belongs to; None means every ticker (its sentence names none).
+) -> set[str] | int:
+    """Tickers a cue belongs to; a sentence number means every ticker that sentence names
+    (the cue's clause names none), _EVERY every ticker (its sentence names none).
     ``indexed`` keeps each sentence's mentions once indexed: only sentences with cues are."""
     mentions = indexed.get(cue.sent)
     if mentions is None:
         anchors = by_sentence.get(cue.sent)
         if anchors is None:
-            return None
+            return _EVERY
         mentions = indexed[cue.sent] = _Mentions(anchors)
     anchors = mentions.anchors
     if cue.target:  # its subject is a ticker: that one, and those listed with it
@@ -100,7 +103,7 @@ def _targets(
         # "Sold Exxon, bought NEE": "sold" has an object, and it is not NEE.
         if cue.mode == _N and _has_object(cue, doc.low):
             return set()
-        return mentions.symbols
+        return cue.sent
     indices, positions = in_clause
     if cue.rates and len(indices) > 1:
         indices, positions = _rated(indices, positions, anchors)
@@ -119,18 +122,108 @@ def _rated(
     return [indices[n] for n in kept], [positions[n] for n in kept]
 
 
-def _scope(
-    ticker: str, cues: Sequence[_Cue], ctx: _Context, by_sentence: dict[int, list[_Anchor]]
-) -> _Scope:
-    """What a ticker's sentences hold: those naming it, naming no ticker, or holding its cues."""
-    cue_sents = {cue.sent for cue in cues}
-    others = {
-        sentence
-        for sentence, anchors in by_sentence.items()
-        if sentence not in cue_sents and all(anchor.sym != ticker for anchor in anchors)
-    }
+_EVERY = -1  # a cue about every ticker: its sentence names none
+_SHARED_CUES = 256  # a ticker reads at most this many cues of a sentence it shares
+_COPIED = 8  # up to this many tickers, shared cues are copied to each (cheaper for a post)
 
-    def count(sentences: Iterable[int]) -> int:
-        return sum(sentence not in others for sentence in sentences)
 
-    return _Scope(count(ctx.hedges), bool(ctx.sarcasm), count(ctx.unscored), count(ctx.scheduled))
+class _Buckets:
+    """Each ticker's cues, as indices into the text's cues in order. A cue about a whole
+    sentence's tickers, or every ticker, is kept once for them all rather than copied to
+    each (unless the text asks about a few tickers only), and each ticker reads at most
+    _SHARED_CUES of one sentence's: a text naming thousands of tickers costs its cues and
+    mentions, not their product. (A real post is nowhere near the cap.)"""
+
+    __slots__ = ("_copy", "_counts", "_indexed", "_own", "_shared")
+
+    def __init__(self, present: Iterable[str], indexed: dict[int, _Mentions]) -> None:
+        self._own: dict[str, list[int]] = {sym: [] for sym in present}
+        self._shared: dict[int, list[int]] = {}
+        self._counts: dict[int, int] = {}  # shared cues taken, per sentence (or _EVERY)
+        self._indexed = indexed  # the sentences' mentions, as ``_targets`` indexed them
+        self._copy = len(self._own) <= _COPIED
+
+    def add(self, k: int, targets: Collection[str] | int) -> None:
+        own = self._own
+        if isinstance(targets, int):
+            taken = self._counts.get(targets, 0)
+            if taken >= _SHARED_CUES:
+                return
+            self._counts[targets] = taken + 1
+            if not self._copy:
+                self._shared.setdefault(targets, []).append(k)
+                return
+            targets = own.keys() if targets == _EVERY else self._indexed[targets].symbols
+        for sym in targets:
+            bucket = own.get(sym)
+            if bucket is not None:
+                bucket.append(k)
+
+    def __contains__(self, ticker: str) -> bool:
+        return ticker in self._own
+
+    def cues_of(self, ticker: str, named: set[int], cues: Sequence[_Cue]) -> list[_Cue]:
+        """The ticker's cues in text order: its own, and the shared ones of the sentences
+        naming it (``named``) and of the text."""
+        own = self._own[ticker]
+        shared = self._shared
+        if shared:
+            lists = [shared[sent] for sent in (_EVERY, *named) if sent in shared]
+            if lists:
+                own = list(heapq.merge(own, *lists)) if own or len(lists) > 1 else lists[0]
+        return [cues[k] for k in own]
+
+
+def _naming(by_sentence: dict[int, list[_Anchor]]) -> dict[str, set[int]]:
+    """Per ticker, the sentences naming it."""
+    named: dict[str, set[int]] = {}
+    for sentence, anchors in by_sentence.items():
+        for anchor in anchors:
+            named.setdefault(anchor.sym, set()).add(sentence)
+    return named
+
+
+class _Scopes:
+    """What each ticker's sentences hold (hedges, unscored terms, dates): a ticker reads the
+    sentences naming it, naming no ticker, or holding its cues. Counted once per text, so a
+    text naming thousands of tickers costs its mentions and cues, not tickers x sentences."""
+
+    __slots__ = ("_anchored", "_base", "_kinds", "_plain")
+
+    def __init__(self, ctx: _Context, by_sentence: dict[int, list[_Anchor]]) -> None:
+        sarcasm = bool(ctx.sarcasm)
+        # Most texts have nothing to count: every ticker's scope is then the same.
+        self._plain = None
+        if not (ctx.hedges or ctx.unscored or ctx.scheduled):
+            self._plain = _Scope(0, sarcasm, 0, 0)
+            return
+        self._kinds = (Counter(ctx.hedges.keys()), Counter(ctx.unscored), Counter(ctx.scheduled))
+        self._anchored = by_sentence.keys()
+        # Sentences naming no ticker count for every ticker; the others only for some.
+        hedges, unscored, scheduled = (
+            sum(n for sentence, n in kind.items() if sentence not in by_sentence)
+            for kind in self._kinds
+        )
+        self._base = _Scope(hedges, sarcasm, unscored, scheduled)
+
+    def of(self, named: set[int], cues: Sequence[_Cue]) -> _Scope:
+        """The scope of a ticker named in ``named`` sentences, with these cues."""
+        if self._plain is not None:
+            return self._plain
+        anchored = self._anchored
+        extra = {cue.sent for cue in cues if cue.sent not in named and cue.sent in anchored}
+        base = self._base
+        hedges, unscored, scheduled = (
+            _counted(kind, named) + _counted(kind, extra) for kind in self._kinds
+        )
+        return base._replace(
+            hedges=base.hedges + hedges,
+            unscored=base.unscored + unscored,
+            scheduled=base.scheduled + scheduled,
+        )
+
+
+def _counted(kind: Counter[int], sentences: Iterable[int]) -> int:
+    """How many of a kind's entries sit in ``sentences`` (each naming some ticker: those
+    naming none are in the base count already)."""
+    return sum(kind.get(sentence, 0) for sentence in sentences)

@@ -6,7 +6,13 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 
 from signalsmith.analyze.injection import injected_spans
-from signalsmith.analyze.lexicon.attribute import _Mentions, _scope, _targets
+from signalsmith.analyze.lexicon.attribute import (
+    _Buckets,
+    _Mentions,
+    _naming,
+    _Scopes,
+    _targets,
+)
 from signalsmith.analyze.lexicon.context import _Context, _context, _Cue
 from signalsmith.analyze.lexicon.entries import _build_trie
 from signalsmith.analyze.lexicon.match import _match
@@ -89,18 +95,17 @@ class Lexicon:
         for anchor in doc.anchors:
             by_sentence.setdefault(anchor.sent, []).append(anchor)
         indexed: dict[int, _Mentions] = {}
-        present = {anchor.sym for anchor in doc.anchors if anchor.sym in symbols}
-        buckets: dict[str, list[_Cue]] = {sym: [] for sym in present}
-        for cue in cues:
-            targets = _targets(cue, doc, by_sentence, indexed)
-            for sym in present if targets is None else targets & present:
-                buckets[sym].append(cue)
+        buckets = _Buckets((a.sym for a in doc.anchors if a.sym in symbols), indexed)
+        for k, cue in enumerate(cues):
+            buckets.add(k, _targets(cue, doc, by_sentence, indexed))
+        named = _naming(by_sentence)
+        scopes = _Scopes(ctx, by_sentence)
         whole: Opinion | None = None
         result: dict[str, Opinion] = {}
         for ticker in tickers:
             if ticker in buckets:
-                scope = _scope(ticker, buckets[ticker], ctx, by_sentence)
-                result[ticker] = _opinion(buckets[ticker], scope)
+                own = buckets.cues_of(ticker, named[ticker], cues)
+                result[ticker] = _opinion(own, scopes.of(named[ticker], own))
             else:
                 whole = whole or _opinion(cues, _whole(ctx))
                 result[ticker] = whole
