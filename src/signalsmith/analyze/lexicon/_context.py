@@ -7,34 +7,34 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
-from signalsmith.analyze.lexicon.entries import (
-    _K_CONCEDE,
-    _K_CONTRAST,
-    _K_DIR,
-    _K_ECHO,
-    _K_HEDGE,
-    _K_ROT_VERB,
-    _K_SARC,
-    _K_SCHED,
-    _K_STANCE,
-    _K_SUBJ,
+from signalsmith.analyze.lexicon._entries import (
+    K_CONCEDE,
+    K_CONTRAST,
+    K_DIR,
+    K_ECHO,
+    K_HEDGE,
+    K_ROT_VERB,
+    K_SARC,
+    K_SCHED,
+    K_STANCE,
+    K_SUBJ,
 )
-from signalsmith.analyze.lexicon.match import _Hit
-from signalsmith.analyze.lexicon.tables import (
-    _NOT_GUIDANCE,
-    _OBJECT_REACH,
-    _SENTENCE_ENDS,
+from signalsmith.analyze.lexicon._match import Hit
+from signalsmith.analyze.lexicon._tables import (
+    NOT_GUIDANCE,
+    OBJECT_REACH,
+    SENTENCE_ENDS,
 )
-from signalsmith.analyze.lexicon.tokens import _Doc
+from signalsmith.analyze.lexicon._tokens import Doc
 
-_QUESTION: Final = "question"  # the hedge a question puts on its sentence
-# What ``_Cue.flags`` may hold: a buying cue, a price move, a "compared with a loss" base.
-_BUYS: Final = 1
-_MOVE: Final = 2
-_COMPARE: Final = 3
+QUESTION: Final = "question"  # the hedge a question puts on its sentence
+# What ``Cue.flags`` may hold: a buying cue, a price move, a "compared with a loss" base.
+BUYS: Final = 1
+MOVE: Final = 2
+COMPARE: Final = 3
 
 
-class _Subject(NamedTuple):
+class Subject(NamedTuple):
     start: int
     end: int
     polarity: float
@@ -44,7 +44,7 @@ class _Subject(NamedTuple):
 
 
 @dataclass(slots=True)
-class _Cue:
+class Cue:
     """One scored cue after modifiers, positioned so it can be attributed to a ticker."""
 
     start: int
@@ -60,13 +60,13 @@ class _Cue:
     asked: bool = False  # in a question
     contrasted: bool = False  # after a contrast word
     sarcastic: bool = False
-    flags: int = 0  # _BUYS, _MOVE, _COMPARE
+    flags: int = 0  # BUYS, MOVE, COMPARE
     notes: tuple[str, ...] = ()
     price: bool = False  # a move or level of the share price
     rates: bool = False  # an analyst's action: never the rating firm's own cue
 
 
-class _Context:
+class Context:
     """Sentence-level facts gathered from the hits before any cue is scored.
 
     A plain slotted class: one is built per text, and literals are cheaper than the
@@ -94,7 +94,7 @@ class _Context:
     )
 
     def __init__(self) -> None:
-        self.subjects: dict[int, list[_Subject]] = {}  # by sentence, in order of position
+        self.subjects: dict[int, list[Subject]] = {}  # by sentence, in order of position
         self.subject_starts: dict[int, list[int]] = {}  # their starts, where bisected
         self.directions: dict[int, list[int]] = {}  # change-word starts
         self.rotating: dict[int, int] = {}  # sentence -> where its first rotating word starts
@@ -108,7 +108,7 @@ class _Context:
         self.sarcasm = ""
         self.unscored: list[int] = []  # sentences of unscored market terms
         self.scheduled: list[int] = []  # sentences of dates, upcoming events
-        self.echoes: list[_Hit] = []  # "not so much": the previous clause's view, reversed
+        self.echoes: list[Hit] = []  # "not so much": the previous clause's view, reversed
         self.neutral_sents: set[int] = set()  # an analyst's neutral rating stated outright
         self.neutral_clauses: set[int] = set()  # guidance kept as it was
         self.kept_guidance: list[tuple[int, int]] = []  # the words naming the guidance kept
@@ -132,15 +132,15 @@ class _Context:
         )
 
 
-def _context(doc: _Doc, hits: list[_Hit]) -> _Context:
+def gather_context(doc: Doc, hits: list[Hit]) -> Context:
     """Collect subjects, hedges, contrasts, rotation and sarcasm before scoring cues."""
-    ctx = _Context()
+    ctx = Context()
     for anchor in doc.anchors:
         # A ticker is a price subject: "NVDA fell 5%" is a fall in something good to hold.
-        subject = _Subject(anchor.pos, anchor.pos + 1, 0.7, anchor.sym, anchor.sent, anchor.sym)
+        subject = Subject(anchor.pos, anchor.pos + 1, 0.7, anchor.sym, anchor.sent, anchor.sym)
         ctx.subjects.setdefault(anchor.sent, []).append(subject)
     for sentence in doc.questions:
-        ctx.hedges[sentence] = _QUESTION
+        ctx.hedges[sentence] = QUESTION
     if doc.strikes:
         ctx.unscored.extend(doc.sent_of(pos) for pos in doc.strikes)
     for hit in hits:
@@ -148,7 +148,7 @@ def _context(doc: _Doc, hits: list[_Hit]) -> _Context:
         if not entry.noted:
             continue
         _note_kind(hit, doc, ctx)
-        if entry.rotates or entry.kind is _K_ROT_VERB:
+        if entry.rotates or entry.kind is K_ROT_VERB:
             ctx.rotating.setdefault(hit.sent, hit.start)
         if entry.bear or entry.bull:
             starts, bears = ctx.positions.setdefault(hit.sent, ([], []))
@@ -161,32 +161,32 @@ def _context(doc: _Doc, hits: list[_Hit]) -> _Context:
     return ctx
 
 
-def _note_kind(hit: _Hit, doc: _Doc, ctx: _Context) -> None:
+def _note_kind(hit: Hit, doc: Doc, ctx: Context) -> None:
     entry, sentence = hit.entry, hit.sent
     kind = entry.kind
-    if kind is _K_DIR:
+    if kind is K_DIR:
         ctx.directions.setdefault(sentence, []).append(hit.start)
-    elif kind is _K_SUBJ:
-        subject = _Subject(hit.start, hit.end, entry.weight, hit.label, sentence)
+    elif kind is K_SUBJ:
+        subject = Subject(hit.start, hit.end, entry.weight, hit.label, sentence)
         ctx.subjects.setdefault(sentence, []).append(subject)
-    elif kind is _K_HEDGE:
+    elif kind is K_HEDGE:
         ctx.hedges.setdefault(sentence, f"hedge: {hit.label}")
-    elif kind is _K_SARC and not ctx.sarcasm:
+    elif kind is K_SARC and not ctx.sarcasm:
         # A sarcastic poster rarely turns sincere halfway, so the marker covers the whole text.
         ctx.sarcasm = hit.label
-    elif kind is _K_CONTRAST:
+    elif kind is K_CONTRAST:
         _note_contrast(hit, doc, ctx, sentence)
-    elif kind is _K_CONCEDE:
+    elif kind is K_CONCEDE:
         ctx.conceded.add(doc.clause_of(hit.end - 1))
-    elif kind is _K_SCHED:
+    elif kind is K_SCHED:
         ctx.scheduled.append(sentence)
-    elif kind is _K_STANCE:
+    elif kind is K_STANCE:
         _note_stance(hit, doc, ctx)
-    elif kind is _K_ECHO:
+    elif kind is K_ECHO:
         ctx.echoes.append(hit)
 
 
-def _note_stance(hit: _Hit, doc: _Doc, ctx: _Context) -> None:
+def _note_stance(hit: Hit, doc: Doc, ctx: Context) -> None:
     """A neutral rating covers its sentence; kept guidance its clause, once its noun is found."""
     nouns = hit.entry.objects
     if not nouns:
@@ -198,24 +198,24 @@ def _note_stance(hit: _Hit, doc: _Doc, ctx: _Context) -> None:
         ctx.kept_guidance.append((hit.end, noun))
 
 
-def _guidance_noun(hit: _Hit, doc: _Doc, nouns: frozenset[str]) -> int:
+def _guidance_noun(hit: Hit, doc: Doc, nouns: frozenset[str]) -> int:
     """Where the guidance noun after "reaffirms" sits ("reaffirms fiscal-year cloud growth
     target"), if one comes in reach before a rating word ("reiterates buy, $300 target") or
     the sentence end; else -1."""
     low = doc.low
-    for k in range(hit.end, min(len(low), hit.end + _OBJECT_REACH)):
+    for k in range(hit.end, min(len(low), hit.end + OBJECT_REACH)):
         tok = low[k]
         if tok in nouns:
             return k
-        if tok in _NOT_GUIDANCE or tok in _SENTENCE_ENDS:
+        if tok in NOT_GUIDANCE or tok in SENTENCE_ENDS:
             return -1
     return -1
 
 
-def _note_contrast(hit: _Hit, doc: _Doc, ctx: _Context, sentence: int) -> None:
+def _note_contrast(hit: Hit, doc: Doc, ctx: Context, sentence: int) -> None:
     # "However," opening a sentence demotes the previous sentence; mid-sentence "but" demotes
     # the clauses before it and promotes the ones after it.
-    opens = hit.start == 0 or doc.low[hit.start - 1] in _SENTENCE_ENDS
+    opens = hit.start == 0 or doc.low[hit.start - 1] in SENTENCE_ENDS
     if opens and sentence > 0:
         ctx.demoted_sents.add(sentence - 1)
     ctx.contrast.setdefault(sentence, (hit.clause, f"contrast: {hit.label}"))

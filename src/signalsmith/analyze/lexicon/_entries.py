@@ -1,4 +1,4 @@
-"""What a matched phrase means (``_Kind``, ``_Entry``), and the phrase trie built once from the
+"""What a matched phrase means (``_Kind``, ``Entry``), and the phrase trie built once from the
 tables, indexed by first and second word."""
 
 from __future__ import annotations
@@ -8,40 +8,40 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Final, NamedTuple
 
-from signalsmith.analyze.lexicon.tables import (
-    _A,
-    _ACQUIRING,
-    _ADJECTIVES,
-    _ANALYST_ACTIONS,
-    _BEAR_POSITIONS,
-    _BLOCKERS,
-    _BULL_POSITIONS,
-    _COMPARED,
-    _CONCESSIONS,
-    _CONTRASTS,
-    _DIRECTIONS,
-    _ECHOES,
-    _GUIDANCE,
-    _HEDGES,
-    _INTENSIFIERS,
-    _LINGO,
-    _MOVES,
-    _NEGATORS,
-    _NEUTRAL_STANCES,
-    _NEWS,
-    _NOUN_DIRECTIONS,
-    _OBJECT_VERBS,
-    _P,
-    _PNL,
-    _PUTS,
-    _REAFFIRMS,
-    _ROTATING_SELLS,
-    _ROTATION_VERBS,
-    _SARCASM,
-    _SCHEDULE,
-    _SHARE_SHIFTS,
-    _SUBJECT_AHEAD,
-    _SUBJECTS,
+from signalsmith.analyze.lexicon._tables import (
+    ACQUIRING,
+    ADJECTIVES,
+    ANALYST_ACTIONS,
+    BEAR_POSITIONS,
+    BLOCKERS,
+    BULL_POSITIONS,
+    COMPARED,
+    CONCESSIONS,
+    CONTRASTS,
+    DIRECTIONS,
+    ECHOES,
+    GUIDANCE,
+    HEDGES,
+    INTENSIFIERS,
+    LINGO,
+    MOVES,
+    NEGATORS,
+    NEUTRAL_STANCES,
+    NEWS,
+    NOUN_DIRECTIONS,
+    OBJECT_VERBS,
+    PNL_PHRASES,
+    PUTS,
+    REAFFIRMS,
+    ROTATING_SELLS,
+    ROTATION_VERBS,
+    SARCASM,
+    SCHEDULE,
+    SHARE_SHIFTS,
+    SUBJECT_AHEAD,
+    SUBJECTS,
+    A,
+    P,
 )
 
 
@@ -65,20 +65,20 @@ class _Kind(IntEnum):
 
 # The members as plain constants for the per-hit code: in Python 3.11 every ``_Kind.X``
 # lookup goes through the enum machinery (~70 ns), several times per hit.
-_K_CUE: Final = _Kind.CUE
-_K_DIR: Final = _Kind.DIR
-_K_SUBJ: Final = _Kind.SUBJ
-_K_NEG: Final = _Kind.NEG
-_K_INTENS: Final = _Kind.INTENS
-_K_HEDGE: Final = _Kind.HEDGE
-_K_SARC: Final = _Kind.SARC
-_K_CONTRAST: Final = _Kind.CONTRAST
-_K_CONCEDE: Final = _Kind.CONCEDE
-_K_ROT_VERB: Final = _Kind.ROT_VERB
-_K_PNL: Final = _Kind.PNL
-_K_SCHED: Final = _Kind.SCHED
-_K_STANCE: Final = _Kind.STANCE
-_K_ECHO: Final = _Kind.ECHO
+K_CUE: Final = _Kind.CUE
+K_DIR: Final = _Kind.DIR
+K_SUBJ: Final = _Kind.SUBJ
+K_NEG: Final = _Kind.NEG
+K_INTENS: Final = _Kind.INTENS
+K_HEDGE: Final = _Kind.HEDGE
+K_SARC: Final = _Kind.SARC
+K_CONTRAST: Final = _Kind.CONTRAST
+K_CONCEDE: Final = _Kind.CONCEDE
+K_ROT_VERB: Final = _Kind.ROT_VERB
+K_PNL: Final = _Kind.PNL
+K_SCHED: Final = _Kind.SCHED
+K_STANCE: Final = _Kind.STANCE
+K_ECHO: Final = _Kind.ECHO
 
 
 _STRUCTURAL_KINDS: Final = frozenset(
@@ -112,14 +112,14 @@ _SILENT_KINDS: Final = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
+class Entry:
     """What a matched phrase means; ``weight`` is read per kind (cue weight, polarity, factor)."""
 
     kind: _Kind
     weight: float = 0.0
     alone: float = 0.0  # DIR: the weight when no financial noun is in reach
-    mode: str = _A
-    ahead: int = _SUBJECT_AHEAD  # DIR: how far after it a subject may sit (-1: never)
+    mode: str = A
+    ahead: int = SUBJECT_AHEAD  # DIR: how far after it a subject may sit (-1: never)
     adjective: bool = False
     acquires: bool = False
     bear: bool = False  # a position that bets on a fall
@@ -152,7 +152,7 @@ class _Entry:
 class _Phrase(NamedTuple):
     size: int
     tokens: list[str]
-    entry: _Entry
+    entry: Entry
     label: str
 
 
@@ -167,7 +167,7 @@ Trie = dict[str, _Node]
 
 
 def _expand(spec: str) -> list[tuple[str, ...]]:
-    """All token sequences a spec stands for (the mini-syntax is atop ``tables``)."""
+    """All token sequences a spec stands for (the mini-syntax is atop ``_tables``)."""
     seqs: list[tuple[str, ...]] = [()]
     for slot in spec.split():
         optional = len(slot) > 1 and slot.endswith("?")
@@ -177,74 +177,74 @@ def _expand(spec: str) -> list[tuple[str, ...]]:
     return [seq for seq in seqs if seq]
 
 
-def _entries() -> Iterable[tuple[str, _Entry]]:
+def _entries() -> Iterable[tuple[str, Entry]]:
     """Every table as (spec, entry) pairs, so the trie builder stays simple."""
     yield from _cue_entries()
     yield from _modifier_entries()
 
 
-def _cue_entries() -> Iterable[tuple[str, _Entry]]:
-    for spec, weight, mode in _LINGO + _NEWS:
-        yield spec, _Entry(_Kind.CUE, weight, mode=mode)
-    for spec, weight, mode in _ANALYST_ACTIONS:
-        yield spec, _Entry(_Kind.CUE, weight, mode=mode, rates=True)
-    for spec, weight, mode in _ACQUIRING:
-        yield spec, _Entry(_Kind.CUE, weight, mode=mode, acquires=True)
-    for spec, weight, mode in _BULL_POSITIONS:
-        yield spec, _Entry(_Kind.CUE, weight, mode=mode, bull=True)
-    for spec, weight, mode in _BEAR_POSITIONS:
-        yield spec, _Entry(_Kind.CUE, weight, mode=mode, bear=True)
-    for spec, weight, mode in _PUTS:
-        yield spec, _Entry(_Kind.CUE, weight, mode=mode, bear=True, put=True)
-    for spec, weight, mode in (*_ROTATING_SELLS, *_SHARE_SHIFTS):
-        yield spec, _Entry(_Kind.CUE, weight, mode=mode, rotates=True)
-    for spec, weight in _ADJECTIVES:
-        yield spec, _Entry(_Kind.CUE, weight, adjective=True)
-    for spec, weight in _PNL:
-        yield spec, _Entry(_Kind.PNL, weight, mode=_P)
+def _cue_entries() -> Iterable[tuple[str, Entry]]:
+    for spec, weight, mode in LINGO + NEWS:
+        yield spec, Entry(_Kind.CUE, weight, mode=mode)
+    for spec, weight, mode in ANALYST_ACTIONS:
+        yield spec, Entry(_Kind.CUE, weight, mode=mode, rates=True)
+    for spec, weight, mode in ACQUIRING:
+        yield spec, Entry(_Kind.CUE, weight, mode=mode, acquires=True)
+    for spec, weight, mode in BULL_POSITIONS:
+        yield spec, Entry(_Kind.CUE, weight, mode=mode, bull=True)
+    for spec, weight, mode in BEAR_POSITIONS:
+        yield spec, Entry(_Kind.CUE, weight, mode=mode, bear=True)
+    for spec, weight, mode in PUTS:
+        yield spec, Entry(_Kind.CUE, weight, mode=mode, bear=True, put=True)
+    for spec, weight, mode in (*ROTATING_SELLS, *SHARE_SHIFTS):
+        yield spec, Entry(_Kind.CUE, weight, mode=mode, rotates=True)
+    for spec, weight in ADJECTIVES:
+        yield spec, Entry(_Kind.CUE, weight, adjective=True)
+    for spec, weight in PNL_PHRASES:
+        yield spec, Entry(_Kind.PNL, weight, mode=P)
     yield from _conditional_entries()
 
 
-def _conditional_entries() -> Iterable[tuple[str, _Entry]]:
+def _conditional_entries() -> Iterable[tuple[str, Entry]]:
     """Cues whose weight depends on what else the sentence holds."""
-    for spec, weight, mode in _MOVES:
-        yield spec, _Entry(_Kind.CUE, weight, mode=mode, move=True)
-    for spec, weight, mode in _COMPARED:
-        yield spec, _Entry(_Kind.CUE, weight, mode=mode, compare=True)
-    for spec, weight, objects in _OBJECT_VERBS:
-        yield spec, _Entry(_Kind.CUE, weight, objects=objects)
+    for spec, weight, mode in MOVES:
+        yield spec, Entry(_Kind.CUE, weight, mode=mode, move=True)
+    for spec, weight, mode in COMPARED:
+        yield spec, Entry(_Kind.CUE, weight, mode=mode, compare=True)
+    for spec, weight, objects in OBJECT_VERBS:
+        yield spec, Entry(_Kind.CUE, weight, objects=objects)
 
 
-def _modifier_entries() -> Iterable[tuple[str, _Entry]]:
-    for spec, weight in _SUBJECTS:
-        yield spec, _Entry(_Kind.SUBJ, weight)
-    for spec, sign, alone in _DIRECTIONS:
-        yield spec, _Entry(_Kind.DIR, sign, alone=alone, mode=_P)
-    for spec, sign, alone in _NOUN_DIRECTIONS:
-        yield spec, _Entry(_Kind.DIR, sign, alone=alone, mode=_P, ahead=-1)
-    for spec, factor, post in _INTENSIFIERS:
-        yield spec, _Entry(_Kind.INTENS, factor, post=post)
-    for spec, weight in _SARCASM:
-        yield spec, _Entry(_Kind.SARC, weight)
-    yield from _plain(_NEGATORS, _Kind.NEG)
-    yield from _plain(_HEDGES, _Kind.HEDGE)
-    yield from _plain(_CONTRASTS, _Kind.CONTRAST)
-    yield from _plain(_CONCESSIONS, _Kind.CONCEDE)
-    yield from _plain(_ROTATION_VERBS, _Kind.ROT_VERB)
-    yield from _plain(_BLOCKERS, _Kind.BLOCK)
-    yield from _plain(_SCHEDULE, _Kind.SCHED)
-    yield from _plain(_NEUTRAL_STANCES, _Kind.STANCE)
-    yield from _plain(_ECHOES, _Kind.ECHO)
-    reaffirms = _Entry(_Kind.STANCE, objects=_GUIDANCE)
-    yield from ((spec, reaffirms) for spec in _REAFFIRMS)
+def _modifier_entries() -> Iterable[tuple[str, Entry]]:
+    for spec, weight in SUBJECTS:
+        yield spec, Entry(_Kind.SUBJ, weight)
+    for spec, sign, alone in DIRECTIONS:
+        yield spec, Entry(_Kind.DIR, sign, alone=alone, mode=P)
+    for spec, sign, alone in NOUN_DIRECTIONS:
+        yield spec, Entry(_Kind.DIR, sign, alone=alone, mode=P, ahead=-1)
+    for spec, factor, post in INTENSIFIERS:
+        yield spec, Entry(_Kind.INTENS, factor, post=post)
+    for spec, weight in SARCASM:
+        yield spec, Entry(_Kind.SARC, weight)
+    yield from _plain(NEGATORS, _Kind.NEG)
+    yield from _plain(HEDGES, _Kind.HEDGE)
+    yield from _plain(CONTRASTS, _Kind.CONTRAST)
+    yield from _plain(CONCESSIONS, _Kind.CONCEDE)
+    yield from _plain(ROTATION_VERBS, _Kind.ROT_VERB)
+    yield from _plain(BLOCKERS, _Kind.BLOCK)
+    yield from _plain(SCHEDULE, _Kind.SCHED)
+    yield from _plain(NEUTRAL_STANCES, _Kind.STANCE)
+    yield from _plain(ECHOES, _Kind.ECHO)
+    reaffirms = Entry(_Kind.STANCE, objects=GUIDANCE)
+    yield from ((spec, reaffirms) for spec in REAFFIRMS)
 
 
-def _plain(specs: Iterable[str], kind: _Kind) -> Iterable[tuple[str, _Entry]]:
-    entry = _Entry(kind)
+def _plain(specs: Iterable[str], kind: _Kind) -> Iterable[tuple[str, Entry]]:
+    entry = Entry(kind)
     return ((spec, entry) for spec in specs)
 
 
-def _build_trie() -> Trie:
+def build_trie() -> Trie:
     """Index phrases by first and second token, longest first, so matching is a dict hit or two."""
     singles: dict[str, _Phrase] = {}
     longer: dict[str, dict[str, list[_Phrase]]] = {}

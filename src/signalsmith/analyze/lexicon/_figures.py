@@ -5,17 +5,17 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from signalsmith.analyze.lexicon.context import _COMPARE, _Context, _Cue
-from signalsmith.analyze.lexicon.tables import (
-    _A,
-    _CURRENCIES,
-    _FIGURE_KINDS,
-    _FIGURE_MARKERS,
-    _FIGURE_WEIGHT,
-    _SENTENCE_ENDS,
-    _UNITS,
+from signalsmith.analyze.lexicon._context import COMPARE, Context, Cue
+from signalsmith.analyze.lexicon._tables import (
+    CURRENCIES,
+    FIGURE_KINDS,
+    FIGURE_MARKERS,
+    FIGURE_WEIGHT,
+    SENTENCE_ENDS,
+    UNITS,
+    A,
 )
-from signalsmith.analyze.lexicon.tokens import _Doc
+from signalsmith.analyze.lexicon._tokens import Doc
 
 
 class _Figure(NamedTuple):
@@ -34,12 +34,12 @@ def _figure_at(low: list[str], pos: int, floor: int) -> _Figure | None:
         return None
     value = _number(tok)
     before = low[max(floor, pos - 3) : pos]
-    currency = next((word for word in reversed(before) if word in _CURRENCIES), "")
+    currency = next((word for word in reversed(before) if word in CURRENCIES), "")
     if value is None or (not currency and tok.isdigit() and 1950 <= value <= 2100):
         return None  # a year, not an amount
     if pos + 1 < len(low):
-        value *= _UNITS.get(low[pos + 1], 1.0)
-    kind = next((_FIGURE_KINDS[word] for word in before if word in _FIGURE_KINDS), "")
+        value *= UNITS.get(low[pos + 1], 1.0)
+    kind = next((FIGURE_KINDS[word] for word in before if word in FIGURE_KINDS), "")
     return _Figure(pos, value, currency, kind)
 
 
@@ -60,7 +60,7 @@ def _number(tok: str) -> float | None:
 
 def _first_figure(low: list[str], lo: int, hi: int) -> _Figure | None:
     for pos in range(lo, min(hi, len(low))):
-        if low[pos] in _SENTENCE_ENDS:
+        if low[pos] in SENTENCE_ENDS:
             return None
         figure = _figure_at(low, pos, lo)
         if figure is not None:
@@ -70,7 +70,7 @@ def _first_figure(low: list[str], lo: int, hi: int) -> _Figure | None:
 
 def _last_figure(low: list[str], lo: int, hi: int) -> _Figure | None:
     for pos in range(hi - 1, max(lo, 0) - 1, -1):
-        if low[pos] in _SENTENCE_ENDS:
+        if low[pos] in SENTENCE_ENDS:
             return None
         figure = _figure_at(low, pos, max(lo, 0))
         if figure is not None:
@@ -116,7 +116,7 @@ def _change_sign(current: _Figure, earlier: _Figure, metric: str) -> float:
     return 1.0 if current.value > earlier.value else -1.0
 
 
-def _figure_cue(low: list[str], marker: int, sentence: int, ctx: _Context) -> _Cue | None:
+def _figure_cue(low: list[str], marker: int, sentence: int, ctx: Context) -> Cue | None:
     """A change reported only through figures, scored by the metric it is of."""
     pair = _compared_figures(low, marker)
     if pair is None:
@@ -133,20 +133,20 @@ def _figure_cue(low: list[str], marker: int, sentence: int, ctx: _Context) -> _C
         return None
     polarity = 1.0 if swung else subjects[-1].polarity
     label = subjects[-1].label if subjects else "result"
-    weight = sign * polarity * _FIGURE_WEIGHT
+    weight = sign * polarity * FIGURE_WEIGHT
     direction = "up" if sign > 0 else "down"
-    cue = _Cue(marker, marker + 1, sentence, 0, weight, f"{label} {direction} (figures)", _A)
+    cue = Cue(marker, marker + 1, sentence, 0, weight, f"{label} {direction} (figures)", A)
     cue.target = subjects[-1].sym if subjects else ""
     return cue
 
 
-def _with_figures(cues: list[_Cue], doc: _Doc, ctx: _Context) -> list[_Cue]:
+def with_figures(cues: list[Cue], doc: Doc, ctx: Context) -> list[Cue]:
     """Add changes told by figures ("EUR 7.4 mn, compared with EUR 5.1 mn") in sentences
     with no change word of their own; they replace any "compared with a loss" cue there."""
     low = doc.low
     done: set[int] = set()
     for marker, tok in enumerate(low):
-        if tok not in _FIGURE_MARKERS:
+        if tok not in FIGURE_MARKERS:
             continue
         sentence = doc.sent_of(marker)
         if sentence in done or sentence in ctx.directions:
@@ -155,6 +155,6 @@ def _with_figures(cues: list[_Cue], doc: _Doc, ctx: _Context) -> list[_Cue]:
         if cue is not None:
             cue.clause = doc.clause_of(marker)
             done.add(sentence)
-            cues = [c for c in cues if not (c.flags == _COMPARE and c.sent == sentence)]
+            cues = [c for c in cues if not (c.flags == COMPARE and c.sent == sentence)]
             cues.append(cue)
     return cues

@@ -8,20 +8,20 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 
-from signalsmith.analyze.lexicon.context import _Context, _Cue
-from signalsmith.analyze.lexicon.opinion import _Scope
-from signalsmith.analyze.lexicon.tables import _CLAUSE_SPLITS, _LIST_GLUE, _MAX_LISTED, _N, _P
-from signalsmith.analyze.lexicon.tokens import _SILENCED, _Anchor, _Doc
+from signalsmith.analyze.lexicon._context import Context, Cue
+from signalsmith.analyze.lexicon._opinion import Scope
+from signalsmith.analyze.lexicon._tables import CLAUSE_SPLITS, LIST_GLUE, MAX_LISTED, N, P
+from signalsmith.analyze.lexicon._tokens import SILENCED, Anchor, Doc
 from signalsmith.raters import BROKERS
 
 
-class _Mentions:
+class Mentions:
     """One sentence's ticker mentions, indexed once for the questions every cue asks: which
     are in its clause, where a ticker is named, which tickers it names at all."""
 
     __slots__ = ("anchors", "by_clause", "by_symbol", "symbols")
 
-    def __init__(self, anchors: list[_Anchor]) -> None:
+    def __init__(self, anchors: list[Anchor]) -> None:
         self.anchors = anchors
         self.symbols = {anchor.sym for anchor in anchors}
         self.by_clause: dict[int, tuple[list[int], list[int]]] = {}
@@ -36,7 +36,7 @@ def _add(where: tuple[list[int], list[int]], k: int, pos: int) -> None:
     where[1].append(pos)
 
 
-def _nearest(cue: _Cue, anchors: list[_Anchor], candidates: list[int], positions: list[int]) -> int:
+def _nearest(cue: Cue, anchors: list[Anchor], candidates: list[int], positions: list[int]) -> int:
     """Which of several tickers in a clause a cue is about: attachment mode, then distance.
     ``positions`` are the candidates' token positions, in order."""
     split = bisect_left(positions, cue.start)
@@ -45,9 +45,9 @@ def _nearest(cue: _Cue, anchors: list[_Anchor], candidates: list[int], positions
     after = candidates[past] if past < len(candidates) else -1
     if before < 0 and after < 0:  # the ticker is a word of the cue itself
         return candidates[0]
-    if before < 0 or (cue.mode == _N and after >= 0):
+    if before < 0 or (cue.mode == N and after >= 0):
         return after
-    if after < 0 or cue.mode == _P:
+    if after < 0 or cue.mode == P:
         return before
     gap_before = cue.start - anchors[before].pos
     gap_after = anchors[after].pos - cue.end + 1
@@ -57,29 +57,29 @@ def _nearest(cue: _Cue, anchors: list[_Anchor], candidates: list[int], positions
 def _glued(left: int, right: int, low: list[str]) -> bool:
     """Whether two ticker mentions form a list ("NVDA, AMD and AVGO"); the blanked words of a
     company name ("Ford and General Motors") are part of the mention, not between."""
-    between = [tok for tok in low[left + 1 : right] if tok != _SILENCED]
-    return len(between) <= 2 and all(tok in _LIST_GLUE for tok in between)
+    between = [tok for tok in low[left + 1 : right] if tok != SILENCED]
+    return len(between) <= 2 and all(tok in LIST_GLUE for tok in between)
 
 
-def _listed(k: int, anchors: list[_Anchor], low: list[str]) -> set[str]:
-    """The ticker at ``k`` plus any listed together with it (at most _MAX_LISTED each way)."""
+def _listed(k: int, anchors: list[Anchor], low: list[str]) -> set[str]:
+    """The ticker at ``k`` plus any listed together with it (at most MAX_LISTED each way)."""
     lo = hi = k
-    while hi + 1 < len(anchors) and hi - k < _MAX_LISTED:
+    while hi + 1 < len(anchors) and hi - k < MAX_LISTED:
         if not _glued(anchors[hi].pos, anchors[hi + 1].pos, low):
             break
         hi += 1
-    while lo > 0 and k - lo < _MAX_LISTED and _glued(anchors[lo - 1].pos, anchors[lo].pos, low):
+    while lo > 0 and k - lo < MAX_LISTED and _glued(anchors[lo - 1].pos, anchors[lo].pos, low):
         lo -= 1
     return {anchor.sym for anchor in anchors[lo : hi + 1]}
 
 
-def _has_object(cue: _Cue, low: list[str]) -> bool:
+def _has_object(cue: Cue, low: list[str]) -> bool:
     """A verb-like cue followed by a word: its object is something other than a ticker."""
-    return cue.end < len(low) and low[cue.end] not in _CLAUSE_SPLITS
+    return cue.end < len(low) and low[cue.end] not in CLAUSE_SPLITS
 
 
-def _targets(
-    cue: _Cue, doc: _Doc, by_sentence: dict[int, list[_Anchor]], indexed: dict[int, _Mentions]
+def targets_of(
+    cue: Cue, doc: Doc, by_sentence: dict[int, list[Anchor]], indexed: dict[int, Mentions]
 ) -> set[str] | int:
     """Tickers a cue belongs to; a sentence number means every ticker that sentence names
     (the cue's clause names none), _EVERY every ticker (its sentence names none).
@@ -89,7 +89,7 @@ def _targets(
         anchors = by_sentence.get(cue.sent)
         if anchors is None:
             return _EVERY
-        mentions = indexed[cue.sent] = _Mentions(anchors)
+        mentions = indexed[cue.sent] = Mentions(anchors)
     anchors = mentions.anchors
     if cue.target:  # its subject is a ticker: that one, and those listed with it
         named = mentions.by_symbol.get(cue.target)
@@ -101,7 +101,7 @@ def _targets(
     in_clause = mentions.by_clause.get(cue.clause)
     if in_clause is None:
         # "Sold Exxon, bought NEE": "sold" has an object, and it is not NEE.
-        if cue.mode == _N and _has_object(cue, doc.low):
+        if cue.mode == N and _has_object(cue, doc.low):
             return set()
         return cue.sent
     indices, positions = in_clause
@@ -112,7 +112,7 @@ def _targets(
 
 
 def _rated(
-    indices: list[int], positions: list[int], anchors: list[_Anchor]
+    indices: list[int], positions: list[int], anchors: list[Anchor]
 ) -> tuple[list[int], list[int]]:
     """The mentions an analyst's action may be about: not the research firms, when the
     clause names anything else ("UBS downgrades Tesla" is Tesla's, even with UBS asked)."""
@@ -127,7 +127,7 @@ _SHARED_CUES = 256  # a ticker reads at most this many cues of a sentence it sha
 _COPIED = 8  # up to this many tickers, shared cues are copied to each (cheaper for a post)
 
 
-class _Buckets:
+class Buckets:
     """Each ticker's cues, as indices into the text's cues in order. A cue about a whole
     sentence's tickers, or every ticker, is kept once for them all rather than copied to
     each (unless the text asks about a few tickers only), and each ticker reads at most
@@ -136,11 +136,11 @@ class _Buckets:
 
     __slots__ = ("_copy", "_counts", "_indexed", "_own", "_shared")
 
-    def __init__(self, present: Iterable[str], indexed: dict[int, _Mentions]) -> None:
+    def __init__(self, present: Iterable[str], indexed: dict[int, Mentions]) -> None:
         self._own: dict[str, list[int]] = {sym: [] for sym in present}
         self._shared: dict[int, list[int]] = {}
         self._counts: dict[int, int] = {}  # shared cues taken, per sentence (or _EVERY)
-        self._indexed = indexed  # the sentences' mentions, as ``_targets`` indexed them
+        self._indexed = indexed  # the sentences' mentions, as ``targets_of`` indexed them
         self._copy = len(self._own) <= _COPIED
 
     def add(self, k: int, targets: Collection[str] | int) -> None:
@@ -162,7 +162,7 @@ class _Buckets:
     def __contains__(self, ticker: str) -> bool:
         return ticker in self._own
 
-    def cues_of(self, ticker: str, named: set[int], cues: Sequence[_Cue]) -> list[_Cue]:
+    def cues_of(self, ticker: str, named: set[int], cues: Sequence[Cue]) -> list[Cue]:
         """The ticker's cues in text order: its own, and the shared ones of the sentences
         naming it (``named``) and of the text."""
         own = self._own[ticker]
@@ -174,7 +174,7 @@ class _Buckets:
         return [cues[k] for k in own]
 
 
-def _naming(by_sentence: dict[int, list[_Anchor]]) -> dict[str, set[int]]:
+def naming(by_sentence: dict[int, list[Anchor]]) -> dict[str, set[int]]:
     """Per ticker, the sentences naming it."""
     named: dict[str, set[int]] = {}
     for sentence, anchors in by_sentence.items():
@@ -183,19 +183,19 @@ def _naming(by_sentence: dict[int, list[_Anchor]]) -> dict[str, set[int]]:
     return named
 
 
-class _Scopes:
+class Scopes:
     """What each ticker's sentences hold (hedges, unscored terms, dates): a ticker reads the
     sentences naming it, naming no ticker, or holding its cues. Counted once per text, so a
     text naming thousands of tickers costs its mentions and cues, not tickers x sentences."""
 
     __slots__ = ("_anchored", "_base", "_kinds", "_plain")
 
-    def __init__(self, ctx: _Context, by_sentence: dict[int, list[_Anchor]]) -> None:
+    def __init__(self, ctx: Context, by_sentence: dict[int, list[Anchor]]) -> None:
         sarcasm = bool(ctx.sarcasm)
         # Most texts have nothing to count: every ticker's scope is then the same.
         self._plain = None
         if not (ctx.hedges or ctx.unscored or ctx.scheduled):
-            self._plain = _Scope(0, sarcasm, 0, 0)
+            self._plain = Scope(0, sarcasm, 0, 0)
             return
         self._kinds = (Counter(ctx.hedges.keys()), Counter(ctx.unscored), Counter(ctx.scheduled))
         self._anchored = by_sentence.keys()
@@ -204,9 +204,9 @@ class _Scopes:
             sum(n for sentence, n in kind.items() if sentence not in by_sentence)
             for kind in self._kinds
         )
-        self._base = _Scope(hedges, sarcasm, unscored, scheduled)
+        self._base = Scope(hedges, sarcasm, unscored, scheduled)
 
-    def of(self, named: set[int], cues: Sequence[_Cue]) -> _Scope:
+    def of(self, named: set[int], cues: Sequence[Cue]) -> Scope:
         """The scope of a ticker named in ``named`` sentences, with these cues."""
         if self._plain is not None:
             return self._plain

@@ -6,26 +6,26 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 
 from signalsmith.analyze.injection import injected_spans
-from signalsmith.analyze.lexicon.attribute import (
-    _Buckets,
-    _Mentions,
-    _naming,
-    _Scopes,
-    _targets,
+from signalsmith.analyze.lexicon._attribute import (
+    Buckets,
+    Mentions,
+    Scopes,
+    naming,
+    targets_of,
 )
-from signalsmith.analyze.lexicon.context import _Context, _context, _Cue
-from signalsmith.analyze.lexicon.entries import _build_trie
-from signalsmith.analyze.lexicon.match import _match
-from signalsmith.analyze.lexicon.opinion import _opinion, _whole
-from signalsmith.analyze.lexicon.score import _cues
-from signalsmith.analyze.lexicon.tokens import (
-    _Anchor,
-    _Doc,
-    _listed_words,
-    _name_index,
-    _Names,
-    _silence,
-    _tokenize,
+from signalsmith.analyze.lexicon._context import Context, Cue, gather_context
+from signalsmith.analyze.lexicon._entries import build_trie
+from signalsmith.analyze.lexicon._match import match_hits
+from signalsmith.analyze.lexicon._opinion import opinion_of, whole_scope
+from signalsmith.analyze.lexicon._score import score_cues
+from signalsmith.analyze.lexicon._tokens import (
+    Anchor,
+    Doc,
+    Names,
+    listed_words,
+    name_index,
+    silence,
+    tokenize,
 )
 from signalsmith.domain import Opinion
 from signalsmith.tickers import Alias, load_symbol_book
@@ -44,18 +44,18 @@ class Lexicon:
     """
 
     def __init__(self, aliases: Iterable[Alias] | None = None) -> None:
-        self._trie = _build_trie()
+        self._trie = build_trie()
         book = load_symbol_book()
-        self._listed = _listed_words(book.names, frozenset(self._trie))
-        self._names = _name_index(book.aliases.values() if aliases is None else aliases)
-        self._names_by_set: dict[frozenset[str], _Names | None] = {}
+        self._listed = listed_words(book.names, frozenset(self._trie))
+        self._names = name_index(book.aliases.values() if aliases is None else aliases)
+        self._names_by_set: dict[frozenset[str], Names | None] = {}
 
-    def _names_of(self, symbols: frozenset[str]) -> _Names | None:
+    def _names_of(self, symbols: frozenset[str]) -> Names | None:
         """The company names of these tickers, by first word (None: they have none); kept
         per ticker set, since a stream asks about the same few sets again and again."""
         if symbols in self._names_by_set:
             return self._names_by_set[symbols]
-        names: _Names = {}
+        names: Names = {}
         for symbol in symbols:
             for first, entry in self._names.get(symbol, ()):
                 names.setdefault(first, []).append(entry)
@@ -65,21 +65,21 @@ class Lexicon:
         return names or None
 
     def _analyse(
-        self, text: str, symbols: Collection[str], names: _Names | None = None
-    ) -> tuple[_Doc, _Context, list[_Cue]]:
-        doc = _tokenize(text, symbols, self._listed, names)
+        self, text: str, symbols: Collection[str], names: Names | None = None
+    ) -> tuple[Doc, Context, list[Cue]]:
+        doc = tokenize(text, symbols, self._listed, names)
         if doc.triggers:
             spans = injected_spans(doc.low, doc.triggers, doc.sent_starts, doc.clause_starts)
-            _silence(doc.low, spans)
-        hits = _match(doc, self._trie)
-        ctx = _context(doc, hits)
-        return doc, ctx, _cues(doc, hits, ctx)
+            silence(doc.low, spans)
+        hits = match_hits(doc, self._trie)
+        ctx = gather_context(doc, hits)
+        return doc, ctx, score_cues(doc, hits, ctx)
 
     def judge(self, text: str) -> Opinion:
         """The whole text's opinion: verdict, confidence, signed score, the cues behind it and
         the ``Signals`` that say how settled it is."""
         _, ctx, cues = self._analyse(text, ())
-        return _opinion(cues, _whole(ctx))
+        return opinion_of(cues, whole_scope(ctx))
 
     def judge_for(self, text: str, tickers: Sequence[str]) -> dict[str, Opinion]:
         """One opinion per ticker, attributing each cue to the tickers its sentence is about.
@@ -91,22 +91,22 @@ class Lexicon:
         if not symbols:
             return {}
         doc, ctx, cues = self._analyse(text, symbols, self._names_of(symbols))
-        by_sentence: dict[int, list[_Anchor]] = {}
+        by_sentence: dict[int, list[Anchor]] = {}
         for anchor in doc.anchors:
             by_sentence.setdefault(anchor.sent, []).append(anchor)
-        indexed: dict[int, _Mentions] = {}
-        buckets = _Buckets((a.sym for a in doc.anchors if a.sym in symbols), indexed)
+        indexed: dict[int, Mentions] = {}
+        buckets = Buckets((a.sym for a in doc.anchors if a.sym in symbols), indexed)
         for k, cue in enumerate(cues):
-            buckets.add(k, _targets(cue, doc, by_sentence, indexed))
-        named = _naming(by_sentence)
-        scopes = _Scopes(ctx, by_sentence)
+            buckets.add(k, targets_of(cue, doc, by_sentence, indexed))
+        named = naming(by_sentence)
+        scopes = Scopes(ctx, by_sentence)
         whole: Opinion | None = None
         result: dict[str, Opinion] = {}
         for ticker in tickers:
             if ticker in buckets:
                 own = buckets.cues_of(ticker, named[ticker], cues)
-                result[ticker] = _opinion(own, scopes.of(named[ticker], own))
+                result[ticker] = opinion_of(own, scopes.of(named[ticker], own))
             else:
-                whole = whole or _opinion(cues, _whole(ctx))
+                whole = whole or opinion_of(cues, whole_scope(ctx))
                 result[ticker] = whole
         return result

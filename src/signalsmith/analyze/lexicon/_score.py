@@ -10,59 +10,59 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from signalsmith.analyze.lexicon.context import _BUYS, _COMPARE, _MOVE, _Context, _Cue, _Subject
-from signalsmith.analyze.lexicon.entries import (
-    _K_CUE,
-    _K_DIR,
-    _K_INTENS,
-    _K_NEG,
-    _K_PNL,
-    _K_SARC,
-    _Entry,
+from signalsmith.analyze.lexicon._context import BUYS, COMPARE, MOVE, Context, Cue, Subject
+from signalsmith.analyze.lexicon._entries import (
+    K_CUE,
+    K_DIR,
+    K_INTENS,
+    K_NEG,
+    K_PNL,
+    K_SARC,
+    Entry,
 )
-from signalsmith.analyze.lexicon.figures import _with_figures
-from signalsmith.analyze.lexicon.match import _Hit
-from signalsmith.analyze.lexicon.modifiers import (
-    _apply_booster,
-    _apply_context,
-    _apply_negation,
-    _intensify,
-    _Modifier,
+from signalsmith.analyze.lexicon._figures import with_figures
+from signalsmith.analyze.lexicon._match import Hit
+from signalsmith.analyze.lexicon._modifiers import (
+    Modifier,
+    apply_booster,
+    apply_context,
+    apply_negation,
+    intensify,
 )
-from signalsmith.analyze.lexicon.tables import (
-    _A,
-    _BREAKS,
-    _DISCOUNTED_MOVE,
-    _ECHO_WEIGHT,
-    _FAR_LOOKS,
-    _FAR_SUBJECT,
-    _FIRST_PERSON,
-    _FIRST_PERSON_MOVE,
-    _LAYOUT_WEIGHT,
-    _LONGEST_SUBJECT,
-    _MANY_SUBJECTS,
-    _N,
-    _NEGATION_FLIP,
-    _NEUTRAL_DAMPEN,
-    _OBJECT_REACH,
-    _P,
-    _PASSIVE,
-    _PERCENT,
-    _PERCENT_MOVE,
-    _PERCENT_REACH,
-    _POSSESSIVES,
-    _PREFERS,
-    _PRICE_LEVELS,
-    _PRICE_MOVE_LEAD,
-    _PRICE_SUBJECTS,
-    _PRICE_VERBS,
-    _RATED_SUBJECTS,
-    _ROTATION_LINKS,
-    _ROTATION_WORDS,
-    _SENTENCE_ENDS,
-    _SUBJECT_BACK,
+from signalsmith.analyze.lexicon._tables import (
+    BREAKS,
+    DISCOUNTED_MOVE,
+    ECHO_WEIGHT,
+    FAR_LOOKS,
+    FAR_SUBJECT,
+    FIRST_PERSON,
+    FIRST_PERSON_MOVE,
+    LAYOUT_WEIGHT,
+    LONGEST_SUBJECT,
+    MANY_SUBJECTS,
+    NEGATION_FLIP,
+    NEUTRAL_DAMPEN,
+    OBJECT_REACH,
+    PASSIVE,
+    PERCENT,
+    PERCENT_MOVE,
+    PERCENT_REACH,
+    POSSESSIVES,
+    PREFERS,
+    PRICE_LEVELS,
+    PRICE_MOVE_LEAD,
+    PRICE_SUBJECTS,
+    PRICE_VERBS,
+    RATED_SUBJECTS,
+    ROTATION_LINKS,
+    ROTATION_WORDS,
+    SENTENCE_ENDS,
+    SUBJECT_BACK,
+    A,
+    N,
+    P,
 )
-from signalsmith.analyze.lexicon.tokens import _Doc
+from signalsmith.analyze.lexicon._tokens import Doc
 from signalsmith.raters import BROKERS
 
 
@@ -80,7 +80,7 @@ def _between(starts: Sequence[int], lo: int, hi: int) -> bool:
     return k < len(starts) and starts[k] < hi
 
 
-def _subject_for(hit: _Hit, ctx: _Context) -> tuple[_Subject | None, bool]:
+def _subject_for(hit: Hit, ctx: Context) -> tuple[Subject | None, bool]:
     """The financial noun a change word is about, and whether it was found only far back.
 
     The nearest within reach wins (earlier on ties); a noun already claimed by a change word
@@ -90,21 +90,21 @@ def _subject_for(hit: _Hit, ctx: _Context) -> tuple[_Subject | None, bool]:
     sentence = hit.sent
     starts = ctx.directions.get(sentence, ())
     subjects = ctx.subjects.get(sentence, [])
-    far: _Subject | None = None
-    if len(subjects) > _MANY_SUBJECTS:  # only those within reach (a long, hostile sentence)
+    far: Subject | None = None
+    if len(subjects) > MANY_SUBJECTS:  # only those within reach (a long, hostile sentence)
         subjects, far = _within_reach(subjects, hit, ctx, starts)
-    best: _Subject | None = None
-    target: _Subject | None = None  # a price target in reach: "UBS raises its PT on Tesla"
+    best: Subject | None = None
+    target: Subject | None = None  # a price target in reach: "UBS raises its PT on Tesla"
     best_distance = math.inf
     for subject in subjects:
         distance = _reach(subject, hit, starts)
         if distance is None:
             continue
-        if distance > _SUBJECT_BACK and subject.end <= hit.start:
+        if distance > SUBJECT_BACK and subject.end <= hit.start:
             far = subject
         elif distance < best_distance:
             best, best_distance = subject, distance
-        if subject.label in _RATED_SUBJECTS and target is None:
+        if subject.label in RATED_SUBJECTS and target is None:
             target = subject
     if best is None and far is not None and not hit.entry.alone:
         return far, True
@@ -113,7 +113,7 @@ def _subject_for(hit: _Hit, ctx: _Context) -> tuple[_Subject | None, bool]:
     return best, False
 
 
-def _reach(subject: _Subject, hit: _Hit, starts: Sequence[int]) -> float | None:
+def _reach(subject: Subject, hit: Hit, starts: Sequence[int]) -> float | None:
     """How far a subject sits from a change word (a half more after it), or None when it
     cannot be its subject: inside it, too far ahead, or claimed by a change word between."""
     claimable = len(starts) < 2 or bool(subject.sym)
@@ -132,18 +132,18 @@ def _reach(subject: _Subject, hit: _Hit, starts: Sequence[int]) -> float | None:
 
 
 def _within_reach(
-    subjects: list[_Subject], hit: _Hit, ctx: _Context, starts: Sequence[int]
-) -> tuple[list[_Subject], _Subject | None]:
+    subjects: list[Subject], hit: Hit, ctx: Context, starts: Sequence[int]
+) -> tuple[list[Subject], Subject | None]:
     """The sentence's subjects a change word may take (those near it, found by bisection in
     the sentence's subjects in order) and the nearest far one before them, so a sentence with
     thousands of them costs a few steps per change word, not thousands."""
     keys = ctx.subject_starts.get(hit.sent)
     if keys is None:
         keys = ctx.subject_starts[hit.sent] = [subject.start for subject in subjects]
-    lo = bisect_left(keys, hit.start - _SUBJECT_BACK - _LONGEST_SUBJECT)
+    lo = bisect_left(keys, hit.start - SUBJECT_BACK - LONGEST_SUBJECT)
     hi = bisect_right(keys, hit.end + max(0, hit.entry.ahead))
     far = None
-    for subject in reversed(subjects[max(0, lo - _FAR_LOOKS) : lo]):
+    for subject in reversed(subjects[max(0, lo - FAR_LOOKS) : lo]):
         if subject.end <= hit.start and (
             subject.sym or len(starts) < 2 or not _between(starts, subject.start, hit.start)
         ):
@@ -152,7 +152,7 @@ def _within_reach(
     return subjects[lo:hi], far
 
 
-def _score_direction(hit: _Hit, doc: _Doc, ctx: _Context) -> _Score | None:
+def _score_direction(hit: Hit, doc: Doc, ctx: Context) -> _Score | None:
     """Change word x subject polarity: "loss widened" is bad, "costs fell" is good."""
     subject, far = _subject_for(hit, ctx)
     sign = hit.entry.weight
@@ -161,25 +161,25 @@ def _score_direction(hit: _Hit, doc: _Doc, ctx: _Context) -> _Score | None:
             label = f"{subject.label} {hit.label}"
         else:
             label = f"{hit.label} {subject.label}"
-        weight = sign * subject.polarity * (_FAR_SUBJECT if far else 1.0)
+        weight = sign * subject.polarity * (FAR_SUBJECT if far else 1.0)
         # A share-price move: a price verb ("sinks", not "widen") of a ticker or its shares.
         price = (
             not far
-            and (bool(subject.sym) or subject.label in _PRICE_SUBJECTS)
-            and hit.label.split(" ", 1)[0] in _PRICE_VERBS
+            and (bool(subject.sym) or subject.label in PRICE_SUBJECTS)
+            and hit.label.split(" ", 1)[0] in PRICE_VERBS
         )
-        return _Score(weight, label, subject.sym, price, subject.label in _RATED_SUBJECTS)
-    window = doc.low[max(0, hit.start - _PERCENT_REACH) : hit.end + _PERCENT_REACH]
-    if not _PERCENT.isdisjoint(window):
+        return _Score(weight, label, subject.sym, price, subject.label in RATED_SUBJECTS)
+    window = doc.low[max(0, hit.start - PERCENT_REACH) : hit.end + PERCENT_REACH]
+    if not PERCENT.isdisjoint(window):
         # "down 20%" with no noun is nearly always the share price moving.
-        return _Score(sign * _PERCENT_MOVE, f"{hit.label} %")
+        return _Score(sign * PERCENT_MOVE, f"{hit.label} %")
     if hit.entry.alone:
         return _Score(hit.entry.alone, hit.label)
     ctx.unscored.append(hit.sent)  # "fees rose": a change, of nothing the lexicon weighs
     return None
 
 
-def _score_adjective(hit: _Hit, ctx: _Context) -> _Score:
+def _score_adjective(hit: Hit, ctx: Context) -> _Score:
     """An evaluative adjective doubles when it directly qualifies a financial noun."""
     weight = hit.entry.weight
     for subject in ctx.subjects.get(hit.sent, ()):
@@ -189,29 +189,29 @@ def _score_adjective(hit: _Hit, ctx: _Context) -> _Score:
     return _Score(weight, hit.label)
 
 
-def _rotation_cues(doc: _Doc, ctx: _Context) -> list[_Cue]:
+def _rotation_cues(doc: Doc, ctx: Context) -> list[Cue]:
     """ "out of INTC into AMD": links only count in a sentence about rotating or selling,
     after its first rotating word ("Ford cut to sell as Target loses share to Walmart": Ford's
     "to" is no rotation)."""
-    cues: list[_Cue] = []
+    cues: list[Cue] = []
     low = doc.low
     rotating = ctx.rotating
     for anchor in doc.anchors:
         first = rotating.get(anchor.sent)
         if first is None or anchor.pos < first:
             continue
-        for link, weight in _ROTATION_LINKS:
+        for link, weight in ROTATION_LINKS:
             start = _link_start(low, anchor.pos, link)
             if start >= 0:
                 label = f"{' '.join(link)} (rotation)"
-                cue = _Cue(start, anchor.pos, anchor.sent, anchor.clause, weight, label, _N)
+                cue = Cue(start, anchor.pos, anchor.sent, anchor.clause, weight, label, N)
                 cues.append(cue)
                 break
         else:
             source = _rotation_source(low, anchor.pos)
             if source >= 0:
                 label = f"{low[source]} (rotation)"
-                cue = _Cue(source, anchor.pos, anchor.sent, anchor.clause, -0.7, label, _N)
+                cue = Cue(source, anchor.pos, anchor.sent, anchor.clause, -0.7, label, N)
                 cue.target = anchor.sym
                 cues.append(cue)
     return cues
@@ -220,8 +220,8 @@ def _rotation_cues(doc: _Doc, ctx: _Context) -> list[_Cue]:
 def _rotation_source(low: list[str], pos: int) -> int:
     """Where the verb of "swapped (my) WMT for TGT" sits if ``pos`` is its object; else -1."""
     for verb in (pos - 1, pos - 2):
-        if verb >= 0 and low[verb] in _ROTATION_WORDS:
-            if verb == pos - 2 and low[pos - 1] not in _POSSESSIVES:
+        if verb >= 0 and low[verb] in ROTATION_WORDS:
+            if verb == pos - 2 and low[pos - 1] not in POSSESSIVES:
                 return -1
             return verb
     return -1
@@ -237,25 +237,25 @@ def _link_start(low: list[str], pos: int, link: tuple[str, ...]) -> int:
     return -1
 
 
-def _has_object_noun(hit: _Hit, doc: _Doc, objects: frozenset[str]) -> bool:
+def _has_object_noun(hit: Hit, doc: Doc, objects: frozenset[str]) -> bool:
     """Whether one of ``objects`` follows ``hit`` within reach, in its sentence."""
     low = doc.low
-    for tok in low[hit.end : hit.end + _OBJECT_REACH]:
+    for tok in low[hit.end : hit.end + OBJECT_REACH]:
         if tok in objects:
             return True
-        if tok in _SENTENCE_ENDS:
+        if tok in SENTENCE_ENDS:
             return False
     return False
 
 
-def _score_cue(hit: _Hit, doc: _Doc, ctx: _Context) -> _Score | None:
+def _score_cue(hit: Hit, doc: Doc, ctx: Context) -> _Score | None:
     entry = hit.entry
     if entry.adjective:
         return _score_adjective(hit, ctx)
     if entry.objects and not _has_object_noun(hit, doc, entry.objects):
         ctx.unscored.append(hit.sent)  # "signed on Monday": an event, of nothing named
         return None
-    if entry.rotates and hit.start and doc.low[hit.start - 1] in _PASSIVE:
+    if entry.rotates and hit.start and doc.low[hit.start - 1] in PASSIVE:
         return None  # "products are sold in 40 countries" describes a business
     if entry.acquires and hit.clause in ctx.put_clauses:
         # "loaded up on SPY puts": buying puts is a bet on a fall.
@@ -263,86 +263,86 @@ def _score_cue(hit: _Hit, doc: _Doc, ctx: _Context) -> _Score | None:
     return _Score(entry.weight, hit.label)
 
 
-def _score_hit(hit: _Hit, doc: _Doc, ctx: _Context) -> _Score | None:
+def _score_hit(hit: Hit, doc: Doc, ctx: Context) -> _Score | None:
     """A hit's base weight and label, or None when it is not a scoring cue here."""
     entry = hit.entry
     kind = entry.kind
-    if kind is _K_CUE:
+    if kind is K_CUE:
         return _score_cue(hit, doc, ctx)
-    if kind is _K_DIR:
+    if kind is K_DIR:
         return _score_direction(hit, doc, ctx)
-    if kind is _K_PNL:
+    if kind is K_PNL:
         # Puts or a short before it mean the poster profits from a fall.
         bearish = ctx.bets_on_fall(hit.sent, hit.start)
         return _Score(-entry.weight if bearish else entry.weight, hit.label)
-    if kind is _K_SARC and entry.weight:
+    if kind is K_SARC and entry.weight:
         return _Score(entry.weight, hit.label)
     return None
 
 
-def _flags(entry: _Entry, weight: float) -> int:
+def _flags(entry: Entry, weight: float) -> int:
     if entry.move:
-        return _MOVE
+        return MOVE
     if entry.compare:
-        return _COMPARE
-    return _BUYS if entry.acquires and weight > 0 else 0
+        return COMPARE
+    return BUYS if entry.acquires and weight > 0 else 0
 
 
-def _cues(doc: _Doc, hits: list[_Hit], ctx: _Context) -> list[_Cue]:
+def score_cues(doc: Doc, hits: list[Hit], ctx: Context) -> list[Cue]:
     """Score every cue and apply the modifiers that precede or follow it in its clause."""
-    cues: list[_Cue] = []
+    cues: list[Cue] = []
     buying: set[int] = set()
-    negator: _Modifier | None = None
-    booster: _Modifier | None = None
+    negator: Modifier | None = None
+    booster: Modifier | None = None
     for hit in hits:
         entry = hit.entry
         if entry.silent:
             continue
         kind = entry.kind
-        if kind is _K_NEG:
-            negator = _Modifier(hit.end, hit.clause, _NEGATION_FLIP, hit.label)
+        if kind is K_NEG:
+            negator = Modifier(hit.end, hit.clause, NEGATION_FLIP, hit.label)
             continue
-        if kind is _K_INTENS:
-            booster = _intensify(hit, doc, cues)
+        if kind is K_INTENS:
+            booster = intensify(hit, doc, cues)
             continue
         cue = _scored_cue(hit, doc, ctx)
         if cue is None:
             continue
-        if cue.flags == _BUYS:
+        if cue.flags == BUYS:
             buying.add(cue.sent)
         if negator is not None:
-            negator = _apply_negation(cue, negator, entry, doc.low)
+            negator = apply_negation(cue, negator, entry, doc.low)
         if booster is not None:
-            _apply_booster(cue, booster)
+            apply_booster(cue, booster)
             booster = None
         cues.append(cue)
     return _finish(cues, doc, ctx, buying)
 
 
-def _scored_cue(hit: _Hit, doc: _Doc, ctx: _Context) -> _Cue | None:
+def _scored_cue(hit: Hit, doc: Doc, ctx: Context) -> Cue | None:
     """The cue a hit makes before modifiers, or None when it does not score here."""
     entry = hit.entry
     if entry.plain:
-        cue = _Cue(hit.start, hit.end, hit.sent, hit.clause, entry.weight, hit.label, entry.mode)
+        cue = Cue(hit.start, hit.end, hit.sent, hit.clause, entry.weight, hit.label, entry.mode)
         cue.rates = entry.rates
         return cue
     scored = _score_hit(hit, doc, ctx)
     if scored is None:
         return None
     weight, label, target, price, rates = scored
-    cue = _Cue(hit.start, hit.end, hit.sent, hit.clause, weight, label, entry.mode, target)
+    cue = Cue(hit.start, hit.end, hit.sent, hit.clause, weight, label, entry.mode, target)
     cue.flags = _flags(entry, weight)
     cue.price = price
     cue.rates = rates
     return cue
 
 
-def _finish(cues: list[_Cue], doc: _Doc, ctx: _Context, buying: set[int]) -> list[_Cue]:
+def _finish(cues: list[Cue], doc: Doc, ctx: Context, buying: set[int]) -> list[Cue]:
     """Add rotation, figure and layout cues, then the sentence-wide effects on every cue."""
     if ctx.rotating and doc.anchors:
         cues.extend(_rotation_cues(doc, ctx))
     if doc.figures:
-        cues = _with_figures(cues, doc, ctx)
+        cues = with_figures(cues, doc, ctx)
     if doc.layout:
         cues.extend(_layout_cues(doc))
     if ctx.echoes:
@@ -350,57 +350,57 @@ def _finish(cues: list[_Cue], doc: _Doc, ctx: _Context, buying: set[int]) -> lis
     _weigh_moves(cues, doc, ctx, buying)
     if ctx.colours_cues():
         for cue in cues:
-            _apply_context(cue, ctx)
+            apply_context(cue, ctx)
     if ctx.neutral_sents or ctx.neutral_clauses:
         cues = _quiet_neutral(cues, ctx)
     return cues
 
 
-def _quiet_neutral(cues: list[_Cue], ctx: _Context) -> list[_Cue]:
+def _quiet_neutral(cues: list[Cue], ctx: Context) -> list[Cue]:
     """A neutral view stated outright ("initiates at equal weight, sees balanced risk after
     the rally") is the conclusion: the cues beside it argue for it, so they weigh less. The
     words naming a kept target ("reaffirms its [delivery growth] target") are no news at all."""
     sentences, clauses, spans = ctx.neutral_sents, ctx.neutral_clauses, ctx.kept_guidance
-    kept: list[_Cue] = []
+    kept: list[Cue] = []
     for cue in cues:
         if any(start <= cue.start and cue.end <= end for start, end in spans):
             continue
         if cue.sent in sentences or cue.clause in clauses:
-            cue.weight *= _NEUTRAL_DAMPEN
+            cue.weight *= NEUTRAL_DAMPEN
         kept.append(cue)
     return kept
 
 
-def _echo_cues(cues: list[_Cue], ctx: _Context) -> list[_Cue]:
+def _echo_cues(cues: list[Cue], ctx: Context) -> list[Cue]:
     """ "Delta crushed it; United not so much": the clause before, reversed, for the ticker
-    named with "not so much" (at most _ECHO_WEIGHT)."""
+    named with "not so much" (at most ECHO_WEIGHT)."""
     by_clause: dict[int, float] = {}
     for cue in cues:
         by_clause[cue.clause] = by_clause.get(cue.clause, 0.0) + cue.weight
-    echoed: list[_Cue] = []
+    echoed: list[Cue] = []
     for hit in ctx.echoes:
         answered = by_clause.get(hit.clause - 1, 0.0)
         if answered:
-            weight = -math.copysign(min(abs(answered), _ECHO_WEIGHT), answered)
+            weight = -math.copysign(min(abs(answered), ECHO_WEIGHT), answered)
             label = f"{hit.label} (unlike before)"
-            echoed.append(_Cue(hit.start, hit.end, hit.sent, hit.clause, weight, label, _P))
+            echoed.append(Cue(hit.start, hit.end, hit.sent, hit.clause, weight, label, P))
     return echoed
 
 
-def _weigh_moves(cues: list[_Cue], doc: _Doc, ctx: _Context, buying: set[int]) -> None:
+def _weigh_moves(cues: list[Cue], doc: Doc, ctx: Context, buying: set[int]) -> None:
     """Price moves lead in news, and step back in a poster's own account of a trade: told in
     the first person, or naming positions ("long $HD, short $LOW is up 6% since entry")."""
-    if _FIRST_PERSON.isdisjoint(doc.low) and not ctx.positions:
+    if FIRST_PERSON.isdisjoint(doc.low) and not ctx.positions:
         _weigh_price_moves(cues)
     else:  # the poster's own act is the signal: "Tesla up 5%, I'm taking profits"
         for cue in cues:
             if cue.price:
-                cue.weight *= _FIRST_PERSON_MOVE
+                cue.weight *= FIRST_PERSON_MOVE
     if buying:
         _discount_moves(cues, buying)
 
 
-def _weigh_price_moves(cues: list[_Cue]) -> None:
+def _weigh_price_moves(cues: list[Cue]) -> None:
     """In news, the stock's own move outweighs the news it reports: "shares fell 3% even
     after record sales" is a fall. A price cue outweighs the cues against it in its sentence.
     Not in posts told in the first person, where the poster's own act is the signal ("up 5%,
@@ -408,7 +408,7 @@ def _weigh_price_moves(cues: list[_Cue]) -> None:
     against: dict[tuple[int, bool], float] = {}
     moves = []
     for cue in cues:
-        if cue.price or cue.label in _PRICE_LEVELS:
+        if cue.price or cue.label in PRICE_LEVELS:
             moves.append(cue)
         key = (cue.sent, cue.weight > 0)
         against[key] = against.get(key, 0.0) + abs(cue.weight)
@@ -416,32 +416,32 @@ def _weigh_price_moves(cues: list[_Cue]) -> None:
         opposed = against.get((cue.sent, cue.weight < 0), 0.0)
         if opposed > 0.0:
             sign = 1.0 if cue.weight > 0 else -1.0
-            cue.weight = sign * max(abs(cue.weight), _PRICE_MOVE_LEAD * opposed)
+            cue.weight = sign * max(abs(cue.weight), PRICE_MOVE_LEAD * opposed)
 
 
-def _discount_moves(cues: list[_Cue], buying: set[int]) -> None:
+def _discount_moves(cues: list[Cue], buying: set[int]) -> None:
     """ "Bought CRM after the sell-off": the fall is the occasion for buying, not a view."""
     for cue in cues:
-        if cue.flags == _MOVE and cue.weight < 0 and cue.sent in buying:
-            cue.weight *= _DISCOUNTED_MOVE
+        if cue.flags == MOVE and cue.weight < 0 and cue.sent in buying:
+            cue.weight *= DISCOUNTED_MOVE
 
 
-def _layout_cues(doc: _Doc) -> list[_Cue]:
+def _layout_cues(doc: Doc) -> list[Cue]:
     """ "KO > PEP" prefers the first ticker; a bare "Out." closes the position."""
     low = doc.low
-    cues: list[_Cue] = []
+    cues: list[Cue] = []
     anchors = doc.anchors
     for left, right in itertools.pairwise(anchors):
-        if right.pos == left.pos + 2 and low[left.pos + 1] in _PREFERS:
+        if right.pos == left.pos + 2 and low[left.pos + 1] in PREFERS:
             label = f"{left.sym} {low[left.pos + 1]} {right.sym}"
             for anchor, sign in ((left, 1.0), (right, -1.0)):
-                cue = _Cue(left.pos, right.pos + 1, left.sent, left.clause, 0.0, label, _A)
-                cue.weight, cue.target = sign * _LAYOUT_WEIGHT, anchor.sym
+                cue = Cue(left.pos, right.pos + 1, left.sent, left.clause, 0.0, label, A)
+                cue.weight, cue.target = sign * LAYOUT_WEIGHT, anchor.sym
                 cues.append(cue)
     last = len(low) - 1
     for start in (0, *doc.sent_starts):
-        if start <= last and low[start] == "out" and (start == last or low[start + 1] in _BREAKS):
+        if start <= last and low[start] == "out" and (start == last or low[start + 1] in BREAKS):
             sentence = doc.sent_of(start)
-            cue = _Cue(start, start + 1, sentence, doc.clause_of(start), -_LAYOUT_WEIGHT, "out", _A)
+            cue = Cue(start, start + 1, sentence, doc.clause_of(start), -LAYOUT_WEIGHT, "out", A)
             cues.append(cue)
     return cues

@@ -6,27 +6,27 @@ import functools
 from bisect import bisect_right
 from typing import Final, NamedTuple
 
-from signalsmith.analyze.lexicon.entries import Trie, _Entry
-from signalsmith.analyze.lexicon.tokens import _Doc
+from signalsmith.analyze.lexicon._entries import Entry, Trie
+from signalsmith.analyze.lexicon._tokens import Doc
 
 
-class _Hit(NamedTuple):
+class Hit(NamedTuple):
     start: int
     end: int
-    entry: _Entry
+    entry: Entry
     label: str
     sent: int
     clause: int
 
 
 # Built from a tuple in one C call; a NamedTuple's own ``__new__`` is a Python function.
-_new_hit: Final = functools.partial(tuple.__new__, _Hit)
+_new_hit: Final = functools.partial(tuple.__new__, Hit)
 
 
-def _match(doc: _Doc, trie: Trie) -> list[_Hit]:
+def match_hits(doc: Doc, trie: Trie) -> list[Hit]:
     """Greedy longest-phrase match, left to right; matched tokens are consumed."""
     low = doc.low
-    hits: list[_Hit] = []
+    hits: list[Hit] = []
     sent_starts, clause_starts = doc.sent_starts, doc.clause_starts
     taken = 0
     last = len(low) - 1

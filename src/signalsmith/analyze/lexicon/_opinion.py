@@ -8,8 +8,8 @@ import math
 from collections.abc import Sequence
 from typing import Final, NamedTuple
 
-from signalsmith.analyze.lexicon.context import _Context, _Cue
-from signalsmith.analyze.lexicon.tables import _MAX_EVIDENCE, _NO_EVIDENCE_CONFIDENCE
+from signalsmith.analyze.lexicon._context import Context, Cue
+from signalsmith.analyze.lexicon._tables import MAX_EVIDENCE, NO_EVIDENCE_CONFIDENCE
 from signalsmith.decide import DEAD_ZONE
 from signalsmith.domain import Opinion, Signals, Verdict
 
@@ -18,13 +18,13 @@ from signalsmith.domain import Opinion, Signals, Verdict
 _DEAD_ZONE: Final = DEAD_ZONE
 
 
-def _describe(cue: _Cue) -> str:
+def _describe(cue: Cue) -> str:
     if cue.negated:
         return f"negated: {cue.label}"
     return f"{'+' if cue.weight > 0 else '-'} {cue.label}"
 
 
-class _Scope(NamedTuple):
+class Scope(NamedTuple):
     """What the sentences an opinion reads hold besides its cues (see ``Signals``)."""
 
     hedges: int
@@ -33,11 +33,11 @@ class _Scope(NamedTuple):
     scheduled: int
 
 
-def _whole(ctx: _Context) -> _Scope:
-    return _Scope(len(ctx.hedges), bool(ctx.sarcasm), len(ctx.unscored), len(ctx.scheduled))
+def whole_scope(ctx: Context) -> Scope:
+    return Scope(len(ctx.hedges), bool(ctx.sarcasm), len(ctx.unscored), len(ctx.scheduled))
 
 
-_HOLD: Final = Verdict.HOLD  # module constants for the same reason as ``entries._K_CUE``
+_HOLD: Final = Verdict.HOLD  # module constants for the same reason as ``_entries.K_CUE``
 _BUY: Final = Verdict.BUY
 _SELL: Final = Verdict.SELL
 
@@ -47,13 +47,13 @@ _signals: Final = functools.lru_cache(maxsize=4096)(Signals)
 
 
 @functools.lru_cache(maxsize=1024)
-def _silent(scope: _Scope) -> Opinion:
+def _silent(scope: Scope) -> Opinion:
     """The opinion of a text (or ticker) with no cues: it depends on its scope alone."""
     signals = _signals(0, 0, 0, 0, 0, 0, *scope)
     return _verdict(0.0, 0.0, 0.0, False, (), signals=signals)
 
 
-def _opinion(cues: Sequence[_Cue], scope: _Scope) -> Opinion:
+def opinion_of(cues: Sequence[Cue], scope: Scope) -> Opinion:
     """Sum the cues (repeats of one cue count less each time) and turn that into an Opinion."""
     if not cues:
         return _silent(scope)
@@ -81,7 +81,7 @@ def _opinion(cues: Sequence[_Cue], scope: _Scope) -> Opinion:
         if cue.notes:
             evidence.update(dict.fromkeys(cue.notes))
     signals = _signals(bullish, bearish, negated, hedged_cues, asked, contrasted, *scope)
-    evidence_lines = tuple(evidence)[:_MAX_EVIDENCE]
+    evidence_lines = tuple(evidence)[:MAX_EVIDENCE]
     return _verdict(total, magnitude, hedged, sarcastic, evidence_lines, signals=signals)
 
 
@@ -100,7 +100,7 @@ def _verdict(
     with the share of it that was hedged or asked as a question, and with sarcasm.
     """
     if magnitude == 0.0:
-        return Opinion(_HOLD, _NO_EVIDENCE_CONFIDENCE, 0.0, evidence, signals)
+        return Opinion(_HOLD, NO_EVIDENCE_CONFIDENCE, 0.0, evidence, signals)
     score = total / (abs(total) + 1.0)
     agreement = abs(total) / magnitude
     strength = 1.0 - math.exp(-magnitude)
