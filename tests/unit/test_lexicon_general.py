@@ -88,6 +88,8 @@ SOCIAL: tuple[tuple[Verdict, str], ...] = (
     (SELL, "Great, another red day for $PLTR. Love that for me"),
     (SELL, "$INTC double top and rolling over, short here"),
     (SELL, "Stopped out of $ROKU, chart broke down"),
+    (SELL, "Gap up on my whole watchlist, trimmed everything into strength, sitting in cash"),
+    (SELL, "Went to cash last week, this tape is ugly"),
     (HOLD, "Anyone know when $MSFT reports?"),
     (HOLD, "What are your price targets for $AMZN next year?"),
     (HOLD, "Watching $SHOP at these levels, no position yet"),

@@ -58,6 +58,13 @@ CASES: tuple[tuple[str, dict[str, Verdict]], ...] = (
     # A risk cut is good news; a miss "a touch below" forecasts is a small one.
     ("Novartis heart drug cuts stroke risk in late-stage trial", {"NVS": BUY}),
     ("AstraZeneca profit jumps, revenue a touch below forecasts", {"AZN": BUY}),
+    # A ticker before a change word with an object acts; the object is what changes.
+    ("Tesla raised prices again. Buyers didn't come. Q2 deliveries fall 5%", {"TSLA": SELL}),
+    ("Tesla raised its delivery guidance", {"TSLA": BUY}),
+    ("Tesla cut by a third in a week", {"TSLA": SELL}),
+    # Credit losses are bad when they grow.
+    ("Bank of America sets aside more for bad loans as card defaults rise", {"BAC": SELL}),
+    ("Capital One delinquencies fall for a third month", {"COF": BUY}),
     # A change "in line with" the past is no news.
     ("Progressive monthly premiums grow in line with last year's pace", {"PGR": HOLD}),
     ("Progressive monthly premiums grow 12%, fastest in a decade", {"PGR": BUY}),

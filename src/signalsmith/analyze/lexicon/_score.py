@@ -42,6 +42,7 @@ from signalsmith.analyze.lexicon._tables import (
     MANY_SUBJECTS,
     NEGATION_FLIP,
     NEUTRAL_DAMPEN,
+    NOT_OBJECTS,
     OBJECT_REACH,
     PASSIVE,
     PERCENT,
@@ -58,6 +59,7 @@ from signalsmith.analyze.lexicon._tables import (
     ROTATION_WORDS,
     SENTENCE_ENDS,
     SUBJECT_BACK,
+    TRANSITIVE_CHANGES,
     A,
     N,
     P,
@@ -80,12 +82,14 @@ def _between(starts: Sequence[int], lo: int, hi: int) -> bool:
     return k < len(starts) and starts[k] < hi
 
 
-def _subject_for(hit: Hit, ctx: Context) -> tuple[Subject | None, bool]:
+def _subject_for(hit: Hit, ctx: Context, acts: bool) -> tuple[Subject | None, bool]:
     """The financial noun a change word is about, and whether it was found only far back.
 
     The nearest within reach wins (earlier on ties); a noun already claimed by a change word
     in between is not this one's ("volumes slide as shoppers shun price hikes"). Failing
     that, the sentence's last earlier noun ("Net sales in 2023 totalled EUR 81 mn, up ...").
+    When the change word ``acts`` on an object ("Tesla raised prices"), a ticker before it
+    is the one acting, not what changed.
     """
     sentence = hit.sent
     starts = ctx.directions.get(sentence, ())
@@ -98,7 +102,7 @@ def _subject_for(hit: Hit, ctx: Context) -> tuple[Subject | None, bool]:
     best_distance = math.inf
     for subject in subjects:
         distance = _reach(subject, hit, starts)
-        if distance is None:
+        if distance is None or (acts and subject.sym and subject.end <= hit.start):
             continue
         if distance > SUBJECT_BACK and subject.end <= hit.start:
             far = subject
@@ -152,9 +156,18 @@ def _within_reach(
     return subjects[lo:hi], far
 
 
+def _acts_on_object(hit: Hit, low: list[str]) -> bool:
+    """Whether a change word that can take an object ("raised", "cut") has one right after
+    it: "Tesla raised prices", not "Tesla raised 5%" or "NVDA cut by half"."""
+    if hit.label.split(" ", 1)[0] not in TRANSITIVE_CHANGES or hit.end >= len(low):
+        return False
+    after = low[hit.end]
+    return after.isalpha() and after not in NOT_OBJECTS
+
+
 def _score_direction(hit: Hit, doc: Doc, ctx: Context) -> _Score | None:
     """Change word x subject polarity: "loss widened" is bad, "costs fell" is good."""
-    subject, far = _subject_for(hit, ctx)
+    subject, far = _subject_for(hit, ctx, _acts_on_object(hit, doc.low))
     sign = hit.entry.weight
     if subject is not None:
         if subject.start < hit.start:

@@ -210,6 +210,10 @@ LINGO: Final[tuple[tuple[str, float, str], ...]] = (
     ("shut|shuts down", -0.4, A),
     ("shutdown", -0.4, A),
     ("cashed out", -0.3, A),
+    # Out of the market: "sitting in cash", "went to cash", "sold into strength".
+    ("sitting|sit|sat|staying|stay in cash", -0.5, A),
+    ("went|go|going|moved|move|moving to|into cash", -0.6, A),
+    ("into strength", -0.4, A),
     ("crushed|killed|nailed it", 0.6, P),
     ("worth buying|owning", 0.4, A),
     ("guided|guiding|guides|guide down|lower", -0.8, P),
@@ -639,6 +643,10 @@ SUBJECTS: Final[tuple[tuple[str, float], ...]] = (
     ("writedown|writedowns|impairment|impairments|charges|provisions", -0.6),
     ("write down|downs", -0.6),
     ("churn", -0.6),
+    ("defaults|delinquencies|chargeoffs|writeoffs|npls", -0.7),
+    ("bad|nonperforming|non performing loans", -0.7),
+    ("loan losses", -0.7),
+    ("charge offs|write offs", -0.7),
     ("burn rate", -0.6),
     # A risk that falls is good news ("cuts stroke risk"); a risk named alone states no view.
     ("risk|risks", -0.5),
@@ -969,6 +977,17 @@ PRICE_VERBS: Final = _words(
     slipped slipping spike spikes spiked crash crashes crashed tank tanks tanked sag sags
     sagged skyrocket skyrockets skyrocketed rocket rockets rocketed crater craters cratered
     plummet plummets plummeted up down higher lower"""
+)
+# Change words that also take an object: in "Tesla raised prices" Tesla acts, prices change.
+TRANSITIVE_CHANGES: Final = _words(
+    "raised raises raise raising lifted lifts lift lifting hiked hikes hike boosted boosts",
+    "boost boosting cut cuts cutting slashed slash slashes slashing reduced reduce reduces",
+    "reducing lowered lowers lowering trims",
+)
+# Words after such a change word that are no object: "cut by half", "raised again".
+NOT_OBJECTS: Final = _words(
+    "to by from in on at for after as and but while again further more than over since amid",
+    "despite sharply slightly significantly",
 )
 PRICE_LEVELS: Final = frozenset(
     {"record high", "52 week high", "52 week low", "all time high", "all time low", "record low"}
