@@ -378,9 +378,8 @@ _COMPANY_NEXT: Final = re.compile(
     r"|plans|warns|warned|tops|topped|trails|lags|outperforms|underperforms|wins|won|buys"
     r"|bought|sells|sold|acquires|acquired|completes|completed|files|filed|settles|settled"
     r"|shareholders|investors|bonds|dividend|buyback|deal|premiums|deliveries|subscribers"
-    r"|customers|stores|unit|board|chief|executive|signs|signed|hires|appoints|sues|sued"
-    r"|faces|weighs|explores|considers|mulls|unveils|unveiled|invests|slashes|trims|halts"
-    r"|suspends|resumes|rebounds|in\s+talks)\b"
+    r"|stores|chief|executive|signs|signed|hires|appoints|sues|sued|explores|mulls|unveils"
+    r"|unveiled|invests|slashes|trims|halts|suspends|resumes|rebounds|in\s+talks)\b"
     # A period before the figure: "Progressive monthly premiums", "Gap first-quarter sales".
     r"|\s+(?:(?:first|second|third|fourth)[-\s]quarter|quarterly|monthly|annual"
     r"|full[-\s]year|q[1-4])\s+(?:profit|revenue|sales|earnings|results|premiums|deliveries"

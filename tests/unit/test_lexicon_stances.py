@@ -105,7 +105,42 @@ CASES: tuple[tuple[str, dict[str, Verdict]], ...] = (
 )
 
 
-@pytest.mark.parametrize(("text", "expected"), CASES)
+# Ordinary text the rules above must leave alone: each narrows one of them.
+NARROWED: tuple[tuple[str, dict[str, Verdict]], ...] = (
+    # A research firm that is the stock rated keeps the action; a bank can be the rated one.
+    ("Goldman Sachs upgraded to buy on Apple Card exit", {"GS": BUY, "AAPL": HOLD}),
+    ("UBS downgrades Bank of America to sell", {"UBS": HOLD, "BAC": SELL}),
+    ("Bank of America downgraded to sell by UBS", {"BAC": SELL, "UBS": HOLD}),
+    # Kept guidance keeps only the words naming it, not news beside it.
+    ("Nvidia confirms record demand and raises its outlook", {"NVDA": BUY}),
+    ("Morgan Stanley backs Tesla, lifts target to $400", {"TSLA": BUY}),
+    # A neutral rating quiets its own ticker's clauses, and "at neutral" needs a rating.
+    ("Barclays starts Nvidia at overweight and AMD at equal weight", {"NVDA": BUY, "AMD": HOLD}),
+    ("The Fed is at neutral, and Nvidia soared 10%", {"NVDA": BUY}),
+    # "not so much" answers the nearest view before it, for the tickers named with it.
+    ("$DAL crushed it; $UAL, $AAL not so much", {"DAL": BUY, "UAL": SELL, "AAL": SELL}),
+    ("$DAL crushed it; $UAL, sadly, not so much", {"DAL": BUY, "UAL": SELL}),
+    ("Delta crushed it; the rest of the airlines not so much", {"DAL": BUY}),
+    ("Apple beat estimates, and I'm not so much worried about China", {"AAPL": BUY}),
+    # Positions are positions: "long enough" is none, "calls it" and "puts X first" are verbs.
+    ("Holding $SPY puts long enough, printing", {"SPY": SELL}),
+    ("Bought $SPY puts. Printing, unlike my calls", {"SPY": SELL}),
+    (
+        "Nvidia shares fell 8% despite record revenue; the CEO calls it a transition year",
+        {"NVDA": SELL},
+    ),
+    ("Tesla stock jumped 10% despite weak margins, as Musk puts robotaxi first", {"TSLA": BUY}),
+    # A deal stop needs its deal; "in line with" its past; selling into strength a sale.
+    ("Dark pool blocks show institutions buying NVDA", {"NVDA": BUY}),
+    ("Walmart's dividend rises in line with earnings", {"WMT": BUY}),
+    ("Competitors would take years to replicate Costco's moat", {"COST": HOLD}),
+    ("Adding to my NVDA position into strength", {"NVDA": BUY}),
+    ("Tesla cut nearly in half this year", {"TSLA": SELL}),
+    ("Risk-on rally lifts Nvidia", {"NVDA": BUY}),
+)
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES + NARROWED)
 def test_each_ticker_gets_its_own_verdict(
     lexicon: Lexicon, text: str, expected: dict[str, Verdict]
 ) -> None:
@@ -136,3 +171,15 @@ def test_cues_shared_by_many_tickers_reach_each_of_them(lexicon: Lexicon, count:
     assert {opinions[tag].verdict for tag in tags[1:]} == {SELL}
     assert {opinions[tag].score for tag in tags[1:]} == {opinions["MSFT"].score}
     assert opinions["AAPL"].score > opinions["MSFT"].score  # the fall, and its own rise
+
+
+def test_a_long_text_about_one_ticker_reads_all_of_its_cues(lexicon: Lexicon) -> None:
+    """Hundreds of cues in sentences naming no ticker all reach the one ticker asked about,
+    as they reach the whole text's opinion: the last 120 say it turned."""
+    text = (
+        "NVDA earnings recap. "
+        + "Revenue grew strongly. " * 260
+        + "Margins collapsed. Guidance was cut. Shares plunged. " * 40
+    )
+    assert lexicon.judge(text).verdict is SELL
+    assert lexicon.judge_for(text, ["NVDA"])["NVDA"].verdict is SELL

@@ -104,54 +104,86 @@ def targets_of(
         if cue.mode == N and _has_object(cue, doc.low):
             return set()
         return cue.sent
-    indices, positions = in_clause
-    if cue.rates and len(indices) > 1:
-        indices, positions = _rated(indices, positions, anchors)
-    k = indices[0] if len(indices) == 1 else _nearest(cue, anchors, indices, positions)
-    return _listed(k, anchors, doc.low)
+    return _listed(_in_clause(cue, anchors, in_clause, doc.low), anchors, doc.low)
 
 
-def _rated(
-    indices: list[int], positions: list[int], anchors: list[Anchor]
-) -> tuple[list[int], list[int]]:
-    """The mentions an analyst's action may be about: not the research firms, when the
-    clause names anything else ("UBS downgrades Tesla" is Tesla's, even with UBS asked)."""
-    kept = [n for n, k in enumerate(indices) if anchors[k].sym not in BROKERS]
-    if not kept or len(kept) == len(indices):
-        return indices, positions
-    return [indices[n] for n in kept], [positions[n] for n in kept]
+def _in_clause(
+    cue: Cue, anchors: list[Anchor], clause: tuple[list[int], list[int]], low: list[str]
+) -> int:
+    """Which of its clause's mentions a cue is about."""
+    indices, positions = clause
+    if len(indices) == 1:
+        return indices[0]
+    k = _nearest(cue, anchors, indices, positions)
+    if cue.rates and anchors[k].sym in BROKERS:
+        k = _past_the_rater(k, cue, anchors, clause, low)
+    return k
+
+
+def _past_the_rater(
+    k: int, cue: Cue, anchors: list[Anchor], clause: tuple[list[int], list[int]], low: list[str]
+) -> int:
+    """An analyst's action fell to a research firm. In a rater's place — acting on a stock
+    named right after the action ("UBS downgrades Tesla"), or after "at", "by", "from" or
+    "according to" ("Tesla downgraded at UBS") — the firm passes it to that stock; anywhere
+    else the action is the firm's own ("Goldman Sachs upgraded to buy on Apple Card exit")."""
+    indices, positions = clause
+    pos = anchors[k].pos
+    if pos < cue.start:
+        after = bisect_left(positions, cue.end)
+        leads = _TARGET_LEADS if _TARGET_WORDS.intersection(cue.label.split()) else _OBJECT_LEADS
+        if after < len(indices) and _right_after(cue.end, positions[after], low, leads):
+            return indices[after]  # the stock rated, even a bank ("downgrades Bank of America")
+    elif _RATER_PREPS.intersection(low[max(0, pos - 2) : pos]) and pos - 1 >= cue.end:
+        before = bisect_left(positions, cue.start) - 1
+        if before >= 0:
+            return indices[before]
+    return k
+
+
+_RATER_PREPS = frozenset({"at", "by", "from", "according"})
+_OBJECT_LEADS = frozenset({"its", "their", SILENCED})  # "cuts its Tesla", a name's first words
+_TARGET_WORDS = frozenset({"target", "targets", "pt"})
+# A target moved names its stock after it: "raises price target on Tesla".
+_TARGET_LEADS = _OBJECT_LEADS | _TARGET_WORDS | {"price", "on", "for"}
+
+
+def _right_after(end: int, pos: int, low: list[str], leads: frozenset[str]) -> bool:
+    """Whether a mention at ``pos`` is the object of a verb ending at ``end``: nothing but
+    ``leads`` (a possessive, a company name's earlier words) between them."""
+    return pos - end <= 6 and all(tok in leads for tok in low[end:pos])
 
 
 _EVERY = -1  # a cue about every ticker: its sentence names none
-_SHARED_CUES = 256  # a ticker reads at most this many cues of a sentence it shares
 _COPIED = 8  # up to this many tickers, shared cues are copied to each (cheaper for a post)
+_SHARED_CUES = 256  # beyond _COPIED tickers, a ticker reads at most this many per group
 
 
 class Buckets:
-    """Each ticker's cues, as indices into the text's cues in order. A cue about a whole
-    sentence's tickers, or every ticker, is kept once for them all rather than copied to
-    each (unless the text asks about a few tickers only), and each ticker reads at most
-    _SHARED_CUES of one sentence's: a text naming thousands of tickers costs its cues and
-    mentions, not their product. (A real post is nowhere near the cap.)"""
+    """Each ticker's cues, as indices into the text's cues in order.
 
-    __slots__ = ("_copy", "_counts", "_indexed", "_own", "_shared")
+    A cue about a whole sentence's tickers (its clause names none), or about every ticker
+    (its sentence names none), is copied to each of them while the text asks about at most
+    _COPIED tickers. Beyond that it is kept once, in its sentence's group or in the text's
+    group of ticker-free sentences, and a ticker reads at most _SHARED_CUES cues of each
+    group: a post naming thousands of tickers costs its cues and mentions, not their product.
+    """
+
+    __slots__ = ("_copy", "_indexed", "_own", "_shared")
 
     def __init__(self, present: Iterable[str], indexed: dict[int, Mentions]) -> None:
         self._own: dict[str, list[int]] = {sym: [] for sym in present}
-        self._shared: dict[int, list[int]] = {}
-        self._counts: dict[int, int] = {}  # shared cues taken, per sentence (or _EVERY)
+        self._shared: dict[int, list[int]] = {}  # by sentence, or _EVERY
         self._indexed = indexed  # the sentences' mentions, as ``targets_of`` indexed them
         self._copy = len(self._own) <= _COPIED
 
     def add(self, k: int, targets: Collection[str] | int) -> None:
         own = self._own
         if isinstance(targets, int):
-            taken = self._counts.get(targets, 0)
-            if taken >= _SHARED_CUES:
-                return
-            self._counts[targets] = taken + 1
             if not self._copy:
-                self._shared.setdefault(targets, []).append(k)
+                shared = self._shared.setdefault(targets, [])
+                if len(shared) < _SHARED_CUES:
+                    shared.append(k)
                 return
             targets = own.keys() if targets == _EVERY else self._indexed[targets].symbols
         for sym in targets:

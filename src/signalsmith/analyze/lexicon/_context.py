@@ -21,11 +21,15 @@ from signalsmith.analyze.lexicon._entries import (
 )
 from signalsmith.analyze.lexicon._match import Hit
 from signalsmith.analyze.lexicon._tables import (
+    CLAUSE_SPLITS,
     NOT_GUIDANCE,
-    OBJECT_REACH,
+    OPTION_LEADS,
+    OPTION_WORDS,
+    POSITION_LINKS,
     SENTENCE_ENDS,
+    VERB_OBJECTS,
 )
-from signalsmith.analyze.lexicon._tokens import Doc
+from signalsmith.analyze.lexicon._tokens import ANCHOR, Doc
 
 QUESTION: Final = "question"  # the hedge a question puts on its sentence
 # What ``Cue.flags`` may hold: a buying cue, a price move, a "compared with a loss" base.
@@ -82,7 +86,8 @@ class Context:
         "hedges",
         "kept_guidance",
         "neutral_clauses",
-        "neutral_sents",
+        "neutral_ratings",
+        "option_verbs",
         "positions",
         "put_clauses",
         "rotating",
@@ -109,21 +114,23 @@ class Context:
         self.unscored: list[int] = []  # sentences of unscored market terms
         self.scheduled: list[int] = []  # sentences of dates, upcoming events
         self.echoes: list[Hit] = []  # "not so much": the previous clause's view, reversed
-        self.neutral_sents: set[int] = set()  # an analyst's neutral rating stated outright
+        self.option_verbs: set[int] = set()  # where "calls"/"puts" is a verb, not a position
+        self.neutral_ratings: list[int] = []  # clauses of analysts' neutral ratings, in order
         self.neutral_clauses: set[int] = set()  # guidance kept as it was
         self.kept_guidance: list[tuple[int, int]] = []  # the words naming the guidance kept
 
     def bets_on_fall(self, sentence: int, pos: int) -> bool:
         """Whether the position a gain reported at ``pos`` is about bets on a fall: the last
-        one named before it in its sentence, else the first after it, else the previous
-        sentence's last ("Bought puts. Printing")."""
+        one named before it in its sentence, else the previous sentence's last ("Bought puts.
+        Printing, unlike my calls"), else the first after it in its sentence."""
         named = self.positions.get(sentence)
-        if named is not None:
-            starts, bears = named
-            before = bisect_left(starts, pos)
-            return bears[before - 1] if before else bears[0]
+        before = bisect_left(named[0], pos) if named is not None else 0
+        if named is not None and before:
+            return named[1][before - 1]
         earlier = self.positions.get(sentence - 1)
-        return earlier is not None and earlier[1][-1]
+        if earlier is not None:
+            return earlier[1][-1]
+        return named is not None and named[1][0]
 
     def colours_cues(self) -> bool:
         """Whether any sentence-wide effect applies, so plain texts skip that pass."""
@@ -151,14 +158,52 @@ def gather_context(doc: Doc, hits: list[Hit]) -> Context:
         if entry.rotates or entry.kind is K_ROT_VERB:
             ctx.rotating.setdefault(hit.sent, hit.start)
         if entry.bear or entry.bull:
-            starts, bears = ctx.positions.setdefault(hit.sent, ([], []))
-            starts.append(hit.start)  # hits come in order of position
-            bears.append(entry.bear)
+            _note_position(hit, doc, ctx)
         if entry.put:
             ctx.put_clauses.add(hit.clause)
     for subjects in ctx.subjects.values():
         subjects.sort()  # in order of position: ties go to the earlier, bisection works
     return ctx
+
+
+def _note_position(hit: Hit, doc: Doc, ctx: Context) -> None:
+    """A position held is noted for the gains reported after it; "calls" or "puts" used as
+    a verb is no cue at all."""
+    if option_verb(hit, doc):
+        ctx.option_verbs.add(hit.start)
+    elif _held(hit, doc):
+        starts, bears = ctx.positions.setdefault(hit.sent, ([], []))
+        starts.append(hit.start)  # hits come in order of position
+        bears.append(hit.entry.bear)
+
+
+def _held(hit: Hit, doc: Doc) -> bool:
+    """Whether a position word names a position: options unless used as a verb (see
+    ``option_verb``); "long" or "short" only beside a ticker ("long $NVDA", "$TSLA short",
+    "long position in AMD"), not "puts long enough"."""
+    low = doc.low
+    if low[hit.end - 1] in OPTION_WORDS:
+        return not option_verb(hit, doc)
+    after = low[hit.end] if hit.end < len(low) else ""
+    if (hit.start and low[hit.start - 1] == ANCHOR) or after == ANCHOR:
+        return True
+    return after in POSITION_LINKS and hit.end + 1 < len(low) and low[hit.end + 1] == ANCHOR
+
+
+def option_verb(hit: Hit, doc: Doc) -> bool:
+    """Whether "calls" or "puts" is a verb here ("the CEO calls it a transition year", "Musk
+    puts robotaxi first"): a position follows a ticker, a strike, a buying word or a clause
+    start ("$SPY puts", "180 calls", "bought puts"), and takes no object."""
+    low = doc.low
+    word = hit.start
+    if low[hit.end - 1] not in OPTION_WORDS or hit.end - word > 1:
+        return False  # "buy calls", "call options": a position by their own words
+    if hit.end < len(low) and low[hit.end] in VERB_OBJECTS:
+        return True
+    before = low[word - 1] if word else ""
+    clause = hit.clause
+    opens = word == (doc.clause_starts[clause - 1] if clause else 0)
+    return not (opens or before == ANCHOR or before[:1].isdigit() or before in OPTION_LEADS)
 
 
 def _note_kind(hit: Hit, doc: Doc, ctx: Context) -> None:
@@ -187,10 +232,11 @@ def _note_kind(hit: Hit, doc: Doc, ctx: Context) -> None:
 
 
 def _note_stance(hit: Hit, doc: Doc, ctx: Context) -> None:
-    """A neutral rating covers its sentence; kept guidance its clause, once its noun is found."""
+    """A neutral rating covers its clause and the ticker-free ones after it in its sentence;
+    kept guidance its clause, once its noun is found."""
     nouns = hit.entry.objects
     if not nouns:
-        ctx.neutral_sents.add(hit.sent)
+        ctx.neutral_ratings.append(hit.clause)
         return
     noun = _guidance_noun(hit, doc, nouns)
     if noun >= 0:
@@ -200,16 +246,22 @@ def _note_stance(hit: Hit, doc: Doc, ctx: Context) -> None:
 
 def _guidance_noun(hit: Hit, doc: Doc, nouns: frozenset[str]) -> int:
     """Where the guidance noun after "reaffirms" sits ("reaffirms fiscal-year cloud growth
-    target"), if one comes in reach before a rating word ("reiterates buy, $300 target") or
-    the sentence end; else -1."""
+    target"), if one comes in reach before a rating word ("reiterates buy, $300 target"), a
+    clause break, a ticker or other news; else -1."""
     low = doc.low
-    for k in range(hit.end, min(len(low), hit.end + OBJECT_REACH)):
+    for k in range(hit.end, min(len(low), hit.end + _GUIDANCE_REACH)):
         tok = low[k]
         if tok in nouns:
             return k
-        if tok in NOT_GUIDANCE or tok in SENTENCE_ENDS:
+        if tok in NOT_GUIDANCE or tok in CLAUSE_SPLITS or tok in _OTHER_NEWS:
             return -1
     return -1
+
+
+# "reaffirms fiscal-year cloud growth target": the noun within this many words, and none of
+# these before it ("confirms record demand and raises its outlook" keeps nothing).
+_GUIDANCE_REACH: Final = 6
+_OTHER_NEWS: Final = frozenset({"and", "as", "with", "after", "despite", ANCHOR})
 
 
 def _note_contrast(hit: Hit, doc: Doc, ctx: Context, sentence: int) -> None:

@@ -18,6 +18,8 @@ from signalsmith.analyze.lexicon._tables import (
     COMPARED,
     CONCESSIONS,
     CONTRASTS,
+    DEAL_STOPS,
+    DEAL_WORDS,
     DIRECTIONS,
     ECHOES,
     GUIDANCE,
@@ -227,6 +229,8 @@ def _modifier_entries() -> Iterable[tuple[str, Entry]]:
     for spec, weight in SARCASM:
         yield spec, Entry(_Kind.SARC, weight)
     yield from _plain(NEGATORS, _Kind.NEG)
+    deal_stop = Entry(_Kind.NEG, objects=DEAL_WORDS)
+    yield from ((spec, deal_stop) for spec in DEAL_STOPS)
     yield from _plain(HEDGES, _Kind.HEDGE)
     yield from _plain(CONTRASTS, _Kind.CONTRAST)
     yield from _plain(CONCESSIONS, _Kind.CONCEDE)

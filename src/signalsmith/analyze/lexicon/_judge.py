@@ -31,6 +31,7 @@ from signalsmith.domain import Opinion
 from signalsmith.tickers import Alias, load_symbol_book
 
 _NAME_SETS_KEPT = 4096  # ticker sets whose company names are kept (cleared when full)
+_NAME_SET_SIZE = 8  # only sets of up to this many tickers are kept
 
 
 class Lexicon:
@@ -59,9 +60,10 @@ class Lexicon:
         for symbol in symbols:
             for first, entry in self._names.get(symbol, ()):
                 names.setdefault(first, []).append(entry)
-        if len(self._names_by_set) >= _NAME_SETS_KEPT:
-            self._names_by_set.clear()
-        self._names_by_set[symbols] = names or None
+        if len(symbols) <= _NAME_SET_SIZE:  # a huge set is one hostile text's, not a stream's
+            if len(self._names_by_set) >= _NAME_SETS_KEPT:
+                self._names_by_set.clear()
+            self._names_by_set[symbols] = names or None
         return names or None
 
     def _analyse(

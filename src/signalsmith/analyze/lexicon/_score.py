@@ -31,7 +31,9 @@ from signalsmith.analyze.lexicon._modifiers import (
 )
 from signalsmith.analyze.lexicon._tables import (
     BREAKS,
+    DEAL_STOPS_REACH,
     DISCOUNTED_MOVE,
+    ECHO_LOOKBACK,
     ECHO_WEIGHT,
     FAR_LOOKS,
     FAR_SUBJECT,
@@ -250,6 +252,11 @@ def _link_start(low: list[str], pos: int, link: tuple[str, ...]) -> int:
     return -1
 
 
+def _deal_follows(hit: Hit, low: list[str], deals: frozenset[str]) -> bool:
+    """Whether a deal word follows a deal stop closely: "blocks Kroger's takeover"."""
+    return not deals.isdisjoint(low[hit.end : hit.end + DEAL_STOPS_REACH])
+
+
 def _has_object_noun(hit: Hit, doc: Doc, objects: frozenset[str]) -> bool:
     """Whether one of ``objects`` follows ``hit`` within reach, in its sentence."""
     low = doc.low
@@ -313,7 +320,7 @@ def score_cues(doc: Doc, hits: list[Hit], ctx: Context) -> list[Cue]:
             continue
         kind = entry.kind
         if kind is K_NEG:
-            negator = Modifier(hit.end, hit.clause, NEGATION_FLIP, hit.label)
+            negator = _negator(hit, doc) or negator
             continue
         if kind is K_INTENS:
             booster = intensify(hit, doc, cues)
@@ -332,9 +339,20 @@ def score_cues(doc: Doc, hits: list[Hit], ctx: Context) -> list[Cue]:
     return _finish(cues, doc, ctx, buying)
 
 
+def _negator(hit: Hit, doc: Doc) -> Modifier | None:
+    """The negation a negator starts; a deal stop only with its deal after it."""
+    objects = hit.entry.objects
+    if objects and not _deal_follows(hit, doc.low, objects):
+        return None
+    return Modifier(hit.end, hit.clause, NEGATION_FLIP, hit.label)
+
+
 def _scored_cue(hit: Hit, doc: Doc, ctx: Context) -> Cue | None:
-    """The cue a hit makes before modifiers, or None when it does not score here."""
+    """The cue a hit makes before modifiers, or None when it does not score here ("calls"
+    as a verb: "the CEO calls it a transition year")."""
     entry = hit.entry
+    if ctx.option_verbs and hit.start in ctx.option_verbs:
+        return None
     if entry.plain:
         cue = Cue(hit.start, hit.end, hit.sent, hit.clause, entry.weight, hit.label, entry.mode)
         cue.rates = entry.rates
@@ -359,44 +377,91 @@ def _finish(cues: list[Cue], doc: Doc, ctx: Context, buying: set[int]) -> list[C
     if doc.layout:
         cues.extend(_layout_cues(doc))
     if ctx.echoes:
-        cues.extend(_echo_cues(cues, ctx))
+        cues.extend(_echo_cues(cues, doc, ctx))
     _weigh_moves(cues, doc, ctx, buying)
     if ctx.colours_cues():
         for cue in cues:
             apply_context(cue, ctx)
-    if ctx.neutral_sents or ctx.neutral_clauses:
-        cues = _quiet_neutral(cues, ctx)
+    if ctx.neutral_ratings or ctx.neutral_clauses:
+        cues = _quiet_neutral(cues, doc, ctx)
     return cues
 
 
-def _quiet_neutral(cues: list[Cue], ctx: Context) -> list[Cue]:
-    """A neutral view stated outright ("initiates at equal weight, sees balanced risk after
-    the rally") is the conclusion: the cues beside it argue for it, so they weigh less. The
-    words naming a kept target ("reaffirms its [delivery growth] target") are no news at all."""
-    sentences, clauses, spans = ctx.neutral_sents, ctx.neutral_clauses, ctx.kept_guidance
+def _quiet_neutral(cues: list[Cue], doc: Doc, ctx: Context) -> list[Cue]:
+    """A neutral view stated outright ("initiates Carnival at equal weight, sees balanced risk
+    after the rally") is the conclusion: the cues beside it argue for it, so they weigh less.
+    An analyst's rating covers its clause and the clauses after it in its sentence up to one
+    naming a ticker ("starts Nvidia at overweight and AMD at equal weight" quiets AMD's only);
+    kept guidance its own clause. The words naming a kept target ("reaffirms its [delivery
+    growth] target") are no news at all."""
+    quiet = _rating_clauses(ctx.neutral_ratings, doc) | ctx.neutral_clauses
+    spans = ctx.kept_guidance  # in order of position, apart
+    starts = [start for start, _ in spans]
     kept: list[Cue] = []
     for cue in cues:
-        if any(start <= cue.start and cue.end <= end for start, end in spans):
+        k = bisect_right(starts, cue.start) - 1
+        if k >= 0 and cue.end <= spans[k][1]:
             continue
-        if cue.sent in sentences or cue.clause in clauses:
+        if cue.clause in quiet:
             cue.weight *= NEUTRAL_DAMPEN
         kept.append(cue)
     return kept
 
 
-def _echo_cues(cues: list[Cue], ctx: Context) -> list[Cue]:
-    """ "Delta crushed it; United not so much": the clause before, reversed, for the ticker
-    named with "not so much" (at most ECHO_WEIGHT)."""
+def _rating_clauses(ratings: list[int], doc: Doc) -> set[int]:
+    """The clauses neutral ratings cover: each its own, then on through its sentence until a
+    clause naming a ticker. Linear: a walk stops at a clause already covered."""
+    named = {anchor.clause for anchor in doc.anchors}
+    starts = doc.clause_starts
+    covered: set[int] = set()
+    for clause in ratings:
+        covered.add(clause)
+        sentence = _sentence_of_clause(clause, doc)
+        nxt = clause + 1
+        while nxt <= len(starts) and nxt not in covered and nxt not in named:
+            if _sentence_of_clause(nxt, doc) != sentence:
+                break
+            covered.add(nxt)
+            nxt += 1
+    return covered
+
+
+def _sentence_of_clause(clause: int, doc: Doc) -> int:
+    return doc.sent_of(doc.clause_starts[clause - 1]) if clause else 0
+
+
+def _echo_cues(cues: list[Cue], doc: Doc, ctx: Context) -> list[Cue]:
+    """ "Delta crushed it; United not so much": the nearest clause before with a view (up to
+    ECHO_LOOKBACK back), reversed, for the ticker named last before "not so much" after that
+    clause, at most ECHO_WEIGHT. Only when the phrase ends its clause ("not so much worried
+    about China" is something else) and names a ticker of its own to give it to."""
     by_clause: dict[int, float] = {}
     for cue in cues:
         by_clause[cue.clause] = by_clause.get(cue.clause, 0.0) + cue.weight
+    low = doc.low
+    places = [anchor.pos for anchor in doc.anchors]
     echoed: list[Cue] = []
     for hit in ctx.echoes:
-        answered = by_clause.get(hit.clause - 1, 0.0)
-        if answered:
-            weight = -math.copysign(min(abs(answered), ECHO_WEIGHT), answered)
-            label = f"{hit.label} (unlike before)"
-            echoed.append(Cue(hit.start, hit.end, hit.sent, hit.clause, weight, label, P))
+        if hit.end < len(low) and low[hit.end] not in BREAKS:
+            continue
+        answered = next(
+            (
+                c
+                for c in range(hit.clause - 1, hit.clause - 1 - ECHO_LOOKBACK, -1)
+                if by_clause.get(c)
+            ),
+            -1,
+        )
+        named = bisect_left(places, hit.start) - 1
+        if answered < 0 or named < 0 or doc.anchors[named].clause <= answered:
+            continue
+        view = by_clause[answered]
+        weight = -math.copysign(min(abs(view), ECHO_WEIGHT), view)
+        cue = Cue(
+            hit.start, hit.end, hit.sent, hit.clause, weight, f"{hit.label} (unlike before)", P
+        )
+        cue.target = doc.anchors[named].sym
+        echoed.append(cue)
     return echoed
 
 

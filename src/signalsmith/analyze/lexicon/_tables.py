@@ -192,7 +192,6 @@ LINGO: Final[tuple[tuple[str, float, str], ...]] = (
     ("turnaround|comeback", 0.5, A),
     # Good news put off: "the turnaround is going to take years".
     ("going|gonna to? take|taking years|forever", -0.5, A),
-    ("will|would take|takes years|forever", -0.5, A),
     ("recovery", 0.3, A),
     ("no brainer|nobrainer", 0.6, A),
     ("hidden gem", 0.7, A),
@@ -213,7 +212,12 @@ LINGO: Final[tuple[tuple[str, float, str], ...]] = (
     # Out of the market: "sitting in cash", "went to cash", "sold into strength".
     ("sitting|sit|sat|staying|stay in cash", -0.5, A),
     ("went|go|going|moved|move|moving to|into cash", -0.6, A),
-    ("into strength", -0.4, A),
+    (
+        "sold|selling|sell|sells|trimmed|trimming|trim|trims everything|some|half|more? "
+        "into strength",
+        -0.4,
+        A,
+    ),
     ("crushed|killed|nailed it", 0.6, P),
     ("worth buying|owning", 0.4, A),
     ("guided|guiding|guides|guide down|lower", -0.8, P),
@@ -556,6 +560,18 @@ def _words(*lines: str) -> frozenset[str]:
     return frozenset(" ".join(lines).split())
 
 
+# Which position words name a position (see ``_context._held``): option words unless a verb's
+# object follows ("calls it", "puts the"), the others beside a ticker or linked to one.
+OPTION_WORDS: Final = frozenset({"calls", "call", "puts", "put", "leaps", "options"})
+VERB_OBJECTS: Final = frozenset(
+    {"it", "on", "off", "out", "up", "the", "a", "an", "him", "her", "them", "its", "his"}
+)
+POSITION_LINKS: Final = frozenset({"in", "on", "my", "some", "more"})
+OPTION_LEADS: Final = _words(
+    "my some more the these those our and bought buy buying sold selling sell loaded loading",
+    "grabbed grab cheap weekly weeklies otm itm atm dte 0dte leap long short",
+)
+
 # Nouns that give a business event its meaning: a contract won, a plant closed.
 _DEAL_NOUNS: Final = _words(
     "contract contracts order orders deal deals agreement agreements tender tenders mandate "
@@ -722,11 +738,19 @@ NEGATORS: Final[tuple[str, ...]] = (
     "no longer",
     "unable to",
     "fails|failed|fail|failing to",
-    # A deal or a ruling stopped: "Judge blocks Kroger's takeover of Albertsons".
+)
+# Negators of a deal or a ruling only, with a deal noun right after (DEAL_STOPS_REACH):
+# "Judge blocks Kroger's takeover of Albertsons", not "dark pool blocks show buying".
+DEAL_STOPS: Final[tuple[str, ...]] = (
     "blocks|blocked|blocking|scuppers|scuppered|abandons|abandoned",
-    "calls|called|calling off",
+    "called|calling off",
     "walks|walked|walking away from",
 )
+DEAL_WORDS: Final = frozenset(
+    {"takeover", "buyout", "merger", "deal", "bid", "acquisition", "purchase", "sale", "ban"}
+    | {"offer", "tie", "combination", "approval", "listing", "spinoff"}
+)
+DEAL_STOPS_REACH: Final = 3
 
 HEDGES: Final[tuple[str, ...]] = (
     "might|maybe|perhaps|possibly|could|may|probably|potentially|unsure|idk|wondering",
@@ -755,7 +779,9 @@ INTENSIFIERS: Final[tuple[tuple[str, float, bool], ...]] = (
     ("somewhat|mildly|kinda", 0.6, False),
     ("a bit|little|touch|tad", 0.6, False),
     ("kind|sort of", 0.7, False),
-    ("in line with", 0.2, True),  # "premiums grow in line with last year's pace": as before
+    # "premiums grow in line with last year's pace": as before, so no news.
+    ("in line with last|prior|previous", 0.2, True),
+    ("in line with the|a prior|previous|last|year", 0.2, True),
 )
 
 # Sarcasm markers (weight is the cue's own, already-bearish, meaning; 0 for pure markers).
@@ -835,6 +861,7 @@ ECHOES: Final[tuple[str, ...]] = (
     "not nearly as much",
 )
 ECHO_WEIGHT: Final = 0.8  # at most this much, however strong the clause it answers
+ECHO_LOOKBACK: Final = 4  # clauses back it looks for the view it answers
 
 # A neutral view stated outright: an analyst's neutral rating ("initiates Carnival at equal
 # weight", "keeps neutral on Micron") quiets the other cues of its sentence, since the rating
@@ -845,7 +872,8 @@ NEUTRAL_STANCES: Final[tuple[str, ...]] = (
     "its|a|an? neutral|hold rating?",
     "keeps|kept|keeping|maintains|maintained|maintaining|reiterates|reiterated|retains|retained "
     "its|an? equal|market|sector|peer weight|perform rating?",
-    "at|with a|an? neutral|hold rating?",
+    "at|with a|an? neutral rating",  # "RSI at neutral", "the Fed at neutral" are no ratings
+    "at|with a|an? hold rating?",
     "at|with a|an? equal|market|sector|peer|in weight|perform|line rating?",
     "neutral|hold rating",
     # The poster's own: "not adding, not selling".
@@ -907,6 +935,7 @@ BLOCKERS: Final[tuple[str, ...]] = (
     "subject to regulatory|shareholder|competition|customary|authority? approval|approvals",
     "out of nowhere|curiosity|the woods",
     "breakeven",
+    "risk on|off|appetite|sentiment|assets|reward|free|premium|premia|management|parity",
 )
 
 _CLAUSE_WORDS: Final = frozenset(
@@ -987,7 +1016,8 @@ TRANSITIVE_CHANGES: Final = _words(
 # Words after such a change word that are no object: "cut by half", "raised again".
 NOT_OBJECTS: Final = _words(
     "to by from in on at for after as and but while again further more than over since amid",
-    "despite sharply slightly significantly",
+    "despite sharply slightly significantly nearly almost roughly about around today",
+    "premarket yesterday again this last",
 )
 PRICE_LEVELS: Final = frozenset(
     {"record high", "52 week high", "52 week low", "all time high", "all time low", "record low"}

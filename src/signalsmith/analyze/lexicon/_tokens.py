@@ -33,7 +33,7 @@ _OPTION_RE: Final = re.compile(r"[cCpP](?<=\d[cCpP])(?![A-Za-z0-9])")
 _DIGIT_RE: Final = re.compile(r"\d")
 _SPACED_DECIMAL: Final = re.compile(r"(\d) \.(\d)")
 _GLUED_CURRENCY: Final = re.compile(r"\b(EUR|USD|MEUR|MUSD)(?=\d)")
-_ANCHOR: Final = "\x00"  # ticker tokens become this so a ticker named LOW or ALL never scores
+ANCHOR: Final = "\x00"  # ticker tokens become this so a ticker named LOW or ALL never scores
 SILENCED: Final = "\x01"  # the words of an injection become this: no phrase starts with it
 
 # All-caps words that are not tickers ("CEO", "EPS", "A great quarter", "THE"): the
@@ -256,17 +256,17 @@ def _find_anchors(
     caps: list[tuple[int, str]] = []
     for i, named_symbol in named:
         found.append((i, named_symbol))
-        low[i] = _ANCHOR
+        low[i] = ANCHOR
     for i in candidates:
         tok, lo = toks[i], low[i]
-        if lo in (_ANCHOR, SILENCED):  # a company name's word
+        if lo in (ANCHOR, SILENCED):  # a company name's word
             continue
         sym = _symbol(tok, lo, symbols) if symbols or tok[0] == "$" else None
         if sym is not None and symbols and sym not in symbols and sym in BROKERS:
             continue  # a rater ("JPM upgrades AAPL"): the cue is the stock's, not the bank's
         if sym is not None:
             found.append((i, sym))
-            low[i] = _ANCHOR
+            low[i] = ANCHOR
         elif _looks_like_ticker(tok, lo, listed):
             bare = tok[:-2] if lo.endswith("'s") else tok
             if not (symbols and bare in BROKERS):
@@ -304,7 +304,7 @@ def silence(low: list[str], spans: Iterable[tuple[int, int]]) -> None:
     sentence and clause numbers and ticker mentions hold."""
     for start, end in spans:
         for i in range(start, end):
-            if low[i] not in BREAKS and low[i] != _ANCHOR:
+            if low[i] not in BREAKS and low[i] != ANCHOR:
                 low[i] = SILENCED
 
 
