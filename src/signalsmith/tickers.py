@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import string
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -348,6 +349,7 @@ class TickerExtractor:
     def _symbol_hits(self, text: str, spans: list[tuple[int, int]]) -> list[_Hit]:
         """Cashtags and bare tickers in ``text``, skipping words already read as a name."""
         hits: list[_Hit] = []
+        name_starts = [low for low, _ in spans]  # in order, apart: the names found
         for match in _SYMBOL_TOKENS.finditer(text):
             cashtag, bare = match.groups()
             if cashtag:
@@ -360,7 +362,8 @@ class TickerExtractor:
                 continue
             start = match.start()
             # An all-caps name ("COKE" read as Coke, KO) wins over the same word as a ticker.
-            if not any(low <= start < high for low, high in spans):
+            k = bisect_right(name_starts, start) - 1
+            if k < 0 or start >= spans[k][1]:
                 hits.append((start, symbol, len(bare), match.end(2)))
         return hits
 
@@ -379,7 +382,8 @@ _COMPANY_NEXT: Final = re.compile(
     r"|bought|sells|sold|acquires|acquired|completes|completed|files|filed|settles|settled"
     r"|shareholders|investors|bonds|dividend|buyback|deal|premiums|deliveries|subscribers"
     r"|stores|chief|executive|signs|signed|hires|appoints|sues|sued|explores|mulls|unveils"
-    r"|unveiled|invests|slashes|trims|halts|suspends|resumes|rebounds|in\s+talks)\b"
+    r"|unveiled|invests|slashes|trims|halts|suspends|resumes|rebounds|faces|considers"
+    r"|in\s+talks|weighs(?!\s+on)|board\s+(?:approves|declares|names|backs|rejects|adopts))\b"
     # A period before the figure: "Progressive monthly premiums", "Gap first-quarter sales".
     r"|\s+(?:(?:first|second|third|fourth)[-\s]quarter|quarterly|monthly|annual"
     r"|full[-\s]year|q[1-4])\s+(?:profit|revenue|sales|earnings|results|premiums|deliveries"

@@ -42,6 +42,8 @@ HOSTILE = [
     "backs view \N{ROCKET} " * 5_000,
     "the CEO calls it $AAPL puts printing " * 1_800,
     "risk rose " * 6_600,
+    "Citi GS " * 9_000,  # bare symbols beside names, each checked against the names found
+    "strong $TSLA sales weak " * 2_800,  # adjectives, each looking for its noun
 ]
 
 

@@ -67,6 +67,8 @@ HEADLINES: tuple[tuple[Verdict, str], ...] = (
     (SELL, "Insurer faces probe over sales practices"),
     (HOLD, "Tech giant to hold annual developer conference in June"),
     (HOLD, "What to expect from bank earnings this week"),
+    (HOLD, "Revenue grew in line with analyst estimates"),
+    (HOLD, "The turnaround will take years"),
     (HOLD, "Oil major names new chief financial officer"),
     (HOLD, "Is the chipmaker a buy before earnings?"),
 )
@@ -90,6 +92,9 @@ SOCIAL: tuple[tuple[Verdict, str], ...] = (
     (SELL, "Stopped out of $ROKU, chart broke down"),
     (SELL, "Gap up on my whole watchlist, trimmed everything into strength, sitting in cash"),
     (SELL, "Went to cash last week, this tape is ugly"),
+    (SELL, "My short position is printing"),
+    (SELL, "Went short at the open and it's printing"),
+    (BUY, "He puts his money where his mouth is and bought more shares"),
     (HOLD, "Anyone know when $MSFT reports?"),
     (HOLD, "What are your price targets for $AMZN next year?"),
     (HOLD, "Watching $SHOP at these levels, no position yet"),

@@ -129,7 +129,20 @@ NARROWED: tuple[tuple[str, dict[str, Verdict]], ...] = (
         "Nvidia shares fell 8% despite record revenue; the CEO calls it a transition year",
         {"NVDA": SELL},
     ),
-    ("Tesla stock jumped 10% despite weak margins, as Musk puts robotaxi first", {"TSLA": BUY}),
+    ("Tesla stock jumped 10% despite weak margins, as he puts robotaxi first", {"TSLA": BUY}),
+    ("I have puts on SPY and they are printing", {"SPY": SELL}),
+    ("NVDA calls yesterday. Today printing on my SPY puts", {"NVDA": BUY, "SPY": SELL}),
+    # A rater passes an action on to a stock named a few words after it, not to one that
+    # is itself a rater there; an action naming its own rating stays with the firm.
+    ("Goldman Sachs raises the price target on Apple", {"GS": HOLD, "AAPL": BUY}),
+    ("JPMorgan downgrades both Tesla and Ford", {"JPM": HOLD, "TSLA": SELL, "F": SELL}),
+    ("Goldman Sachs upgrades iPhone maker Apple", {"GS": HOLD, "AAPL": BUY}),
+    ("JPMorgan cuts Goldman Sachs to neutral", {"JPM": HOLD, "GS": SELL}),
+    ("Citi downgraded by Goldman Sachs", {"C": SELL, "GS": HOLD}),
+    ("Morgan Stanley raises price target on JPMorgan", {"MS": HOLD, "JPM": BUY}),
+    # "not so much" in a sentence of its own keeps its ticker.
+    ("Nvidia crushed it. AMD? Not so much.", {"NVDA": BUY, "AMD": SELL}),
+    ("Judge blocks the $8.5 billion takeover of Capri by Tapestry", {"CPRI": SELL}),
     # A deal stop needs its deal; "in line with" its past; selling into strength a sale.
     ("Dark pool blocks show institutions buying NVDA", {"NVDA": BUY}),
     ("Walmart's dividend rises in line with earnings", {"WMT": BUY}),

@@ -225,6 +225,10 @@ def test_shipped_symbols_match_build_script() -> None:
         ("Target first-quarter sales beat estimates", ("TGT",)),
         ("I left my shell on the beach", ()),
         ("The Progressive Era in American Politics", ()),
+        ("Target faces lawsuit over data breach", ("TGT",)),
+        ("Delta board approves buyback", ("DAL",)),
+        ("Delta weighs on dealers into opex", ()),
+        ("Target customers are millennials", ()),
     ],
 )
 def test_a_name_that_is_an_ordinary_word_counts_only_as_a_company(

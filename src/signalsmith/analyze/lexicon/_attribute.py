@@ -87,8 +87,8 @@ def targets_of(
     mentions = indexed.get(cue.sent)
     if mentions is None:
         anchors = by_sentence.get(cue.sent)
-        if anchors is None:
-            return _EVERY
+        if anchors is None:  # "AMD? Not so much.": a cue given a ticker keeps it
+            return {cue.target} if cue.target else _EVERY
         mentions = indexed[cue.sent] = Mentions(anchors)
     anchors = mentions.anchors
     if cue.target:  # its subject is a ticker: that one, and those listed with it
@@ -123,18 +123,25 @@ def _in_clause(
 def _past_the_rater(
     k: int, cue: Cue, anchors: list[Anchor], clause: tuple[list[int], list[int]], low: list[str]
 ) -> int:
-    """An analyst's action fell to a research firm. In a rater's place — acting on a stock
-    named right after the action ("UBS downgrades Tesla"), or after "at", "by", "from" or
-    "according to" ("Tesla downgraded at UBS") — the firm passes it to that stock; anywhere
-    else the action is the firm's own ("Goldman Sachs upgraded to buy on Apple Card exit")."""
+    """An analyst's action fell to a research firm. In a rater's place — before an action on
+    a stock named a few words after it ("UBS downgrades Tesla", "cuts both Tesla and Ford"),
+    or after "at", "by", "from" or "according to" ("Tesla downgraded at UBS") — the firm passes
+    it to that stock; an action naming its own rating ("Goldman Sachs upgraded to buy on Apple
+    Card exit") is the firm's."""
     indices, positions = clause
     pos = anchors[k].pos
     if pos < cue.start:
         after = bisect_left(positions, cue.end)
-        leads = _TARGET_LEADS if _TARGET_WORDS.intersection(cue.label.split()) else _OBJECT_LEADS
-        if after < len(indices) and _right_after(cue.end, positions[after], low, leads):
-            return indices[after]  # the stock rated, even a bank ("downgrades Bank of America")
-    elif _RATER_PREPS.intersection(low[max(0, pos - 2) : pos]) and pos - 1 >= cue.end:
+        # "upgraded to buy on ...": the action names its rating, so the firm is the one rated.
+        rated = "to" not in cue.label.split()
+        if (
+            rated
+            and after < len(indices)
+            and positions[after] - cue.end <= _OBJECT_REACH
+            and not _rater_place(positions[after], low)  # not "Citi downgraded by GS"
+        ):
+            return indices[after]  # the stock rated, even a bank ("downgrades BofA")
+    elif _rater_place(pos, low) and pos - 1 >= cue.end:
         before = bisect_left(positions, cue.start) - 1
         if before >= 0:
             return indices[before]
@@ -142,16 +149,20 @@ def _past_the_rater(
 
 
 _RATER_PREPS = frozenset({"at", "by", "from", "according"})
-_OBJECT_LEADS = frozenset({"its", "their", SILENCED})  # "cuts its Tesla", a name's first words
-_TARGET_WORDS = frozenset({"target", "targets", "pt"})
-# A target moved names its stock after it: "raises price target on Tesla".
-_TARGET_LEADS = _OBJECT_LEADS | _TARGET_WORDS | {"price", "on", "for"}
 
 
-def _right_after(end: int, pos: int, low: list[str], leads: frozenset[str]) -> bool:
-    """Whether a mention at ``pos`` is the object of a verb ending at ``end``: nothing but
-    ``leads`` (a possessive, a company name's earlier words) between them."""
-    return pos - end <= 6 and all(tok in leads for tok in low[end:pos])
+def _rater_place(pos: int, low: list[str]) -> bool:
+    """Whether the mention ending at ``pos`` follows "at", "by", "from" or "according to"
+    (a multi-word name's earlier words are blanked: they are skipped)."""
+    k = pos - 1
+    while k >= 0 and low[k] == SILENCED:
+        k -= 1
+    if k < 0:
+        return False
+    return low[k] in _RATER_PREPS or (low[k] == "to" and k > 0 and low[k - 1] == "according")
+
+
+_OBJECT_REACH = 6  # "downgrades both Tesla and Ford", "upgrades iPhone maker Apple"
 
 
 _EVERY = -1  # a cue about every ticker: its sentence names none

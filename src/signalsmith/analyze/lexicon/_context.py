@@ -21,13 +21,14 @@ from signalsmith.analyze.lexicon._entries import (
 )
 from signalsmith.analyze.lexicon._match import Hit
 from signalsmith.analyze.lexicon._tables import (
+    BARE_POSITIONS,
     CLAUSE_SPLITS,
     NOT_GUIDANCE,
-    OPTION_LEADS,
     OPTION_WORDS,
     POSITION_LINKS,
     SENTENCE_ENDS,
     VERB_OBJECTS,
+    VERB_SUBJECTS,
 )
 from signalsmith.analyze.lexicon._tokens import ANCHOR, Doc
 
@@ -103,8 +104,8 @@ class Context:
         self.subject_starts: dict[int, list[int]] = {}  # their starts, where bisected
         self.directions: dict[int, list[int]] = {}  # change-word starts
         self.rotating: dict[int, int] = {}  # sentence -> where its first rotating word starts
-        # Positions named, by sentence: where each starts and whether it bets on a fall.
-        self.positions: dict[int, tuple[list[int], list[bool]]] = {}
+        # Positions named, by sentence: where each starts, whether it bets on a fall, its clause.
+        self.positions: dict[int, tuple[list[int], list[bool], list[int]]] = {}
         self.put_clauses: set[int] = set()
         self.hedges: dict[int, str] = {}
         self.contrast: dict[int, tuple[int, str]] = {}
@@ -119,14 +120,16 @@ class Context:
         self.neutral_clauses: set[int] = set()  # guidance kept as it was
         self.kept_guidance: list[tuple[int, int]] = []  # the words naming the guidance kept
 
-    def bets_on_fall(self, sentence: int, pos: int) -> bool:
+    def bets_on_fall(self, sentence: int, clause: int, pos: int) -> bool:
         """Whether the position a gain reported at ``pos`` is about bets on a fall: the last
-        one named before it in its sentence, else the previous sentence's last ("Bought puts.
-        Printing, unlike my calls"), else the first after it in its sentence."""
+        one named before it in its sentence, else the next one in its clause, else the previous
+        sentence's last ("Bought puts. Printing, unlike my calls"), else the next one."""
         named = self.positions.get(sentence)
         before = bisect_left(named[0], pos) if named is not None else 0
         if named is not None and before:
             return named[1][before - 1]
+        if named is not None and named[2][0] == clause:  # "printing on my SPY puts"
+            return named[1][0]
         earlier = self.positions.get(sentence - 1)
         if earlier is not None:
             return earlier[1][-1]
@@ -159,7 +162,7 @@ def gather_context(doc: Doc, hits: list[Hit]) -> Context:
             ctx.rotating.setdefault(hit.sent, hit.start)
         if entry.bear or entry.bull:
             _note_position(hit, doc, ctx)
-        if entry.put:
+        if entry.put and hit.start not in ctx.option_verbs:
             ctx.put_clauses.add(hit.clause)
     for subjects in ctx.subjects.values():
         subjects.sort()  # in order of position: ties go to the earlier, bisection works
@@ -172,18 +175,19 @@ def _note_position(hit: Hit, doc: Doc, ctx: Context) -> None:
     if option_verb(hit, doc):
         ctx.option_verbs.add(hit.start)
     elif _held(hit, doc):
-        starts, bears = ctx.positions.setdefault(hit.sent, ([], []))
+        starts, bears, clauses = ctx.positions.setdefault(hit.sent, ([], [], []))
         starts.append(hit.start)  # hits come in order of position
         bears.append(hit.entry.bear)
+        clauses.append(hit.clause)
 
 
 def _held(hit: Hit, doc: Doc) -> bool:
-    """Whether a position word names a position: options unless used as a verb (see
-    ``option_verb``); "long" or "short" only beside a ticker ("long $NVDA", "$TSLA short",
-    "long position in AMD"), not "puts long enough"."""
+    """Whether a position word names a position: a bare "long" or "short" only beside a
+    ticker ("long $NVDA", "$TSLA short", "long position in AMD"; not "puts long enough",
+    "long dated"); every other position phrase ("short position", "shorted", "puts")."""
     low = doc.low
-    if low[hit.end - 1] in OPTION_WORDS:
-        return not option_verb(hit, doc)
+    if hit.end - hit.start > 1 or low[hit.start] not in BARE_POSITIONS:
+        return True
     after = low[hit.end] if hit.end < len(low) else ""
     if (hit.start and low[hit.start - 1] == ANCHOR) or after == ANCHOR:
         return True
@@ -191,19 +195,15 @@ def _held(hit: Hit, doc: Doc) -> bool:
 
 
 def option_verb(hit: Hit, doc: Doc) -> bool:
-    """Whether "calls" or "puts" is a verb here ("the CEO calls it a transition year", "Musk
-    puts robotaxi first"): a position follows a ticker, a strike, a buying word or a clause
-    start ("$SPY puts", "180 calls", "bought puts"), and takes no object."""
+    """Whether "calls" or "puts" is a verb here: a pronoun acts ("he calls", "she puts") or
+    is acted on ("the CEO calls it a transition year", "puts his money"). Anything else is a
+    position: "puts on SPY", "Tesla puts printing", "Jan calls on AAPL"."""
     low = doc.low
-    word = hit.start
-    if low[hit.end - 1] not in OPTION_WORDS or hit.end - word > 1:
+    if hit.end - hit.start > 1 or low[hit.start] not in OPTION_WORDS:
         return False  # "buy calls", "call options": a position by their own words
     if hit.end < len(low) and low[hit.end] in VERB_OBJECTS:
         return True
-    before = low[word - 1] if word else ""
-    clause = hit.clause
-    opens = word == (doc.clause_starts[clause - 1] if clause else 0)
-    return not (opens or before == ANCHOR or before[:1].isdigit() or before in OPTION_LEADS)
+    return hit.start > 0 and low[hit.start - 1] in VERB_SUBJECTS
 
 
 def _note_kind(hit: Hit, doc: Doc, ctx: Context) -> None:

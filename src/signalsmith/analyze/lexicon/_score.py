@@ -66,7 +66,7 @@ from signalsmith.analyze.lexicon._tables import (
     N,
     P,
 )
-from signalsmith.analyze.lexicon._tokens import Doc
+from signalsmith.analyze.lexicon._tokens import ANCHOR, Doc
 from signalsmith.raters import BROKERS
 
 
@@ -160,11 +160,12 @@ def _within_reach(
 
 def _acts_on_object(hit: Hit, low: list[str]) -> bool:
     """Whether a change word that can take an object ("raised", "cut") has one right after
-    it: "Tesla raised prices", not "Tesla raised 5%" or "NVDA cut by half"."""
+    it: "Tesla raised prices", "UBS cut Tesla to sell", not "Tesla raised 5%" or "NVDA cut by
+    half"."""
     if hit.label.split(" ", 1)[0] not in TRANSITIVE_CHANGES or hit.end >= len(low):
         return False
     after = low[hit.end]
-    return after.isalpha() and after not in NOT_OBJECTS
+    return after == ANCHOR or (after.isalpha() and after not in NOT_OBJECTS)
 
 
 def _score_direction(hit: Hit, doc: Doc, ctx: Context) -> _Score | None:
@@ -197,8 +198,14 @@ def _score_direction(hit: Hit, doc: Doc, ctx: Context) -> _Score | None:
 def _score_adjective(hit: Hit, ctx: Context) -> _Score:
     """An evaluative adjective doubles when it directly qualifies a financial noun."""
     weight = hit.entry.weight
-    for subject in ctx.subjects.get(hit.sent, ()):
-        if 0 <= subject.start - hit.end <= 1:
+    subjects = ctx.subjects.get(hit.sent)
+    if subjects:
+        keys = ctx.subject_starts.get(hit.sent)
+        if keys is None:
+            keys = ctx.subject_starts[hit.sent] = [subject.start for subject in subjects]
+        k = bisect_left(keys, hit.end)  # the first subject starting at or after it
+        if k < len(subjects) and subjects[k].start - hit.end <= 1:
+            subject = subjects[k]
             sign = 1.0 if subject.polarity > 0 else -1.0
             return _Score(weight * 2.0 * sign, f"{hit.label} {subject.label}")
     return _Score(weight, hit.label)
@@ -293,7 +300,7 @@ def _score_hit(hit: Hit, doc: Doc, ctx: Context) -> _Score | None:
         return _score_direction(hit, doc, ctx)
     if kind is K_PNL:
         # Puts or a short before it mean the poster profits from a fall.
-        bearish = ctx.bets_on_fall(hit.sent, hit.start)
+        bearish = ctx.bets_on_fall(hit.sent, hit.clause, hit.start)
         return _Score(-entry.weight if bearish else entry.weight, hit.label)
     if kind is K_SARC and entry.weight:
         return _Score(entry.weight, hit.label)

@@ -192,6 +192,7 @@ LINGO: Final[tuple[tuple[str, float, str], ...]] = (
     ("turnaround|comeback", 0.5, A),
     # Good news put off: "the turnaround is going to take years".
     ("going|gonna to? take|taking years|forever", -0.5, A),
+    ("will|ll take years|forever", -0.5, A),  # not "would": "rivals would take years to copy"
     ("recovery", 0.3, A),
     ("no brainer|nobrainer", 0.6, A),
     ("hidden gem", 0.7, A),
@@ -507,7 +508,7 @@ BULL_POSITIONS: Final[tuple[tuple[str, float, str], ...]] = (
     ("calls|leaps", 0.6, A),
     ("call options", 0.6, A),
     ("long", 0.7, N),
-    ("going long", 0.8, N),
+    ("going|went|go|gone long", 0.8, N),
     ("long position|positions|shares", 0.8, N),
 )
 
@@ -516,7 +517,7 @@ BEAR_POSITIONS: Final[tuple[tuple[str, float, str], ...]] = (
     ("short", -0.7, N),
     ("shorted|shorting", -0.75, N),
     ("short position|positions", -0.75, N),
-    ("going short", -0.8, N),
+    ("going|went|go|gone short", -0.8, N),
     ("buy|buying|bought|loaded|loading|grabbed puts", -0.9, N),
 )
 
@@ -560,17 +561,13 @@ def _words(*lines: str) -> frozenset[str]:
     return frozenset(" ".join(lines).split())
 
 
-# Which position words name a position (see ``_context._held``): option words unless a verb's
-# object follows ("calls it", "puts the"), the others beside a ticker or linked to one.
-OPTION_WORDS: Final = frozenset({"calls", "call", "puts", "put", "leaps", "options"})
-VERB_OBJECTS: Final = frozenset(
-    {"it", "on", "off", "out", "up", "the", "a", "an", "him", "her", "them", "its", "his"}
-)
+# Which position words name a position (see ``_context._held`` and ``option_verb``): a bare
+# "long" or "short" beside a ticker; "calls" and "puts" unless a pronoun acts or is acted on.
+OPTION_WORDS: Final = frozenset({"calls", "puts"})
+BARE_POSITIONS: Final = frozenset({"long", "short"})
+VERB_OBJECTS: Final = _words("it him her them its his their himself herself")
+VERB_SUBJECTS: Final = _words("he she it who which that ceo management company")
 POSITION_LINKS: Final = frozenset({"in", "on", "my", "some", "more"})
-OPTION_LEADS: Final = _words(
-    "my some more the these those our and bought buy buying sold selling sell loaded loading",
-    "grabbed grab cheap weekly weeklies otm itm atm dte 0dte leap long short",
-)
 
 # Nouns that give a business event its meaning: a contract won, a plant closed.
 _DEAL_NOUNS: Final = _words(
@@ -750,7 +747,7 @@ DEAL_WORDS: Final = frozenset(
     {"takeover", "buyout", "merger", "deal", "bid", "acquisition", "purchase", "sale", "ban"}
     | {"offer", "tie", "combination", "approval", "listing", "spinoff"}
 )
-DEAL_STOPS_REACH: Final = 3
+DEAL_STOPS_REACH: Final = 6  # "blocks the $8.5 billion takeover"
 
 HEDGES: Final[tuple[str, ...]] = (
     "might|maybe|perhaps|possibly|could|may|probably|potentially|unsure|idk|wondering",
@@ -780,8 +777,14 @@ INTENSIFIERS: Final[tuple[tuple[str, float, bool], ...]] = (
     ("a bit|little|touch|tad", 0.6, False),
     ("kind|sort of", 0.7, False),
     # "premiums grow in line with last year's pace": as before, so no news.
-    ("in line with last|prior|previous", 0.2, True),
-    ("in line with the|a prior|previous|last|year", 0.2, True),
+    ("in line with last|prior|previous", 0.15, True),
+    ("in line with the|a prior|previous|last|year", 0.15, True),
+    (
+        "in line with analyst|analysts|street|market? expectations|estimates|consensus|forecasts",
+        0.15,
+        True,
+    ),
+    ("in line with guidance", 0.15, True),
 )
 
 # Sarcasm markers (weight is the cue's own, already-bearish, meaning; 0 for pure markers).
@@ -906,7 +909,6 @@ BLOCKERS: Final[tuple[str, ...]] = (
     "short term|run|while|time|notice|list|interest|sellers|seller",
     "in short",
     "shorts",
-    "in line with expectations|estimates|consensus|forecasts|guidance",
     "in order to|for",
     "trade|trades|trading|traded down",  # shoppers moving to cheaper goods, not a price
     # The rating a stock is moved from is history: "upgrades Ford to hold from sell".
