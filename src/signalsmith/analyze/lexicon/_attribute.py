@@ -137,7 +137,7 @@ def _past_the_rater(
         if (
             rated
             and after < len(indices)
-            and positions[after] - cue.end <= _OBJECT_REACH
+            and positions[after] - cue.end <= _RATED_REACH
             and not _rater_place(positions[after], low)  # not "Citi downgraded by GS"
         ):
             return indices[after]  # the stock rated, even a bank ("downgrades BofA")
@@ -162,7 +162,7 @@ def _rater_place(pos: int, low: list[str]) -> bool:
     return low[k] in _RATER_PREPS or (low[k] == "to" and k > 0 and low[k - 1] == "according")
 
 
-_OBJECT_REACH = 6  # "downgrades both Tesla and Ford", "upgrades iPhone maker Apple"
+_RATED_REACH = 6  # "downgrades both Tesla and Ford", "upgrades iPhone maker Apple"
 
 
 _EVERY = -1  # a cue about every ticker: its sentence names none

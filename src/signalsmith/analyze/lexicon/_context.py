@@ -30,7 +30,7 @@ from signalsmith.analyze.lexicon._tables import (
     VERB_OBJECTS,
     VERB_SUBJECTS,
 )
-from signalsmith.analyze.lexicon._tokens import ANCHOR, Doc
+from signalsmith.analyze.lexicon._tokens import ANCHOR, Doc, word_after
 
 QUESTION: Final = "question"  # the hedge a question puts on its sentence
 # What ``Cue.flags`` may hold: a buying cue, a price move, a "compared with a loss" base.
@@ -120,6 +120,14 @@ class Context:
         self.neutral_clauses: set[int] = set()  # guidance kept as it was
         self.kept_guidance: list[tuple[int, int]] = []  # the words naming the guidance kept
 
+    def subject_keys(self, sentence: int) -> list[int]:
+        """Where the sentence's subjects start, in order (built once, when first bisected)."""
+        keys = self.subject_starts.get(sentence)
+        if keys is None:
+            subjects = self.subjects.get(sentence, ())
+            keys = self.subject_starts[sentence] = [subject.start for subject in subjects]
+        return keys
+
     def bets_on_fall(self, sentence: int, clause: int, pos: int) -> bool:
         """Whether the position a gain reported at ``pos`` is about bets on a fall: the last
         one named before it in its sentence, else the next one in its clause, else the previous
@@ -172,7 +180,7 @@ def gather_context(doc: Doc, hits: list[Hit]) -> Context:
 def _note_position(hit: Hit, doc: Doc, ctx: Context) -> None:
     """A position held is noted for the gains reported after it; "calls" or "puts" used as
     a verb is no cue at all."""
-    if option_verb(hit, doc):
+    if _option_verb(hit, doc):
         ctx.option_verbs.add(hit.start)
     elif _held(hit, doc):
         starts, bears, clauses = ctx.positions.setdefault(hit.sent, ([], [], []))
@@ -194,7 +202,7 @@ def _held(hit: Hit, doc: Doc) -> bool:
     return after in POSITION_LINKS and hit.end + 1 < len(low) and low[hit.end + 1] == ANCHOR
 
 
-def option_verb(hit: Hit, doc: Doc) -> bool:
+def _option_verb(hit: Hit, doc: Doc) -> bool:
     """Whether "calls" or "puts" is a verb here: a pronoun acts ("he calls", "she puts") or
     is acted on ("the CEO calls it a transition year", "puts his money"). Anything else is a
     position: "puts on SPY", "Tesla puts printing", "Jan calls on AAPL"."""
@@ -248,20 +256,15 @@ def _guidance_noun(hit: Hit, doc: Doc, nouns: frozenset[str]) -> int:
     """Where the guidance noun after "reaffirms" sits ("reaffirms fiscal-year cloud growth
     target"), if one comes in reach before a rating word ("reiterates buy, $300 target"), a
     clause break, a ticker or other news; else -1."""
-    low = doc.low
-    for k in range(hit.end, min(len(low), hit.end + _GUIDANCE_REACH)):
-        tok = low[k]
-        if tok in nouns:
-            return k
-        if tok in NOT_GUIDANCE or tok in CLAUSE_SPLITS or tok in _OTHER_NEWS:
-            return -1
-    return -1
+    return word_after(doc.low, hit.end, _GUIDANCE_REACH, nouns, _NOT_KEPT_GUIDANCE)
 
 
 # "reaffirms fiscal-year cloud growth target": the noun within this many words, and none of
 # these before it ("confirms record demand and raises its outlook" keeps nothing).
 _GUIDANCE_REACH: Final = 6
-_OTHER_NEWS: Final = frozenset({"and", "as", "with", "after", "despite", ANCHOR})
+_NOT_KEPT_GUIDANCE: Final = (
+    NOT_GUIDANCE | CLAUSE_SPLITS | {"and", "as", "with", "after", "despite", ANCHOR}
+)
 
 
 def _note_contrast(hit: Hit, doc: Doc, ctx: Context, sentence: int) -> None:

@@ -66,7 +66,7 @@ from signalsmith.analyze.lexicon._tables import (
     N,
     P,
 )
-from signalsmith.analyze.lexicon._tokens import ANCHOR, Doc
+from signalsmith.analyze.lexicon._tokens import ANCHOR, Doc, word_after
 from signalsmith.raters import BROKERS
 
 
@@ -143,9 +143,7 @@ def _within_reach(
     """The sentence's subjects a change word may take (those near it, found by bisection in
     the sentence's subjects in order) and the nearest far one before them, so a sentence with
     thousands of them costs a few steps per change word, not thousands."""
-    keys = ctx.subject_starts.get(hit.sent)
-    if keys is None:
-        keys = ctx.subject_starts[hit.sent] = [subject.start for subject in subjects]
+    keys = ctx.subject_keys(hit.sent)
     lo = bisect_left(keys, hit.start - SUBJECT_BACK - LONGEST_SUBJECT)
     hi = bisect_right(keys, hit.end + max(0, hit.entry.ahead))
     far = None
@@ -158,11 +156,11 @@ def _within_reach(
     return subjects[lo:hi], far
 
 
-def _acts_on_object(hit: Hit, low: list[str]) -> bool:
+def _acts_on_object(verb: str, hit: Hit, low: list[str]) -> bool:
     """Whether a change word that can take an object ("raised", "cut") has one right after
     it: "Tesla raised prices", "UBS cut Tesla to sell", not "Tesla raised 5%" or "NVDA cut by
     half"."""
-    if hit.label.split(" ", 1)[0] not in TRANSITIVE_CHANGES or hit.end >= len(low):
+    if verb not in TRANSITIVE_CHANGES or hit.end >= len(low):
         return False
     after = low[hit.end]
     return after == ANCHOR or (after.isalpha() and after not in NOT_OBJECTS)
@@ -170,7 +168,8 @@ def _acts_on_object(hit: Hit, low: list[str]) -> bool:
 
 def _score_direction(hit: Hit, doc: Doc, ctx: Context) -> _Score | None:
     """Change word x subject polarity: "loss widened" is bad, "costs fell" is good."""
-    subject, far = _subject_for(hit, ctx, _acts_on_object(hit, doc.low))
+    verb = hit.label.split(" ", 1)[0]
+    subject, far = _subject_for(hit, ctx, _acts_on_object(verb, hit, doc.low))
     sign = hit.entry.weight
     if subject is not None:
         if subject.start < hit.start:
@@ -182,7 +181,7 @@ def _score_direction(hit: Hit, doc: Doc, ctx: Context) -> _Score | None:
         price = (
             not far
             and (bool(subject.sym) or subject.label in PRICE_SUBJECTS)
-            and hit.label.split(" ", 1)[0] in PRICE_VERBS
+            and verb in PRICE_VERBS
         )
         return _Score(weight, label, subject.sym, price, subject.label in RATED_SUBJECTS)
     window = doc.low[max(0, hit.start - PERCENT_REACH) : hit.end + PERCENT_REACH]
@@ -200,10 +199,7 @@ def _score_adjective(hit: Hit, ctx: Context) -> _Score:
     weight = hit.entry.weight
     subjects = ctx.subjects.get(hit.sent)
     if subjects:
-        keys = ctx.subject_starts.get(hit.sent)
-        if keys is None:
-            keys = ctx.subject_starts[hit.sent] = [subject.start for subject in subjects]
-        k = bisect_left(keys, hit.end)  # the first subject starting at or after it
+        k = bisect_left(ctx.subject_keys(hit.sent), hit.end)  # the first at or after it
         if k < len(subjects) and subjects[k].start - hit.end <= 1:
             subject = subjects[k]
             sign = 1.0 if subject.polarity > 0 else -1.0
@@ -261,18 +257,12 @@ def _link_start(low: list[str], pos: int, link: tuple[str, ...]) -> int:
 
 def _deal_follows(hit: Hit, low: list[str], deals: frozenset[str]) -> bool:
     """Whether a deal word follows a deal stop closely: "blocks Kroger's takeover"."""
-    return not deals.isdisjoint(low[hit.end : hit.end + DEAL_STOPS_REACH])
+    return word_after(low, hit.end, DEAL_STOPS_REACH, deals, frozenset()) >= 0
 
 
 def _has_object_noun(hit: Hit, doc: Doc, objects: frozenset[str]) -> bool:
     """Whether one of ``objects`` follows ``hit`` within reach, in its sentence."""
-    low = doc.low
-    for tok in low[hit.end : hit.end + OBJECT_REACH]:
-        if tok in objects:
-            return True
-        if tok in SENTENCE_ENDS:
-            return False
-    return False
+    return word_after(doc.low, hit.end, OBJECT_REACH, objects, SENTENCE_ENDS) >= 0
 
 
 def _score_cue(hit: Hit, doc: Doc, ctx: Context) -> _Score | None:

@@ -561,7 +561,7 @@ def _words(*lines: str) -> frozenset[str]:
     return frozenset(" ".join(lines).split())
 
 
-# Which position words name a position (see ``_context._held`` and ``option_verb``): a bare
+# Which position words name a position (see ``_context._held`` and ``_option_verb``): a bare
 # "long" or "short" beside a ticker; "calls" and "puts" unless a pronoun acts or is acted on.
 OPTION_WORDS: Final = frozenset({"calls", "puts"})
 BARE_POSITIONS: Final = frozenset({"long", "short"})

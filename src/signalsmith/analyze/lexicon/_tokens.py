@@ -108,6 +108,21 @@ def _symbol(tok: str, lo: str, symbols: Collection[str]) -> str | None:
     return base if base in symbols else None
 
 
+def word_after(
+    low: list[str], start: int, reach: int, wanted: frozenset[str], stops: frozenset[str]
+) -> int:
+    """Where the first of ``wanted`` sits within ``reach`` words from ``start``, if none of
+    ``stops`` comes before it; else -1. Object nouns, kept guidance and deal words are all
+    looked for this way."""
+    for k in range(start, min(len(low), start + reach)):
+        tok = low[k]
+        if tok in wanted:
+            return k
+        if tok in stops:
+            return -1
+    return -1
+
+
 def listed_words(symbols: Iterable[str], lexical: Collection[str]) -> frozenset[str]:
     """The listed symbols an all-caps word may stand for unasked: 2-5 letters, not a lexicon
     word, not in the stoplist ("NBA", "CEO" and "LOW" are never taken for tickers unasked)."""
