@@ -16,6 +16,13 @@ cost still counts: it is work the process does between calls). LLM calls/s is me
 fake's own counter between the first and the last call of each run. Rounds alternate bare and
 signalsmith; the line per round and the median ratio are printed.
 
+    python bench/bench_llm_cpu.py --sdk-only [--posts 12000] [--rounds 3]
+
+times, in this process against the same fake, the LLM client alone (signalsmith's
+OpenAICompatClient, through the openai SDK) against the bare aiohttp client, 64 in flight
+each, rounds alternating: CPU microseconds per call and calls/s. What the SDK costs is the
+floor under signalsmith's CPU per call.
+
     python bench/bench_llm_cpu.py --text-only [--posts 12000]
 
 times, in this process and without Redis or the fake, the text work each post costs on the same
@@ -200,6 +207,69 @@ class _CallClock:
         return self._last[1] - self._first_calls, self._last[0] - self._first
 
 
+async def _sdk(url: str, prompts: list[list[dict[str, str]]]) -> tuple[int, float, float]:
+    """Calls, seconds and CPU microseconds per call of the SDK client alone, 64 in flight."""
+    from signalsmith.analyze.llm.openai_compat import OpenAICompatClient, shared_pool
+    from signalsmith.analyze.llm.providers import ProviderConfig
+
+    config = ProviderConfig(
+        name="openai",
+        base_url=url,
+        model="fake-1",
+        api_key="bench-key",
+        structured="json_object",
+        timeout=30.0,
+        max_in_flight=IN_FLIGHT,
+        rpm=None,
+        tpm=None,
+        daily_tokens=None,
+        price_in=0.0,
+        price_out=0.0,
+        price_cached=0.0,
+    )
+    pool = shared_pool()
+    client = OpenAICompatClient(config, pool)
+    queue = list(reversed(prompts))
+
+    async def worker() -> int:
+        done = 0
+        while queue:
+            reply = await client.complete(
+                queue.pop(), response_format=None, max_tokens=400, temperature=0.0
+            )
+            json.loads(reply.content)
+            done += 1
+        return done
+
+    try:
+        cpu, started = time.process_time(), time.perf_counter()
+        calls = sum(await asyncio.gather(*(worker() for _ in range(IN_FLIGHT))))
+        elapsed, used = time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        await pool.aclose()
+    return calls, elapsed, used / max(1, calls) * 1e6
+
+
+def _sdk_only(
+    url: str, prompts: list[list[dict[str, str]]], fake: FakeProcess, rounds: int
+) -> None:
+    """Rounds of bare, then the SDK client, on the same prompts and fake."""
+    asyncio.run(_sdk(url, prompts[:IN_FLIGHT]))
+    for round_number in range(1, rounds + 1):
+        bare_calls, bare_s, bare_cpu = asyncio.run(_bare(url, prompts, fake))
+        sdk_calls, sdk_s, sdk_us = asyncio.run(_sdk(url, prompts))
+        bare_us = bare_cpu["cpu_ms_per_call_client"] * 1000
+        line = {
+            "round": round_number,
+            "bare_calls_per_s": round(bare_calls / bare_s, 1),
+            "sdk_calls_per_s": round(sdk_calls / sdk_s, 1),
+            "bare_cpu_us_per_call": round(bare_us),
+            "sdk_cpu_us_per_call": round(sdk_us),
+            "sdk_over_bare_cpu": round(sdk_us / bare_us, 2),
+        }
+        print(json.dumps(line), flush=True)
+
+
 def _per_post_us(work: Callable[[], object], count: int) -> float:
     started = time.perf_counter()
     work()
@@ -261,6 +331,9 @@ def main() -> None:
     parser.add_argument(
         "--text-only", action="store_true", help="time the per-post text work alone, in-process"
     )
+    parser.add_argument(
+        "--sdk-only", action="store_true", help="time the LLM client alone against the bare one"
+    )
     args = parser.parse_args()
     posts = realistic_posts(args.posts, seed=5)
     if args.text_only:
@@ -272,6 +345,10 @@ def main() -> None:
     url = fake.start()
     ratios = []
     try:
+        if args.sdk_only:
+            asyncio.run(_bare(url, prompts, fake))  # the fake warmed up, as below
+            _sdk_only(url, prompts, fake, args.rounds)
+            return
         # The fake warmed up over every prompt: it answers a prompt it has seen from its cache,
         # so neither client's round pays for the fake's own analysis on this shared machine.
         asyncio.run(_bare(url, prompts, fake))
