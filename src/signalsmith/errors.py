@@ -5,6 +5,7 @@ SignalsmithError
 ├── TransientError     the world is briefly unavailable (Redis down, provider busy):
 │   │                  leave the message pending and retry it later
 │   └── ProvidersFailed    every LLM provider failed this time; carries each one's reason
+│                          (and what was already paid for the question, when anything was)
 ├── ProviderError      one LLM call failed (429, 5xx, timeout, connection, rejected):
 │                      the chain decides whether to wait, retry, or fall back
 ├── CommitRefused      Redis refused a commit for what it holds (not an outage): the worker
@@ -15,6 +16,7 @@ SignalsmithError
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 
@@ -35,13 +37,35 @@ class TransientError(SignalsmithError):
     """Retry later: the message stays pending and is redelivered."""
 
 
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """Tokens and money a question had already cost when it failed: its share of a batch
+    whose entry for it was no answer, before it was asked again alone and that failed."""
+
+    provider: str
+    model: str
+    tokens_in: int
+    tokens_out: int
+    tokens_cached: int
+    cost_usd: float
+
+
 class ProvidersFailed(TransientError):
     """No provider could answer; ``reasons`` says why, one line per provider."""
 
-    def __init__(self, reasons: Sequence[str], *, batch_refused: bool = False) -> None:
+    def __init__(
+        self, reasons: Sequence[str], *, batch_refused: bool = False, spent: Spent | None = None
+    ) -> None:
         super().__init__("every LLM provider failed: " + "; ".join(reasons))
         self.reasons = tuple(reasons)
         self.batch_refused = batch_refused  # a provider refused a batched request as too big
+        self._spent = spent
+
+    def take_spent(self) -> Spent | None:
+        """What was paid before the failure, handed out once: one failure shared by several
+        askers (single flight) is billed once."""
+        spent, self._spent = self._spent, None
+        return spent
 
 
 ProviderFailure = Literal["rate_limited", "server", "timeout", "connection", "rejected", "busy"]

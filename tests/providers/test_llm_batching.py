@@ -507,3 +507,54 @@ async def test_when_the_whole_batch_cannot_go_in_time_the_part_that_can_goes(
     assert all(_call(result).batch_size == len(answered) for result in answered)
     assert all("own rate limit" in " ".join(error.reasons) for error in failed)
     assert fake.stats.calls == 2
+
+
+async def test_a_question_whose_asking_again_fails_keeps_its_share_of_the_batch_on_the_bill(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Entries 3 and 4 are missing from the batched reply, and the provider's quota (two
+    requests a minute) refuses asking them again alone: both fail, and what their share of the
+    batch cost is counted all the same, so the tokens and money counted add up to the
+    provider's usage."""
+    batch = [_entry("1", "AMD", "SELL", 0.6), _entry("2", "TSLA", "BUY", 0.6)]
+    config = FakeConfig(latency_ms=300, seed=3, rpm=2, retry_after_s=60)
+    config.replies = [_first_alone(), json.dumps({"items": batch})]
+    with FakeLLMServer(config) as server:
+        env = batching_env(server.base_url, OPENAI_PRICE_IN="1.5", OPENAI_PRICE_OUT="6")
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        metrics = Metrics()
+        built = build_analyzers(load_settings(), metrics, None)
+        try:
+            analyzer = built.analyzers[0]
+
+            async def one(index: int) -> Analysis:
+                await asyncio.sleep(0.02 * index)
+                return await analyzer.analyze(_post(index), [POSTS[index][0]])
+
+            results = await asyncio.gather(*(one(i) for i in range(5)), return_exceptions=True)
+        finally:
+            await built.aclose()
+        assert server.stats.outcomes["ok"] == 2  # the question alone, then the batch
+        assert server.stats.outcomes["quota"] >= 1  # asking again alone was refused
+        assert built.chain is not None
+        slot = built.chain.slots[0]
+    assert [isinstance(result, Analysis) for result in results] == [True] * 3 + [False] * 2
+    for failed in results[3:]:
+        assert isinstance(failed, ProvidersFailed)
+        assert "asked again alone" in failed.reasons[0]
+        assert failed.take_spent() is None  # billed once, by the asker
+
+    def counted(direction: str) -> float:
+        labels = {"provider": "openai", "model": slot.config.model, "direction": direction}
+        return metrics.registry.get_sample_value("signalsmith_llm_tokens_total", labels) or 0.0
+
+    assert counted("input") == slot.tokens_in
+    assert counted("output") == slot.tokens_out
+    cost = metrics.registry.get_sample_value(
+        "signalsmith_llm_cost_usd_total", {"provider": "openai", "model": slot.config.model}
+    )
+    assert cost is not None
+    assert math.isclose(cost, slot.cost_usd, rel_tol=1e-9)
+    paid_for = [result for result in results if isinstance(result, Analysis)]
+    assert sum(_call(result).tokens_in for result in paid_for) < slot.tokens_in

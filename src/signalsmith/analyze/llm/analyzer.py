@@ -20,7 +20,7 @@ from signalsmith.analyze.offline import OfflineAnalyzer
 from signalsmith.analyze.route import IRRELEVANT, Reason, Thresholds, is_chatter, uncertain
 from signalsmith.dedup import StoryIndex
 from signalsmith.domain import Analysis, ModelCall, Opinion, Post, Status, Verdict, Vote
-from signalsmith.errors import ProvidersFailed
+from signalsmith.errors import ProvidersFailed, Spent
 from signalsmith.observe.metrics import Metrics
 
 Policy = Literal["uncertain", "always"]  # with LLM_POLICY=never no tiered analyzer is built
@@ -98,9 +98,12 @@ class LLMAnalyzer:
                 question, lambda: self._ask(self._question_of(post, tickers, messages))
             )
         except ProvidersFailed as exc:
+            spent = exc.take_spent()
+            if spent is not None:  # paid for before it failed: on the bill all the same
+                self._record_usage(_spent_reply(spent), spent.cost_usd)
             if self._options.failure == "retry":
                 raise
-            return _failed(tickers, str(exc), exc.reasons)
+            return _failed(tickers, str(exc), exc.reasons, _spent_call(spent, exc.reasons))
         reply = reply_of(asked.answer)
         if shared:  # another copy of the story was being asked at the same time
             self._metrics.llm_cache.labels("shared").inc()
@@ -241,6 +244,32 @@ def _from_parsed(
         )
         votes[ticker] = (_vote(Status.OK, opinion, "", model, latency_ms),)
     return votes
+
+
+def _spent_reply(spent: Spent) -> CachedReply:
+    return CachedReply(
+        provider=spent.provider,
+        model=spent.model,
+        content="",
+        tokens_in=spent.tokens_in,
+        tokens_out=spent.tokens_out,
+        tokens_cached=spent.tokens_cached,
+    )
+
+
+def _spent_call(spent: Spent | None, reasons: Sequence[str]) -> ModelCall | None:
+    """The failed question's record with what it had cost (None: it cost nothing)."""
+    if spent is None:
+        return None
+    return ModelCall(
+        provider=spent.provider,
+        model=spent.model,
+        tokens_in=spent.tokens_in,
+        tokens_out=spent.tokens_out,
+        cost_usd=spent.cost_usd,
+        errors=tuple(reasons),
+        tokens_cached=spent.tokens_cached,
+    )
 
 
 def _vote(

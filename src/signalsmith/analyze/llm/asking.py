@@ -16,6 +16,7 @@ from signalsmith.analyze.llm.chain import FormatFor
 from signalsmith.analyze.llm.limits import estimate_tokens
 from signalsmith.analyze.llm.providers import ProviderConfig
 from signalsmith.analyze.llm.reuse import Answered, reply_of
+from signalsmith.errors import ProvidersFailed
 
 if TYPE_CHECKING:
     from signalsmith.analyze.llm.chain import LLMChain
@@ -93,7 +94,11 @@ class Asker:
         """The reply's text (a reasoning block removed), or None when LLM_CACHE=readonly has
         no answer and no provider may be asked."""
         if self._reuse is None:
-            return self._paid(await self._call(messages))
+            try:
+                return self._paid(await self._call(messages))
+            except ProvidersFailed as exc:
+                self._spent(exc)
+                raise
         params = {"max_tokens": self._options.max_tokens, "temperature": self._options.temperature}
         question = question_key(None, (), messages, "", params)
         cached = await self._reuse.cached(question, self._chain.providers)
@@ -104,7 +109,11 @@ class Asker:
             self._count_cache("miss")
         if self._reuse.readonly:
             return None
-        asked, shared = await self._reuse.once(question, lambda: self._call(messages))
+        try:
+            asked, shared = await self._reuse.once(question, lambda: self._call(messages))
+        except ProvidersFailed as exc:
+            self._spent(exc)
+            raise
         if shared:  # an identical request was asking the same question at the same time
             self._count_cache("shared")
             return self._free(reply_of(asked.answer))
@@ -132,21 +141,40 @@ class Asker:
 
     def _paid(self, asked: Answered) -> str:
         answer, completion, tally = asked.answer, asked.answer.completion, self.tally
-        cost = answer.cost_usd
         tally.calls += 1
-        tally.models.append(f"{answer.provider.name}/{completion.model}")
-        tally.tokens_in += completion.tokens_in
-        tally.tokens_out += completion.tokens_out
-        tally.cost_usd += cost
         tally.latency_ms += asked.latency_ms
         tally.batch_size = answer.batch_size
         tally.errors += answer.errors
-        if self._metrics is not None:
-            name, model = answer.provider.name, completion.model
-            self._metrics.llm_tokens.labels(name, model, "input").inc(completion.tokens_in)
-            self._metrics.llm_tokens.labels(name, model, "output").inc(completion.tokens_out)
-            self._metrics.llm_cost.labels(name, model).inc(cost)
+        self._bill(
+            answer.provider.name,
+            completion.model,
+            completion.tokens_in,
+            completion.tokens_out,
+            answer.cost_usd,
+        )
         return reply_text(completion.content)
+
+    def _spent(self, failed: ProvidersFailed) -> None:
+        """A question that failed after its share of a batch was paid for: billed all the
+        same (once, whoever else shared the failure)."""
+        spent = failed.take_spent()
+        if spent is not None:
+            self._bill(
+                spent.provider, spent.model, spent.tokens_in, spent.tokens_out, spent.cost_usd
+            )
+
+    def _bill(
+        self, provider: str, model: str, tokens_in: int, tokens_out: int, cost: float
+    ) -> None:
+        tally = self.tally
+        tally.models.append(f"{provider}/{model}")
+        tally.tokens_in += tokens_in
+        tally.tokens_out += tokens_out
+        tally.cost_usd += cost
+        if self._metrics is not None:
+            self._metrics.llm_tokens.labels(provider, model, "input").inc(tokens_in)
+            self._metrics.llm_tokens.labels(provider, model, "output").inc(tokens_out)
+            self._metrics.llm_cost.labels(provider, model).inc(cost)
 
     def _free(self, reply: CachedReply) -> str:
         self.tally.reused += 1

@@ -28,7 +28,7 @@ from signalsmith.analyze.llm.item_tags import defuse_item_tags
 from signalsmith.analyze.llm.limits import estimate_tokens
 from signalsmith.analyze.llm.openai_compat import Completion
 from signalsmith.analyze.llm.providers import ProviderConfig
-from signalsmith.errors import ProvidersFailed
+from signalsmith.errors import ProvidersFailed, Spent
 
 # The same for every batch, so the system prompt and this header are one cacheable prefix.
 BATCH_HEADER: Final = (
@@ -314,9 +314,14 @@ class Batcher:
             _settle(waiting, error=exc)
 
     async def _again(self, waiting: _Waiting, part: ChainAnswer, why: str) -> None:
-        """Asked again alone; its share of the batch stays on its bill."""
+        """Asked again alone; its share of the batch stays on its bill, also when asking
+        again fails."""
         try:
             solo = await self._alone(waiting.question)
+        except ProvidersFailed as exc:
+            reasons = ((why + _AGAIN)[:_MAX_WHY_CHARS], *exc.reasons)
+            _settle(waiting, error=ProvidersFailed(reasons, spent=_spent(part)))
+            return
         except Exception as exc:
             _settle(waiting, error=exc)
             return
@@ -414,6 +419,18 @@ def _parts(answer: ChainAnswer, batch: Sequence[_Waiting], read: BatchRead) -> l
         )
         for share in split
     ]
+
+
+def _spent(part: ChainAnswer) -> Spent:
+    usage = part.completion
+    return Spent(
+        part.provider.name,
+        usage.model,
+        usage.tokens_in,
+        usage.tokens_out,
+        usage.tokens_cached,
+        part.cost_usd,
+    )
 
 
 def _after(part: ChainAnswer, solo: ChainAnswer, why: str) -> ChainAnswer:
