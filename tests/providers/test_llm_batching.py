@@ -558,3 +558,32 @@ async def test_a_question_whose_asking_again_fails_keeps_its_share_of_the_batch_
     assert math.isclose(cost, slot.cost_usd, rel_tol=1e-9)
     paid_for = [result for result in results if isinstance(result, Analysis)]
     assert sum(_call(result).tokens_in for result in paid_for) < slot.tokens_in
+
+
+async def test_questions_too_big_to_go_alone_in_time_go_together_while_the_provider_is_idle(
+    fake: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OPENAI_TPM=1200: after the first post's call (about 460 tokens used, reconciled), what is
+    left of the minute's window is less than one question alone reserves (its prompt and the
+    whole LLM_MAX_OUTPUT_TOKENS, about 830), so asked alone each of the next two would fail at
+    once though the provider is idle; a batch reserves only the reply room its answers use,
+    and the two go together in one request that fits (about 650)."""
+    for name, value in batching_env(fake.base_url, OPENAI_TPM="1200").items():
+        monkeypatch.setenv(name, value)
+    built = build_analyzers(load_settings(), Metrics(), None)
+    try:
+        analyzer = built.analyzers[0]
+        first = await analyzer.analyze(_post(0), [POSTS[0][0]])
+        results = await asyncio.gather(
+            *(analyzer.analyze(_post(i), [POSTS[i][0]]) for i in (1, 2)),
+            return_exceptions=True,
+        )
+    finally:
+        await built.aclose()
+    assert _call(first).batch_size == 1
+    assert all(isinstance(result, Analysis) for result in results), results
+    for index, result in zip((1, 2), results, strict=True):
+        assert isinstance(result, Analysis)
+        assert _llm_vote(result, POSTS[index][0]) == _asked_alone(index)
+        assert _call(result).batch_size == 2
+    assert fake.stats.calls == 2
