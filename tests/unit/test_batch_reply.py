@@ -7,6 +7,7 @@ import json
 import re
 import secrets
 import unicodedata
+from typing import Final
 
 import pytest
 from hypothesis import given, settings
@@ -244,6 +245,11 @@ def _any(_text: str) -> bool:
         ("\uff06lt;\uff49tem\u200b\uff1e", "[item]"),  # fullwidth &, letter and >, zero-width
         ("&#65308;item>", "[item]"),  # a reference to the fullwidth <
         ("<&#x200b;item>", "[item]"),  # a reference to a zero-width space
+        ("<\u0456\u0442\u0435\u043c>", "[item]"),  # Cyrillic і, т, е, м
+        ("</\u0456tem>", "[/item]"),  # one Cyrillic і
+        ("<\u03b9\u03c4\u03b5m>", "[item]"),  # Greek ι, τ, ε
+        ("<\u0406\u0422\u0415\u041c>", "[item]"),  # Cyrillic capitals
+        ("&lt;it\u0435m&gt;", "[item]"),  # a reference and a Cyrillic е
     ],
 )
 def test_near_misses_of_an_item_tag_are_defused(written: str, defused: str) -> None:
@@ -261,6 +267,7 @@ def test_near_misses_of_an_item_tag_are_defused(written: str, defused: str) -> N
         "&amp; &copy; &#169; &lt;3 &lt;b&gt;items&lt;/b&gt; &#60;post&#62; &ltimes; &",
         "Ｔｈｅ ｆｕｌｌｗｉｄｔｈ ＜３ ｔｅｘｔ, 日本株 & 米国株 <3, naïve café, ﬁ ligature 🚀",
         "zero\u200bwidth\u00adsoft\ufeffhyphen, ＜/post＞ ﹤post﹥ ＜ｉｔｅｍｓ＞ i\u200btem <3",
+        "Акции \u0456tem <3, тем более <ітеми> & метем <3 η τιμή",
     ],
 )
 def test_text_without_an_item_tag_goes_into_the_batch_unchanged(content: str) -> None:
@@ -273,7 +280,13 @@ _TAG_PIECES = [
     *("\uff1c", "\ufe64", "\uff1e", "\uff49\uff54\uff45\uff4d", "\uff49", "\uff06", "\uff0f"),
     *("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\n", "🚀", "日本"),
     *("&lt;", "&LT", "&Lt;", "&#60;", "&#x3c;", "&gt;", "&#62;", "&#105;", "&amp;", "lt;"),
+    *("\u0456\u0442\u0435\u043c", "\u0456", "\u03c4", "\u0435", "\u041c", "\u0440"),
 ]
+# Look-alikes of the letters of "item" in other scripts, as a model might read them.
+_LATIN: Final = str.maketrans(
+    {"\u0456": "i", "\u03b9": "i", "\u0442": "t", "\u03c4": "t", "\u0435": "e", "\u043c": "m"}
+    | {"\u0406": "I", "\u0422": "T", "\u0415": "E", "\u041c": "M"}
+)
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 
 
@@ -281,7 +294,8 @@ def _read_as_a_model_might(text: str) -> str:
     """Compatibility forms folded, zero-width characters dropped, HTML references decoded."""
     text = _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", text))
     text = re.sub(r"&([lg])t;?", lambda m: "<" if m[1] in "lL" else ">", text, flags=re.I)
-    return _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", html.unescape(text)))
+    text = _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", html.unescape(text)))
+    return text.translate(_LATIN)
 
 
 @settings(max_examples=500, deadline=None)

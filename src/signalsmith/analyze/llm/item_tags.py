@@ -6,7 +6,8 @@ Such tags become ``[item]`` / ``[/item]``: plain ones in any case and spacing, a
 a model may read the same way, found on a folded copy of the text (NFKC, so fullwidth and
 small-form ``<`` and fullwidth letters become plain ones; invisible characters such as zero-width
 spaces and joiners, the word joiner, the BOM and the soft hyphen removed; HTML character
-references such as ``&lt;``, ``&#60;`` and ``&#x3c;`` decoded, ``lt``/``gt`` in any case). Only
+references such as ``&lt;``, ``&#60;`` and ``&#x3c;`` decoded, ``lt``/``gt`` in any case;
+Cyrillic and Greek letters that look like those of "item" read as them). Only
 the tags are replaced, where they stand in the text as written: the rest is sent unchanged, so
 folding never turns a near miss of some other delimiter (a fullwidth ``</post>``) into a
 real one.
@@ -40,6 +41,21 @@ _INVISIBLE: Final = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
     "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
 )
+
+# Letters of other scripts that look like those of "item" (and "ITEM") in common fonts: NFKC
+# leaves them as they are, a model may read them as the Latin ones.
+_LOOK_ALIKES: Final = {
+    **dict.fromkeys("\u0456\u03b9\u0131", "i"),  # Cyrillic і, Greek ι, dotless ı
+    **dict.fromkeys("\u0406\u04c0\u0399", "I"),  # Cyrillic І and Ӏ, Greek Ι
+    **dict.fromkeys("\u0442\u03c4", "t"),  # Cyrillic т, Greek τ
+    **dict.fromkeys("\u0422\u03a4", "T"),  # Cyrillic Т, Greek Τ
+    **dict.fromkeys("\u0435\u03b5", "e"),  # Cyrillic е, Greek ε
+    **dict.fromkeys("\u0415\u0395", "E"),  # Cyrillic Е, Greek Ε
+    **dict.fromkeys("\u043c", "m"),  # Cyrillic м
+    **dict.fromkeys("\u041c\u039c", "M"),  # Cyrillic М, Greek Μ
+}
+_LATIN_FOR: Final = str.maketrans(_LOOK_ALIKES)
+_LOOK_ALIKE: Final = re.compile(f"[{''.join(_LOOK_ALIKES)}]")
 
 
 class _Fold(NamedTuple):
@@ -91,9 +107,7 @@ def defuse_item_tags(text: str) -> str:
     # Characters first (so a fullwidth '&' starts a reference), then the references. Tags are
     # found on the folded copy only: there "<item&#105;" is "<itemi", no tag, as a model reads it.
     characters = (
-        _Folded(text, [], [])
-        if unicodedata.is_normalized("NFKC", text) and not _INVISIBLE.search(text)
-        else _folded(text, _NON_ASCII, _characters)
+        _Folded(text, [], []) if _kept_as_written(text) else _folded(text, _NON_ASCII, _characters)
     )
     references = _folded(characters.text, _REFERENCE, _reference)
     if not characters.folds and not references.folds:
@@ -138,7 +152,7 @@ def _folded(
 def _characters(run: re.Match[str]) -> Iterator[_Change]:
     """The characters of a non-ASCII run that NFKC changes or that show nothing."""
     written = run.group()
-    if unicodedata.is_normalized("NFKC", written) and not _INVISIBLE.search(written):
+    if _kept_as_written(written):
         return  # the usual case for text in other scripts: nothing to fold
     for offset, char in enumerate(written, start=run.start()):
         into = _fold(char)
@@ -163,6 +177,15 @@ def _decoded(written: str) -> str:
     return _fold(html.unescape(written))
 
 
+def _kept_as_written(text: str) -> bool:
+    """Whether folding leaves ``text`` as it is."""
+    return (
+        unicodedata.is_normalized("NFKC", text)
+        and not _INVISIBLE.search(text)
+        and not _LOOK_ALIKE.search(text)
+    )
+
+
 @lru_cache(maxsize=4096)
 def _fold(text: str) -> str:
-    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).translate(_LATIN_FOR)
