@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 
 import pytest
 
+from signalsmith.analyze.llm.batch_reply import usage_shares
+from signalsmith.analyze.llm.batching import _ITEM_OVERHEAD_CHARS
 from signalsmith.domain import Analysis, ModelCall, Post, Status, Verdict
 from signalsmith.errors import ProvidersFailed
 from signalsmith.fakellm import FakeConfig, FakeLLMServer, reply_content
@@ -587,3 +589,35 @@ async def test_questions_too_big_to_go_alone_in_time_go_together_while_the_provi
         assert _llm_vote(result, POSTS[index][0]) == _asked_alone(index)
         assert _call(result).batch_size == 2
     assert fake.stats.calls == 2
+
+
+async def test_a_batchs_usage_is_shared_by_each_items_text_and_tags(
+    fake: FakeLLMServer, stack: AnalyzerStack
+) -> None:
+    """A short post and a long one share a batch: each pays in proportion to its item's
+    length with its tags, so the short one pays more than its text alone would say."""
+    short = Post(id="s", title="$AMD puts", body="")
+    long = Post(id="l", title="$TSLA", body="Record deliveries and margins, buying more. " * 8)
+    batch = [_entry("1", "AMD", "SELL", 0.6), _entry("2", "TSLA", "BUY", 0.6)]
+    fake.config.replies = [_first_alone(), json.dumps({"items": batch})]
+    analyzer = stack.analyzers[0]
+    first = asyncio.create_task(analyzer.analyze(_post(0), [POSTS[0][0]]))
+    await asyncio.sleep(0.05)
+    pair = await asyncio.gather(analyzer.analyze(short, ["AMD"]), analyzer.analyze(long, ["TSLA"]))
+    alone, calls = _call(await first), [_call(result) for result in pair]
+    assert [call.batch_size for call in calls] == [2, 2]
+    assert stack.chain is not None
+    slot = stack.chain.slots[0]
+    blocks = re.findall(r'<item id="\w+">\n(.*?)\n</item>', _requests(fake)[1], re.DOTALL)
+    assert len(blocks) == 2
+    expected = usage_shares(
+        slot.tokens_in - alone.tokens_in,
+        slot.tokens_cached - alone.tokens_cached,
+        slot.tokens_out - alone.tokens_out,
+        [len(block) + _ITEM_OVERHEAD_CHARS for block in blocks],
+    )
+    assert [(c.tokens_in, c.tokens_cached, c.tokens_out) for c in calls] == [
+        (share.tokens_in, share.tokens_cached, share.tokens_out) for share in expected
+    ]
+    text_only = usage_shares(slot.tokens_in - alone.tokens_in, 0, 0, [len(b) for b in blocks])
+    assert calls[0].tokens_in > text_only[0].tokens_in
