@@ -16,8 +16,10 @@ SignalsmithError
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from signalsmith.domain import ModelCall
 
 
 class SignalsmithError(Exception):
@@ -37,31 +39,24 @@ class TransientError(SignalsmithError):
     """Retry later: the message stays pending and is redelivered."""
 
 
-@dataclass(frozen=True, slots=True)
-class Spent:
-    """Tokens and money a question had already cost when it failed: its share of a batch
-    whose entry for it was no answer, before it was asked again alone and that failed."""
-
-    provider: str
-    model: str
-    tokens_in: int
-    tokens_out: int
-    tokens_cached: int
-    cost_usd: float
-
-
 class ProvidersFailed(TransientError):
     """No provider could answer; ``reasons`` says why, one line per provider."""
 
     def __init__(
-        self, reasons: Sequence[str], *, batch_refused: bool = False, spent: Spent | None = None
+        self,
+        reasons: Sequence[str],
+        *,
+        batch_refused: bool = False,
+        spent: ModelCall | None = None,
     ) -> None:
         super().__init__("every LLM provider failed: " + "; ".join(reasons))
         self.reasons = tuple(reasons)
         self.batch_refused = batch_refused  # a provider refused a batched request as too big
+        # What the question had already cost when it failed: its share of a batch whose entry
+        # for it was no answer, before it was asked again alone and that failed.
         self._spent = spent
 
-    def take_spent(self) -> Spent | None:
+    def take_spent(self) -> ModelCall | None:
         """What was paid before the failure, handed out once: one failure shared by several
         askers (single flight) is billed once."""
         spent, self._spent = self._spent, None

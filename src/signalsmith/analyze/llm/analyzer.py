@@ -20,7 +20,7 @@ from signalsmith.analyze.offline import OfflineAnalyzer
 from signalsmith.analyze.route import IRRELEVANT, Reason, Thresholds, is_chatter, uncertain
 from signalsmith.dedup import StoryIndex
 from signalsmith.domain import Analysis, ModelCall, Opinion, Post, Status, Verdict, Vote
-from signalsmith.errors import ProvidersFailed, Spent
+from signalsmith.errors import ProvidersFailed
 from signalsmith.observe.metrics import Metrics
 
 Policy = Literal["uncertain", "always"]  # with LLM_POLICY=never no tiered analyzer is built
@@ -100,10 +100,11 @@ class LLMAnalyzer:
         except ProvidersFailed as exc:
             spent = exc.take_spent()
             if spent is not None:  # paid for before it failed: on the bill all the same
-                self._record_usage(_spent_reply(spent), spent.cost_usd)
+                self._record_usage(spent)
+                spent = replace(spent, errors=exc.reasons)
             if self._options.failure == "retry":
                 raise
-            return _failed(tickers, str(exc), exc.reasons, _spent_call(spent, exc.reasons))
+            return _failed(tickers, str(exc), exc.reasons, spent)
         reply = reply_of(asked.answer)
         if shared:  # another copy of the story was being asked at the same time
             self._metrics.llm_cache.labels("shared").inc()
@@ -156,8 +157,6 @@ class LLMAnalyzer:
         latency_ms, cached, attempts = paid.latency_ms, paid.cached, paid.attempts
         cost = 0.0 if cached else paid.cost_usd
         model = f"{reply.provider}/{reply.model}"
-        if not cached:  # paid for whether or not the reply turns out to be usable
-            self._record_usage(reply, cost)
         try:
             parsed: ParsedReply | UnparseableReply = parse_reply(
                 reply.content, tickers, post.text, self._is_known
@@ -182,18 +181,19 @@ class LLMAnalyzer:
             tokens_cached=0 if cached else reply.tokens_cached,
             batch_size=paid.batch_size,
         )
+        if not cached:  # paid for whether or not the reply turns out to be usable
+            self._record_usage(call)
         if isinstance(parsed, UnparseableReply):
             error = f"unparseable reply ({parsed.reason}): {parsed.raw[:_RAW_LIMIT]}"
             return _failed(tickers, error, (), call, model)
         return Analysis(votes=_from_parsed(parsed, tickers, model, latency_ms), calls=(call,))
 
-    def _record_usage(self, reply: CachedReply, cost: float) -> None:
-        self._metrics.llm_tokens.labels(reply.provider, reply.model, "input").inc(reply.tokens_in)
-        self._metrics.llm_tokens.labels(reply.provider, reply.model, "output").inc(reply.tokens_out)
-        self._metrics.llm_tokens.labels(reply.provider, reply.model, "cached").inc(
-            reply.tokens_cached
-        )
-        self._metrics.llm_cost.labels(reply.provider, reply.model).inc(cost)
+    def _record_usage(self, call: ModelCall) -> None:
+        provider, model = call.provider, call.model
+        self._metrics.llm_tokens.labels(provider, model, "input").inc(call.tokens_in)
+        self._metrics.llm_tokens.labels(provider, model, "output").inc(call.tokens_out)
+        self._metrics.llm_tokens.labels(provider, model, "cached").inc(call.tokens_cached)
+        self._metrics.llm_cost.labels(provider, model).inc(call.cost_usd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,32 +244,6 @@ def _from_parsed(
         )
         votes[ticker] = (_vote(Status.OK, opinion, "", model, latency_ms),)
     return votes
-
-
-def _spent_reply(spent: Spent) -> CachedReply:
-    return CachedReply(
-        provider=spent.provider,
-        model=spent.model,
-        content="",
-        tokens_in=spent.tokens_in,
-        tokens_out=spent.tokens_out,
-        tokens_cached=spent.tokens_cached,
-    )
-
-
-def _spent_call(spent: Spent | None, reasons: Sequence[str]) -> ModelCall | None:
-    """The failed question's record with what it had cost (None: it cost nothing)."""
-    if spent is None:
-        return None
-    return ModelCall(
-        provider=spent.provider,
-        model=spent.model,
-        tokens_in=spent.tokens_in,
-        tokens_out=spent.tokens_out,
-        cost_usd=spent.cost_usd,
-        errors=tuple(reasons),
-        tokens_cached=spent.tokens_cached,
-    )
 
 
 def _vote(

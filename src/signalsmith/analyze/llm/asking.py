@@ -94,11 +94,7 @@ class Asker:
         """The reply's text (a reasoning block removed), or None when LLM_CACHE=readonly has
         no answer and no provider may be asked."""
         if self._reuse is None:
-            try:
-                return self._paid(await self._call(messages))
-            except ProvidersFailed as exc:
-                self._spent(exc)
-                raise
+            return self._paid(await self._call(messages))
         params = {"max_tokens": self._options.max_tokens, "temperature": self._options.temperature}
         question = question_key(None, (), messages, "", params)
         cached = await self._reuse.cached(question, self._chain.providers)
@@ -109,11 +105,7 @@ class Asker:
             self._count_cache("miss")
         if self._reuse.readonly:
             return None
-        try:
-            asked, shared = await self._reuse.once(question, lambda: self._call(messages))
-        except ProvidersFailed as exc:
-            self._spent(exc)
-            raise
+        asked, shared = await self._reuse.once(question, lambda: self._call(messages))
         if shared:  # an identical request was asking the same question at the same time
             self._count_cache("shared")
             return self._free(reply_of(asked.answer))
@@ -136,7 +128,11 @@ class Asker:
             question = Question(
                 messages, self._format_for, batching.reply_tokens, _readable(batching.accept)
             )
-            answer = await batching.batcher.ask(question)
+            try:
+                answer = await batching.batcher.ask(question)
+            except ProvidersFailed as exc:  # a share of a batch may have been paid for
+                self._spent(exc)
+                raise
         return Answered(answer, (time.perf_counter() - started) * 1000)
 
     def _paid(self, asked: Answered) -> str:

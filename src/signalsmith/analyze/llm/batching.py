@@ -28,7 +28,8 @@ from signalsmith.analyze.llm.item_tags import defuse_item_tags
 from signalsmith.analyze.llm.limits import estimate_tokens
 from signalsmith.analyze.llm.openai_compat import Completion
 from signalsmith.analyze.llm.providers import ProviderConfig
-from signalsmith.errors import ProvidersFailed, Spent
+from signalsmith.domain import ModelCall
+from signalsmith.errors import ProvidersFailed
 
 # The same for every batch, so the system prompt and this header are one cacheable prefix.
 BATCH_HEADER: Final = (
@@ -421,15 +422,16 @@ def _parts(answer: ChainAnswer, batch: Sequence[_Waiting], read: BatchRead) -> l
     ]
 
 
-def _spent(part: ChainAnswer) -> Spent:
+def _spent(part: ChainAnswer) -> ModelCall:
+    """What a question's share of a batch cost, as the record of a call."""
     usage = part.completion
-    return Spent(
-        part.provider.name,
-        usage.model,
-        usage.tokens_in,
-        usage.tokens_out,
-        usage.tokens_cached,
-        part.cost_usd,
+    return ModelCall(
+        provider=part.provider.name,
+        model=usage.model,
+        tokens_in=usage.tokens_in,
+        tokens_out=usage.tokens_out,
+        cost_usd=part.cost_usd,
+        tokens_cached=usage.tokens_cached,
     )
 
 
