@@ -297,6 +297,13 @@ def test_a_value_quoted_in_any_plausible_format_is_accepted(
     assert check_reply(f"{product} reads {quoted} now.", product, {"value": value}) == []
 
 
+def half_unit(shown: str) -> float:
+    """Half a unit of the last digit ``shown`` writes: how far off a correct rounding can be."""
+    mantissa, _, exponent = shown.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    return 0.5 * 10.0 ** (int(exponent or "0") - decimals)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.floats(min_value=1e-6, max_value=1e12),
@@ -308,7 +315,12 @@ def test_a_value_quoted_in_any_plausible_format_is_accepted(
 def test_a_value_off_by_more_than_the_tolerance_is_rejected(value: float, off: float) -> None:
     quoted = value * (1 + off)
     shown = f"{quoted:.12g}"
-    assume(abs(float(shown) - value) > 2 * TOLERANCE * value)
+    # ".12g" drops trailing zeros, so a quote landing on a short number shows as "1" or "0.5",
+    # and a short number claims only its own digits: "1" quotes anything from 0.5 to 1.5 (see
+    # test_a_short_number_quotes_any_value_it_rounds_to). Only a quote past both that and the
+    # tolerance must fail.
+    allowed = max(TOLERANCE * value, half_unit(shown))
+    assume(abs(float(shown) - value) > 2 * allowed)
     assert check_reply(f"BTC-USD reads {shown} now.", "BTC-USD", {"value": value}) == [
         f"it quotes {shown}, which is none of the numbers given"
     ]
@@ -334,6 +346,33 @@ def test_the_deterministic_insight_always_passes_the_check(
     found = compute_indicators(series)
     text = render_insight(product, found, read_trend(found))
     assert check_reply(text, product, prompt_values(found)) == []
+
+
+@pytest.mark.parametrize(
+    ("shown", "value"),
+    [
+        ("1", 1.4),
+        ("1", 1.5),  # a tie: rounding half down, or truncating, writes 1.5 as "1"
+        ("2", 2.5),  # a tie: rounding half to even, as Python's formatting does, writes "2"
+        ("3", 2.5),  # and rounding half up writes "3"
+        ("50k", 50_499.0),
+    ],
+)
+def test_a_short_number_quotes_any_value_it_rounds_to(shown: str, value: float) -> None:
+    """The prompt allows numbers "as written or rounded", and a number claims only the digits it
+    shows: "1" says 1 give or take half a unit, however far that is from the value in percent.
+    Both neighbours of a tie pass, since which one a text writes depends on its rounding rule."""
+    assert check_reply(f"BTC-USD reads {shown} now.", "BTC-USD", {"value": value}) == []
+
+
+@pytest.mark.parametrize(
+    ("shown", "value"), [("1", 1.6), ("1.0", 1.5), ("2", 3.0), ("50k", 50_501.0)]
+)
+def test_a_short_number_past_half_a_unit_of_the_value_is_rejected(shown: str, value: float) -> None:
+    """Shown digits are held to: "1.0" claims 1.0 give or take 0.05, so it does not quote 1.5."""
+    assert check_reply(f"BTC-USD reads {shown} now.", "BTC-USD", {"value": value}) == [
+        f"it quotes {shown}, which is none of the numbers given"
+    ]
 
 
 def test_the_tolerance_is_half_a_percent() -> None:
