@@ -221,3 +221,32 @@ async def test_a_provider_echoing_the_key_in_its_error_never_passes_it_on(
     assert "invalid key" in str(caught.value)
     assert API_KEY not in str(caught.value)
     assert SECRET not in str(caught.value)
+
+
+class _HeaderRecorder(BaseHTTPRequestHandler):
+    """Answers every POST with a chat completion and records the request's headers."""
+
+    seen: list[dict[str, str]]
+
+    def do_POST(self) -> None:
+        self.seen.append({key.lower(): value for key, value in self.headers.items()})
+        _reply(self, 200, {"choices": [{"message": {"content": "{}"}}]})
+
+    def log_message(self, *_args: object) -> None:
+        return
+
+
+async def test_a_call_sends_the_key_and_json_but_not_the_sdks_telemetry(pool: HttpPool) -> None:
+    """The provider gets what it needs (the key, the body's type, the client's name) and none
+    of the SDK's platform, retry-count or timeout headers, which cost CPU on every call."""
+    seen: list[dict[str, str]] = []
+    with _serving(type("Handler", (_HeaderRecorder,), {"seen": seen})) as base:
+        client = OpenAICompatClient(_config("custom", base), pool)
+        for _ in range(2):
+            await client.complete(MESSAGES, response_format=None, max_tokens=16, temperature=0.0)
+    assert len(seen) == 2
+    for headers in seen:
+        assert headers["authorization"] == f"Bearer {API_KEY}"
+        assert headers["content-type"] == "application/json"
+        assert headers["user-agent"].startswith("AsyncOpenAI/Python")
+        assert [name for name in headers if name.startswith("x-stainless")] == []

@@ -7,7 +7,8 @@ transformation and response models, which cost about 40% of its CPU per call (0.
 1.5 ms, measured), while keeping its transport, headers and error types. The body goes as JSON
 bytes (the same bytes the SDK would encode) to the endpoint's absolute URL, which spares the SDK
 re-encoding the body and re-parsing the base URL on every call: another 10% (about 1.0 against
-1.15 ms per call at 64 in flight, measured).
+1.15 ms per call at 64 in flight, measured). The SDK's telemetry headers are left out of every
+call: about 5% of its CPU per call, and some 270 bytes less on the wire.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import openai
@@ -47,6 +49,25 @@ class Completion:
 
 
 HttpPool = openai.DefaultAioHttpClient
+
+# The SDK's own telemetry (its platform, retry count and read timeout), which no provider needs:
+# 9 of the 14 headers it would send, each one costing its header handling on every call.
+_UNSENT_HEADERS: Final[openai.RequestOptions] = {
+    "headers": dict.fromkeys(
+        (
+            "X-Stainless-Lang",
+            "X-Stainless-Package-Version",
+            "X-Stainless-OS",
+            "X-Stainless-Arch",
+            "X-Stainless-Runtime",
+            "X-Stainless-Runtime-Version",
+            "X-Stainless-Async",
+            "X-Stainless-Retry-Count",
+            "X-Stainless-Read-Timeout",
+        ),
+        openai.omit,
+    )
+}
 
 
 def shared_pool() -> HttpPool:
@@ -104,7 +125,7 @@ class OpenAICompatClient:
         try:
             content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
             reply = await self._client.post(
-                self._endpoint, content=content.encode(), cast_to=object
+                self._endpoint, content=content.encode(), cast_to=object, options=_UNSENT_HEADERS
             )
         except Exception as exc:  # every failure, not only the SDK's; CancelledError passes
             raise self._scrubbed(provider_error(exc)) from None
