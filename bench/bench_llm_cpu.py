@@ -13,8 +13,9 @@ process, answering after --latency-ms:
 Posts come from bench/realistic_posts.py: Reddit-like lengths (median ~300 characters, a tail
 to 1,500), about half chatter with no ticker, which signalsmith decides without the LLM (its
 cost still counts: it is work the process does between calls). LLM calls/s is measured on the
-fake's own counter between the first and the last call of each run, and signalsmith's CPU from
-its first call on (its start-up, loading the lexicon and the symbol book, is not per call).
+fake's own counter between the first and the last call of each run, and signalsmith's CPU per
+call from the point where a tenth of the calls are made to the end (every worker's start-up,
+loading the lexicon and the symbol book, is over by then and is not per call).
 Rounds alternate bare and signalsmith; the line per round and the median ratio are printed.
 
     python bench/bench_llm_cpu.py --sdk-only [--posts 12000] [--rounds 3]
@@ -122,8 +123,8 @@ class _TreeCpu:
         self._known: list[int] = []
         self._next_scan = 0.0
 
-    def sample(self) -> None:
-        if time.monotonic() >= self._next_scan:  # a scan of /proc costs: once a second
+    def sample(self, *, rescan: bool = False) -> None:
+        if rescan or time.monotonic() >= self._next_scan:  # a scan of /proc costs: once a second
             self._known, self._next_scan = self._children(), time.monotonic() + 1.0
         for pid in (self._root, *self._known):
             with contextlib.suppress(OSError, ValueError, IndexError):
@@ -161,14 +162,21 @@ class _Cpu:
                 used[name] = _cpu_s(pid)
         return used
 
-    def per_call_ms(self, calls: int, extra: dict[str, float] | None = None) -> dict[str, float]:
-        now = {**self._now(), **(extra or {})}
-        start = {**self._start, **dict.fromkeys(extra or {}, 0.0)}
-        return {f"cpu_ms_per_call_{k}": round((now[k] - start[k]) / calls * 1000, 3) for k in now}
+    def per_call_ms(self, calls: int) -> dict[str, float]:
+        now = self._now()
+        return {
+            f"cpu_ms_per_call_{k}": round((now[k] - self._start[k]) / calls * 1000, 3) for k in now
+        }
 
 
 def _signalsmith(
-    url: str, posts: list[dict[str, str]], fake: FakeProcess, only: str, workers: int
+    url: str,
+    posts: list[dict[str, str]],
+    fake: FakeProcess,
+    only: str,
+    workers: int,
+    *,
+    expected: int,
 ) -> tuple[int, float, dict[str, float]]:
     with fresh_keys(URL, "bench-cpu") as names:
         client = Redis.from_url(URL)
@@ -201,18 +209,24 @@ def _signalsmith(
         cpu = _Cpu(fake)
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
         tree = _TreeCpu(process.pid)
-        starting = 0.0  # CPU spent before the first call: start-up, not per call
+        # CPU per call is counted from the sample where a tenth of the calls are made, every
+        # worker's start-up (imports, the lexicon, the symbol book) being over by then.
+        mark: tuple[float, int] | None = None
         while process.poll() is None:
             tree.sample()
-            if watch.sample():
-                starting = tree.seconds()
+            made = watch.sample()
+            if mark is None and made >= expected // 10:
+                tree.sample(rescan=True)
+                mark = (tree.seconds(), made)
             time.sleep(0.05)
-        watch.sample()
+        made = watch.sample()
         if process.returncode != 0:
             raise RuntimeError(f"signalsmith exited {process.returncode}")
     calls, seconds = watch.result()
-    cpu_use = cpu.per_call_ms(max(1, calls), {"signalsmith": tree.seconds() - starting})
+    cpu_use = cpu.per_call_ms(max(1, calls))
     cpu_use.pop("cpu_ms_per_call_client", None)
+    used, counted = (tree.seconds() - mark[0], made - mark[1]) if mark else (0.0, 0)
+    cpu_use["cpu_ms_per_call_signalsmith"] = round(used / max(1, counted) * 1000, 3)
     return calls, seconds, cpu_use
 
 
@@ -225,17 +239,16 @@ class _CallClock:
         self._first: float | None = None
         self._last = (0.0, before)
 
-    def sample(self) -> bool:
-        """Read the counter; True when this reading saw the first call."""
+    def sample(self) -> int:
+        """Read the counter; the calls made so far in this run."""
         calls = int(self._fake.stats()["calls"])
         now = time.perf_counter()
-        first = calls > self._before and self._first is None
-        if first:
+        if calls > self._before and self._first is None:
             self._first = now
             self._first_calls = calls
         if calls != self._last[1]:
             self._last = (now, calls)
-        return first
+        return calls - self._before
 
     def result(self) -> tuple[int, float]:
         if self._first is None:
@@ -390,7 +403,9 @@ def main() -> None:
         asyncio.run(_bare(url, prompts, fake))
         for round_number in range(1, args.rounds + 1):
             bare_calls, bare_s, bare_cpu = asyncio.run(_bare(url, prompts, fake))
-            ours_calls, ours_s, ours_cpu = _signalsmith(url, posts, fake, args.only, args.workers)
+            ours_calls, ours_s, ours_cpu = _signalsmith(
+                url, posts, fake, args.only, args.workers, expected=len(prompts)
+            )
             bare_rate, ours_rate = bare_calls / bare_s, ours_calls / ours_s
             ratios.append(ours_rate / bare_rate)
             line = {

@@ -51,7 +51,7 @@ class Completion:
 HttpPool = openai.DefaultAioHttpClient
 
 # The SDK's own telemetry (its platform, retry count and read timeout), which no provider needs:
-# 9 of the 14 headers it would send, each one costing its header handling on every call.
+# 9 of the 13 headers it would send, each one costing its header handling on every call.
 _UNSENT_HEADERS: Final[openai.RequestOptions] = {
     "headers": dict.fromkeys(
         (
