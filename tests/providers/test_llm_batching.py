@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 
 import pytest
 
+from signalsmith.analyze.llm.asking import Asker, AskOptions
 from signalsmith.analyze.llm.batch_reply import usage_shares
 from signalsmith.analyze.llm.batching import _ITEM_OVERHEAD_CHARS
 from signalsmith.domain import Analysis, ModelCall, Post, Status, Verdict
@@ -621,3 +622,31 @@ async def test_a_batchs_usage_is_shared_by_each_items_text_and_tags(
     ]
     text_only = usage_shares(slot.tokens_in - alone.tokens_in, 0, 0, [len(b) for b in blocks])
     assert calls[0].tokens_in > text_only[0].tokens_in
+
+
+async def test_the_market_and_strategy_askers_count_cached_prompt_tokens_too(
+    fake: FakeLLMServer, stack: AnalyzerStack
+) -> None:
+    """Two questions with the same instructions through the asker the market insight and the
+    strategy rating use: the second's instructions are billed as a cached prefix, and the
+    tokens counted (the cached share included) and the cost add up to the provider's usage."""
+    assert stack.chain is not None
+    metrics = Metrics()
+    asker = Asker(stack.chain, AskOptions(max_tokens=200, temperature=0.0), None, metrics)
+    system = {"role": "system", "content": "Rate the trade. " * 80}
+    for text in ("$NVDA long into earnings", "$AMD short after the miss"):
+        assert await asker.reply([system, {"role": "user", "content": text}])
+    slot = stack.chain.slots[0]
+
+    def counted(direction: str) -> float:
+        labels = {"provider": "openai", "model": slot.config.model, "direction": direction}
+        return metrics.registry.get_sample_value("signalsmith_llm_tokens_total", labels) or 0.0
+
+    assert slot.tokens_cached > 0
+    assert counted("cached") == slot.tokens_cached
+    assert (counted("input"), counted("output")) == (slot.tokens_in, slot.tokens_out)
+    cost = metrics.registry.get_sample_value(
+        "signalsmith_llm_cost_usd_total", {"provider": "openai", "model": slot.config.model}
+    )
+    assert cost is not None
+    assert math.isclose(cost, slot.cost_usd, rel_tol=1e-9)

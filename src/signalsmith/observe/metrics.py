@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from signalsmith.domain import ModelCall
 
 _LATENCY_BUCKETS = (
     0.0001,
@@ -177,6 +181,14 @@ class Metrics:
             ["method"],
             registry=r,
         )
+
+    def count_llm_usage(self, call: ModelCall) -> None:
+        """One call's tokens (input, output and the cached share of the input) and its cost."""
+        provider, model = call.provider, call.model
+        self.llm_tokens.labels(provider, model, "input").inc(call.tokens_in)
+        self.llm_tokens.labels(provider, model, "output").inc(call.tokens_out)
+        self.llm_tokens.labels(provider, model, "cached").inc(call.tokens_cached)
+        self.llm_cost.labels(provider, model).inc(call.cost_usd)
 
     def render(self) -> bytes:
         """The text exposition format."""

@@ -100,7 +100,7 @@ class LLMAnalyzer:
         except ProvidersFailed as exc:
             spent = exc.take_spent()
             if spent is not None:  # paid for before it failed: on the bill all the same
-                self._record_usage(spent)
+                self._metrics.count_llm_usage(spent)
                 spent = replace(spent, errors=exc.reasons)
             if self._options.failure == "retry":
                 raise
@@ -182,18 +182,11 @@ class LLMAnalyzer:
             batch_size=paid.batch_size,
         )
         if not cached:  # paid for whether or not the reply turns out to be usable
-            self._record_usage(call)
+            self._metrics.count_llm_usage(call)
         if isinstance(parsed, UnparseableReply):
             error = f"unparseable reply ({parsed.reason}): {parsed.raw[:_RAW_LIMIT]}"
             return _failed(tickers, error, (), call, model)
         return Analysis(votes=_from_parsed(parsed, tickers, model, latency_ms), calls=(call,))
-
-    def _record_usage(self, call: ModelCall) -> None:
-        provider, model = call.provider, call.model
-        self._metrics.llm_tokens.labels(provider, model, "input").inc(call.tokens_in)
-        self._metrics.llm_tokens.labels(provider, model, "output").inc(call.tokens_out)
-        self._metrics.llm_tokens.labels(provider, model, "cached").inc(call.tokens_cached)
-        self._metrics.llm_cost.labels(provider, model).inc(call.cost_usd)
 
 
 @dataclass(frozen=True, slots=True)

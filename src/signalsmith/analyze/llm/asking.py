@@ -21,6 +21,7 @@ from signalsmith.errors import ProvidersFailed
 if TYPE_CHECKING:
     from signalsmith.analyze.llm.chain import LLMChain
     from signalsmith.analyze.llm.reuse import Reuse
+    from signalsmith.domain import ModelCall
     from signalsmith.observe.metrics import Metrics
 
 Messages = list[dict[str, str]]
@@ -141,13 +142,7 @@ class Asker:
         tally.latency_ms += asked.latency_ms
         tally.batch_size = answer.batch_size
         tally.errors += answer.errors
-        self._bill(
-            answer.provider.name,
-            completion.model,
-            completion.tokens_in,
-            completion.tokens_out,
-            answer.cost_usd,
-        )
+        self._bill(answer.as_call())
         return reply_text(completion.content)
 
     def _spent(self, failed: ProvidersFailed) -> None:
@@ -155,22 +150,16 @@ class Asker:
         same (once, whoever else shared the failure)."""
         spent = failed.take_spent()
         if spent is not None:
-            self._bill(
-                spent.provider, spent.model, spent.tokens_in, spent.tokens_out, spent.cost_usd
-            )
+            self._bill(spent)
 
-    def _bill(
-        self, provider: str, model: str, tokens_in: int, tokens_out: int, cost: float
-    ) -> None:
+    def _bill(self, call: ModelCall) -> None:
         tally = self.tally
-        tally.models.append(f"{provider}/{model}")
-        tally.tokens_in += tokens_in
-        tally.tokens_out += tokens_out
-        tally.cost_usd += cost
+        tally.models.append(f"{call.provider}/{call.model}")
+        tally.tokens_in += call.tokens_in
+        tally.tokens_out += call.tokens_out
+        tally.cost_usd += call.cost_usd
         if self._metrics is not None:
-            self._metrics.llm_tokens.labels(provider, model, "input").inc(tokens_in)
-            self._metrics.llm_tokens.labels(provider, model, "output").inc(tokens_out)
-            self._metrics.llm_cost.labels(provider, model).inc(cost)
+            self._metrics.count_llm_usage(call)
 
     def _free(self, reply: CachedReply) -> str:
         self.tally.reused += 1

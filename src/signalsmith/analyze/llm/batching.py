@@ -28,7 +28,6 @@ from signalsmith.analyze.llm.item_tags import defuse_item_tags
 from signalsmith.analyze.llm.limits import estimate_tokens
 from signalsmith.analyze.llm.openai_compat import Completion
 from signalsmith.analyze.llm.providers import ProviderConfig
-from signalsmith.domain import ModelCall
 from signalsmith.errors import ProvidersFailed
 
 # The same for every batch, so the system prompt and this header are one cacheable prefix.
@@ -321,7 +320,7 @@ class Batcher:
             solo = await self._alone(waiting.question)
         except ProvidersFailed as exc:
             reasons = ((why + _AGAIN)[:_MAX_WHY_CHARS], *exc.reasons)
-            _settle(waiting, error=ProvidersFailed(reasons, spent=_spent(part)))
+            _settle(waiting, error=ProvidersFailed(reasons, spent=part.as_call()))
             return
         except Exception as exc:
             _settle(waiting, error=exc)
@@ -420,19 +419,6 @@ def _parts(answer: ChainAnswer, batch: Sequence[_Waiting], read: BatchRead) -> l
         )
         for share in split
     ]
-
-
-def _spent(part: ChainAnswer) -> ModelCall:
-    """What a question's share of a batch cost, as the record of a call."""
-    usage = part.completion
-    return ModelCall(
-        provider=part.provider.name,
-        model=usage.model,
-        tokens_in=usage.tokens_in,
-        tokens_out=usage.tokens_out,
-        cost_usd=part.cost_usd,
-        tokens_cached=usage.tokens_cached,
-    )
 
 
 def _after(part: ChainAnswer, solo: ChainAnswer, why: str) -> ChainAnswer:

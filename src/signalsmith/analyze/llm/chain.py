@@ -21,6 +21,7 @@ from signalsmith.analyze.llm.limits import (
 )
 from signalsmith.analyze.llm.openai_compat import Completion, OpenAICompatClient
 from signalsmith.analyze.llm.providers import ProviderConfig
+from signalsmith.domain import ModelCall
 from signalsmith.errors import ProviderError, ProvidersFailed
 from signalsmith.observe.metrics import Metrics
 from signalsmith.redact import redact_url
@@ -81,6 +82,18 @@ class ChainAnswer:
     cost_usd: float = 0.0
     batch_size: int = 1
     batch_method: str = ""  # how the batched reply was read ("" when asked alone)
+
+    def as_call(self) -> ModelCall:
+        """What this answer cost (the question's share, when batched), as the record of a call."""
+        usage = self.completion
+        return ModelCall(
+            provider=self.provider.name,
+            model=usage.model,
+            tokens_in=usage.tokens_in,
+            tokens_out=usage.tokens_out,
+            cost_usd=self.cost_usd,
+            tokens_cached=usage.tokens_cached,
+        )
 
 
 @dataclass(frozen=True, slots=True)
