@@ -107,9 +107,14 @@ async def _bare(
         return sum(counts), elapsed, cpu.per_call_ms(sum(counts))
 
 
+def _stat(pid: int | str) -> list[str]:
+    """A process's /proc stat fields after its name (the state is the first, the parent second)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _cpu_s(pid: int) -> float:
     """User + system CPU seconds a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -132,10 +137,10 @@ class _TreeCpu:
 
     def _children(self) -> list[int]:
         found = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
+        for process in Path("/proc").glob("[0-9]*"):
             with contextlib.suppress(OSError, ValueError, IndexError):
-                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == self._root:
-                    found.append(int(stat.parent.name))
+                if int(_stat(process.name)[1]) == self._root:
+                    found.append(int(process.name))
         return found
 
     def seconds(self) -> float:
