@@ -12,7 +12,7 @@ import typer
 from redis.exceptions import RedisError
 from rich.console import Console
 
-from signalsmith import __version__
+from signalsmith import __version__, eventloop
 from signalsmith.errors import ConfigError, TransientError
 from signalsmith.observe.logging import SecretScrubber, configure_logging
 from signalsmith.settings import Settings, load_settings
@@ -115,7 +115,7 @@ def run(
     sidecars = (demo_sidecar(streams, console),) if demo else ()
     options = RunOptions(until_idle=until_idle, max_messages=max_messages, only=chosen)
     try:
-        every = asyncio.run(run_service(settings, scrubber, options, sidecars, console.print))
+        every = eventloop.run(run_service(settings, scrubber, options, sidecars, console.print))
     except ConfigError as exc:
         raise _fail(exc) from None
     if (stats := every.get("posts")) is not None:
@@ -144,7 +144,7 @@ def replay(
 
     settings, _ = _setup(config)
     try:
-        count = asyncio.run(replay_file(settings, file, stream or settings.stream))
+        count = eventloop.run(replay_file(settings, file, stream or settings.stream))
     except ConfigError as exc:
         raise _fail(exc) from None
     typer.echo(f"replayed {count} posts into {stream or settings.stream}")
@@ -163,10 +163,10 @@ def analyze(
     settings, _ = _setup(config)
     try:
         if text is not None:
-            result = asyncio.run(analyze_text(settings, text))
+            result = eventloop.run(analyze_text(settings, text))
             typer.echo(json.dumps(result, ensure_ascii=False))
             return
-        failures = asyncio.run(analyze_lines(settings, sys.stdin, sys.stdout))
+        failures = eventloop.run(analyze_lines(settings, sys.stdin, sys.stdout))
     except ConfigError as exc:
         raise _fail(exc) from None
     except TransientError as exc:
@@ -198,7 +198,7 @@ def insight(
 
     settings, _ = _setup(config)
     try:
-        made = asyncio.run(one_insight(settings, product, candles, granularity, lookback))
+        made = eventloop.run(one_insight(settings, product, candles, granularity, lookback))
     except ConfigError as exc:
         raise _fail(exc) from None
     except (PoisonInput, TransientError) as exc:
@@ -238,7 +238,7 @@ def eval_(
     try:
         items = load_items(file)
         options = EvalOptions(concurrency=concurrency, show_errors=errors)
-        metrics = asyncio.run(evaluate(settings, items, options))
+        metrics = eventloop.run(evaluate(settings, items, options))
     except PoisonInput as exc:
         typer.echo(f"signalsmith: eval: {exc.detail or exc}", err=True)
         raise typer.Exit(2) from None
@@ -271,7 +271,7 @@ def check(
             return await live_workers(handle.client, pattern)
 
     try:
-        workers = asyncio.run(go())
+        workers = eventloop.run(go())
     except RedisError as exc:
         typer.echo(f"unhealthy: Redis unreachable ({type(exc).__name__})", err=True)
         raise typer.Exit(1) from None
@@ -305,7 +305,7 @@ def dlq_list(
             letters = await list_dead_letters(handle.client, settings.dead_letter_stream, limit)
             return [letter.as_json() for letter in letters]
 
-    for line in asyncio.run(go()):
+    for line in eventloop.run(go()):
         typer.echo(json.dumps(line, ensure_ascii=False))
 
 
@@ -331,7 +331,7 @@ def dlq_replay(
                 reason=reason,
             )
 
-    typer.echo(f"replayed {asyncio.run(go())} dead letters into {settings.stream}")
+    typer.echo(f"replayed {eventloop.run(go())} dead letters into {settings.stream}")
 
 
 db_app = typer.Typer(no_args_is_help=True, help="The SQL store: migrations and backfill.")
@@ -353,7 +353,7 @@ def db_upgrade(config: ConfigOption = None) -> None:
 
     settings, scrubber = _setup(config)
     try:
-        target, revision = asyncio.run(upgrade_store(settings))
+        target, revision = eventloop.run(upgrade_store(settings))
     except (ConfigError, TransientError) as exc:
         raise _store_failed(exc, scrubber) from None
     typer.echo(f"database {target.shown} is up to date (revision {revision})")
@@ -375,7 +375,7 @@ def db_backfill(
 
     settings, scrubber = _setup(config)
     try:
-        counts = asyncio.run(backfill_store(settings, stream, batch))
+        counts = eventloop.run(backfill_store(settings, stream, batch))
     except (ConfigError, TransientError, RedisError) as exc:
         raise _store_failed(exc, scrubber) from None
     typer.echo(
@@ -404,8 +404,8 @@ def strategy_stats(
     settings, scrubber = _setup(config)
     try:
         target = database_target(settings)
-        pending = asyncio.run(_strategy_pending(settings))
-        stats = asyncio.run(stored_stats(target, pending, per_strategy=per_strategy))
+        pending = eventloop.run(_strategy_pending(settings))
+        stats = eventloop.run(stored_stats(target, pending, per_strategy=per_strategy))
     except (ConfigError, TransientError) as exc:
         raise _store_failed(exc, scrubber) from None
     if as_json:
