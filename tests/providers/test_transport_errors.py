@@ -238,7 +238,8 @@ class _HeaderRecorder(BaseHTTPRequestHandler):
 
 async def test_a_call_sends_the_key_and_json_but_not_the_sdks_telemetry(pool: HttpPool) -> None:
     """The provider gets what it needs (the key, the body's type, the client's name) and none
-    of the SDK's platform, retry-count or timeout headers, which cost CPU on every call."""
+    of the SDK's platform, retry-count or timeout headers, which cost CPU on every call, and no
+    idempotency key (the SDK would draw one per call for retries, which are off)."""
     seen: list[dict[str, str]] = []
     with _serving(type("Handler", (_HeaderRecorder,), {"seen": seen})) as base:
         client = OpenAICompatClient(_config("custom", base), pool)
@@ -250,3 +251,4 @@ async def test_a_call_sends_the_key_and_json_but_not_the_sdks_telemetry(pool: Ht
         assert headers["content-type"] == "application/json"
         assert headers["user-agent"].startswith("AsyncOpenAI/Python")
         assert [name for name in headers if name.startswith("x-stainless")] == []
+        assert "idempotency-key" not in headers

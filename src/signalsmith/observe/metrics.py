@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -181,14 +182,17 @@ class Metrics:
             ["method"],
             registry=r,
         )
+        # Counted on every call: each series looked up once per label set, not on every call.
+        self._tokens_of = cache(self.llm_tokens.labels)
+        self._cost_of = cache(self.llm_cost.labels)
 
     def count_llm_usage(self, call: ModelCall) -> None:
         """One call's tokens (input, output and the cached share of the input) and its cost."""
         provider, model = call.provider, call.model
-        self.llm_tokens.labels(provider, model, "input").inc(call.tokens_in)
-        self.llm_tokens.labels(provider, model, "output").inc(call.tokens_out)
-        self.llm_tokens.labels(provider, model, "cached").inc(call.tokens_cached)
-        self.llm_cost.labels(provider, model).inc(call.cost_usd)
+        self._tokens_of(provider, model, "input").inc(call.tokens_in)
+        self._tokens_of(provider, model, "output").inc(call.tokens_out)
+        self._tokens_of(provider, model, "cached").inc(call.tokens_cached)
+        self._cost_of(provider, model).inc(call.cost_usd)
 
     def render(self) -> bytes:
         """The text exposition format."""

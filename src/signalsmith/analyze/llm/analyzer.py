@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Literal
 
 from signalsmith.analyze.llm.batching import Batcher, BatchOptions, Question
@@ -70,6 +71,7 @@ class LLMAnalyzer:
         self._stories = stories
         self._options = options
         self._metrics = metrics
+        self._parsed = cache(metrics.llm_parse.labels)  # a series' lookup, once per label set
         # A prompt file in the replaced worker's style asks for its own answer format, which
         # has no room for ids: its questions always go alone.
         batching = options.batching
@@ -166,7 +168,7 @@ class LLMAnalyzer:
         method = parsed.method.value if isinstance(parsed, ParsedReply) else "unparseable"
         if paid.batch_size > 1:  # how the batched reply was read; its entry is plain JSON
             method = f"batch_{paid.batch_method}"
-        self._metrics.llm_parse.labels(method).inc()
+        self._parsed(method).inc()
         call = ModelCall(
             provider=reply.provider,
             model=reply.model,

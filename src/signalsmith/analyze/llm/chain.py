@@ -9,6 +9,7 @@ import asyncio
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 from signalsmith.analyze.llm.limits import (
     BreakerState,
@@ -122,6 +123,8 @@ class LLMChain:
         self.slots = tuple(slots)
         self._clock = clock
         self._metrics = metrics
+        self._calls = cache(metrics.llm_calls.labels)  # a series' lookup, once per label set
+        self._latency = cache(metrics.llm_latency.labels)
         self._max_wait = max_wait_s
         self._attempts = attempts
         self._max_tokens = max_tokens
@@ -293,7 +296,7 @@ class LLMChain:
             except ProviderError as exc:
                 reservation.cancel()
                 slot.count(exc.kind)
-                self._metrics.llm_calls.labels(name, exc.kind).inc()
+                self._calls(name, exc.kind).inc()
                 raise
             except BaseException:  # cancelled mid-call: it may be billed; the estimate stands
                 reservation.reconcile(tokens)
@@ -313,8 +316,8 @@ class LLMChain:
         slot.cost_usd += slot.config.cost(
             completion.tokens_in, completion.tokens_out, completion.tokens_cached
         )
-        self._metrics.llm_calls.labels(name, "ok").inc()
-        self._metrics.llm_latency.labels(name).observe(completion.latency_ms / 1000)
+        self._calls(name, "ok").inc()
+        self._latency(name).observe(completion.latency_ms / 1000)
         return completion
 
     def _after_failure(

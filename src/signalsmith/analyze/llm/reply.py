@@ -337,7 +337,7 @@ def _checked_mention(
     call: TickerCall, post_text: str, is_known: Callable[[str], bool]
 ) -> TickerCall:
     """``call`` flagged when its ticker looks invented: absent from the post and unlisted."""
-    if call.ticker == WHOLE_TEXT or _mentioned(call.ticker, post_text) or is_known(call.ticker):
+    if call.ticker == WHOLE_TEXT or is_known(call.ticker) or _mentioned(call.ticker, post_text):
         return call
     return _flagged(call, FLAG_UNKNOWN_TICKER)
 
