@@ -13,7 +13,7 @@ import contextlib
 import gc
 import signal
 import socket
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -107,55 +107,57 @@ async def run_service(
     if options.http:
         check_api_access(settings)
     stop = asyncio.Event()
-    install_stop_handlers(stop)  # before building: SIGTERM during start-up ends it cleanly
-    async with open_redis(settings) as handle, contextlib.AsyncExitStack() as closing:
-        listener = None
-        if options.http:  # the dashboard's address comes first: it is what a newcomer opens
-            listener = bind_listener(settings.http_host, settings.http_port)
-            closing.callback(listener.close)
-            announce(f"Dashboard: {listen_url(settings.http_host, listener)}/")
-        metrics = Metrics()
-        built = await _build(settings, names, handle, metrics, closing=closing, announce=announce)
-        engines, refs, stack = built.engines, built.refs, built.stack
-        view = _view(
-            settings,
-            handle,
-            engines=engines,
-            refs=refs,
-            stack=stack,
-            metrics=metrics,
-            scrubber=scrubber,
-        )
-        if listener is not None:
-            http = await start_http(settings, view, listener)
-            closing.push_async_callback(http.stop)
-            url = http.url
-            announce(f"HTTP: {url}/health  {url}/metrics  {url}/readyz  {url}/livez")
-        if handle.embedded:
-            announce(f"embedded Redis ({handle.where}); connect with: {handle.cli_hint}")
-        log.info("signalsmith started", pipelines=list(engines), redis=handle.where)
-        helpers = [asyncio.create_task(car(handle.client, stop, announce)) for car in sidecars]
-        if "posts" in engines:
-            helpers.append(
-                asyncio.create_task(_heartbeat(settings, handle.client, stop, engines["posts"]))
+    with stop_on_signals(stop):  # before building: SIGTERM during start-up ends it cleanly
+        async with open_redis(settings) as handle, contextlib.AsyncExitStack() as closing:
+            listener = None
+            if options.http:  # the dashboard's address comes first: it is what a newcomer opens
+                listener = bind_listener(settings.http_host, settings.http_port)
+                closing.callback(listener.close)
+                announce(f"Dashboard: {listen_url(settings.http_host, listener)}/")
+            metrics = Metrics()
+            built = await _build(
+                settings, names, handle, metrics, closing=closing, announce=announce
             )
-        if built.scheduler is not None:  # --until-idle: the current tick only, fired first
-            helpers += await built.scheduler.start(stop, repeat=options.until_idle is None)
-        settle_memory()
-        stats = await _run_all(engines, stop, options)
-        stop.set()
-        await asyncio.gather(*helpers, return_exceptions=True)
-        for name, counts in stats.items():
-            log.info(
-                "stopped",
-                pipeline=name,
-                read=counts.read,
-                acknowledged=counts.acknowledged,
-                published=counts.published,
-                dead_lettered=counts.dead_lettered,
-                retried=counts.retried,
+            engines, refs, stack = built.engines, built.refs, built.stack
+            view = _view(
+                settings,
+                handle,
+                engines=engines,
+                refs=refs,
+                stack=stack,
+                metrics=metrics,
+                scrubber=scrubber,
             )
-        return stats
+            if listener is not None:
+                http = await start_http(settings, view, listener)
+                closing.push_async_callback(http.stop)
+                url = http.url
+                announce(f"HTTP: {url}/health  {url}/metrics  {url}/readyz  {url}/livez")
+            if handle.embedded:
+                announce(f"embedded Redis ({handle.where}); connect with: {handle.cli_hint}")
+            log.info("signalsmith started", pipelines=list(engines), redis=handle.where)
+            helpers = [asyncio.create_task(car(handle.client, stop, announce)) for car in sidecars]
+            if "posts" in engines:
+                helpers.append(
+                    asyncio.create_task(_heartbeat(settings, handle.client, stop, engines["posts"]))
+                )
+            if built.scheduler is not None:  # --until-idle: the current tick only, fired first
+                helpers += await built.scheduler.start(stop, repeat=options.until_idle is None)
+            settle_memory()
+            stats = await _run_all(engines, stop, options)
+            stop.set()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            for name, counts in stats.items():
+                log.info(
+                    "stopped",
+                    pipeline=name,
+                    read=counts.read,
+                    acknowledged=counts.acknowledged,
+                    published=counts.published,
+                    dead_lettered=counts.dead_lettered,
+                    retried=counts.retried,
+                )
+            return stats
 
 
 @dataclass(slots=True)
@@ -328,11 +330,19 @@ async def start_http(settings: Settings, view: ServiceView, listener: socket.soc
     return http
 
 
-def install_stop_handlers(stop: asyncio.Event) -> None:
-    """SIGTERM/SIGINT: stop reading, finish what is in flight, acknowledge, exit."""
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT: stop reading, finish what is in flight, acknowledge, exit. On the way out
+    the signals get their default handling back (a closed uvloop loop would keep them)."""
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
         loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
 
 
 def settle_memory() -> None:
