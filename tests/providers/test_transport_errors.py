@@ -10,7 +10,9 @@ import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
+import openai
 import pytest
 
 from signalsmith.analyze.llm.chain import LLMChain, ProviderSlot, slot_health
@@ -236,10 +238,21 @@ class _HeaderRecorder(BaseHTTPRequestHandler):
         return
 
 
-async def test_a_call_sends_the_key_and_json_but_not_the_sdks_telemetry(pool: HttpPool) -> None:
+async def test_a_call_sends_the_key_and_json_but_not_the_sdks_telemetry(
+    pool: HttpPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The provider gets what it needs (the key, the body's type, the client's name) and none
-    of the SDK's platform, retry-count or timeout headers, which cost CPU on every call, and no
-    idempotency key (the SDK would draw one per call for retries, which are off)."""
+    of the SDK's platform, retry-count or timeout headers, which cost CPU on every call; nor
+    does the SDK draw a random idempotency key per call (it sends none to these providers and
+    would keep it only for its own retries, which are off)."""
+    drawn: list[str] = []
+    draw = openai._base_client.BaseClient._idempotency_key
+
+    def counted(sdk_client: openai._base_client.BaseClient[Any, Any]) -> str:
+        drawn.append(key := draw(sdk_client))
+        return key
+
+    monkeypatch.setattr(openai._base_client.BaseClient, "_idempotency_key", counted)
     seen: list[dict[str, str]] = []
     with _serving(type("Handler", (_HeaderRecorder,), {"seen": seen})) as base:
         client = OpenAICompatClient(_config("custom", base), pool)
@@ -252,3 +265,4 @@ async def test_a_call_sends_the_key_and_json_but_not_the_sdks_telemetry(pool: Ht
         assert headers["user-agent"].startswith("AsyncOpenAI/Python")
         assert [name for name in headers if name.startswith("x-stainless")] == []
         assert "idempotency-key" not in headers
+    assert drawn == []
