@@ -17,6 +17,8 @@ fake's own counter between the first and the last call of each run, and signalsm
 call from the point where a tenth of the calls are made to the end (every worker's start-up,
 loading the lexicon and the symbol book, is over by then and is not per call).
 Rounds alternate bare and signalsmith; the line per round and the median ratio are printed.
+The bare client (and, below, the SDK's) runs on the event loop signalsmith's commands run on
+(``signalsmith.eventloop``: uvloop where it is installed).
 
     python bench/bench_llm_cpu.py --sdk-only [--posts 12000] [--rounds 3]
 
@@ -53,6 +55,7 @@ from redis import Redis
 from benchkeys import fresh_keys
 from fakeproc import FakeProcess
 from realistic_posts import describe, realistic_posts
+from signalsmith import eventloop
 from signalsmith.tickers import TickerExtractor, load_symbol_book
 
 URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -308,10 +311,10 @@ def _sdk_only(
     url: str, prompts: list[list[dict[str, str]]], fake: FakeProcess, rounds: int
 ) -> None:
     """Rounds of bare, then the SDK client, on the same prompts and fake."""
-    asyncio.run(_sdk(url, prompts[:IN_FLIGHT]))
+    eventloop.run(_sdk(url, prompts[:IN_FLIGHT]))
     for round_number in range(1, rounds + 1):
-        bare_calls, bare_s, bare_cpu = asyncio.run(_bare(url, prompts, fake))
-        sdk_calls, sdk_s, sdk_us = asyncio.run(_sdk(url, prompts))
+        bare_calls, bare_s, bare_cpu = eventloop.run(_bare(url, prompts, fake))
+        sdk_calls, sdk_s, sdk_us = eventloop.run(_sdk(url, prompts))
         bare_us = bare_cpu["cpu_ms_per_call_client"] * 1000
         line = {
             "round": round_number,
@@ -400,14 +403,14 @@ def main() -> None:
     ratios = []
     try:
         if args.sdk_only:
-            asyncio.run(_bare(url, prompts, fake))  # the fake warmed up, as below
+            eventloop.run(_bare(url, prompts, fake))  # the fake warmed up, as below
             _sdk_only(url, prompts, fake, args.rounds)
             return
         # The fake warmed up over every prompt: it answers a prompt it has seen from its cache,
         # so neither client's round pays for the fake's own analysis on this shared machine.
-        asyncio.run(_bare(url, prompts, fake))
+        eventloop.run(_bare(url, prompts, fake))
         for round_number in range(1, args.rounds + 1):
-            bare_calls, bare_s, bare_cpu = asyncio.run(_bare(url, prompts, fake))
+            bare_calls, bare_s, bare_cpu = eventloop.run(_bare(url, prompts, fake))
             ours_calls, ours_s, ours_cpu = _signalsmith(
                 url, posts, fake, args.only, args.workers, expected=len(prompts)
             )
