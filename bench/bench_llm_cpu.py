@@ -15,7 +15,10 @@ to 1,500), about half chatter with no ticker, which signalsmith decides without 
 cost still counts: it is work the process does between calls). LLM calls/s is measured on the
 fake's own counter between the first and the last call of each run, and signalsmith's CPU per
 call from the point where a tenth of the calls are made to the end (every worker's start-up,
-loading the lexicon and the symbol book, is over by then and is not per call).
+loading the lexicon and the symbol book, is over by then and is not per call). Each side's
+``fake_held_calls`` is how many calls the fake held on average (sampled every 50 ms while the
+middle 80% of the calls were made): calls/s is that over one call's latency, so it says how many
+of the 64 call slots a client keeps at the provider.
 Rounds alternate bare and signalsmith; the line per round and the median ratio are printed.
 The bare client (and, below, the SDK's) runs on the event loop signalsmith's commands run on
 (``signalsmith.eventloop``: uvloop where it is installed).
@@ -45,8 +48,9 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -103,11 +107,13 @@ async def _bare(
                 done += 1
             return done
 
-        cpu = _Cpu(fake)
-        started = time.perf_counter()
-        counts = await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
-        elapsed = time.perf_counter() - started
-        return sum(counts), elapsed, cpu.per_call_ms(sum(counts))
+        with _watching(fake) as watch:
+            cpu = _Cpu(fake)
+            started = time.perf_counter()
+            counts = await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+            elapsed = time.perf_counter() - started
+            used = cpu.per_call_ms(sum(counts))
+        return sum(counts), elapsed, {**used, "fake_held_calls": watch.mean_held(len(prompts))}
 
 
 def _stat(pid: int | str) -> list[str]:
@@ -235,33 +241,63 @@ def _signalsmith(
     cpu_use.pop("cpu_ms_per_call_client", None)
     used, counted = (tree.seconds() - mark[0], made - mark[1]) if mark else (0.0, 0)
     cpu_use["cpu_ms_per_call_signalsmith"] = round(used / max(1, counted) * 1000, 3)
+    cpu_use["fake_held_calls"] = watch.mean_held(expected)
     return calls, seconds, cpu_use
 
 
 class _CallClock:
-    """The fake's call counter sampled over time: calls and seconds from first to last call."""
+    """The fake's call counter sampled over time: calls and seconds from first to last call,
+    and how many calls the fake held at each sample."""
 
     def __init__(self, fake: FakeProcess, before: int) -> None:
         self._fake = fake
         self._before = before
         self._first: float | None = None
         self._last = (0.0, before)
+        self._held: list[tuple[int, int]] = []  # (calls made so far, calls at the fake)
 
     def sample(self) -> int:
         """Read the counter; the calls made so far in this run."""
-        calls = int(self._fake.stats()["calls"])
+        stats = self._fake.stats()
+        calls = int(stats["calls"])
         now = time.perf_counter()
         if calls > self._before and self._first is None:
             self._first = now
             self._first_calls = calls
         if calls != self._last[1]:
             self._last = (now, calls)
+        self._held.append((calls - self._before, int(stats["in_flight"])))
         return calls - self._before
 
     def result(self) -> tuple[int, float]:
         if self._first is None:
             return 0, 1.0
         return self._last[1] - self._first_calls, self._last[0] - self._first
+
+    def mean_held(self, expected: int) -> float:
+        """Calls the fake held, on average, while the middle 80% of ``expected`` were made
+        (the ramps at either end left out): calls/s is this over the latency of one call."""
+        middle = [held for made, held in self._held if expected // 10 <= made <= expected * 9 // 10]
+        return round(statistics.mean(middle), 1) if middle else 0.0
+
+
+@contextlib.contextmanager
+def _watching(fake: FakeProcess) -> Iterator[_CallClock]:
+    """A clock on the fake, sampled every 50 ms from a thread while the bare client runs."""
+    watch = _CallClock(fake, int(fake.stats()["calls"]))
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(0.05):
+            watch.sample()
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield watch
+    finally:
+        done.set()
+        thread.join()
 
 
 async def _sdk(url: str, prompts: list[list[dict[str, str]]]) -> tuple[int, float, float]:
